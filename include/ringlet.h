@@ -1,0 +1,26 @@
+/*
+ * ringlet: an io_uring task runtime for C.
+ *
+ * Tasks are stackful coroutines: a task calls rlt_read(), rlt_sleep() or
+ * rlt_future_await() like a plain function, the call suspends only that
+ * task, and its worker runs another one meanwhile.
+ *
+ * Conventions, for every header below:
+ *   - Calls that return int return 0 (or a count) on success and a negative
+ *     errno on failure, as liburing does. Calls that return a pointer return
+ *     NULL and set errno.
+ *   - "Suspends" means the call may switch away from the calling task; such
+ *     calls must be made from inside a task and return -EPERM otherwise.
+ *   - Times are nanoseconds on CLOCK_MONOTONIC.
+ */
+#ifndef RINGLET_H
+#define RINGLET_H
+
+#include "ringlet/common.h"
+#include "ringlet/runtime.h"
+#include "ringlet/task.h"
+#include "ringlet/future.h"
+#include "ringlet/time.h"
+#include "ringlet/io.h"
+
+#endif

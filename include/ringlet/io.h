@@ -1,0 +1,70 @@
+#ifndef RINGLET_IO_H
+#define RINGLET_IO_H
+
+#include "common.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+RLT_EXTERN_C_BEGIN
+
+/*
+ * I/O operations. Each one is submitted to the calling worker's io_uring
+ * (batched with the other tasks' submissions into one io_uring_enter per
+ * loop turn), suspends only the calling task, and returns what the kernel
+ * returned: a byte count (or fd, or 0) on success, a negative errno on
+ * failure (-EBADF, -ECONNREFUSED, -EAGAIN, ...). Buffers may live on the
+ * task's stack: the task does not resume until the kernel is done with them.
+ *
+ * Every call returns -EPERM when made outside of a ringlet task, and
+ * -EINVAL for an argument the kernel would reject before trying (a NULL
+ * buffer with a non-zero length, a negative iovec count, ...).
+ *
+ * Lengths above 2 GiB - 4 KiB are clamped to it, like Linux read(2) does;
+ * expect a short count.
+ *
+ * "offset" is a file offset; -1 means the file's current position (and
+ * advances it), as for read(2)/write(2) on pipes and sockets.
+ */
+
+/* read(2)/pread(2). */
+RLT_API ssize_t rlt_read(int fd, void *buf, size_t len, off_t offset);
+/* write(2)/pwrite(2). */
+RLT_API ssize_t rlt_write(int fd, const void *buf, size_t len, off_t offset);
+/* preadv(2). iov must stay valid until the call returns (it may be on the stack). */
+RLT_API ssize_t rlt_readv(int fd, const struct iovec *iov, int iovcnt, off_t offset);
+/* pwritev(2). */
+RLT_API ssize_t rlt_writev(int fd, const struct iovec *iov, int iovcnt, off_t offset);
+
+/* openat(2): returns the new fd. Use AT_FDCWD for dfd. */
+RLT_API int rlt_openat(int dfd, const char *path, int flags, mode_t mode);
+/* close(2). */
+RLT_API int rlt_close(int fd);
+/* fsync(2); flags RLT_FSYNC_DATASYNC gives fdatasync(2). */
+#define RLT_FSYNC_DATASYNC 1u
+RLT_API int rlt_fsync(int fd, unsigned flags);
+/* statx(2). */
+struct statx;
+RLT_API int rlt_statx(int dfd, const char *path, int flags, unsigned mask, struct statx *out);
+
+/* accept4(2): returns the new fd. addr/addrlen may be NULL. */
+RLT_API int rlt_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+/* connect(2) on a socket created by the caller (blocking or not). */
+RLT_API int rlt_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+/* recv(2). Returns 0 at end of stream. */
+RLT_API ssize_t rlt_recv(int fd, void *buf, size_t len, int flags);
+/* send(2). MSG_NOSIGNAL is always added: a closed peer gives -EPIPE, not SIGPIPE. */
+RLT_API ssize_t rlt_send(int fd, const void *buf, size_t len, int flags);
+/* shutdown(2); how is SHUT_RD, SHUT_WR or SHUT_RDWR. */
+RLT_API int rlt_shutdown(int fd, int how);
+
+/* Wait until fd is ready for the poll(2) events in mask (POLLIN, POLLOUT,
+ * ...); returns the ready events (> 0) or a negative errno. For libraries
+ * that hand you a socket to wait on. */
+RLT_API int rlt_poll(int fd, unsigned mask);
+
+RLT_EXTERN_C_END
+
+#endif

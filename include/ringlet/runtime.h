@@ -1,0 +1,66 @@
+#ifndef RINGLET_RUNTIME_H
+#define RINGLET_RUNTIME_H
+
+#include "common.h"
+
+RLT_EXTERN_C_BEGIN
+
+/*
+ * Default stack size of a task: 256 KiB of address space. Stacks are mapped
+ * with MAP_NORESERVE and only the pages a task touches become resident, so
+ * the default is a ceiling, not a cost: an idle task typically holds 4-8 KiB.
+ * 256 KiB runs ordinary C library code (stdio, getaddrinfo, regex, most
+ * third-party libraries) without surprises; choose 16-64 KiB per task when
+ * you run hundreds of thousands of small tasks (see docs/ARCHITECTURE.md).
+ */
+#define RLT_DEFAULT_STACK_SIZE (256u * 1024u)
+/* Smallest stack a task may ask for. */
+#define RLT_MIN_STACK_SIZE (8u * 1024u)
+/* Largest: 1 GiB. */
+#define RLT_MAX_STACK_SIZE (1024u * 1024u * 1024u)
+
+/* Runtime configuration. Zero means "default" for every field, so
+ * `rlt_config cfg = {0};` or passing NULL to rlt_run() are both valid. */
+typedef struct rlt_config {
+	/* Default stack size of tasks spawned without one (bytes, rounded up
+	 * to the page size). Env RINGLET_STACK_SIZE overrides. */
+	size_t stack_size;
+	/* Submission queue entries per worker ring (power of two, default 256). */
+	unsigned ring_entries;
+	/* Number of worker threads. Only 1 is supported for now; 0 = default. */
+	unsigned workers;
+	/* Do not put a guard page under task stacks. Only useful on kernels
+	 * older than 6.13 (no MADV_GUARD_INSTALL), where every guard page costs
+	 * a memory mapping and vm.max_map_count (default 65530) caps the number
+	 * of live tasks at about 32k. Stack overflows then go undetected. */
+	bool no_stack_guard;
+	/* Stacks kept mapped and resident per worker for reuse (default 256);
+	 * stacks freed beyond that are kept mapped but their pages are given
+	 * back to the kernel with MADV_FREE. */
+	unsigned stack_cache;
+} rlt_config;
+
+/*
+ * Run fn(arg) as the root task of a new runtime, on the calling thread (it
+ * becomes worker 0), until the root task returns. Its return value is stored
+ * in *result when result is not NULL. The asyncio.run() of ringlet.
+ *
+ * Tasks still alive when the root task returns are abandoned: their pending
+ * kernel operations are cancelled and drained, their stacks are freed, and a
+ * line on stderr says how many there were. Join what you spawn.
+ *
+ * Returns 0, or:
+ *   -EINVAL  a config field is out of range (e.g. workers > 1 for now)
+ *   -EBUSY   the calling thread is already running a ringlet runtime
+ *   -ENOMEM  out of memory for the runtime, its ring or the root stack
+ *   other    the negative errno of io_uring_setup (e.g. -EPERM where
+ *            io_uring is disabled) or of a failed thread-level setup call
+ */
+RLT_API int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result);
+
+/* Fill *cfg with the defaults (the environment is applied by rlt_run). */
+RLT_API void rlt_config_init(rlt_config *cfg);
+
+RLT_EXTERN_C_END
+
+#endif

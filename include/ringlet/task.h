@@ -1,0 +1,66 @@
+#ifndef RINGLET_TASK_H
+#define RINGLET_TASK_H
+
+#include "common.h"
+
+RLT_EXTERN_C_BEGIN
+
+/* Longest task name kept (longer names are truncated), without the NUL. */
+#define RLT_TASK_NAME_MAX 31
+
+/* rlt_spawn_opts.flags */
+#define RLT_SPAWN_DETACHED (1u << 0) /* as if rlt_detach() were called at once */
+
+typedef struct rlt_spawn_opts {
+	const char *name;  /* copied; NULL gives "task-<id>" */
+	size_t stack_size; /* 0 = the runtime default */
+	unsigned flags;    /* RLT_SPAWN_* */
+} rlt_spawn_opts;
+
+/*
+ * Create a task that runs fn(arg) and make it runnable. Does not suspend:
+ * the new task first runs when the caller next suspends or yields.
+ * Must be called from a task. opts may be NULL.
+ *
+ * The returned handle is owned by the caller, who must either rlt_join() it
+ * or rlt_detach() it exactly once (unless RLT_SPAWN_DETACHED was given, in
+ * which case the handle must not be used at all: the task may already be
+ * gone). A finished task's memory is released when both it has returned and
+ * its handle was joined or detached.
+ *
+ * Returns NULL with errno set to:
+ *   EPERM   not called from a ringlet task
+ *   EINVAL  fn is NULL, or stack_size is outside [RLT_MIN_STACK_SIZE, RLT_MAX_STACK_SIZE]
+ *   ENOMEM  no memory for the task or its stack (vm.max_map_count reached, ...)
+ */
+RLT_API rlt_task *rlt_spawn(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts);
+
+/*
+ * Wait for task t to return, store its return value in *result (if result
+ * is not NULL) and release the handle. Suspends.
+ * Returns 0, or -EPERM (not in a task), -EINVAL (t is NULL),
+ * -EDEADLK (t is the calling task), -EBUSY (another task is already joining t).
+ */
+RLT_API int rlt_join(rlt_task *t, void **result);
+
+/* Give up the handle: the task's memory is freed when it returns.
+ * Does not suspend. Returns 0 or -EINVAL (t is NULL). */
+RLT_API int rlt_detach(rlt_task *t);
+
+/* Let every other runnable task run once, then resume. Suspends.
+ * Returns 0 or -EPERM (not in a task). */
+RLT_API int rlt_yield(void);
+
+/* The calling task, or NULL outside of a task. */
+RLT_API rlt_task *rlt_current(void);
+
+/* The task's name. t NULL means the calling task; outside of a task
+ * (t NULL) returns NULL. The string lives as long as the task handle. */
+RLT_API const char *rlt_task_name(const rlt_task *t);
+
+/* A number unique to the task within its runtime (the root task is 1). */
+RLT_API uint64_t rlt_task_id(const rlt_task *t);
+
+RLT_EXTERN_C_END
+
+#endif

@@ -1,0 +1,24 @@
+#ifndef RINGLET_TIME_H
+#define RINGLET_TIME_H
+
+#include "common.h"
+
+RLT_EXTERN_C_BEGIN
+
+/* Now, in nanoseconds on CLOCK_MONOTONIC. Any thread. */
+RLT_API uint64_t rlt_now(void);
+
+/* Suspend the calling task for ns nanoseconds (0 just yields).
+ * Timers are kept per worker in a 4-ary min-heap; the ring's wait is bounded
+ * by the nearest deadline, so the wake-up lateness is the kernel's timer
+ * slack (50 us by default) plus scheduling.
+ * Returns 0 or -EPERM (not in a task). */
+RLT_API int rlt_sleep(uint64_t ns);
+
+/* Suspend until rlt_now() >= deadline_ns. A deadline in the past yields.
+ * Returns 0 or -EPERM. */
+RLT_API int rlt_sleep_until(uint64_t deadline_ns);
+
+RLT_EXTERN_C_END
+
+#endif

@@ -1,0 +1,154 @@
+#include "ringlet/future.h"
+#include "ringlet/time.h"
+
+#include "runtime/alloc.h"
+#include "runtime/oneshot.h"
+#include "runtime/task.h"
+#include "sched/worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+struct rlt_future {
+	rlt__oneshot os;
+	atomic_int claimed; /* first setter wins; later ones get -EALREADY */
+	atomic_uint refs;
+	int err;
+	void *value;
+};
+
+/* A wait with a deadline: the timer lives on the waiting task's stack. */
+typedef struct oneshot_waiter {
+	rlt__timer tm;
+	rlt__oneshot *os;
+	rlt_task *task;
+	bool timed_out;
+} oneshot_waiter;
+
+static void waiter_timeout(rlt__timer *tm)
+{
+	oneshot_waiter *ow = (oneshot_waiter *)tm;
+	/* Runs on the task's worker. If we take the task back from the
+	 * oneshot, the wake is ours; otherwise a completer has it. */
+	if (rlt__oneshot_withdraw(ow->os, ow->task)) {
+		ow->timed_out = true;
+		rlt__task_wake(ow->task);
+	}
+}
+
+int rlt__oneshot_wait(rlt__oneshot *o, int64_t timeout_ns)
+{
+	rlt_task *t = rlt__task_self();
+	if (rlt__oneshot_is_set(o))
+		return 0;
+	if (timeout_ns == 0)
+		return -ETIMEDOUT;
+	rlt__worker *w = t->worker;
+	oneshot_waiter ow;
+	if (timeout_ns > 0) {
+		rlt__timer_init(&ow.tm, waiter_timeout);
+		ow.tm.deadline = rlt_now() + (uint64_t)timeout_ns;
+		ow.os = o;
+		ow.task = t;
+		ow.timed_out = false;
+		/* Arm before registering: once registered, a completer on another
+		 * thread may wake us, and the wake path expects wait_timer set. */
+		if (rlt__timer_add(&w->timers, &ow.tm) < 0)
+			return -ENOMEM;
+		t->wait_timer = &ow.tm;
+	}
+	int rc = rlt__oneshot_register(o, t);
+	if (rc != 0) {
+		if (timeout_ns > 0) {
+			rlt__timer_del(&w->timers, &ow.tm);
+			t->wait_timer = NULL;
+		}
+		return rc > 0 ? 0 : rc;
+	}
+	rlt__task_suspend(t);
+	/* The waker disarmed the timer (or it fired) before we became runnable. */
+	if (timeout_ns > 0 && ow.timed_out)
+		return -ETIMEDOUT;
+	return 0;
+}
+
+rlt_future *rlt_future_new(void)
+{
+	rlt_future *f = rlt__malloc(sizeof(*f));
+	if (!f) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	rlt__oneshot_init(&f->os);
+	atomic_init(&f->claimed, 0);
+	atomic_init(&f->refs, 1);
+	f->err = 0;
+	f->value = NULL;
+	return f;
+}
+
+rlt_future *rlt_future_retain(rlt_future *f)
+{
+	if (f)
+		atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+	return f;
+}
+
+void rlt_future_release(rlt_future *f)
+{
+	if (!f)
+		return;
+	if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	uintptr_t st = atomic_load_explicit(&f->os.state, memory_order_acquire);
+	if (st > RLT__ONESHOT_SET) {
+		fprintf(stderr, "ringlet: future %p freed while task '%s' awaits it\n", (void *)f,
+			((rlt_task *)st)->name);
+		abort();
+	}
+	rlt__free(f);
+}
+
+static int complete(rlt_future *f, void *value, int err)
+{
+	if (atomic_exchange_explicit(&f->claimed, 1, memory_order_relaxed))
+		return -EALREADY;
+	f->value = value;
+	f->err = err;
+	rlt_task *t = rlt__oneshot_complete(&f->os); /* release: publishes value/err */
+	if (t)
+		rlt__task_wake(t);
+	return 0;
+}
+
+int rlt_future_set(rlt_future *f, void *value)
+{
+	if (!f)
+		return -EINVAL;
+	return complete(f, value, 0);
+}
+
+int rlt_future_fail(rlt_future *f, int err)
+{
+	if (!f || err <= 0)
+		return -EINVAL;
+	return complete(f, NULL, err);
+}
+
+bool rlt_future_done(const rlt_future *f) { return f && rlt__oneshot_is_set(&f->os); }
+
+int rlt_future_await(rlt_future *f, void **value, int64_t timeout_ns)
+{
+	if (!rlt__task_self())
+		return -EPERM;
+	if (!f)
+		return -EINVAL;
+	int rc = rlt__oneshot_wait(&f->os, timeout_ns);
+	if (rc < 0)
+		return rc;
+	if (f->err)
+		return -f->err;
+	if (value)
+		*value = f->value;
+	return 0;
+}

@@ -1,0 +1,345 @@
+#include "runtime/stack.h"
+
+#include "runtime/alloc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifdef RLT_HAVE_VALGRIND_H
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#define VALGRIND_STACK_REGISTER(lo, hi) 0u
+#define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
+#endif
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#define SLAB_TARGET_BYTES (8u << 20)
+#define SLAB_MAX_STACKS 256u
+#define ALTSTACK_SIZE (64u * 1024u)
+
+struct rlt__slab {
+	rlt__slab *next;
+	void *base;
+	size_t len;
+	uint32_t count;
+	unsigned *vg_ids; /* valgrind stack ids, only when running under it */
+};
+
+static size_t page_size_cached;
+
+size_t rlt__page_size(void)
+{
+	if (!page_size_cached)
+		page_size_cached = (size_t)sysconf(_SC_PAGESIZE);
+	return page_size_cached;
+}
+
+size_t rlt__stack_round(size_t size)
+{
+	size_t pg = rlt__page_size();
+	if (size < 8u * 1024u || size > (1024u * 1024u * 1024u))
+		return 0;
+	return (size + pg - 1) & ~(pg - 1);
+}
+
+void rlt__stack_pool_init(rlt__stack_pool *p, unsigned cache_limit, bool guard)
+{
+	memset(p, 0, sizeof(*p));
+	p->cache_limit = cache_limit;
+	p->guard = guard;
+}
+
+/* Install a guard over [addr, addr + len). Tries the VMA-free madvise first;
+ * remembers if the kernel lacks it so we stop asking. */
+static int guard_install(void *addr, size_t len)
+{
+	static int madv_guard_missing;
+	if (!__atomic_load_n(&madv_guard_missing, __ATOMIC_RELAXED)) {
+		if (madvise(addr, len, MADV_GUARD_INSTALL) == 0)
+			return 0;
+		if (errno != EINVAL)
+			return -errno;
+		__atomic_store_n(&madv_guard_missing, 1, __ATOMIC_RELAXED);
+	}
+	return mprotect(addr, len, PROT_NONE) == 0 ? 0 : -errno;
+}
+
+static rlt__stack_class *class_for(rlt__stack_pool *p, size_t size)
+{
+	for (unsigned i = 0; i < p->nclasses; i++)
+		if (p->classes[i].size == size)
+			return &p->classes[i];
+	if (p->nclasses == RLT__STACK_CLASSES)
+		return NULL;
+	rlt__stack_class *c = &p->classes[p->nclasses++];
+	memset(c, 0, sizeof(*c));
+	c->size = size;
+	return c;
+}
+
+static int class_push(rlt__stack_class *c, void *lo)
+{
+	if (c->nfree == c->cap) {
+		uint32_t cap = c->cap ? c->cap * 2 : 64;
+		void **f = rlt__realloc(c->free, cap * sizeof(*f));
+		if (!f)
+			return -ENOMEM;
+		c->free = f;
+		c->cap = cap;
+	}
+	c->free[c->nfree++] = lo;
+	return 0;
+}
+
+static int slab_grow(rlt__stack_pool *p, rlt__stack_class *c)
+{
+	size_t pg = rlt__page_size();
+	size_t guard = p->guard ? pg : 0;
+	size_t slot = c->size + guard;
+	uint32_t count = (uint32_t)(SLAB_TARGET_BYTES / slot);
+	if (count == 0)
+		count = 1;
+	if (count > SLAB_MAX_STACKS)
+		count = SLAB_MAX_STACKS;
+
+	rlt__slab *s = rlt__calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->len = slot * count;
+	s->count = count;
+	s->base = mmap(NULL, s->len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+	if (s->base == MAP_FAILED) {
+		rlt__free(s);
+		return -ENOMEM;
+	}
+	if (RUNNING_ON_VALGRIND)
+		s->vg_ids = rlt__calloc(count, sizeof(unsigned));
+	/* Make room in the free list first, so nothing can fail half-way. */
+	while (c->cap < c->nfree + count) {
+		uint32_t cap = c->cap ? c->cap * 2 : 64;
+		void **f = rlt__realloc(c->free, cap * sizeof(*f));
+		if (!f)
+			goto fail;
+		c->free = f;
+		c->cap = cap;
+	}
+	for (uint32_t i = 0; i < count; i++) {
+		char *slot_lo = (char *)s->base + (size_t)i * slot;
+		if (guard && guard_install(slot_lo, guard) < 0)
+			goto fail;
+	}
+	/* Push in reverse so the lowest stack is handed out first. */
+	for (uint32_t i = count; i-- > 0;) {
+		char *lo = (char *)s->base + (size_t)i * slot + guard;
+		if (s->vg_ids)
+			s->vg_ids[i] = VALGRIND_STACK_REGISTER(lo, lo + c->size);
+		c->free[c->nfree++] = lo;
+	}
+	s->next = p->slabs;
+	p->slabs = s;
+	return 0;
+fail:
+	munmap(s->base, s->len);
+	rlt__free(s->vg_ids);
+	rlt__free(s);
+	return -ENOMEM;
+}
+
+/* A stack of its own, for sizes beyond the pool's classes. */
+static int stack_map_single(rlt__stack_pool *p, size_t size, rlt__stack *out)
+{
+	size_t guard = p->guard ? rlt__page_size() : 0;
+	char *base = mmap(NULL, size + guard, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+	if (base == MAP_FAILED)
+		return -ENOMEM;
+	if (guard && guard_install(base, guard) < 0) {
+		munmap(base, size + guard);
+		return -ENOMEM;
+	}
+	out->lo = base + guard;
+	out->size = size;
+	out->pooled = false;
+	return 0;
+}
+
+int rlt__stack_get(rlt__stack_pool *p, size_t size, rlt__stack *out)
+{
+	rlt__stack_class *c = class_for(p, size);
+	if (!c)
+		return stack_map_single(p, size, out);
+	if (c->nfree == 0) {
+		int rc = slab_grow(p, c);
+		if (rc < 0)
+			return rc;
+	}
+	out->lo = c->free[--c->nfree];
+	out->size = size;
+	out->pooled = true;
+	return 0;
+}
+
+void rlt__stack_put(rlt__stack_pool *p, const rlt__stack *s)
+{
+	if (!s->pooled) {
+		size_t guard = p->guard ? rlt__page_size() : 0;
+		munmap((char *)s->lo - guard, s->size + guard);
+		return;
+	}
+	rlt__stack_class *c = class_for(p, s->size);
+	if (c && c->nfree >= p->cache_limit) {
+		/* Beyond the hot cache: keep the address range, give back the
+		 * pages. A syscall, but only after a burst of tasks has ended. */
+		madvise(s->lo, s->size, MADV_FREE);
+	}
+	if (!c || class_push(c, s->lo) < 0) {
+		/* The stack stays mapped in its slab (freed with the pool) but is
+		 * not reused; only on allocation failure or a 9th size class from
+		 * another worker's pool. */
+		madvise(s->lo, s->size, MADV_FREE);
+	}
+}
+
+void rlt__stack_pool_destroy(rlt__stack_pool *p)
+{
+	rlt__slab *s = p->slabs;
+	while (s) {
+		rlt__slab *next = s->next;
+		if (s->vg_ids)
+			for (uint32_t i = 0; i < s->count; i++)
+				VALGRIND_STACK_DEREGISTER(s->vg_ids[i]);
+		munmap(s->base, s->len);
+		rlt__free(s->vg_ids);
+		rlt__free(s);
+		s = next;
+	}
+	for (unsigned i = 0; i < p->nclasses; i++)
+		rlt__free(p->classes[i].free);
+	memset(p, 0, sizeof(*p));
+}
+
+/* ---- overflow reporting ---- */
+
+static struct sigaction prev_segv, prev_bus;
+
+static void put_str(char *buf, size_t *n, size_t cap, const char *s)
+{
+	while (*s && *n + 1 < cap)
+		buf[(*n)++] = *s++;
+}
+
+static void put_u64(char *buf, size_t *n, size_t cap, uint64_t v)
+{
+	char tmp[24];
+	int i = 0;
+	do {
+		tmp[i++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (i > 0 && *n + 1 < cap)
+		buf[(*n)++] = tmp[--i];
+}
+
+static void chain(const struct sigaction *prev, int sig, siginfo_t *info, void *uctx)
+{
+	if (prev->sa_flags & SA_SIGINFO) {
+		if (prev->sa_sigaction) {
+			prev->sa_sigaction(sig, info, uctx);
+			return;
+		}
+	} else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+		prev->sa_handler(sig);
+		return;
+	}
+	/* Default action: reset and return, so the faulting instruction
+	 * faults again and the kernel kills us with the right signal. */
+	signal(sig, SIG_DFL);
+}
+
+static void fault_handler(int sig, siginfo_t *info, void *uctx)
+{
+	const void *lo;
+	size_t size;
+	const char *name;
+	if (rlt__current_stack_info(&lo, &size, &name)) {
+		uintptr_t a = (uintptr_t)info->si_addr;
+		uintptr_t l = (uintptr_t)lo;
+		/* The guard page, or a big frame that jumped a bit past it. */
+		if (a < l && a >= l - 64 * 1024) {
+			char msg[256];
+			size_t n = 0;
+			put_str(msg, &n, sizeof(msg), "ringlet: task '");
+			put_str(msg, &n, sizeof(msg), name ? name : "?");
+			put_str(msg, &n, sizeof(msg), "' overflowed its stack of ");
+			put_u64(msg, &n, sizeof(msg), size / 1024);
+			put_str(msg, &n, sizeof(msg),
+				" KiB (hit the guard page); give it a larger stack_size\n");
+			ssize_t w = write(STDERR_FILENO, msg, n);
+			(void)w;
+			signal(SIGABRT, SIG_DFL);
+			abort();
+		}
+	}
+	chain(sig == SIGBUS ? &prev_bus : &prev_segv, sig, info, uctx);
+}
+
+static int install_result;
+
+static void install_once(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = fault_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, &prev_segv) < 0 || sigaction(SIGBUS, &sa, &prev_bus) < 0)
+		install_result = -errno;
+}
+
+int rlt__overflow_handler_install(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, install_once);
+	return install_result;
+}
+
+int rlt__altstack_enter(void **mem)
+{
+	stack_t ss, old;
+	*mem = NULL;
+	if (sigaltstack(NULL, &old) == 0 && !(old.ss_flags & SS_DISABLE))
+		return 0; /* the thread already has one (ASan installs its own) */
+	void *m = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return -ENOMEM;
+	ss.ss_sp = m;
+	ss.ss_size = ALTSTACK_SIZE;
+	ss.ss_flags = 0;
+	if (sigaltstack(&ss, NULL) < 0) {
+		int e = errno;
+		munmap(m, ALTSTACK_SIZE);
+		return -e;
+	}
+	*mem = m;
+	return 0;
+}
+
+void rlt__altstack_leave(void *mem)
+{
+	if (!mem)
+		return;
+	stack_t ss = {.ss_flags = SS_DISABLE};
+	sigaltstack(&ss, NULL);
+	munmap(mem, ALTSTACK_SIZE);
+}

@@ -1,0 +1,66 @@
+/*
+ * Task stacks: mmap'd with MAP_NORESERVE (only touched pages cost memory),
+ * a guard page below each one, carved from slabs and pooled per worker.
+ *
+ * Guard pages are installed with madvise(MADV_GUARD_INSTALL) (Linux 6.13+),
+ * which does not split the slab's mapping: a slab of 256 guarded stacks is
+ * one entry against vm.max_map_count. On older kernels the guard falls back
+ * to mprotect(PROT_NONE), which costs two mappings per stack.
+ */
+#ifndef RLT_RUNTIME_STACK_H
+#define RLT_RUNTIME_STACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RLT__STACK_CLASSES 8
+
+typedef struct rlt__stack {
+	void *lo;      /* lowest usable byte; the guard lies just below */
+	size_t size;   /* usable bytes */
+	bool pooled;   /* from a slab (else its own mapping, unmapped on put) */
+} rlt__stack;
+
+typedef struct rlt__stack_class {
+	size_t size;
+	void **free; /* LIFO of free stacks' lo: the most recently used (and so
+		      * resident, cache-warm) stack is reused first */
+	uint32_t nfree, cap;
+} rlt__stack_class;
+
+typedef struct rlt__slab rlt__slab;
+
+typedef struct rlt__stack_pool {
+	rlt__stack_class classes[RLT__STACK_CLASSES];
+	unsigned nclasses;
+	unsigned cache_limit; /* free stacks kept resident per class */
+	bool guard;
+	rlt__slab *slabs;
+} rlt__stack_pool;
+
+void rlt__stack_pool_init(rlt__stack_pool *p, unsigned cache_limit, bool guard);
+void rlt__stack_pool_destroy(rlt__stack_pool *p);
+/* size must be page-aligned. Returns 0 or -ENOMEM. */
+int rlt__stack_get(rlt__stack_pool *p, size_t size, rlt__stack *out);
+void rlt__stack_put(rlt__stack_pool *p, const rlt__stack *s);
+
+size_t rlt__page_size(void);
+/* Round a requested stack size to pages; 0 if out of range. */
+size_t rlt__stack_round(size_t size);
+
+/*
+ * Stack overflow reporting: a process-wide SIGSEGV/SIGBUS handler that runs
+ * on a per-thread alternate signal stack. A fault in (or just below) the
+ * running task's guard page prints the task's name and stack size, then
+ * aborts; any other fault is passed on to the previous handler.
+ */
+int rlt__overflow_handler_install(void);
+/* Per worker thread: allocate and register the alternate signal stack. */
+int rlt__altstack_enter(void **mem);
+void rlt__altstack_leave(void *mem);
+
+/* Implemented by the scheduler: what the faulting thread is running. */
+bool rlt__current_stack_info(const void **lo, size_t *size, const char **name);
+
+#endif

@@ -1,0 +1,195 @@
+#include "runtime/task.h"
+
+#include "runtime/alloc.h"
+#include "sched/worker.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void task_entry(void *arg);
+
+static void all_link(rlt__worker *w, rlt_task *t)
+{
+	t->all_prev = NULL;
+	t->all_next = w->all;
+	if (w->all)
+		w->all->all_prev = t;
+	w->all = t;
+}
+
+static void all_unlink(rlt__worker *w, rlt_task *t)
+{
+	if (t->all_prev)
+		t->all_prev->all_next = t->all_next;
+	else
+		w->all = t->all_next;
+	if (t->all_next)
+		t->all_next->all_prev = t->all_prev;
+}
+
+rlt_task *rlt__task_create(rlt__worker *w, rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)
+{
+	size_t size = w->rt->stack_size;
+	if (opts && opts->stack_size) {
+		size = rlt__stack_round(opts->stack_size);
+		if (!size) {
+			errno = EINVAL;
+			return NULL;
+		}
+	}
+	rlt_task *t = rlt__malloc(sizeof(*t));
+	if (!t) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (rlt__stack_get(&w->stacks, size, &t->stack) < 0) {
+		rlt__free(t);
+		errno = ENOMEM;
+		return NULL;
+	}
+	t->next = NULL;
+	t->worker = w;
+	t->wait_timer = NULL;
+	t->fn = fn;
+	t->arg = arg;
+	t->result = NULL;
+	bool detached = opts && (opts->flags & RLT_SPAWN_DETACHED);
+	atomic_init(&t->refs, detached ? 1u : 2u);
+	t->state = RLT__T_RUNNABLE;
+	rlt__oneshot_init(&t->done);
+	t->id = atomic_fetch_add_explicit(&w->rt->next_id, 1, memory_order_relaxed);
+	if (opts && opts->name) {
+		strncpy(t->name, opts->name, RLT_TASK_NAME_MAX);
+		t->name[RLT_TASK_NAME_MAX] = '\0';
+	} else {
+		snprintf(t->name, sizeof(t->name), "task-%llu", (unsigned long long)t->id);
+	}
+	rlt__coro_init(&t->coro, t->stack.lo, t->stack.size, task_entry, t);
+#ifdef RLT_TSAN
+	__tsan_set_fiber_name(t->coro.tsan_fiber, t->name);
+#endif
+	all_link(w, t);
+	return t;
+}
+
+static void task_free(rlt__worker *w, rlt_task *t)
+{
+	all_unlink(w, t);
+	rlt__free(t);
+}
+
+static inline void task_unref(rlt_task *t)
+{
+	/* acq_rel: the last owner must see every write of the others (the
+	 * result, the state) before it frees. */
+	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+		task_free(t->worker, t);
+}
+
+static void task_entry(void *arg)
+{
+	rlt_task *t = arg;
+	rlt__coro_started(&t->coro);
+	t->result = t->fn(t->arg);
+
+	/* t->worker is re-read: the task may have moved since it started. */
+	rlt__worker *w = t->worker;
+	t->state = RLT__T_DONE;
+	rlt_task *joiner = rlt__oneshot_complete(&t->done);
+	if (joiner)
+		rlt__task_wake(joiner);
+	if (t == w->rt->root)
+		w->stop = true;
+	rlt__coro_switch(&t->coro, &w->sched, 1);
+	__builtin_unreachable();
+}
+
+void rlt__task_reap(rlt__worker *w, rlt_task *t)
+{
+	/* We are back on the worker's own stack: t's stack is free to reuse. */
+	rlt__stack_put(&w->stacks, &t->stack);
+	rlt__coro_fini(&t->coro);
+	task_unref(t);
+}
+
+void rlt__task_drop(rlt__worker *w, rlt_task *t)
+{
+	if (t->state != RLT__T_DONE) {
+		rlt__stack_put(&w->stacks, &t->stack);
+		rlt__coro_fini(&t->coro);
+	}
+	task_free(w, t);
+}
+
+/* ---- public ---- */
+
+rlt_task *rlt_spawn(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)
+{
+	rlt__worker *w = rlt__worker_self();
+	if (!w || !w->current) {
+		errno = EPERM;
+		return NULL;
+	}
+	if (!fn) {
+		errno = EINVAL;
+		return NULL;
+	}
+	rlt_task *t = rlt__task_create(w, fn, arg, opts);
+	if (t)
+		rlt__runq_push(w, t);
+	return t;
+}
+
+int rlt_join(rlt_task *t, void **result)
+{
+	rlt_task *self = rlt__task_self();
+	if (!self)
+		return -EPERM;
+	if (!t)
+		return -EINVAL;
+	if (t == self)
+		return -EDEADLK;
+	int rc = rlt__oneshot_wait(&t->done, -1);
+	if (rc < 0)
+		return rc;
+	if (result)
+		*result = t->result;
+	task_unref(t);
+	return 0;
+}
+
+int rlt_detach(rlt_task *t)
+{
+	if (!t)
+		return -EINVAL;
+	task_unref(t);
+	return 0;
+}
+
+int rlt_yield(void)
+{
+	rlt_task *t = rlt__task_self();
+	if (!t)
+		return -EPERM;
+	rlt__worker *w = t->worker;
+	t->state = RLT__T_RUNNABLE;
+	rlt__runq_push(w, t);
+	rlt__coro_switch(&t->coro, &w->sched, 0);
+	return 0;
+}
+
+rlt_task *rlt_current(void) { return rlt__task_self(); }
+
+const char *rlt_task_name(const rlt_task *t)
+{
+	if (!t)
+		t = rlt__task_self();
+	return t ? t->name : NULL;
+}
+
+uint64_t rlt_task_id(const rlt_task *t)
+{
+	if (!t)
+		t = rlt__task_self();
+	return t ? t->id : 0;
+}

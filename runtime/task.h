@@ -1,0 +1,63 @@
+/* Internal view of a task. */
+#ifndef RLT_RUNTIME_TASK_H
+#define RLT_RUNTIME_TASK_H
+
+#include "ringlet/task.h"
+#include "runtime/coro.h"
+#include "runtime/oneshot.h"
+#include "runtime/stack.h"
+#include "sched/timer.h"
+
+#include <stdatomic.h>
+
+struct rlt__worker;
+
+enum rlt__task_state {
+	RLT__T_RUNNABLE, /* in a run queue or an inbox */
+	RLT__T_RUNNING,
+	RLT__T_WAITING, /* suspended until something wakes it */
+	RLT__T_DONE,    /* returned; stack given back */
+};
+
+struct rlt_task {
+	rlt__coro coro;
+	/* Link in exactly one of: a run queue, a worker's remote inbox. */
+	rlt_task *next;
+	/* The worker running the task, or the one it suspended on. Wakes are
+	 * delivered there, so that worker can disarm wait_timer (its heap)
+	 * before the task becomes runnable again. */
+	struct rlt__worker *worker;
+	/* Timer armed for the current wait, if any; lives on the task's stack. */
+	rlt__timer *wait_timer;
+
+	rlt_task_fn fn;
+	void *arg;
+	void *result;
+	rlt__stack stack;
+
+	/* One for the running task, one for the handle (unless detached). */
+	atomic_uint refs;
+	uint8_t state;
+	rlt__oneshot done; /* set when fn returned; the joiner waits here */
+
+	/* All tasks not yet freed, per worker: what shutdown reclaims. */
+	rlt_task *all_prev, *all_next;
+
+	uint64_t id;
+	char name[RLT_TASK_NAME_MAX + 1];
+} __attribute__((aligned(16)));
+
+/* Park the running task t until someone calls rlt__task_wake(t). */
+void rlt__task_suspend(rlt_task *t);
+/* Make a suspended task runnable, from any thread. Must be called exactly
+ * once per suspension (the oneshot and timer protocols guarantee that). */
+void rlt__task_wake(rlt_task *t);
+/* Run by the scheduler after a task switched away in state DONE. */
+void rlt__task_reap(struct rlt__worker *w, rlt_task *t);
+/* Free a task that never ran to completion (shutdown). */
+void rlt__task_drop(struct rlt__worker *w, rlt_task *t);
+/* Create a task on worker w (used for the root task too). */
+rlt_task *rlt__task_create(struct rlt__worker *w, rlt_task_fn fn, void *arg,
+			   const rlt_spawn_opts *opts);
+
+#endif
