@@ -1,0 +1,32 @@
+/* Shared helpers for the cmocka tests. */
+#ifndef RLT_TEST_H
+#define RLT_TEST_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ringlet.h>
+
+/* Run fn(arg) as a root task with the default config and assert success. */
+static inline void *rlt_test_run(rlt_task_fn fn, void *arg)
+{
+	void *res = NULL;
+	int rc = rlt_run(fn, arg, NULL, &res);
+	assert_int_equal(rc, 0);
+	return res;
+}
+
+/* True when built with a sanitizer (timing bounds are looser there). */
+static inline int rlt_test_sanitized(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	return 1;
+#else
+	return 0;
+#endif
+}
+
+#endif
