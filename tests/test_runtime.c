@@ -1,0 +1,170 @@
+/* rlt_run: configuration errors, nesting, shutdown with live tasks, leaks. */
+#include "tests/rlt_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void *ret_arg(void *arg) { return arg; }
+
+static void test_run_returns_root_result(void **state)
+{
+	void *r = NULL;
+	assert_int_equal(rlt_run(ret_arg, (void *)99, NULL, &r), 0);
+	assert_int_equal((intptr_t)r, 99);
+	/* Twice in a row on the same thread, and with no result pointer. */
+	assert_int_equal(rlt_run(ret_arg, (void *)1, NULL, NULL), 0);
+}
+
+static void test_bad_config_gives_einval(void **state)
+{
+	assert_int_equal(rlt_run(NULL, NULL, NULL, NULL), -EINVAL);
+	rlt_config cfg;
+	rlt_config_init(&cfg);
+	cfg.ring_entries = 100; /* not a power of two */
+	assert_int_equal(rlt_run(ret_arg, NULL, &cfg, NULL), -EINVAL);
+	rlt_config_init(&cfg);
+	cfg.stack_size = 1000;
+	assert_int_equal(rlt_run(ret_arg, NULL, &cfg, NULL), -EINVAL);
+	rlt_config_init(&cfg);
+	cfg.workers = 2; /* not yet */
+	assert_int_equal(rlt_run(ret_arg, NULL, &cfg, NULL), -EINVAL);
+	rlt_config zero = {0};
+	assert_int_equal(rlt_run(ret_arg, NULL, &zero, NULL), 0);
+}
+
+static void *nested(void *arg) { return (void *)(intptr_t)rlt_run(ret_arg, NULL, NULL, NULL); }
+
+static void test_nested_run_gives_ebusy(void **state)
+{
+	void *r;
+	assert_int_equal(rlt_run(nested, NULL, NULL, &r), 0);
+	assert_int_equal((intptr_t)r, -EBUSY);
+}
+
+/* ---- shutdown with tasks still alive ---- */
+
+static void *join_arg(void *arg) { return (void *)(intptr_t)rlt_join(arg, NULL); }
+
+static void *read_forever(void *arg)
+{
+	int *p = arg;
+	char buf[16]; /* on this task's stack: the kernel must let go first */
+	rlt_read(p[0], buf, sizeof(buf), -1);
+	return NULL;
+}
+
+static void *sleep_long(void *arg)
+{
+	rlt_sleep(3600 * RLT_NSEC_PER_SEC);
+	return NULL;
+}
+
+static int pipe_fds[2];
+
+static void *root_abandons(void *arg)
+{
+	rlt_task *sleeper = rlt_spawn(sleep_long, NULL, NULL);
+	rlt_spawn(join_arg, sleeper, NULL); /* handle never joined */
+	rlt_detach(rlt_spawn(read_forever, pipe_fds, NULL));
+	rlt_spawn(ret_arg, NULL, NULL); /* finishes, never joined */
+	rlt_yield();
+	rlt_yield();
+	return (void *)5;
+}
+
+static void test_shutdown_abandons_live_tasks_and_reports_them(void **state)
+{
+	assert_int_equal(pipe(pipe_fds), 0);
+	int errp[2];
+	assert_int_equal(pipe(errp), 0);
+	fflush(stderr);
+	int saved = dup(STDERR_FILENO);
+	dup2(errp[1], STDERR_FILENO);
+	void *r = NULL;
+	uint64_t t0 = rlt_now();
+	int rc = rlt_run(root_abandons, NULL, NULL, &r);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(errp[1]);
+	char buf[512] = {0};
+	ssize_t n = read(errp[0], buf, sizeof(buf) - 1);
+	close(errp[0]);
+	assert_int_equal(rc, 0);
+	assert_int_equal((intptr_t)r, 5);
+	assert_true(n > 0);
+	assert_non_null(strstr(buf, "3 tasks still running when the root task returned were abandoned"));
+	/* Did not wait for the hour-long sleep or the blocked read. */
+	assert_true(rlt_now() - t0 < 5 * RLT_NSEC_PER_SEC);
+	close(pipe_fds[0]);
+	close(pipe_fds[1]);
+}
+
+/* ---- spawn/exit cycles: nothing grows (ASan's leak check runs at exit) ---- */
+
+static void *nop(void *arg) { return arg; }
+
+static long rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	long pages = 0, resident = 0;
+	if (f) {
+		if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+			resident = 0;
+		fclose(f);
+	}
+	return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static void *root_cycles(void *arg)
+{
+	long *growth = arg;
+	rlt_spawn_opts det = {.flags = RLT_SPAWN_DETACHED};
+	for (int round = 0; round < 2; round++) {
+		long before = rss_kib();
+		for (int i = 0; i < RLT_TEST_SCALE(50000); i++) {
+			rlt_task *t = rlt_spawn(nop, NULL, NULL);
+			assert_non_null(t);
+			assert_int_equal(rlt_join(t, NULL), 0);
+			assert_non_null(rlt_spawn(nop, NULL, &det));
+			if (i % 64 == 0)
+				rlt_yield();
+			if (i % 1000 == 0) {
+				rlt_future *f = rlt_future_new();
+				rlt_future_set(f, NULL);
+				rlt_future_release(f);
+			}
+		}
+		rlt_yield();
+		if (round == 1)
+			*growth = rss_kib() - before;
+	}
+	return NULL;
+}
+
+static void test_many_spawn_exit_cycles_leak_nothing(void **state)
+{
+	long growth = 0;
+	rlt_test_run(root_cycles, &growth);
+	/* The second round reuses the first round's stacks and task memory. */
+	print_message("RSS growth over the second round of tasks: %ld KiB\n", growth);
+	/* Sanitizers hold freed memory in quarantine: there, LSan's exit-time
+	 * leak check is the assertion. */
+	if (!rlt_test_sanitized())
+		assert_true(growth < 1024);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_run_returns_root_result),
+		cmocka_unit_test(test_bad_config_gives_einval),
+		cmocka_unit_test(test_nested_run_gives_ebusy),
+		cmocka_unit_test(test_shutdown_abandons_live_tasks_and_reports_them),
+		cmocka_unit_test(test_many_spawn_exit_cycles_leak_nothing),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,270 @@
+/* Tasks: spawn, join, detach, yield, names, ordering, many tasks. */
+#include "tests/rlt_test.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void *return_arg_plus_one(void *arg) { return (void *)((intptr_t)arg + 1); }
+
+static void *root_spawn_join(void *arg)
+{
+	rlt_task *t = rlt_spawn(return_arg_plus_one, (void *)41, NULL);
+	assert_non_null(t);
+	void *res = NULL;
+	assert_int_equal(rlt_join(t, &res), 0);
+	assert_int_equal((intptr_t)res, 42);
+	return (void *)7;
+}
+
+static void test_spawn_join_returns_result(void **state)
+{
+	assert_int_equal((intptr_t)rlt_test_run(root_spawn_join, NULL), 7);
+}
+
+static void *root_join_after_exit(void *arg)
+{
+	rlt_task *t = rlt_spawn(return_arg_plus_one, (void *)1, NULL);
+	/* Let t run to completion before joining. */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(rlt_yield(), 0);
+	void *res = NULL;
+	assert_int_equal(rlt_join(t, &res), 0);
+	assert_int_equal((intptr_t)res, 2);
+	return NULL;
+}
+
+static void test_join_after_task_already_returned(void **state)
+{
+	rlt_test_run(root_join_after_exit, NULL);
+}
+
+static int order[16];
+static int norder;
+
+static void *log_yield(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+	for (int i = 0; i < 3; i++) {
+		order[norder++] = id * 10 + i;
+		rlt_yield();
+	}
+	return NULL;
+}
+
+static void *root_yield_interleaves(void *arg)
+{
+	norder = 0;
+	rlt_task *a = rlt_spawn(log_yield, (void *)1, NULL);
+	rlt_task *b = rlt_spawn(log_yield, (void *)2, NULL);
+	assert_int_equal(rlt_join(a, NULL), 0);
+	assert_int_equal(rlt_join(b, NULL), 0);
+	return NULL;
+}
+
+static void test_yield_round_robins_between_tasks(void **state)
+{
+	rlt_test_run(root_yield_interleaves, NULL);
+	int want[] = {10, 20, 11, 21, 12, 22};
+	assert_int_equal(norder, 6);
+	assert_memory_equal(order, want, sizeof(want));
+}
+
+static int detached_ran;
+
+static void *mark(void *arg)
+{
+	rlt_yield();
+	detached_ran++;
+	return NULL;
+}
+
+static void *root_detach(void *arg)
+{
+	detached_ran = 0;
+	rlt_task *t = rlt_spawn(mark, NULL, NULL);
+	assert_int_equal(rlt_detach(t), 0);
+	rlt_spawn_opts o = {.flags = RLT_SPAWN_DETACHED};
+	assert_non_null(rlt_spawn(mark, NULL, &o));
+	while (detached_ran < 2)
+		rlt_yield();
+	return NULL;
+}
+
+static void test_detached_tasks_run_and_are_freed(void **state)
+{
+	rlt_test_run(root_detach, NULL);
+	assert_int_equal(detached_ran, 2);
+}
+
+static void *name_of_self(void *arg) { return (void *)rlt_task_name(NULL); }
+
+static void *root_names(void *arg)
+{
+	assert_string_equal(rlt_task_name(NULL), "main");
+	assert_int_equal(rlt_task_id(NULL), 1);
+	rlt_spawn_opts o = {.name = "worker-bee"};
+	rlt_task *t = rlt_spawn(name_of_self, NULL, &o);
+	assert_string_equal(rlt_task_name(t), "worker-bee");
+	assert_ptr_not_equal(rlt_current(), t);
+	rlt_task *u = rlt_spawn(name_of_self, NULL, NULL);
+	char want[32];
+	snprintf(want, sizeof(want), "task-%llu", (unsigned long long)rlt_task_id(u));
+	assert_string_equal(rlt_task_name(u), want);
+	const char *long_name = "a-name-that-is-much-longer-than-thirty-one-characters";
+	o.name = long_name;
+	rlt_task *v = rlt_spawn(name_of_self, NULL, &o);
+	assert_int_equal(strlen(rlt_task_name(v)), RLT_TASK_NAME_MAX);
+	assert_memory_equal(rlt_task_name(v), long_name, RLT_TASK_NAME_MAX);
+	void *r;
+	assert_int_equal(rlt_join(t, &r), 0);
+	assert_int_equal(rlt_join(u, NULL), 0);
+	assert_int_equal(rlt_join(v, NULL), 0);
+	return NULL;
+}
+
+static void test_task_names_and_ids(void **state) { rlt_test_run(root_names, NULL); }
+
+static void *root_bad_args(void *arg)
+{
+	errno = 0;
+	assert_null(rlt_spawn(NULL, NULL, NULL));
+	assert_int_equal(errno, EINVAL);
+	rlt_spawn_opts o = {.stack_size = 100};
+	assert_null(rlt_spawn(return_arg_plus_one, NULL, &o));
+	assert_int_equal(errno, EINVAL);
+	o.stack_size = (size_t)4 << 30;
+	assert_null(rlt_spawn(return_arg_plus_one, NULL, &o));
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(rlt_join(NULL, NULL), -EINVAL);
+	assert_int_equal(rlt_join(rlt_current(), NULL), -EDEADLK);
+	assert_int_equal(rlt_detach(NULL), -EINVAL);
+	return NULL;
+}
+
+static void test_bad_arguments_give_errors(void **state) { rlt_test_run(root_bad_args, NULL); }
+
+static void test_calls_outside_a_task_give_eperm(void **state)
+{
+	errno = 0;
+	assert_null(rlt_spawn(return_arg_plus_one, NULL, NULL));
+	assert_int_equal(errno, EPERM);
+	assert_int_equal(rlt_yield(), -EPERM);
+	assert_null(rlt_current());
+	assert_null(rlt_task_name(NULL));
+}
+
+static void *joiner_of(void *arg)
+{
+	return (void *)(intptr_t)rlt_join((rlt_task *)arg, NULL);
+}
+
+static void *sleepy(void *arg)
+{
+	rlt_sleep(2 * RLT_NSEC_PER_MSEC);
+	return NULL;
+}
+
+static void *root_double_join(void *arg)
+{
+	rlt_task *t = rlt_spawn(sleepy, NULL, NULL);
+	rlt_task *j = rlt_spawn(joiner_of, t, NULL);
+	rlt_yield(); /* j is now waiting on t */
+	assert_int_equal(rlt_join(t, NULL), -EBUSY);
+	void *r;
+	assert_int_equal(rlt_join(j, &r), 0);
+	assert_int_equal((intptr_t)r, 0);
+	return NULL;
+}
+
+static void test_second_joiner_gets_ebusy(void **state) { rlt_test_run(root_double_join, NULL); }
+
+#define MANY RLT_TEST_SCALE(5000)
+
+static void *square(void *arg)
+{
+	intptr_t v = (intptr_t)arg;
+	rlt_yield();
+	rlt_yield();
+	return (void *)(v * v);
+}
+
+static void *root_many(void *arg)
+{
+	static rlt_task *ts[5000];
+	for (intptr_t i = 0; i < MANY; i++) {
+		ts[i] = rlt_spawn(square, (void *)i, NULL);
+		assert_non_null(ts[i]);
+	}
+	for (intptr_t i = 0; i < MANY; i++) {
+		void *r;
+		assert_int_equal(rlt_join(ts[i], &r), 0);
+		assert_int_equal((intptr_t)r, i * i);
+	}
+	return NULL;
+}
+
+static void test_thousands_of_tasks_interleave(void **state) { rlt_test_run(root_many, NULL); }
+
+static void *spawn_tree(void *arg)
+{
+	intptr_t depth = (intptr_t)arg;
+	if (depth == 0)
+		return (void *)1;
+	rlt_task *l = rlt_spawn(spawn_tree, (void *)(depth - 1), NULL);
+	rlt_task *r = rlt_spawn(spawn_tree, (void *)(depth - 1), NULL);
+	void *a, *b;
+	assert_int_equal(rlt_join(l, &a), 0);
+	assert_int_equal(rlt_join(r, &b), 0);
+	return (void *)((intptr_t)a + (intptr_t)b);
+}
+
+static void test_tasks_spawned_by_tasks(void **state)
+{
+	assert_int_equal((intptr_t)rlt_test_run(spawn_tree, (void *)10), 1024);
+}
+
+static void *big_stack_user(void *arg)
+{
+	volatile char buf[512 * 1024];
+	for (size_t i = 0; i < sizeof(buf); i += 4096)
+		buf[i] = (char)i;
+	return (void *)(intptr_t)buf[4096];
+}
+
+static void *root_stack_sizes(void *arg)
+{
+	rlt_spawn_opts o = {.stack_size = 1024 * 1024};
+	rlt_task *t = rlt_spawn(big_stack_user, NULL, &o);
+	assert_non_null(t);
+	assert_int_equal(rlt_join(t, NULL), 0);
+	/* Nine distinct sizes: more than the pool's size classes. */
+	for (size_t k = 1; k <= 9; k++) {
+		rlt_spawn_opts s = {.stack_size = 16384 + k * 4096};
+		rlt_task *u = rlt_spawn(return_arg_plus_one, (void *)k, &s);
+		assert_non_null(u);
+		void *r;
+		assert_int_equal(rlt_join(u, &r), 0);
+		assert_int_equal((intptr_t)r, (intptr_t)k + 1);
+	}
+	return NULL;
+}
+
+static void test_per_task_stack_sizes(void **state) { rlt_test_run(root_stack_sizes, NULL); }
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_spawn_join_returns_result),
+		cmocka_unit_test(test_join_after_task_already_returned),
+		cmocka_unit_test(test_yield_round_robins_between_tasks),
+		cmocka_unit_test(test_detached_tasks_run_and_are_freed),
+		cmocka_unit_test(test_task_names_and_ids),
+		cmocka_unit_test(test_bad_arguments_give_errors),
+		cmocka_unit_test(test_calls_outside_a_task_give_eperm),
+		cmocka_unit_test(test_second_joiner_gets_ebusy),
+		cmocka_unit_test(test_thousands_of_tasks_interleave),
+		cmocka_unit_test(test_tasks_spawned_by_tasks),
+		cmocka_unit_test(test_per_task_stack_sizes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
