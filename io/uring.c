@@ -44,6 +44,7 @@ static void arm_wake(rlt__worker *w)
 int rlt__io_init(rlt__worker *w, unsigned entries)
 {
 	int rc = -EINVAL;
+	w->wake_fd = -1;
 	for (size_t i = 0; i < sizeof(setup_flags) / sizeof(setup_flags[0]); i++) {
 		struct io_uring_params p;
 		memset(&p, 0, sizeof(p));
@@ -61,6 +62,7 @@ int rlt__io_init(rlt__worker *w, unsigned entries)
 	if (rc < 0)
 		return rc;
 	w->ring_ready = true;
+	w->ring_fd = w->ring.ring_fd;
 	w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (w->wake_fd < 0) {
 		rc = -errno;
@@ -74,11 +76,13 @@ int rlt__io_init(rlt__worker *w, unsigned entries)
 
 void rlt__io_fini(rlt__worker *w)
 {
-	if (!w->ring_ready)
-		return;
-	rlt__io_cancel_all(w);
-	io_uring_queue_exit(&w->ring);
-	close(w->wake_fd);
+	/* In-flight operations were cancelled by the owning thread
+	 * (rlt__io_cancel_all); this may run on another thread. */
+	if (w->ring_ready)
+		io_uring_queue_exit(&w->ring);
+	if (w->wake_fd >= 0)
+		close(w->wake_fd);
+	w->wake_fd = -1;
 	w->ring_ready = false;
 }
 
@@ -91,7 +95,7 @@ static void reap(rlt__worker *w)
 	{
 		uint64_t ud = cqe->user_data;
 		n++;
-		if (ud > RLT__UD_WAKE) {
+		if (ud > RLT__UD_MAX) {
 			rlt__op *op = (rlt__op *)(uintptr_t)ud;
 			op->res = cqe->res;
 			w->inflight--;
@@ -102,7 +106,7 @@ static void reap(rlt__worker *w)
 		}
 	}
 	io_uring_cq_advance(&w->ring, n);
-	if (!w->wake_armed && !w->stop)
+	if (!w->wake_armed && !w->no_rearm)
 		arm_wake(w);
 }
 
@@ -145,6 +149,27 @@ void rlt__io_kick(rlt__worker *w)
 	/* EAGAIN means the counter is already non-zero: a wake-up is pending. */
 }
 
+void rlt__io_msg_ring(rlt__worker *self, rlt__worker *target)
+{
+	struct io_uring_sqe *sqe = rlt__io_sqe(self);
+	io_uring_prep_msg_ring(sqe, target->ring_fd, 0, RLT__UD_MSG, 0);
+	/* No CQE here on success; a failure CQE has user_data 0: ignored. */
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_sqe_set_data64(sqe, 0);
+	/* Now, not at the end of the turn: the target is asleep. */
+	io_uring_submit(&self->ring);
+}
+
+bool rlt__io_has_msg_ring(rlt__worker *w)
+{
+	struct io_uring_probe *p = io_uring_get_probe_ring(&w->ring);
+	if (!p)
+		return false;
+	bool ok = io_uring_opcode_supported(p, IORING_OP_MSG_RING);
+	io_uring_free_probe(p);
+	return ok;
+}
+
 void rlt__io_cancel_all(rlt__worker *w)
 {
 	if (!w->inflight)
@@ -152,11 +177,9 @@ void rlt__io_cancel_all(rlt__worker *w)
 	struct io_uring_sqe *sqe = rlt__io_sqe(w);
 	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
 	io_uring_sqe_set_data64(sqe, 0);
-	bool was_stop = w->stop;
-	w->stop = true; /* no re-arm of the wake read */
+	w->no_rearm = true;
 	while (w->inflight) {
 		io_uring_submit_and_wait(&w->ring, 1);
 		reap(w);
 	}
-	w->stop = was_stop;
 }

@@ -1,5 +1,7 @@
 #include "runtime/task.h"
 
+#include "ringlet/runtime.h"
+
 #include "runtime/alloc.h"
 #include "sched/worker.h"
 
@@ -43,9 +45,9 @@ static void all_unlink(rlt__worker *w, rlt_task *t)
 		t->all_next->all_prev = t->all_prev;
 }
 
-rlt_task *rlt__task_create(rlt__worker *w, rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)
+rlt_task *rlt__task_create(rlt__runtime *rt, rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)
 {
-	size_t size = w->rt->stack_size;
+	size_t size = rt->stack_size;
 	if (opts && opts->stack_size) {
 		size = rlt__stack_round(opts->stack_size);
 		if (!size) {
@@ -58,40 +60,53 @@ rlt_task *rlt__task_create(rlt__worker *w, rlt_task_fn fn, void *arg, const rlt_
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (rlt__stack_get(&w->stacks, size, &t->stack) < 0) {
-		rlt__free(t);
-		errno = ENOMEM;
-		return NULL;
-	}
 	t->next = NULL;
-	t->worker = w;
+	t->worker = NULL;
+	t->owner = NULL;
 	t->wait_timer = NULL;
 	t->fn = fn;
 	t->arg = arg;
 	t->result = NULL;
+	t->stack.lo = NULL;
+	t->stack.size = size; /* taken when the task first runs */
+	t->stack.pooled = false;
 	bool detached = opts && (opts->flags & RLT_SPAWN_DETACHED);
 	atomic_init(&t->refs, detached ? 1u : 2u);
 	t->state = RLT__T_RUNNABLE;
+	t->flags = (opts && (opts->flags & RLT_SPAWN_PINNED)) ? RLT__TF_PINNED : 0;
+	t->start_err = 0;
 	rlt__oneshot_init(&t->done);
-	t->id = atomic_fetch_add_explicit(&w->rt->next_id, 1, memory_order_relaxed);
+	t->id = atomic_fetch_add_explicit(&rt->next_id, 1, memory_order_relaxed);
 	if (opts && opts->name) {
 		strncpy(t->name, opts->name, RLT_TASK_NAME_MAX);
 		t->name[RLT_TASK_NAME_MAX] = '\0';
 	} else {
 		default_name(t->name, t->id);
 	}
-	rlt__coro_init(&t->coro, t->stack.lo, t->stack.size, task_entry, t);
-#ifdef RLT_TSAN
-	__tsan_set_fiber_name(t->coro.tsan_fiber, t->name);
-#endif
-	all_link(w, t);
 	return t;
 }
 
-static void task_free(rlt__worker *w, rlt_task *t)
+/* Free t; the caller's thread is t's owner (or every thread has stopped). */
+void rlt__task_free_owned(rlt__worker *w, rlt_task *t)
 {
 	all_unlink(w, t);
 	rlt__free(t);
+}
+
+static void task_free(rlt_task *t)
+{
+	rlt__worker *self = rlt__worker_self();
+	rlt__worker *owner = t->owner;
+	if (owner == self) {
+		rlt__task_free_owned(owner, t);
+		return;
+	}
+	/* The owner's list is the owner's: hand it the corpse. */
+	rlt_task *head = atomic_load_explicit(&owner->zombies, memory_order_relaxed);
+	do
+		t->next = head;
+	while (!atomic_compare_exchange_weak_explicit(&owner->zombies, &head, t,
+						      memory_order_release, memory_order_relaxed));
 }
 
 static inline void task_unref(rlt_task *t)
@@ -99,7 +114,38 @@ static inline void task_unref(rlt_task *t)
 	/* acq_rel: the last owner must see every write of the others (the
 	 * result, the state) before it frees. */
 	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
-		task_free(t->worker, t);
+		task_free(t);
+}
+
+/* The task is over (returned, or never started): wake its joiner, and if
+ * it is the root, stop the runtime. */
+static void task_finished(rlt__worker *w, rlt_task *t)
+{
+	t->state = RLT__T_DONE;
+	rlt_task *joiner = rlt__oneshot_complete(&t->done);
+	if (joiner)
+		rlt__task_wake(joiner);
+	if (t == w->rt->root)
+		rlt__runtime_stop(w->rt);
+}
+
+bool rlt__task_start(rlt__worker *w, rlt_task *t)
+{
+	t->owner = w;
+	t->worker = w;
+	all_link(w, t);
+	if (rlt__stack_get(&w->stacks, t->stack.size, &t->stack) < 0) {
+		t->stack.lo = NULL;
+		t->start_err = -ENOMEM;
+		task_finished(w, t);
+		task_unref(t); /* the reference of the run that never was */
+		return false;
+	}
+	rlt__coro_init(&t->coro, t->stack.lo, t->stack.size, task_entry, t);
+#ifdef RLT_TSAN
+	__tsan_set_fiber_name(t->coro.tsan_fiber, t->name);
+#endif
+	return true;
 }
 
 static void task_entry(void *arg)
@@ -107,15 +153,9 @@ static void task_entry(void *arg)
 	rlt_task *t = arg;
 	rlt__coro_started(&t->coro);
 	t->result = t->fn(t->arg);
-
-	/* t->worker is re-read: the task may have moved since it started. */
+	/* t->worker, not the worker that started us: we may have moved. */
 	rlt__worker *w = t->worker;
-	t->state = RLT__T_DONE;
-	rlt_task *joiner = rlt__oneshot_complete(&t->done);
-	if (joiner)
-		rlt__task_wake(joiner);
-	if (t == w->rt->root)
-		w->stop = true;
+	task_finished(w, t);
 	rlt__coro_switch(&t->coro, &w->sched, 1);
 	__builtin_unreachable();
 }
@@ -124,20 +164,53 @@ void rlt__task_reap(rlt__worker *w, rlt_task *t)
 {
 	/* We are back on the worker's own stack: t's stack is free to reuse. */
 	rlt__stack_put(&w->stacks, &t->stack);
+	t->stack.lo = NULL;
 	rlt__coro_fini(&t->coro);
 	task_unref(t);
 }
 
 void rlt__task_drop(rlt__worker *w, rlt_task *t)
 {
-	if (t->state != RLT__T_DONE) {
+	if (t->state != RLT__T_DONE && t->stack.lo) {
 		rlt__stack_put(&w->stacks, &t->stack);
 		rlt__coro_fini(&t->coro);
 	}
-	task_free(w, t);
+	rlt__task_free_owned(w, t);
 }
 
 /* ---- public ---- */
+
+static rlt_task *spawn(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, void *arg,
+		       const rlt_spawn_opts *opts)
+{
+	if (!fn) {
+		errno = EINVAL;
+		return NULL;
+	}
+	rlt__worker *target = self;
+	if (opts && (opts->flags & RLT_SPAWN_ON_WORKER)) {
+		if (opts->worker >= rt->nworkers) {
+			errno = EINVAL;
+			return NULL;
+		}
+		target = &rt->workers[opts->worker];
+	}
+	rlt_task *t = rlt__task_create(rt, fn, arg, opts);
+	if (!t)
+		return NULL;
+	/* The handle may be joined (or the task freed, if detached) as soon as
+	 * it is queued: read nothing of t after this. */
+	if (!target) {
+		rlt__sched_inject(rt, t);
+	} else {
+		t->worker = target;
+		if (target == self)
+			rlt__sched_push(self, t, false);
+		else
+			rlt__sched_push_remote(target, t);
+	}
+	return t;
+}
 
 rlt_task *rlt_spawn(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)
 {
@@ -146,14 +219,17 @@ rlt_task *rlt_spawn(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)
 		errno = EPERM;
 		return NULL;
 	}
-	if (!fn) {
+	return spawn(w->rt, w, fn, arg, opts);
+}
+
+rlt_task *rlt_runtime_spawn(rlt_runtime *rt, rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)
+{
+	if (!rt) {
 		errno = EINVAL;
 		return NULL;
 	}
-	rlt_task *t = rlt__task_create(w, fn, arg, opts);
-	if (t)
-		rlt__runq_push(w, t);
-	return t;
+	rlt__worker *w = rlt__worker_self();
+	return spawn(rt, (w && w->rt == rt) ? w : NULL, fn, arg, opts);
 }
 
 int rlt_join(rlt_task *t, void **result)
@@ -168,10 +244,11 @@ int rlt_join(rlt_task *t, void **result)
 	int rc = rlt__oneshot_wait(&t->done, -1);
 	if (rc < 0)
 		return rc;
+	int err = t->start_err;
 	if (result)
 		*result = t->result;
 	task_unref(t);
-	return 0;
+	return err;
 }
 
 int rlt_detach(rlt_task *t)
@@ -187,10 +264,10 @@ int rlt_yield(void)
 	rlt_task *t = rlt__task_self();
 	if (!t)
 		return -EPERM;
-	rlt__worker *w = t->worker;
-	t->state = RLT__T_RUNNABLE;
-	rlt__runq_push(w, t);
-	rlt__coro_switch(&t->coro, &w->sched, 0);
+	/* Queued by the loop once we are off this stack (run_task): queued
+	 * now, a thief could start running us on another thread first. */
+	t->state = RLT__T_YIELDED;
+	rlt__coro_switch(&t->coro, &t->worker->sched, 0);
 	return 0;
 }
 

@@ -11,12 +11,16 @@
 #include <stdatomic.h>
 
 struct rlt__worker;
+struct rlt__runtime;
+
+#define RLT__TF_PINNED 1u
 
 enum rlt__task_state {
 	RLT__T_RUNNABLE, /* in a run queue or an inbox */
 	RLT__T_RUNNING,
 	RLT__T_WAITING, /* suspended until something wakes it */
 	RLT__T_DONE,    /* returned; stack given back */
+	RLT__T_YIELDED, /* switched away to be queued again at once */
 };
 
 struct rlt_task {
@@ -38,9 +42,13 @@ struct rlt_task {
 	/* One for the running task, one for the handle (unless detached). */
 	atomic_uint refs;
 	uint8_t state;
+	uint8_t flags; /* RLT__TF_* */
+	int16_t start_err; /* -ENOMEM when no stack could be had: never ran */
 	rlt__oneshot done; /* set when fn returned; the joiner waits here */
 
-	/* All tasks not yet freed, per worker: what shutdown reclaims. */
+	/* All tasks not yet freed, in the list of their owner (the worker that
+	 * first ran them): what shutdown reclaims. NULL owner: never ran yet. */
+	struct rlt__worker *owner;
 	rlt_task *all_prev, *all_next;
 
 	uint64_t id;
@@ -54,10 +62,17 @@ void rlt__task_suspend(rlt_task *t);
 void rlt__task_wake(rlt_task *t);
 /* Run by the scheduler after a task switched away in state DONE. */
 void rlt__task_reap(struct rlt__worker *w, rlt_task *t);
+/* Free t on the thread of its owner w. */
+void rlt__task_free_owned(struct rlt__worker *w, rlt_task *t);
 /* Free a task that never ran to completion (shutdown). */
 void rlt__task_drop(struct rlt__worker *w, rlt_task *t);
-/* Create a task on worker w (used for the root task too). */
-rlt_task *rlt__task_create(struct rlt__worker *w, rlt_task_fn fn, void *arg,
+/* Create a task of runtime rt (used for the root task too). Its stack is
+ * allocated when it first runs (rlt__task_start). */
+rlt_task *rlt__task_create(struct rlt__runtime *rt, rlt_task_fn fn, void *arg,
 			   const rlt_spawn_opts *opts);
+/* On the worker about to run t for the first time: take a stack, join the
+ * worker's task list. Returns false if no stack could be had (t is then
+ * finished with start_err = -ENOMEM). */
+bool rlt__task_start(struct rlt__worker *w, rlt_task *t);
 
 #endif

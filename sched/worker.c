@@ -1,24 +1,38 @@
 /*
- * The worker loop.
+ * Workers: the loop, queues of runnable tasks, stealing, parking, wakes.
  *
- * One turn:
- *   1. run the tasks that were runnable when the turn began (a task that
- *      yields goes to the back and runs next turn: nobody starves);
- *   2. move remotely woken tasks from the inbox to the run queue;
- *   3. fire due timers;
- *   4. if tasks are runnable: submit and reap I/O without blocking (one
+ * One turn of the loop:
+ *   1. run a batch of runnable tasks (at most what was runnable when the
+ *      turn began, capped at 128): the LIFO slot, then pinned and local
+ *      tasks, with a look at the global queue every 61 tasks;
+ *   2. move remotely woken tasks from the inbox to the queues, free tasks
+ *      that other threads released, fire due timers;
+ *   3. if there is local work: submit and reap I/O without blocking (one
  *      io_uring_enter at most, skipped when the kernel has nothing for us);
- *      otherwise park: sleep in io_uring_enter until a completion, a remote
- *      wake-up or the nearest timer deadline.
+ *      otherwise take from the global queue, then steal, then park.
  *
- * Remote wake-ups (another thread makes one of our tasks runnable):
- *   waker:  push task on `inbox` (seq_cst), then if exchange(parked, 0)
- *           returned 1, write the eventfd (a read is always armed on it).
- *   worker: store parked = 1 (seq_cst), then look at `inbox` once more
- *           before sleeping; after waking, exchange(parked, 0).
- * Both sides do store-then-load on the two words with seq_cst, so at least
- * one of them sees the other's store: either the worker sees the task and
- * does not sleep, or the waker sees parked == 1 and kicks. No lost wake-up.
+ * Where a runnable task waits:
+ *
+ *        other threads                 this worker's thread
+ *   ------------------------      --------------------------------------
+ *   wake/spawn -> inbox (CAS) ---> drain ---+
+ *   inject ----> global queue --------------+--> lifo slot  (owner only)
+ *                     ^                     +--> pinned FIFO (owner only)
+ *                     | overflow (half)     +--> local queue (owner pushes,
+ *                     +------------------------   thieves take half)
+ *
+ * Parking (see sched/idle.h for who searches and who is woken):
+ *   worker: park in idle -> parked = 1 -> re-check inbox, global, own queue
+ *           -> sleep in io_uring_enter (until a CQE, a MSG_RING, the eventfd,
+ *           or the next timer) -> parked = 0 -> leave idle.
+ *   remote waker: push on inbox (seq_cst), then if exchange(parked, 0) was 1,
+ *           kick: IORING_OP_MSG_RING from the waker's own ring if it is a
+ *           worker, else a write to the target's eventfd.
+ * The store of `parked` and the re-check on one side, the push and the
+ * exchange on the other, are all seq_cst: one side always sees the other,
+ * so no wake-up is lost. A notifier (new work, idle workers) takes a sleeper
+ * off the idle list under its lock and kicks it unconditionally; the kick
+ * stays pending in the ring (or eventfd) even if it arrives before the sleep.
  */
 #include "sched/worker.h"
 
@@ -28,6 +42,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+#define TURN_BUDGET 128u
+#define GLOBAL_EVERY 61u
+#define LIFO_MAX_RUNS 3u
 
 static __thread rlt__worker *tls_worker;
 
@@ -43,6 +61,8 @@ __attribute__((noinline)) rlt_task *rlt__task_self(void)
 	rlt__worker *w = tls_worker;
 	return w ? w->current : NULL;
 }
+
+void rlt__worker_set_self(rlt__worker *w) { tls_worker = w; }
 
 bool rlt__current_stack_info(const void **lo, size_t *size, const char **name)
 {
@@ -64,25 +84,18 @@ static inline uint64_t mono_now(void)
 
 int rlt__worker_init(rlt__worker *w, rlt__runtime *rt, unsigned index)
 {
-	memset(w, 0, sizeof(*w));
+	/* Called on the worker's own thread: the ring's single issuer. */
 	w->rt = rt;
 	w->index = index;
-	w->wake_fd = -1;
-	atomic_init(&w->inbox, NULL);
-	atomic_init(&w->parked, 0);
+	w->rng = 0x9e3779b9u * (index + 1);
 	rlt__timer_heap_init(&w->timers);
 	rlt__stack_pool_init(&w->stacks, rt->stack_cache, rt->stack_guard);
 	int rc = rlt__io_init(w, rt->ring_entries);
-	if (rc < 0) {
-		rlt__stack_pool_destroy(&w->stacks);
+	if (rc < 0)
 		return rc;
-	}
 	rc = rlt__altstack_enter(&w->altstack);
-	if (rc < 0) {
-		rlt__io_fini(w);
-		rlt__stack_pool_destroy(&w->stacks);
+	if (rc < 0)
 		return rc;
-	}
 	rlt__coro_init_thread(&w->sched);
 	w->now = mono_now();
 	tls_worker = w;
@@ -94,19 +107,81 @@ void rlt__worker_fini(rlt__worker *w)
 	rlt__io_fini(w);
 	rlt__timer_heap_destroy(&w->timers);
 	rlt__stack_pool_destroy(&w->stacks);
-	rlt__altstack_leave(w->altstack);
-	w->altstack = NULL;
-	if (tls_worker == w)
+	if (tls_worker == w) {
+		rlt__altstack_leave(w->altstack);
 		tls_worker = NULL;
+	}
+	w->altstack = NULL;
 }
 
-/* ---- suspend and wake ---- */
+/* ---- suspend ---- */
 
 void rlt__task_suspend(rlt_task *t)
 {
 	rlt__worker *w = t->worker;
 	t->state = RLT__T_WAITING;
 	rlt__coro_switch(&t->coro, &w->sched, 0);
+}
+
+/* ---- queues ---- */
+
+static inline bool stealing(const rlt__runtime *rt) { return rt->steal && rt->nworkers > 1; }
+
+/* New work exists somewhere: wake one parked worker if nobody is looking. */
+static void notify_idle(rlt__runtime *rt)
+{
+	if (rt->nworkers == 1 || !rlt__idle_should_notify(&rt->idle))
+		return;
+	int i = rlt__idle_pick(&rt->idle);
+	if (i >= 0)
+		rlt__worker_kick(&rt->workers[i]);
+}
+
+static inline void pin_push(rlt__worker *w, rlt_task *t)
+{
+	t->next = NULL;
+	if (w->pin_tail)
+		w->pin_tail->next = t;
+	else
+		w->pin_head = t;
+	w->pin_tail = t;
+	w->pin_len++;
+}
+
+static inline rlt_task *pin_pop(rlt__worker *w)
+{
+	rlt_task *t = w->pin_head;
+	if (t) {
+		w->pin_head = t->next;
+		if (!w->pin_head)
+			w->pin_tail = NULL;
+		w->pin_len--;
+	}
+	return t;
+}
+
+void rlt__sched_push(rlt__worker *w, rlt_task *t, bool lifo)
+{
+	t->state = RLT__T_RUNNABLE;
+	if (t->flags & RLT__TF_PINNED) {
+		pin_push(w, t);
+		return;
+	}
+	if (lifo) {
+		rlt_task *prev = w->lifo;
+		w->lifo = t;
+		if (!prev)
+			return;
+		t = prev;
+	}
+	rlt__local_q_push(&w->lq, t, &w->rt->global);
+	if (stealing(w->rt))
+		notify_idle(w->rt);
+}
+
+static inline bool has_local_work(rlt__worker *w)
+{
+	return w->lifo || w->pin_len || rlt__local_q_len(&w->lq);
 }
 
 /* On t's own worker: disarm its wait timer, queue it. */
@@ -117,31 +192,59 @@ static inline void wake_local(rlt__worker *w, rlt_task *t)
 			rlt__timer_del(&w->timers, t->wait_timer);
 		t->wait_timer = NULL;
 	}
-	t->state = RLT__T_RUNNABLE;
-	rlt__runq_push(w, t);
+	/* A task waking another hands off to it (message-passing locality);
+	 * completions reaped by the loop queue in order. */
+	rlt__sched_push(w, t, w->current != NULL);
 }
 
-void rlt__task_wake(rlt_task *t)
+void rlt__sched_push_remote(rlt__worker *w, rlt_task *t)
 {
-	rlt__worker *w = t->worker;
-	if (w == tls_worker) {
-		wake_local(w, t);
-		return;
-	}
-	/* Remote: see the protocol at the top of this file. */
 	rlt_task *head = atomic_load_explicit(&w->inbox, memory_order_relaxed);
 	do
 		t->next = head;
 	while (!atomic_compare_exchange_weak_explicit(&w->inbox, &head, t, memory_order_seq_cst,
 						      memory_order_relaxed));
 	if (atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst))
+		rlt__worker_kick(w);
+}
+
+void rlt__sched_inject(rlt__runtime *rt, rlt_task *t)
+{
+	t->state = RLT__T_RUNNABLE;
+	rlt__global_q_push(&rt->global, t);
+	if (rt->nworkers == 1) {
+		/* The only worker may be asleep; it is not on the idle list
+		 * bookkeeping's radar with one worker, so kick it directly. */
+		rlt__worker *w = &rt->workers[0];
+		if (atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst))
+			rlt__worker_kick(w);
+		return;
+	}
+	notify_idle(rt);
+}
+
+void rlt__task_wake(rlt_task *t)
+{
+	rlt__worker *w = t->worker;
+	if (w == tls_worker)
+		wake_local(w, t);
+	else
+		rlt__sched_push_remote(w, t);
+}
+
+void rlt__worker_kick(rlt__worker *w)
+{
+	rlt__worker *self = tls_worker;
+	if (self && self != w && self->rt == w->rt && self->ring_ready && self->rt->msg_ring)
+		rlt__io_msg_ring(self, w);
+	else
 		rlt__io_kick(w);
 }
 
 static void drain_inbox(rlt__worker *w)
 {
 	rlt_task *t = atomic_exchange_explicit(&w->inbox, NULL, memory_order_acquire);
-	/* The stack is newest-first; reverse it to wake in arrival order. */
+	/* The stack is newest-first; reverse it to queue in arrival order. */
 	rlt_task *fifo = NULL;
 	while (t) {
 		rlt_task *next = t->next;
@@ -156,61 +259,211 @@ static void drain_inbox(rlt__worker *w)
 	}
 }
 
-/* ---- the loop ---- */
+static void drain_zombies(rlt__worker *w)
+{
+	rlt_task *t = atomic_exchange_explicit(&w->zombies, NULL, memory_order_acquire);
+	while (t) {
+		rlt_task *next = t->next;
+		rlt__task_free_owned(w, t);
+		t = next;
+	}
+}
+
+static inline rlt_task *next_task(rlt__worker *w)
+{
+	rlt_task *t;
+	if (w->lifo) {
+		t = w->lifo;
+		w->lifo = NULL;
+		if (w->lifo_runs < LIFO_MAX_RUNS) {
+			w->lifo_runs++;
+			return t;
+		}
+		/* Two tasks handing off to each other: let the others run. */
+		rlt__local_q_push(&w->lq, t, &w->rt->global);
+	}
+	w->lifo_runs = 0;
+	w->tick++;
+	if (w->tick % GLOBAL_EVERY == 0 && !rlt__global_q_empty(&w->rt->global)) {
+		t = rlt__global_q_pop_into(&w->rt->global, &w->lq, TURN_BUDGET);
+		if (t)
+			return t;
+	}
+	if (w->pin_len && (w->tick & 1))
+		return pin_pop(w);
+	t = rlt__local_q_pop(&w->lq);
+	if (t)
+		return t;
+	return pin_pop(w);
+}
 
 static inline void run_task(rlt__worker *w, rlt_task *t)
 {
+	if (__builtin_expect(t->owner == NULL, 0) && !rlt__task_start(w, t))
+		return;
 	w->current = t;
 	t->worker = w;
 	t->state = RLT__T_RUNNING;
 	rlt__coro_switch(&w->sched, &t->coro, 0);
 	w->current = NULL;
-	if (t->state == RLT__T_DONE)
+	if (t->state == RLT__T_YIELDED)
+		rlt__sched_push(w, t, false);
+	else if (t->state == RLT__T_DONE)
 		rlt__task_reap(w, t);
 }
 
-void rlt__worker_loop(rlt__worker *w)
+/* ---- stealing and parking ---- */
+
+static inline uint32_t next_rand(rlt__worker *w)
 {
-	while (!w->stop) {
-		for (uint32_t n = w->rq_len; n > 0 && !w->stop; n--)
-			run_task(w, rlt__runq_pop(w));
-		if (w->stop)
-			break;
-		if (atomic_load_explicit(&w->inbox, memory_order_relaxed))
-			drain_inbox(w);
-		w->now = mono_now();
-		if (w->timers.n)
-			rlt__timer_run(&w->timers, w->now);
-		if (w->rq_len) {
-			rlt__io_poll(w);
-			continue;
-		}
-		/* Nothing to run: park. */
-		atomic_store_explicit(&w->parked, 1, memory_order_seq_cst);
-		if (atomic_load_explicit(&w->inbox, memory_order_seq_cst)) {
-			atomic_store_explicit(&w->parked, 0, memory_order_relaxed);
-			continue;
-		}
+	uint32_t x = w->rng;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return w->rng = x;
+}
+
+static rlt_task *steal_work(rlt__worker *w)
+{
+	rlt__runtime *rt = w->rt;
+	if (!w->searching) {
+		if (!rlt__idle_try_search(&rt->idle))
+			return NULL;
+		w->searching = true;
+	}
+	rlt_task *t = NULL;
+	unsigned n = rt->nworkers;
+	unsigned start = next_rand(w) % n;
+	for (unsigned i = 0; i < n && !t; i++) {
+		unsigned v = (start + i) % n;
+		if (v != w->index)
+			t = rlt__local_q_steal(&rt->workers[v].lq, &w->lq);
+	}
+	if (!t)
+		t = rlt__global_q_pop_into(&rt->global, &w->lq, TURN_BUDGET);
+	if (t) {
+		w->searching = false;
+		/* The last searcher found work: there may be more, so wake
+		 * another worker to keep looking. */
+		if (rlt__idle_stop_search(&rt->idle))
+			notify_idle(rt);
+	}
+	return t;
+}
+
+static bool work_pending(rlt__runtime *rt)
+{
+	if (!rlt__global_q_empty(&rt->global))
+		return true;
+	if (rt->steal)
+		for (unsigned i = 0; i < rt->nworkers; i++)
+			if (rlt__local_q_len(&rt->workers[i].lq))
+				return true;
+	return false;
+}
+
+static void park(rlt__worker *w)
+{
+	rlt__runtime *rt = w->rt;
+	bool multi = rt->nworkers > 1;
+	if (multi) {
+		bool last = rlt__idle_park(&rt->idle, w->index, w->searching);
+		w->searching = false;
+		if (last && work_pending(rt))
+			notify_idle(rt);
+	}
+	atomic_store_explicit(&w->parked, 1, memory_order_seq_cst);
+	bool sleep = !atomic_load_explicit(&w->inbox, memory_order_seq_cst) &&
+		     rlt__global_q_empty(&rt->global) && !has_local_work(w) &&
+		     !atomic_load_explicit(&rt->stopping, memory_order_seq_cst);
+	if (sleep) {
 		int64_t timeout = -1;
 		rlt__timer *first = rlt__timer_first(&w->timers);
 		if (first)
 			timeout = first->deadline > w->now ? (int64_t)(first->deadline - w->now) : 0;
 		rlt__io_wait(w, timeout);
-		atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst);
 	}
+	atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst);
+	if (multi && !rlt__idle_unpark_self(&rt->idle, w->index))
+		w->searching = true; /* a notifier woke us to look for work */
+}
+
+static inline bool stopping(rlt__worker *w)
+{
+	return atomic_load_explicit(&w->rt->stopping, memory_order_acquire);
+}
+
+void rlt__worker_loop(rlt__worker *w)
+{
+	rlt__runtime *rt = w->rt;
+	while (!stopping(w)) {
+		uint32_t budget = rlt__local_q_len(&w->lq) + w->pin_len + (w->lifo != NULL);
+		if (budget > TURN_BUDGET)
+			budget = TURN_BUDGET;
+		rlt_task *t;
+		while (budget-- > 0 && (t = next_task(w)) != NULL) {
+			run_task(w, t);
+			if (stopping(w))
+				return;
+		}
+		if (atomic_load_explicit(&w->inbox, memory_order_relaxed))
+			drain_inbox(w);
+		if (atomic_load_explicit(&w->zombies, memory_order_relaxed))
+			drain_zombies(w);
+		w->now = mono_now();
+		if (w->timers.n)
+			rlt__timer_run(&w->timers, w->now);
+		rlt__io_poll(w);
+		if (has_local_work(w))
+			continue;
+		t = rlt__global_q_pop_into(&rt->global, &w->lq, TURN_BUDGET);
+		if (!t && stealing(rt))
+			t = steal_work(w);
+		if (t) {
+			run_task(w, t);
+			continue;
+		}
+		park(w);
+	}
+}
+
+/* Free every task in a chain that never started (no owner, in no list);
+ * returns how many. */
+static unsigned drop_unstarted(rlt_task *t)
+{
+	unsigned n = 0;
+	while (t) {
+		rlt_task *next = t->next;
+		if (!t->owner) {
+			rlt__free(t);
+			n++;
+		}
+		t = next;
+	}
+	return n;
 }
 
 unsigned rlt__worker_drop_tasks(rlt__worker *w)
 {
-	/* Let the kernel let go of every buffer first: tasks' stacks are
-	 * about to be unmapped. */
-	rlt__io_cancel_all(w);
-	w->rq_head = w->rq_tail = NULL;
-	w->rq_len = 0;
-	drain_inbox(w);
-	w->rq_head = w->rq_tail = NULL;
-	w->rq_len = 0;
-	unsigned dropped = 0;
+	/* Called with every worker thread stopped. Tasks that never started
+	 * are only in queues; the others are in their owner's list. */
+	unsigned dropped = drop_unstarted(atomic_exchange(&w->inbox, NULL));
+	rlt_task *t;
+	rlt_task *chain = NULL;
+	while ((t = rlt__local_q_pop(&w->lq)) != NULL) {
+		t->next = chain;
+		chain = t;
+	}
+	if (w->lifo) {
+		w->lifo->next = chain;
+		chain = w->lifo;
+		w->lifo = NULL;
+	}
+	dropped += drop_unstarted(chain);
+	dropped += drop_unstarted(w->pin_head);
+	w->pin_head = w->pin_tail = NULL;
+	w->pin_len = 0;
+	drain_zombies(w);
 	while (w->all) {
 		if (w->all->state != RLT__T_DONE)
 			dropped++;

@@ -1,7 +1,7 @@
 /*
- * A worker: one thread, one io_uring, one run queue, one timer heap, one
- * stack pool. Everything in it is touched only by its own thread, except
- * `inbox` and `parked` (the remote wake-up path, see worker.c).
+ * A worker: one thread, one io_uring, one local run queue, one timer heap,
+ * one stack pool. What other threads may touch is marked; the rest belongs
+ * to the worker's own thread.
  */
 #ifndef RLT_SCHED_WORKER_H
 #define RLT_SCHED_WORKER_H
@@ -9,47 +9,55 @@
 #include "runtime/coro.h"
 #include "runtime/stack.h"
 #include "runtime/task.h"
+#include "sched/idle.h"
+#include "sched/runq.h"
 #include "sched/timer.h"
 
 #include <liburing.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
 typedef struct rlt__runtime rlt__runtime;
 
 typedef struct rlt__worker {
-	rlt__runtime *rt;
+	/* Shared with other threads (thieves, wakers). */
+	rlt__local_q lq;             /* stealable runnable tasks */
+	_Atomic(rlt_task *) inbox;   /* remote wakes/spawns: Treiber stack via ->next */
+	_Atomic(rlt_task *) zombies; /* tasks of ours freed elsewhere: unlink+free */
+	atomic_int parked;           /* 1 while (about to be) asleep in the kernel */
+	int ring_fd;                 /* target of IORING_OP_MSG_RING wake-ups */
+	int wake_fd;                 /* eventfd, for threads without a ring */
+
+	/* The worker's own. */
+	_Alignas(64) rlt__runtime *rt;
 	unsigned index;
 	rlt__coro sched;   /* the thread's own stack: where the loop runs */
 	rlt_task *current; /* running task, NULL in the loop */
-
-	/* Local run queue: FIFO, intrusive through task->next. */
-	rlt_task *rq_head, *rq_tail;
-	uint32_t rq_len;
-
-	/* Remote wake-ups: a Treiber stack of tasks (through task->next) pushed
-	 * by other threads, drained by this worker between tasks. */
-	_Atomic(rlt_task *) inbox;
-	/* 1 while the worker sleeps (or is about to) in the kernel; a remote
-	 * waker that swaps it 1 -> 0 must kick the eventfd. */
-	atomic_int parked;
+	rlt_task *lifo;    /* the task woken last by a running task: runs next */
+	unsigned lifo_runs;
+	rlt_task *pin_head, *pin_tail; /* pinned tasks: FIFO, never stolen */
+	uint32_t pin_len;
+	uint32_t tick;
+	uint32_t rng; /* xorshift state for victim order */
+	bool searching;
 
 	rlt__timer_heap timers;
 	rlt__stack_pool stacks;
 	uint64_t now; /* cached CLOCK_MONOTONIC of the current loop turn */
 
-	/* io_uring */
 	struct io_uring ring;
 	bool ring_ready;
-	bool taskrun_flag;   /* kernel flags deferred completions in sq.kflags */
-	unsigned inflight;   /* SQEs whose CQE has not been reaped */
-	int wake_fd;         /* eventfd for wake-ups from other threads */
+	bool taskrun_flag; /* kernel flags deferred completions in sq.kflags */
+	unsigned inflight; /* SQEs submitted here whose CQE was not reaped */
 	uint64_t wake_buf;
 	bool wake_armed;
+	bool no_rearm; /* shutting down: leave the wake read unarmed */
 
-	rlt_task *all; /* every task of this worker not yet freed */
+	rlt_task *all; /* tasks whose owner is this worker, not yet freed */
 	void *altstack;
-	bool stop;
+	pthread_t thread;
+	int init_rc;
 } rlt__worker;
 
 struct rlt__runtime {
@@ -59,8 +67,20 @@ struct rlt__runtime {
 	unsigned ring_entries;
 	unsigned stack_cache;
 	bool stack_guard;
+	bool steal;
+	bool pin;
+	bool msg_ring; /* the kernel has IORING_OP_MSG_RING */
+	atomic_bool stopping;
 	atomic_uint_fast64_t next_id;
 	rlt_task *root;
+	rlt__global_q global;
+	rlt__idle idle;
+	/* Start-up: workers 1..n-1 report their init here. */
+	pthread_mutex_t start_lock;
+	pthread_cond_t start_cond;
+	unsigned started;
+	int *cpus; /* allowed CPUs, for pinning */
+	unsigned ncpus;
 };
 
 /* The worker running on this thread, or NULL. Not inlined: a task may move
@@ -68,35 +88,26 @@ struct rlt__runtime {
  * thread-local address computed before one. */
 rlt__worker *rlt__worker_self(void);
 rlt_task *rlt__task_self(void);
+void rlt__worker_set_self(rlt__worker *w);
 
 int rlt__worker_init(rlt__worker *w, rlt__runtime *rt, unsigned index);
 void rlt__worker_fini(rlt__worker *w);
-/* Run the loop until w->stop. */
+/* Run the loop until the runtime stops. */
 void rlt__worker_loop(rlt__worker *w);
-/* Abandon every task left on w (shutdown); returns how many there were. */
+/* Abandon every task left on w (shutdown, all threads stopped); returns how
+ * many had not finished. */
 unsigned rlt__worker_drop_tasks(rlt__worker *w);
 
-static inline void rlt__runq_push(rlt__worker *w, rlt_task *t)
-{
-	t->next = NULL;
-	if (w->rq_tail)
-		w->rq_tail->next = t;
-	else
-		w->rq_head = t;
-	w->rq_tail = t;
-	w->rq_len++;
-}
-
-static inline rlt_task *rlt__runq_pop(rlt__worker *w)
-{
-	rlt_task *t = w->rq_head;
-	if (t) {
-		w->rq_head = t->next;
-		if (!w->rq_head)
-			w->rq_tail = NULL;
-		w->rq_len--;
-	}
-	return t;
-}
+/* Queue a runnable task on its worker w (the calling thread is w's).
+ * lifo: the caller is a task handing off to t (run t next). */
+void rlt__sched_push(rlt__worker *w, rlt_task *t, bool lifo);
+/* Hand t to worker w from any thread (inbox + wake-up). */
+void rlt__sched_push_remote(rlt__worker *w, rlt_task *t);
+/* Queue a new task from a thread that is not a worker (global queue). */
+void rlt__sched_inject(rlt__runtime *rt, rlt_task *t);
+/* Wake parked worker w (it was parked, or about to be). */
+void rlt__worker_kick(rlt__worker *w);
+/* The root task returned: make every worker leave its loop. */
+void rlt__runtime_stop(rlt__runtime *rt);
 
 #endif

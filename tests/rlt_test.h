@@ -19,6 +19,17 @@ static inline void *rlt_test_run(rlt_task_fn fn, void *arg)
 	return res;
 }
 
+/* The same on a single worker: for tests whose expectations depend on the
+ * order in which tasks run (asyncio's single-threaded semantics). */
+static inline void *rlt_test_run1(rlt_task_fn fn, void *arg)
+{
+	void *res = NULL;
+	rlt_config cfg = {.workers = 1};
+	int rc = rlt_run(fn, arg, &cfg, &res);
+	assert_int_equal(rc, 0);
+	return res;
+}
+
 /* True when built with a sanitizer (timing bounds are looser there). */
 static inline int rlt_test_sanitized(void)
 {

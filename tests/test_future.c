@@ -134,7 +134,7 @@ static void *root_second_awaiter(void *arg)
 	return NULL;
 }
 
-static void test_second_awaiter_gets_ebusy(void **state) { rlt_test_run(root_second_awaiter, NULL); }
+static void test_second_awaiter_gets_ebusy(void **state) { rlt_test_run1(root_second_awaiter, NULL); }
 
 static void test_await_outside_a_task_gives_eperm(void **state)
 {

@@ -29,7 +29,7 @@ static void test_bad_config_gives_einval(void **state)
 	cfg.stack_size = 1000;
 	assert_int_equal(rlt_run(ret_arg, NULL, &cfg, NULL), -EINVAL);
 	rlt_config_init(&cfg);
-	cfg.workers = 2; /* not yet */
+	cfg.workers = RLT_MAX_WORKERS + 1;
 	assert_int_equal(rlt_run(ret_arg, NULL, &cfg, NULL), -EINVAL);
 	rlt_config zero = {0};
 	assert_int_equal(rlt_run(ret_arg, NULL, &zero, NULL), 0);

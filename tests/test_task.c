@@ -1,6 +1,7 @@
 /* Tasks: spawn, join, detach, yield, names, ordering, many tasks. */
 #include "tests/rlt_test.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -63,13 +64,13 @@ static void *root_yield_interleaves(void *arg)
 
 static void test_yield_round_robins_between_tasks(void **state)
 {
-	rlt_test_run(root_yield_interleaves, NULL);
+	rlt_test_run1(root_yield_interleaves, NULL);
 	int want[] = {10, 20, 11, 21, 12, 22};
 	assert_int_equal(norder, 6);
 	assert_memory_equal(order, want, sizeof(want));
 }
 
-static int detached_ran;
+static atomic_int detached_ran;
 
 static void *mark(void *arg)
 {
@@ -176,7 +177,7 @@ static void *root_double_join(void *arg)
 	return NULL;
 }
 
-static void test_second_joiner_gets_ebusy(void **state) { rlt_test_run(root_double_join, NULL); }
+static void test_second_joiner_gets_ebusy(void **state) { rlt_test_run1(root_double_join, NULL); }
 
 #define MANY RLT_TEST_SCALE(5000)
 

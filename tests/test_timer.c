@@ -3,6 +3,7 @@
 
 #include "sched/timer.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 
 /* ---- the 4-ary heap, driven directly ---- */
@@ -122,7 +123,7 @@ static void *root_order(void *arg)
 
 static void test_sleeps_run_concurrently_and_wake_in_order(void **state)
 {
-	rlt_test_run(root_order, NULL);
+	rlt_test_run1(root_order, NULL);
 	int want[] = {10, 20, 30, 40, 50};
 	assert_int_equal(nwake, 5);
 	assert_memory_equal(wake_order, want, sizeof(want));
@@ -152,7 +153,7 @@ static void test_sleep_outside_a_task_gives_eperm(void **state)
 
 #define MANY_SLEEPERS RLT_TEST_SCALE(20000)
 
-static int woke;
+static atomic_int woke;
 
 static void *sleep_random(void *arg)
 {

@@ -27,6 +27,7 @@
 /* Opaque handles. */
 typedef struct rlt_task rlt_task;
 typedef struct rlt_future rlt_future;
+typedef struct rlt__runtime rlt_runtime;
 
 /* The body of a task: takes the argument given at spawn, returns its result. */
 typedef void *(*rlt_task_fn)(void *arg);

@@ -2,6 +2,7 @@
 #define RINGLET_RUNTIME_H
 
 #include "common.h"
+#include "task.h"
 
 RLT_EXTERN_C_BEGIN
 
@@ -27,8 +28,16 @@ typedef struct rlt_config {
 	size_t stack_size;
 	/* Submission queue entries per worker ring (power of two, default 256). */
 	unsigned ring_entries;
-	/* Number of worker threads. Only 1 is supported for now; 0 = default. */
+	/* Worker threads, each with its own io_uring and run queue. 0 = one
+	 * per CPU the process may run on (sched_getaffinity). Env
+	 * RINGLET_WORKERS overrides. The thread calling rlt_run() is worker 0. */
 	unsigned workers;
+	/* Pin worker i to the i-th allowed CPU. Env RINGLET_PIN=1 sets it. */
+	bool pin;
+	/* Never move runnable tasks between workers (thread-per-core): a task
+	 * runs where it was spawned (see RLT_SPAWN_ON_WORKER). Env
+	 * RINGLET_STEAL=0 sets it. */
+	bool no_steal;
 	/* Do not put a guard page under task stacks. Only useful on kernels
 	 * older than 6.13 (no MADV_GUARD_INSTALL), where every guard page costs
 	 * a memory mapping and vm.max_map_count (default 65530) caps the number
@@ -50,7 +59,7 @@ typedef struct rlt_config {
  * line on stderr says how many there were. Join what you spawn.
  *
  * Returns 0, or:
- *   -EINVAL  a config field is out of range (e.g. workers > 1 for now)
+ *   -EINVAL  a config field or RINGLET_* variable is out of range
  *   -EBUSY   the calling thread is already running a ringlet runtime
  *   -ENOMEM  out of memory for the runtime, its ring or the root stack
  *   other    the negative errno of io_uring_setup (e.g. -EPERM where
@@ -60,6 +69,31 @@ RLT_API int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **res
 
 /* Fill *cfg with the defaults (the environment is applied by rlt_run). */
 RLT_API void rlt_config_init(rlt_config *cfg);
+
+/* The maximum number of workers. */
+#define RLT_MAX_WORKERS 256
+
+/* The runtime the calling thread works for, or NULL on other threads. */
+RLT_API rlt_runtime *rlt_runtime_self(void);
+
+/* How many workers rt has. */
+RLT_API unsigned rlt_runtime_workers(const rlt_runtime *rt);
+
+/*
+ * rlt_spawn() for any thread, including threads that are not workers of rt
+ * (pass them the pointer from rlt_runtime_self()). The task goes to the
+ * global queue (or to opts->worker with RLT_SPAWN_ON_WORKER) and a parked
+ * worker is woken for it. The handle rules are rlt_spawn()'s; a thread that
+ * is not a task cannot rlt_join(), but may rlt_detach() or hand the handle
+ * to a task. Must not be called once the root task has returned.
+ * Returns NULL with errno EINVAL (rt or fn NULL, bad options) or ENOMEM.
+ */
+RLT_API rlt_task *rlt_runtime_spawn(rlt_runtime *rt, rlt_task_fn fn, void *arg,
+				    const rlt_spawn_opts *opts);
+
+/* Index of the worker running the calling task (0 .. workers-1), or -1
+ * outside of a runtime. Can change across a suspension when stealing is on. */
+RLT_API int rlt_worker_index(void);
 
 RLT_EXTERN_C_END
 

@@ -10,17 +10,25 @@ RLT_EXTERN_C_BEGIN
 
 /* rlt_spawn_opts.flags */
 #define RLT_SPAWN_DETACHED (1u << 0) /* as if rlt_detach() were called at once */
+#define RLT_SPAWN_PINNED (1u << 1)   /* never stolen: runs only on its first worker */
+#define RLT_SPAWN_ON_WORKER (1u << 2) /* start on worker opts->worker, not the caller's */
 
 typedef struct rlt_spawn_opts {
 	const char *name;  /* copied; NULL gives "task-<id>" */
 	size_t stack_size; /* 0 = the runtime default */
 	unsigned flags;    /* RLT_SPAWN_* */
+	unsigned worker;   /* with RLT_SPAWN_ON_WORKER: the worker's index */
 } rlt_spawn_opts;
 
 /*
  * Create a task that runs fn(arg) and make it runnable. Does not suspend:
- * the new task first runs when the caller next suspends or yields.
- * Must be called from a task. opts may be NULL.
+ * the new task first runs when the caller next suspends or yields, or at
+ * once on another worker that steals it. Must be called from a task (see
+ * rlt_runtime_spawn() for other threads). opts may be NULL.
+ *
+ * The stack is taken from the pool of the worker that first runs the task.
+ * If none can be had then (vm.max_map_count reached, out of memory), the
+ * task never runs and rlt_join() returns -ENOMEM.
  *
  * The returned handle is owned by the caller, who must either rlt_join() it
  * or rlt_detach() it exactly once (unless RLT_SPAWN_DETACHED was given, in
@@ -30,8 +38,9 @@ typedef struct rlt_spawn_opts {
  *
  * Returns NULL with errno set to:
  *   EPERM   not called from a ringlet task
- *   EINVAL  fn is NULL, or stack_size is outside [RLT_MIN_STACK_SIZE, RLT_MAX_STACK_SIZE]
- *   ENOMEM  no memory for the task or its stack (vm.max_map_count reached, ...)
+ *   EINVAL  fn is NULL, stack_size is outside [RLT_MIN_STACK_SIZE, RLT_MAX_STACK_SIZE],
+ *           or RLT_SPAWN_ON_WORKER names no worker
+ *   ENOMEM  no memory for the task
  */
 RLT_API rlt_task *rlt_spawn(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts);
 
@@ -39,7 +48,8 @@ RLT_API rlt_task *rlt_spawn(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opt
  * Wait for task t to return, store its return value in *result (if result
  * is not NULL) and release the handle. Suspends.
  * Returns 0, or -EPERM (not in a task), -EINVAL (t is NULL),
- * -EDEADLK (t is the calling task), -EBUSY (another task is already joining t).
+ * -EDEADLK (t is the calling task), -EBUSY (another task is already joining t),
+ * -ENOMEM (t could not get a stack and never ran; the handle is released).
  */
 RLT_API int rlt_join(rlt_task *t, void **result);
 
