@@ -56,7 +56,8 @@ static void check(const unsigned char *buf, size_t len, unsigned seed, size_t fr
 {
 	for (size_t i = 0; i < len; i++) {
 		if (buf[i] != pat(seed, from + i))
-			fail_msg("byte %zu: got %u, want %u", from + i, buf[i], pat(seed, from + i));
+			fail_msg("byte %zu: got %u, want %u", from + i, buf[i],
+				 pat(seed, from + i));
 	}
 }
 
@@ -242,7 +243,7 @@ static void *root_vectored(void *arg)
 	fill(c, sizeof(c), 3, 17 + 4096);
 	fill(d, sizeof(d), 3, 17 + 4096 + 1);
 	struct iovec wv[] = {
-		{a, sizeof(a)}, {b, sizeof(b)}, {NULL, 0}, {c, sizeof(c)}, {d, sizeof(d)},
+	    {a, sizeof(a)}, {b, sizeof(b)}, {NULL, 0}, {c, sizeof(c)}, {d, sizeof(d)},
 	};
 	const size_t total = sizeof(a) + sizeof(b) + sizeof(c) + sizeof(d);
 	/* At the current position (0), then again at an explicit offset past
@@ -372,7 +373,8 @@ static void *root_statx(void *arg)
 
 	struct statx stx;
 	memset(&stx, 0xff, sizeof(stx));
-	assert_int_equal(rlt_statx(tmpdir_fd, "statx", 0, STATX_SIZE | STATX_MODE | STATX_INO, &stx), 0);
+	assert_int_equal(
+	    rlt_statx(tmpdir_fd, "statx", 0, STATX_SIZE | STATX_MODE | STATX_INO, &stx), 0);
 	assert_true((stx.stx_mask & (STATX_SIZE | STATX_MODE)) == (STATX_SIZE | STATX_MODE));
 	assert_int_equal(stx.stx_size, sizeof(w));
 	assert_true(S_ISREG(stx.stx_mode));
@@ -399,7 +401,10 @@ static void *root_statx(void *arg)
 	return NULL;
 }
 
-static void test_statx_reports_size_and_mode(void **state) { rlt_test_run(root_statx, NULL); }
+static void test_statx_reports_size_and_mode(void **state)
+{
+	rlt_test_run(root_statx, NULL);
+}
 
 /* ---- close and bad descriptors ---- */
 
@@ -415,7 +420,10 @@ static void *root_double_close(void *arg)
 	return NULL;
 }
 
-static void test_double_close_gives_ebadf(void **state) { rlt_test_run(root_double_close, NULL); }
+static void test_double_close_gives_ebadf(void **state)
+{
+	rlt_test_run(root_double_close, NULL);
+}
 
 static void *root_bad_fd(void *arg)
 {
@@ -448,7 +456,10 @@ static void *root_bad_fd(void *arg)
 	return NULL;
 }
 
-static void test_read_on_bad_fd_gives_ebadf(void **state) { rlt_test_run(root_bad_fd, NULL); }
+static void test_read_on_bad_fd_gives_ebadf(void **state)
+{
+	rlt_test_run(root_bad_fd, NULL);
+}
 
 static void *root_short_read(void *arg)
 {
@@ -574,7 +585,8 @@ static void *shared_file_worker(void *arg)
 	fill(buf, sizeof(buf), 99, (size_t)base);
 	/* Back to front, one chunk at a time. */
 	for (int c = 3; c >= 0; c--)
-		assert_int_equal(rlt_write(sa->fd, buf + c * CHUNK, CHUNK, base + c * CHUNK), CHUNK);
+		assert_int_equal(rlt_write(sa->fd, buf + c * CHUNK, CHUNK, base + c * CHUNK),
+				 CHUNK);
 	memset(buf, 0, sizeof(buf));
 	assert_int_equal(rlt_read(sa->fd, buf, sizeof(buf), base), (ssize_t)sizeof(buf));
 	check(buf, sizeof(buf), 99, (size_t)base);
@@ -639,22 +651,22 @@ int main(void)
 {
 	umask(022);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_openat_creates_file_and_o_excl_on_existing_gives_eexist),
-		cmocka_unit_test(test_openat_missing_file_gives_enoent),
-		cmocka_unit_test(test_openat_with_at_fdcwd_and_absolute_path),
-		cmocka_unit_test(test_write_and_read_at_explicit_offsets),
-		cmocka_unit_test(test_read_and_write_at_current_position_advance_it),
-		cmocka_unit_test(test_write_to_o_append_file_appends),
-		cmocka_unit_test(test_readv_writev_with_offsets_and_several_iovecs_on_the_stack),
-		cmocka_unit_test(test_invalid_arguments_give_einval),
-		cmocka_unit_test(test_fsync_and_datasync_succeed_and_bad_fd_gives_ebadf),
-		cmocka_unit_test(test_statx_reports_size_and_mode),
-		cmocka_unit_test(test_double_close_gives_ebadf),
-		cmocka_unit_test(test_read_on_bad_fd_gives_ebadf),
-		cmocka_unit_test(test_short_read_at_eof_returns_remaining_count_then_zero),
-		cmocka_unit_test(test_large_buffers_on_task_stacks_of_suspended_tasks),
-		cmocka_unit_test(test_many_tasks_doing_file_io_concurrently),
-		cmocka_unit_test(test_io_outside_a_task_gives_eperm),
+	    cmocka_unit_test(test_openat_creates_file_and_o_excl_on_existing_gives_eexist),
+	    cmocka_unit_test(test_openat_missing_file_gives_enoent),
+	    cmocka_unit_test(test_openat_with_at_fdcwd_and_absolute_path),
+	    cmocka_unit_test(test_write_and_read_at_explicit_offsets),
+	    cmocka_unit_test(test_read_and_write_at_current_position_advance_it),
+	    cmocka_unit_test(test_write_to_o_append_file_appends),
+	    cmocka_unit_test(test_readv_writev_with_offsets_and_several_iovecs_on_the_stack),
+	    cmocka_unit_test(test_invalid_arguments_give_einval),
+	    cmocka_unit_test(test_fsync_and_datasync_succeed_and_bad_fd_gives_ebadf),
+	    cmocka_unit_test(test_statx_reports_size_and_mode),
+	    cmocka_unit_test(test_double_close_gives_ebadf),
+	    cmocka_unit_test(test_read_on_bad_fd_gives_ebadf),
+	    cmocka_unit_test(test_short_read_at_eof_returns_remaining_count_then_zero),
+	    cmocka_unit_test(test_large_buffers_on_task_stacks_of_suspended_tasks),
+	    cmocka_unit_test(test_many_tasks_doing_file_io_concurrently),
+	    cmocka_unit_test(test_io_outside_a_task_gives_eperm),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

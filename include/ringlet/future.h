@@ -53,6 +53,7 @@ RLT_API bool rlt_future_done(const rlt_future *f);
  *   -EBUSY      another task is already awaiting f
  *   -EPERM      not called from a task
  *   -EINVAL     f is NULL
+ *   -ENOMEM     a timeout was given and the timer heap could not grow
  */
 RLT_API int rlt_future_await(rlt_future *f, void **value, int64_t timeout_ns);
 

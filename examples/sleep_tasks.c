@@ -1,0 +1,84 @@
+/*
+ * sleep_tasks: two tasks sleep at the same time, so the program takes one sleep, not two.
+ *
+ *	import asyncio
+ *
+ *	async def task_a():
+ *	    print(1)
+ *	    await asyncio.sleep(1)
+ *	    print(2)
+ *
+ *	async def task_b():
+ *	    print(3)
+ *	    await asyncio.sleep(1)
+ *	    print(4)
+ *
+ *	async def main():
+ *	    await asyncio.gather(task_a(), task_b())
+ *
+ *	asyncio.run(main())
+ *
+ * prints 1, 3, then after one sleep 2, 4; it runs for one second, not two.
+ * The mapping:
+ *   asyncio.gather(a(), b())   rlt_spawn() both, then rlt_join() both
+ *   await asyncio.sleep(1)     rlt_sleep(SLEEP_MS * RLT_NSEC_PER_MSEC): suspends only the
+ *                              calling task; the worker runs the other one meanwhile
+ * A sleeps first, so its deadline is the earlier one and it wakes first: 2 before 4.
+ * The sleep is shortened to SLEEP_MS so that the test (tests/test_examples.c) runs fast;
+ * the test measures the time, so nothing about time is printed here.
+ */
+#include <ringlet.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SLEEP_MS 200
+
+/* An example has nothing to undo on failure: report and exit, from any task. */
+static void check(int rc, const char *what)
+{
+	if (rc < 0) {
+		fprintf(stderr, "sleep_tasks: %s: %s\n", what, strerror(-rc));
+		exit(EXIT_FAILURE);
+	}
+}
+
+static rlt_task *spawn(rlt_task_fn fn)
+{
+	rlt_task *t = rlt_spawn(fn, NULL, NULL);
+	if (!t)
+		check(-errno, "rlt_spawn");
+	return t;
+}
+
+static void *task_a(void *arg)
+{
+	printf("1\n");
+	check(rlt_sleep(SLEEP_MS * RLT_NSEC_PER_MSEC), "rlt_sleep");
+	printf("2\n");
+	return NULL;
+}
+
+static void *task_b(void *arg)
+{
+	printf("3\n");
+	check(rlt_sleep(SLEEP_MS * RLT_NSEC_PER_MSEC), "rlt_sleep");
+	printf("4\n");
+	return NULL;
+}
+
+static void *amain(void *arg)
+{
+	rlt_task *a = spawn(task_a);
+	rlt_task *b = spawn(task_b);
+	check(rlt_join(a, NULL), "rlt_join");
+	check(rlt_join(b, NULL), "rlt_join");
+	return NULL;
+}
+
+int main(void)
+{
+	check(rlt_run(amain, NULL, NULL, NULL), "rlt_run");
+	return EXIT_SUCCESS;
+}

@@ -1,0 +1,85 @@
+/*
+ * switch: two tasks hand the worker back and forth explicitly.
+ *
+ *	import asyncio
+ *
+ *	async def task_a():
+ *	    print(1)
+ *	    await asyncio.sleep(0)   # let the other tasks run
+ *	    print(2)
+ *
+ *	async def task_b():
+ *	    print(3)
+ *	    await asyncio.sleep(0)
+ *	    print(4)
+ *
+ *	async def main():
+ *	    a = asyncio.create_task(task_a())
+ *	    b = asyncio.create_task(task_b())
+ *	    await a
+ *	    await b
+ *
+ *	asyncio.run(main())
+ *
+ * prints 1, 3, 2, 4. The mapping:
+ *   asyncio.run(main())       rlt_run(amain, ...): amain becomes the root task
+ *   asyncio.create_task(c)    rlt_spawn(fn, arg, NULL): runnable, but it first runs only
+ *                             when the creator suspends, as in asyncio
+ *   await asyncio.sleep(0)    rlt_yield(): every other runnable task runs once first
+ *   await task                rlt_join(task, NULL)
+ * Tasks run in the order they became runnable, so A prints 1 and yields, B prints 3
+ * and yields, then A prints 2 and B prints 4.
+ */
+#include <ringlet.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* An example has nothing to undo on failure: report and exit, from any task. */
+static void check(int rc, const char *what)
+{
+	if (rc < 0) {
+		fprintf(stderr, "switch: %s: %s\n", what, strerror(-rc));
+		exit(EXIT_FAILURE);
+	}
+}
+
+static rlt_task *spawn(rlt_task_fn fn)
+{
+	rlt_task *t = rlt_spawn(fn, NULL, NULL);
+	if (!t)
+		check(-errno, "rlt_spawn");
+	return t;
+}
+
+static void *task_a(void *arg)
+{
+	printf("1\n");
+	check(rlt_yield(), "rlt_yield");
+	printf("2\n");
+	return NULL;
+}
+
+static void *task_b(void *arg)
+{
+	printf("3\n");
+	check(rlt_yield(), "rlt_yield");
+	printf("4\n");
+	return NULL;
+}
+
+static void *amain(void *arg)
+{
+	rlt_task *a = spawn(task_a);
+	rlt_task *b = spawn(task_b);
+	check(rlt_join(a, NULL), "rlt_join");
+	check(rlt_join(b, NULL), "rlt_join");
+	return NULL;
+}
+
+int main(void)
+{
+	check(rlt_run(amain, NULL, NULL, NULL), "rlt_run");
+	return EXIT_SUCCESS;
+}
