@@ -80,6 +80,10 @@ static void *amain(void *arg)
 
 int main(void)
 {
-	check(rlt_run(amain, NULL, NULL, NULL), "rlt_run");
+	/* asyncio runs every task on one thread, and the order of this output
+	 * depends on it; so this example asks for one worker (the default is one
+	 * per CPU, with tasks running in parallel). */
+	rlt_config cfg = {.workers = 1};
+	check(rlt_run(amain, NULL, &cfg, NULL), "rlt_run");
 	return EXIT_SUCCESS;
 }

@@ -12,27 +12,12 @@ static inline void *rlt__malloc(size_t n) { return mi_malloc(n); }
 static inline void *rlt__calloc(size_t n, size_t size) { return mi_calloc(n, size); }
 static inline void *rlt__realloc(void *p, size_t n) { return mi_realloc(p, n); }
 static inline void rlt__free(void *p) { mi_free(p); }
-static inline void *rlt__calloc_aligned(size_t n, size_t size, size_t align)
-{
-	return mi_calloc_aligned(n, size, align);
-}
 #else
 #include <stdlib.h>
 static inline void *rlt__malloc(size_t n) { return malloc(n); }
 static inline void *rlt__calloc(size_t n, size_t size) { return calloc(n, size); }
 static inline void *rlt__realloc(void *p, size_t n) { return realloc(p, n); }
 static inline void rlt__free(void *p) { free(p); }
-#include <string.h>
-static inline void *rlt__calloc_aligned(size_t n, size_t size, size_t align)
-{
-	void *p = NULL;
-	if (size && n > (size_t)-1 / size)
-		return NULL;
-	if (posix_memalign(&p, align, n * size) != 0)
-		return NULL;
-	memset(p, 0, n * size);
-	return p;
-}
 #endif
 
 #endif

@@ -250,11 +250,14 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 	rc = rlt__overflow_handler_install();
 	if (rc < 0)
 		goto out_rt;
-	rt->workers = rlt__calloc_aligned(rt->nworkers, sizeof(rlt__worker), 64);
-	if (!rt->workers) {
+	/* Workers are cache-line aligned (their shared and private halves must
+	 * not share a line); aligned by hand so that any allocator will do. */
+	rt->workers_mem = rlt__calloc(1, rt->nworkers * sizeof(rlt__worker) + 63);
+	if (!rt->workers_mem) {
 		rc = -ENOMEM;
 		goto out_rt;
 	}
+	rt->workers = (rlt__worker *)(((uintptr_t)rt->workers_mem + 63) & ~(uintptr_t)63);
 	rlt__global_q_init(&rt->global);
 	rc = rlt__idle_init(&rt->idle, rt->nworkers);
 	if (rc < 0)
@@ -353,7 +356,7 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 	rlt__idle_destroy(&rt->idle);
 out_workers:
 	rlt__global_q_destroy(&rt->global);
-	rlt__free(rt->workers);
+	rlt__free(rt->workers_mem);
 out_rt:
 	rlt__free(rt->cpus);
 	rlt__free(rt);

@@ -61,7 +61,8 @@ typedef struct rlt__worker {
 } rlt__worker;
 
 struct rlt__runtime {
-	rlt__worker *workers;
+	rlt__worker *workers; /* 64-byte aligned, inside workers_mem */
+	void *workers_mem;
 	unsigned nworkers;
 	size_t stack_size;
 	unsigned ring_entries;

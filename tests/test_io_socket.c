@@ -9,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -799,8 +800,9 @@ enum { PAIRS = 200, EXCHANGES = 3, MAXMSG = 24 * 1024 };
 typedef struct many_state {
 	int lfd;
 	addr where;
-	unsigned served, clients_ok;
-	size_t bytes_checked;
+	/* Tasks run on several workers at once: shared counters are atomic. */
+	atomic_uint served, clients_ok;
+	atomic_size_t bytes_checked;
 } many_state;
 
 typedef struct hdr {
