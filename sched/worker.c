@@ -163,7 +163,10 @@ static inline rlt_task *pin_pop(rlt__worker *w)
 void rlt__sched_push(rlt__worker *w, rlt_task *t, bool lifo)
 {
 	t->state = RLT__T_RUNNABLE;
-	if (t->flags & RLT__TF_PINNED) {
+	/* Pinned tasks, and every task when stealing is off, stay in the
+	 * worker's private FIFO: the shared queue would overflow into the
+	 * global queue, where any worker takes them. */
+	if ((t->flags & RLT__TF_PINNED) || !w->rt->steal) {
 		pin_push(w, t);
 		return;
 	}

@@ -36,7 +36,7 @@ typedef struct rlt__worker {
 	rlt_task *current; /* running task, NULL in the loop */
 	rlt_task *lifo;    /* the task woken last by a running task: runs next */
 	unsigned lifo_runs;
-	rlt_task *pin_head, *pin_tail; /* pinned tasks: FIFO, never stolen */
+	rlt_task *pin_head, *pin_tail; /* private FIFO, never stolen: pinned tasks (all with no_steal) */
 	uint32_t pin_len;
 	uint32_t tick;
 	uint32_t rng; /* xorshift state for victim order */
