@@ -3,7 +3,8 @@
  *
  * void rlt__ctx_switch(rlt__ctx *from, rlt__ctx *to)
  *   Saves the callee-saved registers on the current stack, stores the stack
- *   pointer in from->sp, loads to->sp and pops the registers saved there.
+ *   pointer in from->sp, loads to->sp, pops the registers saved there and
+ *   jumps to the return address saved there.
  *   Caller-saved registers need no saving: the call itself clobbers them.
  *   MXCSR and the x87 control word are not saved: ringlet assumes tasks do
  *   not change the floating-point environment across a suspension
@@ -35,7 +36,12 @@ rlt__ctx_switch:
 	popq %r12
 	popq %rbx
 	popq %rbp
-	ret
+	/* Not `ret`: a switch returns to another coroutine than the one that
+	 * called it, so the return-stack predictor would miss every time (about
+	 * 10 ns). An indirect jump is predicted from its history instead. rcx
+	 * is caller-saved: free to clobber. */
+	popq %rcx
+	jmpq *%rcx
 	.cfi_endproc
 	.size rlt__ctx_switch, .-rlt__ctx_switch
 

@@ -198,16 +198,28 @@ void rlt__stack_put(rlt__stack_pool *p, const rlt__stack *s)
 		return;
 	}
 	rlt__stack_class *c = class_for(p, s->size);
-	if (c && c->nfree >= p->cache_limit) {
-		/* Beyond the hot cache: keep the address range, give back the
-		 * pages. A syscall, but only after a burst of tasks has ended. */
+	if (!c || class_push(c, s->lo) < 0) {
+		/* Out of memory for the free list, or a ninth size class coming
+		 * from another worker's pool: the stack stays mapped in its slab
+		 * (unmapped with the pool) but is not reused. Give its pages back. */
 		madvise(s->lo, s->size, MADV_FREE);
 	}
-	if (!c || class_push(c, s->lo) < 0) {
-		/* The stack stays mapped in its slab (freed with the pool) but is
-		 * not reused; only on allocation failure or a 9th size class from
-		 * another worker's pool. */
-		madvise(s->lo, s->size, MADV_FREE);
+}
+
+void rlt__stack_trim(rlt__stack_pool *p)
+{
+	for (unsigned i = 0; i < p->nclasses; i++) {
+		rlt__stack_class *c = &p->classes[i];
+		if (c->ntrimmed > c->nfree)
+			c->ntrimmed = c->nfree; /* trimmed stacks were handed out again */
+		if (c->nfree <= p->cache_limit)
+			continue;
+		/* The bottom of the LIFO is the coldest: give those pages back. */
+		uint32_t keep_from = c->nfree - p->cache_limit;
+		for (uint32_t k = c->ntrimmed; k < keep_from; k++)
+			madvise(c->free[k], c->size, MADV_FREE);
+		if (keep_from > c->ntrimmed)
+			c->ntrimmed = keep_from;
 	}
 }
 

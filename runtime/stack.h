@@ -27,6 +27,7 @@ typedef struct rlt__stack_class {
 	void **free; /* LIFO of free stacks' lo: the most recently used (and so
 		      * resident, cache-warm) stack is reused first */
 	uint32_t nfree, cap;
+	uint32_t ntrimmed; /* free[0, ntrimmed) had their pages given back */
 } rlt__stack_class;
 
 typedef struct rlt__slab rlt__slab;
@@ -44,6 +45,11 @@ void rlt__stack_pool_destroy(rlt__stack_pool *p);
 /* size must be page-aligned. Returns 0 or -ENOMEM. */
 int rlt__stack_get(rlt__stack_pool *p, size_t size, rlt__stack *out);
 void rlt__stack_put(rlt__stack_pool *p, const rlt__stack *s);
+/* Give back the pages of free stacks beyond the pool's cache_limit per
+ * class (madvise MADV_FREE; the address ranges stay). Called by a worker
+ * about to sleep: never on the spawn/exit path, where it would cost a
+ * syscall and a TLB flush per task. */
+void rlt__stack_trim(rlt__stack_pool *p);
 
 size_t rlt__page_size(void);
 /* Round a requested stack size to pages; 0 if out of range. */

@@ -28,8 +28,18 @@ struct rlt__timer {
 	rlt__timer_fn fn;
 };
 
+/* A heap slot keeps the deadline next to the pointer: comparisons never
+ * chase the pointer (timers live on task stacks, one page apart, so that
+ * would be a cache and TLB miss per level), and a node's four children
+ * share one 64-byte line. */
+typedef struct rlt__timer_slot {
+	uint64_t deadline;
+	rlt__timer *tm;
+} rlt__timer_slot;
+
 typedef struct rlt__timer_heap {
-	rlt__timer **h;
+	rlt__timer_slot *h; /* h[0] is the root; children of i: 4i+1 .. 4i+4 */
+	void *mem;          /* allocation behind h (h is offset for alignment) */
 	uint32_t n, cap;
 } rlt__timer_heap;
 
@@ -51,7 +61,7 @@ void rlt__timer_del(rlt__timer_heap *th, rlt__timer *tm);
 
 static inline rlt__timer *rlt__timer_first(const rlt__timer_heap *th)
 {
-	return th->n ? th->h[0] : NULL;
+	return th->n ? th->h[0].tm : NULL;
 }
 
 /* Pop and run every timer whose deadline is <= now. Returns how many ran. */

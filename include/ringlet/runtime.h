@@ -43,9 +43,9 @@ typedef struct rlt_config {
 	 * a memory mapping and vm.max_map_count (default 65530) caps the number
 	 * of live tasks at about 32k. Stack overflows then go undetected. */
 	bool no_stack_guard;
-	/* Stacks kept mapped and resident per worker for reuse (default 256);
-	 * stacks freed beyond that are kept mapped but their pages are given
-	 * back to the kernel with MADV_FREE. */
+	/* Free stacks kept resident per worker and size (default 256). When a
+	 * worker goes idle, the pages of its free stacks beyond that are given
+	 * back to the kernel (MADV_FREE); the address ranges stay for reuse. */
 	unsigned stack_cache;
 } rlt_config;
 
