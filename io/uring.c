@@ -121,6 +121,8 @@ void rlt__io_poll(rlt__worker *w)
 	}
 	if (must_enter)
 		io_uring_submit_and_get_events(&w->ring);
+	else if (!io_uring_cq_ready(&w->ring))
+		return; /* the common case of a busy turn: nothing to do */
 	reap(w);
 }
 

@@ -76,7 +76,10 @@ static int guard_install(void *addr, size_t len)
 
 static rlt__stack_class *class_for(rlt__stack_pool *p, size_t size)
 {
-	for (unsigned i = 0; i < p->nclasses; i++)
+	/* Most tasks use the default size, the first class made. */
+	if (__builtin_expect(p->nclasses && p->classes[0].size == size, 1))
+		return &p->classes[0];
+	for (unsigned i = 1; i < p->nclasses; i++)
 		if (p->classes[i].size == size)
 			return &p->classes[i];
 	if (p->nclasses == RLT__STACK_CLASSES)

@@ -10,7 +10,9 @@
 
 static void task_entry(void *arg);
 
-/* "task-<id>" without snprintf, which would be a third of a spawn's cost. */
+/* "task-<id>": formatted on demand (rlt__task_name), not at spawn, where
+ * it would be a tenth of the cost; async-signal-safe (the overflow report
+ * uses it). */
 static void default_name(char *out, uint64_t id)
 {
 	char digits[20];
@@ -45,6 +47,22 @@ static void all_unlink(rlt__worker *w, rlt_task *t)
 		t->all_next->all_prev = t->all_prev;
 }
 
+/* Task ids: workers take them from the shared counter 256 at a time, so a
+ * spawn does not bounce that cache line between cores. */
+#define ID_BATCH 256
+
+static uint64_t next_id(rlt__runtime *rt)
+{
+	rlt__worker *w = rlt__worker_self();
+	if (!w || w->rt != rt)
+		return atomic_fetch_add_explicit(&rt->next_id, 1, memory_order_relaxed);
+	if (w->id_next == w->id_end) {
+		w->id_next = atomic_fetch_add_explicit(&rt->next_id, ID_BATCH, memory_order_relaxed);
+		w->id_end = w->id_next + ID_BATCH;
+	}
+	return w->id_next++;
+}
+
 rlt_task *rlt__task_create(rlt__runtime *rt, rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)
 {
 	size_t size = rt->stack_size;
@@ -76,12 +94,12 @@ rlt_task *rlt__task_create(rlt__runtime *rt, rlt_task_fn fn, void *arg, const rl
 	t->flags = (opts && (opts->flags & RLT_SPAWN_PINNED)) ? RLT__TF_PINNED : 0;
 	t->start_err = 0;
 	rlt__oneshot_init(&t->done);
-	t->id = atomic_fetch_add_explicit(&rt->next_id, 1, memory_order_relaxed);
+	t->id = next_id(rt);
 	if (opts && opts->name) {
 		strncpy(t->name, opts->name, RLT_TASK_NAME_MAX);
 		t->name[RLT_TASK_NAME_MAX] = '\0';
 	} else {
-		default_name(t->name, t->id);
+		t->name[0] = '\0'; /* "task-<id>", written when first asked for */
 	}
 	return t;
 }
@@ -143,7 +161,7 @@ bool rlt__task_start(rlt__worker *w, rlt_task *t)
 	}
 	rlt__coro_init(&t->coro, t->stack.lo, t->stack.size, task_entry, t);
 #ifdef RLT_TSAN
-	__tsan_set_fiber_name(t->coro.tsan_fiber, t->name);
+	__tsan_set_fiber_name(t->coro.tsan_fiber, rlt__task_name(t));
 #endif
 	return true;
 }
@@ -273,11 +291,19 @@ int rlt_yield(void)
 
 rlt_task *rlt_current(void) { return rlt__task_self(); }
 
+const char *rlt__task_name(rlt_task *t)
+{
+	/* Idempotent: two threads formatting at once write the same bytes. */
+	if (!t->name[0])
+		default_name(t->name, t->id);
+	return t->name;
+}
+
 const char *rlt_task_name(const rlt_task *t)
 {
 	if (!t)
 		t = rlt__task_self();
-	return t ? t->name : NULL;
+	return t ? rlt__task_name((rlt_task *)t) : NULL;
 }
 
 uint64_t rlt_task_id(const rlt_task *t)

@@ -55,6 +55,8 @@ struct rlt_task {
 	char name[RLT_TASK_NAME_MAX + 1];
 } __attribute__((aligned(16)));
 
+/* t's name, formatting the default "task-<id>" on first use. */
+const char *rlt__task_name(rlt_task *t);
 /* Park the running task t until someone calls rlt__task_wake(t). */
 void rlt__task_suspend(rlt_task *t);
 /* Make a suspended task runnable, from any thread. Must be called exactly

@@ -71,7 +71,7 @@ bool rlt__current_stack_info(const void **lo, size_t *size, const char **name)
 		return false;
 	*lo = w->current->stack.lo;
 	*size = w->current->stack.size;
-	*name = w->current->name;
+	*name = rlt__task_name(w->current);
 	return true;
 }
 
@@ -163,22 +163,26 @@ static inline rlt_task *pin_pop(rlt__worker *w)
 void rlt__sched_push(rlt__worker *w, rlt_task *t, bool lifo)
 {
 	t->state = RLT__T_RUNNABLE;
-	/* Pinned tasks, and every task when stealing is off, stay in the
-	 * worker's private FIFO: the shared queue would overflow into the
-	 * global queue, where any worker takes them. */
-	if ((t->flags & RLT__TF_PINNED) || !w->rt->steal) {
-		pin_push(w, t);
-		return;
-	}
 	if (lifo) {
+		/* The LIFO slot is the owner's alone: fine for pinned tasks too. */
 		rlt_task *prev = w->lifo;
 		w->lifo = t;
 		if (!prev)
 			return;
 		t = prev;
 	}
+	/* Pinned tasks, and every task when nobody can steal (stealing off,
+	 * or a single worker), stay in the worker's private FIFO: no atomics,
+	 * and no overflow into the global queue, where any worker takes them. */
+	if ((t->flags & RLT__TF_PINNED) || !stealing(w->rt)) {
+		pin_push(w, t);
+		return;
+	}
 	rlt__local_q_push(&w->lq, t, &w->rt->global);
-	if (stealing(w->rt))
+	/* Wake an idle worker only when this one has more queued than it will
+	 * run next: a spawn followed by a join, or a single wake-up, would
+	 * otherwise cost a cross-thread kick for a task that runs here anyway. */
+	if (rlt__local_q_len(&w->lq) > 1)
 		notify_idle(w->rt);
 }
 
@@ -186,7 +190,6 @@ static inline bool has_local_work(rlt__worker *w)
 {
 	return w->lifo || w->pin_len || rlt__local_q_len(&w->lq);
 }
-
 /* On t's own worker: disarm its wait timer, queue it. */
 static inline void wake_local(rlt__worker *w, rlt_task *t)
 {
@@ -283,7 +286,7 @@ static inline rlt_task *next_task(rlt__worker *w)
 			return t;
 		}
 		/* Two tasks handing off to each other: let the others run. */
-		rlt__local_q_push(&w->lq, t, &w->rt->global);
+		rlt__sched_push(w, t, false);
 	}
 	w->lifo_runs = 0;
 	w->tick++;
@@ -409,6 +412,14 @@ void rlt__worker_loop(rlt__worker *w)
 		rlt_task *t;
 		while (budget-- > 0 && (t = next_task(w)) != NULL) {
 			run_task(w, t);
+			/* A hand-off (the task just woken by the one that ran) runs at
+			 * once, within the same turn, up to LIFO_MAX_RUNS times. */
+			while (w->lifo && w->lifo_runs < LIFO_MAX_RUNS) {
+				t = w->lifo;
+				w->lifo = NULL;
+				w->lifo_runs++;
+				run_task(w, t);
+			}
 			if (stopping(w))
 				return;
 		}

@@ -40,6 +40,7 @@ typedef struct rlt__worker {
 	uint32_t pin_len;
 	uint32_t tick;
 	uint32_t rng; /* xorshift state for victim order */
+	uint64_t id_next, id_end; /* task ids reserved by this worker */
 	bool searching;
 
 	rlt__timer_heap timers;
