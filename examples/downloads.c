@@ -196,7 +196,10 @@ int main(void)
 	}
 
 	void *res = NULL;
-	int rc = rlt_run(amain, &dirfd, NULL, &res);
+	/* One worker, as asyncio's one thread: the "started" lines come out in
+	 * spawn order (with several workers they would race). */
+	rlt_config cfg = {.workers = 1};
+	int rc = rlt_run(amain, &dirfd, &cfg, &res);
 	if (rc < 0)
 		fprintf(stderr, "downloads: rlt_run: %s\n", strerror(-rc));
 	else

@@ -10,6 +10,8 @@
 
 static void task_entry(void *arg);
 
+enum { NAME_UNSET, NAME_BUSY, NAME_READY };
+
 /* "task-<id>": formatted on demand (rlt__task_name), not at spawn, where
  * it would be a tenth of the cost; async-signal-safe (the overflow report
  * uses it). */
@@ -98,8 +100,9 @@ rlt_task *rlt__task_create(rlt__runtime *rt, rlt_task_fn fn, void *arg, const rl
 	if (opts && opts->name) {
 		strncpy(t->name, opts->name, RLT_TASK_NAME_MAX);
 		t->name[RLT_TASK_NAME_MAX] = '\0';
+		atomic_init(&t->name_state, NAME_READY);
 	} else {
-		t->name[0] = '\0'; /* "task-<id>", written when first asked for */
+		atomic_init(&t->name_state, NAME_UNSET); /* "task-<id>" when asked */
 	}
 	return t;
 }
@@ -293,9 +296,20 @@ rlt_task *rlt_current(void) { return rlt__task_self(); }
 
 const char *rlt__task_name(rlt_task *t)
 {
-	/* Idempotent: two threads formatting at once write the same bytes. */
-	if (!t->name[0])
+	/* Several threads may ask at once: the first to claim the name formats
+	 * it, the others wait the few nanoseconds that takes. */
+	uint8_t st = atomic_load_explicit(&t->name_state, memory_order_acquire);
+	if (__builtin_expect(st == NAME_READY, 1))
+		return t->name;
+	if (st == NAME_UNSET && atomic_compare_exchange_strong_explicit(
+					&t->name_state, &st, NAME_BUSY, memory_order_acquire,
+					memory_order_acquire)) {
 		default_name(t->name, t->id);
+		atomic_store_explicit(&t->name_state, NAME_READY, memory_order_release);
+		return t->name;
+	}
+	while (atomic_load_explicit(&t->name_state, memory_order_acquire) != NAME_READY)
+		;
 	return t->name;
 }
 

@@ -52,6 +52,7 @@ struct rlt_task {
 	rlt_task *all_prev, *all_next;
 
 	uint64_t id;
+	_Atomic uint8_t name_state; /* the default name is formatted lazily */
 	char name[RLT_TASK_NAME_MAX + 1];
 } __attribute__((aligned(16)));
 

@@ -23,6 +23,7 @@ static void make_pipe(int p[2])
 static char events[64];
 static size_t nevents;
 
+/* The tests that log events check their order: they run on one worker. */
 static void log_event(char c)
 {
 	assert_true(nevents < sizeof(events) - 1);
@@ -84,7 +85,7 @@ static void *root_reader_waits(void *arg)
 
 static void test_pipe_reader_suspends_until_writer_writes(void **state)
 {
-	rlt_test_run(root_reader_waits, NULL);
+	rlt_test_run1(root_reader_waits, NULL);
 }
 
 /* ---- ping-pong through two pipes ---- */
@@ -286,7 +287,7 @@ static void *root_eof(void *arg)
 
 static void test_read_from_pipe_with_closed_write_end_gives_zero(void **state)
 {
-	rlt_test_run(root_eof, NULL);
+	rlt_test_run1(root_eof, NULL); /* peeks at a suspended task: one worker */
 }
 
 static void *nonblock_reader(void *arg)
@@ -331,7 +332,7 @@ static void *root_nonblock(void *arg)
 
 static void test_read_on_empty_nonblocking_pipe_gives_eagain_or_waits_for_data(void **state)
 {
-	rlt_test_run(root_nonblock, NULL);
+	rlt_test_run1(root_nonblock, NULL);
 }
 
 /* ---- poll ---- */
@@ -407,7 +408,7 @@ static void *root_poll(void *arg)
 
 static void test_poll_on_read_end_reports_pollin_only_after_data_arrives(void **state)
 {
-	rlt_test_run(root_poll, NULL);
+	rlt_test_run1(root_poll, NULL);
 }
 
 static void *root_poll_bad_fd(void *arg)

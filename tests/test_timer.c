@@ -83,8 +83,9 @@ static void *root_accuracy(void *arg)
 	qsort(d, RUNS, sizeof(d[0]), cmp_u64);
 	uint64_t median = d[RUNS / 2];
 	print_message("sleep(10 ms): median %.3f ms, max %.3f ms\n", median / 1e6, d[RUNS - 1] / 1e6);
-	/* The acceptance bound: within [10 ms, 12 ms] in the median. */
-	assert_true(median <= 12 * RLT_NSEC_PER_MSEC);
+	/* The acceptance bound: within [10 ms, 12 ms] in the median (the
+	 * sanitizers' own overhead gets 3 ms more). */
+	assert_true(median <= (rlt_test_sanitized() ? 15 : 12) * RLT_NSEC_PER_MSEC);
 	return NULL;
 }
 
