@@ -60,11 +60,11 @@ static double heap_round(char *mem, size_t stride, long ops)
 	fired = 0;
 	uint64_t t0 = bench_wall_ns();
 	while (fired < (uint64_t)ops) {
-		heap_now = rlt__timer_first(&heap)->deadline;
+		heap_now = rlt__timer_next(&heap);
 		rlt__timer_run(&heap, heap_now);
 	}
 	uint64_t dt = bench_wall_ns() - t0;
-	if (heap.n != NTIMERS)
+	if (rlt__timer_count(&heap) != NTIMERS)
 		abort();
 	rlt__timer_heap_destroy(&heap);
 	return (double)dt / (double)fired;

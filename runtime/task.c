@@ -53,9 +53,8 @@ static void all_unlink(rlt__worker *w, rlt_task *t)
  * spawn does not bounce that cache line between cores. */
 #define ID_BATCH 256
 
-static uint64_t next_id(rlt__runtime *rt)
+static uint64_t next_id(rlt__runtime *rt, rlt__worker *w)
 {
-	rlt__worker *w = rlt__worker_self();
 	if (!w || w->rt != rt)
 		return atomic_fetch_add_explicit(&rt->next_id, 1, memory_order_relaxed);
 	if (w->id_next == w->id_end) {
@@ -65,7 +64,38 @@ static uint64_t next_id(rlt__runtime *rt)
 	return w->id_next++;
 }
 
-rlt_task *rlt__task_create(rlt__runtime *rt, rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)
+/* Freed task structs are kept by their owner for its next spawns (up to
+ * TASK_CACHE of them): a spawn then costs no allocator call. Not in
+ * sanitizer builds, where reuse would hide a use-after-free from ASan. */
+#if defined(RLT_ASAN) || defined(RLT_TSAN)
+#define TASK_CACHE 0u
+#else
+#define TASK_CACHE 256u
+#endif
+
+static inline rlt_task *task_alloc(rlt__runtime *rt, rlt__worker *w)
+{
+	if (TASK_CACHE && w && w->rt == rt && w->task_cache) {
+		rlt_task *t = w->task_cache;
+		w->task_cache = t->next;
+		w->task_cache_len--;
+		return t;
+	}
+	return rlt__malloc(sizeof(rlt_task));
+}
+
+void rlt__task_cache_drain(rlt__worker *w)
+{
+	while (w->task_cache) {
+		rlt_task *t = w->task_cache;
+		w->task_cache = t->next;
+		rlt__free(t);
+	}
+	w->task_cache_len = 0;
+}
+
+rlt_task *rlt__task_create(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, void *arg,
+			   const rlt_spawn_opts *opts)
 {
 	size_t size = rt->stack_size;
 	if (opts && opts->stack_size) {
@@ -75,7 +105,7 @@ rlt_task *rlt__task_create(rlt__runtime *rt, rlt_task_fn fn, void *arg, const rl
 			return NULL;
 		}
 	}
-	rlt_task *t = rlt__malloc(sizeof(*t));
+	rlt_task *t = task_alloc(rt, self);
 	if (!t) {
 		errno = ENOMEM;
 		return NULL;
@@ -96,7 +126,7 @@ rlt_task *rlt__task_create(rlt__runtime *rt, rlt_task_fn fn, void *arg, const rl
 	t->flags = (opts && (opts->flags & RLT_SPAWN_PINNED)) ? RLT__TF_PINNED : 0;
 	t->start_err = 0;
 	rlt__oneshot_init(&t->done);
-	t->id = next_id(rt);
+	t->id = next_id(rt, self);
 	if (opts && opts->name) {
 		strncpy(t->name, opts->name, RLT_TASK_NAME_MAX);
 		t->name[RLT_TASK_NAME_MAX] = '\0';
@@ -111,6 +141,12 @@ rlt_task *rlt__task_create(rlt__runtime *rt, rlt_task_fn fn, void *arg, const rl
 void rlt__task_free_owned(rlt__worker *w, rlt_task *t)
 {
 	all_unlink(w, t);
+	if (w->task_cache_len < TASK_CACHE) {
+		t->next = w->task_cache;
+		w->task_cache = t;
+		w->task_cache_len++;
+		return;
+	}
 	rlt__free(t);
 }
 
@@ -216,7 +252,7 @@ static rlt_task *spawn(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, void
 		}
 		target = &rt->workers[opts->worker];
 	}
-	rlt_task *t = rlt__task_create(rt, fn, arg, opts);
+	rlt_task *t = rlt__task_create(rt, self, fn, arg, opts);
 	if (!t)
 		return NULL;
 	/* The handle may be joined (or the task freed, if detached) as soon as

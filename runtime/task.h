@@ -71,8 +71,10 @@ void rlt__task_free_owned(struct rlt__worker *w, rlt_task *t);
 void rlt__task_drop(struct rlt__worker *w, rlt_task *t);
 /* Create a task of runtime rt (used for the root task too). Its stack is
  * allocated when it first runs (rlt__task_start). */
-rlt_task *rlt__task_create(struct rlt__runtime *rt, rlt_task_fn fn, void *arg,
-			   const rlt_spawn_opts *opts);
+rlt_task *rlt__task_create(struct rlt__runtime *rt, struct rlt__worker *self, rlt_task_fn fn,
+			   void *arg, const rlt_spawn_opts *opts);
+/* Free the task structs w keeps for reuse (worker teardown). */
+void rlt__task_cache_drain(struct rlt__worker *w);
 /* On the worker about to run t for the first time: take a stack, join the
  * worker's task list. Returns false if no stack could be had (t is then
  * finished with start_err = -ENOMEM). */

@@ -317,7 +317,7 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 	unsigned dropped = 0;
 	if (rc == 0) {
 		rlt_spawn_opts opts = {.name = "main"};
-		rlt_task *root = rlt__task_create(rt, fn, arg, &opts);
+		rlt_task *root = rlt__task_create(rt, rlt__worker_self(), fn, arg, &opts);
 		if (!root) {
 			rc = -errno;
 			rlt__runtime_stop(rt);

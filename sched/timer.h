@@ -1,14 +1,23 @@
 /*
- * Per-worker timers: an intrusive 4-ary min-heap ordered by deadline.
+ * Per-worker timers: a one-level wheel of ~1 ms slots in front of an
+ * intrusive 4-ary min-heap ordered by deadline.
  *
- * Why a heap and not a wheel: deadlines are exact nanoseconds (no tick
- * rounding, which the sleep-accuracy target needs), insert and delete are
- * O(log4 n) with a few cache lines touched (4 children share one line),
- * and with 100k live timers an insert+fire costs well under the 200 ns
- * budget (bench/bench_timer.c). A wheel's O(1) would matter past a few
- * million timers, at the price of cascading and granularity.
+ * A timer due within the wheel's span (256 slots of 2^20 ns, ~268 ms) is
+ * pushed on its slot's list: O(1), touching only the timer and the slot
+ * head. When the clock reaches a slot, its timers move into the heap, which
+ * therefore only holds what is due within about a millisecond (plus timers
+ * beyond the span, which go to the heap directly). Deadlines stay exact
+ * nanoseconds: the wheel only defers the heap insertion, it never rounds a
+ * deadline (the sleep-accuracy target needs that), and the worker's wait is
+ * bounded by the earlier of the heap's minimum and the next non-empty
+ * slot's start.
  *
- * Owned by one worker: only that worker's thread touches its heap.
+ * Why: with 100k live timers a plain heap is ~17 levels of binary (8 of
+ * 4-ary) cache-missing moves per fire, each also writing the moved timer's
+ * index into a different task stack; the heap here stays a few thousand
+ * entries deep and L2-resident (bench/bench_timer.c, timer.heap).
+ *
+ * Owned by one worker: only that worker's thread touches it.
  */
 #ifndef RLT_SCHED_TIMER_H
 #define RLT_SCHED_TIMER_H
@@ -18,13 +27,16 @@
 #include <stdint.h>
 
 #define RLT__TIMER_IDLE UINT32_MAX
+#define RLT__TIMER_WHEEL 0x80000000u /* idx flag: on a wheel slot, at idx & ~flag */
+#define RLT__TIMER_SLOT_SHIFT 20u         /* slot width: 2^20 ns */
+#define RLT__TIMER_SLOTS 256u
 
 typedef struct rlt__timer rlt__timer;
 typedef void (*rlt__timer_fn)(rlt__timer *tm);
 
 struct rlt__timer {
 	uint64_t deadline; /* CLOCK_MONOTONIC ns */
-	uint32_t idx;      /* slot in the heap, RLT__TIMER_IDLE when not armed */
+	uint32_t idx;      /* heap slot, RLT__TIMER_WHEEL | position, or RLT__TIMER_IDLE */
 	rlt__timer_fn fn;
 };
 
@@ -37,10 +49,25 @@ typedef struct rlt__timer_slot {
 	rlt__timer *tm;
 } rlt__timer_slot;
 
+/* A wheel slot: an unordered array of (deadline, timer), so moving a slot
+ * into the heap reads memory in order instead of chasing list links. */
+typedef struct rlt__timer_bucket {
+	rlt__timer_slot *v;
+	uint32_t n, cap;
+} rlt__timer_bucket;
+
 typedef struct rlt__timer_heap {
 	rlt__timer_slot *h; /* h[0] is the root; children of i: 4i+1 .. 4i+4 */
 	void *mem;          /* allocation behind h (h is offset for alignment) */
-	uint32_t n, cap;
+	uint32_t n, cap; /* cap also covers the wheel's timers: moving one into the
+			  * heap never allocates */
+	uint32_t wheel_n;
+	/* Absolute slot (deadline >> SHIFT) the wheel starts at: every timer
+	 * with a deadline before cursor << SHIFT is in the heap, every wheel
+	 * timer's slot is in [cursor, cursor + SLOTS). */
+	uint64_t cursor;
+	uint64_t bits[RLT__TIMER_SLOTS / 64]; /* non-empty wheel slots */
+	rlt__timer_bucket wheel[RLT__TIMER_SLOTS];
 } rlt__timer_heap;
 
 static inline void rlt__timer_init(rlt__timer *tm, rlt__timer_fn fn)
@@ -59,10 +86,12 @@ int rlt__timer_add(rlt__timer_heap *th, rlt__timer *tm);
 /* Disarm an armed timer. */
 void rlt__timer_del(rlt__timer_heap *th, rlt__timer *tm);
 
-static inline rlt__timer *rlt__timer_first(const rlt__timer_heap *th)
-{
-	return th->n ? th->h[0].tm : NULL;
-}
+static inline uint32_t rlt__timer_count(const rlt__timer_heap *th) { return th->n + th->wheel_n; }
+
+/* When the worker must look at its timers next: the earliest heap deadline
+ * or the start of the next non-empty wheel slot; UINT64_MAX when none is
+ * armed. Never later than the earliest deadline. */
+uint64_t rlt__timer_next(const rlt__timer_heap *th);
 
 /* Pop and run every timer whose deadline is <= now. Returns how many ran. */
 unsigned rlt__timer_run(rlt__timer_heap *th, uint64_t now);

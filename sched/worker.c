@@ -107,6 +107,7 @@ void rlt__worker_fini(rlt__worker *w)
 	rlt__io_fini(w);
 	rlt__timer_heap_destroy(&w->timers);
 	rlt__stack_pool_destroy(&w->stacks);
+	rlt__task_cache_drain(w);
 	if (tls_worker == w) {
 		rlt__altstack_leave(w->altstack);
 		tls_worker = NULL;
@@ -384,10 +385,10 @@ static void park(rlt__worker *w)
 		     !atomic_load_explicit(&rt->stopping, memory_order_seq_cst);
 	if (sleep) {
 		int64_t timeout = -1;
-		rlt__timer *first = rlt__timer_first(&w->timers);
-		if (first) {
+		uint64_t next = rlt__timer_next(&w->timers);
+		if (next != UINT64_MAX) {
 			w->now = mono_now();
-			timeout = first->deadline > w->now ? (int64_t)(first->deadline - w->now) : 0;
+			timeout = next > w->now ? (int64_t)(next - w->now) : 0;
 		}
 		rlt__stack_trim(&w->stacks);
 		rlt__io_wait(w, timeout);
@@ -427,7 +428,7 @@ void rlt__worker_loop(rlt__worker *w)
 			drain_inbox(w);
 		if (atomic_load_explicit(&w->zombies, memory_order_relaxed))
 			drain_zombies(w);
-		if (w->timers.n) {
+		if (rlt__timer_count(&w->timers)) {
 			/* The clock costs ~20 ns: read it only when it matters. */
 			w->now = mono_now();
 			rlt__timer_run(&w->timers, w->now);

@@ -56,6 +56,8 @@ typedef struct rlt__worker {
 	bool no_rearm; /* shutting down: leave the wake read unarmed */
 
 	rlt_task *all; /* tasks whose owner is this worker, not yet freed */
+	rlt_task *task_cache; /* freed task structs kept for reuse, via ->next */
+	unsigned task_cache_len;
 	void *altstack;
 	pthread_t thread;
 	int init_rc;

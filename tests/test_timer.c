@@ -44,7 +44,7 @@ static void test_heap_fires_in_deadline_order_with_deletes(void **state)
 		assert_false(rlt__timer_armed(&ps[i].tm));
 		deleted++;
 	}
-	assert_int_equal(th.n, N - deleted);
+	assert_int_equal(rlt__timer_count(&th), N - deleted);
 	last_fired = 0;
 	order_ok = 1;
 	/* Fire in a few steps of "now". */
@@ -56,7 +56,76 @@ static void test_heap_fires_in_deadline_order_with_deletes(void **state)
 	assert_true(order_ok);
 	for (int i = 0; i < N; i++)
 		assert_int_equal(ps[i].fired, i % 3 == 0 ? 0 : 1);
-	assert_null(rlt__timer_first(&th));
+	assert_int_equal(rlt__timer_next(&th), UINT64_MAX);
+	rlt__timer_heap_destroy(&th);
+	free(ps);
+}
+
+/* Deadlines spread over 2 s (several wheel spans, so some go straight to
+ * the heap), deletes and re-arms on the way, the clock advancing by uneven
+ * steps: nothing fires early, nothing is missed, the order holds, and
+ * rlt__timer_next never overshoots the earliest deadline. */
+static uint64_t wheel_now;
+static int early;
+
+static void probe_fire_checked(rlt__timer *tm)
+{
+	probe_fire(tm);
+	if (tm->deadline > wheel_now)
+		early = 1;
+}
+
+static void test_wheel_and_heap_agree_with_a_reference(void **state)
+{
+	enum { N = 30000 };
+	const uint64_t SPAN = 2000000000ull;
+	probe *ps = calloc(N, sizeof(*ps));
+	rlt__timer_heap th;
+	rlt__timer_heap_init(&th);
+	uint64_t rng = 42;
+	wheel_now = 5000000; /* the wheel's cursor starts behind: still correct */
+	for (int i = 0; i < N; i++) {
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		rlt__timer_init(&ps[i].tm, probe_fire_checked);
+		ps[i].tm.deadline = wheel_now + (rng >> 33) % SPAN;
+		assert_int_equal(rlt__timer_add(&th, &ps[i].tm), 0);
+	}
+	int live = N;
+	last_fired = 0;
+	order_ok = 1;
+	early = 0;
+	unsigned total = 0;
+	while (rlt__timer_count(&th)) {
+		/* rlt__timer_next is a lower bound of every armed deadline. */
+		uint64_t next = rlt__timer_next(&th), min = UINT64_MAX;
+		for (int i = 0; i < N; i++)
+			if (rlt__timer_armed(&ps[i].tm) && ps[i].tm.deadline < min)
+				min = ps[i].tm.deadline;
+		assert_true(next <= min);
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		wheel_now += (rng >> 33) % 7000000; /* 0-7 ms steps */
+		/* Delete a few armed ones that are not yet due. */
+		for (int k = 0; k < 20; k++) {
+			int i = (int)((rng >> (k + 3)) % N);
+			if (rlt__timer_armed(&ps[i].tm) && ps[i].tm.deadline > wheel_now) {
+				rlt__timer_del(&th, &ps[i].tm);
+				ps[i].fired = -1000; /* must not fire now */
+				live--;
+			}
+		}
+		unsigned ran = rlt__timer_run(&th, wheel_now);
+		total += ran;
+		/* Everything due has fired. */
+		for (int i = 0; i < N; i += 97)
+			if (ps[i].tm.deadline <= wheel_now)
+				assert_false(rlt__timer_armed(&ps[i].tm));
+		last_fired = 0; /* order holds within one run */
+	}
+	assert_int_equal(total, live);
+	assert_true(order_ok);
+	assert_false(early);
+	for (int i = 0; i < N; i++)
+		assert_true(ps[i].fired == 1 || ps[i].fired == -1000);
 	rlt__timer_heap_destroy(&th);
 	free(ps);
 }
@@ -186,6 +255,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_heap_fires_in_deadline_order_with_deletes),
+		cmocka_unit_test(test_wheel_and_heap_agree_with_a_reference),
 		cmocka_unit_test(test_sleep_10ms_is_accurate_in_the_median),
 		cmocka_unit_test(test_sleeps_run_concurrently_and_wake_in_order),
 		cmocka_unit_test(test_sleep_until_and_past_deadlines),
