@@ -6,6 +6,8 @@
 #   --quick   3 repetitions and smaller counts (well under 30 s)
 #   --strict  exit 1 when a target is missed (default: report only)
 #
+# "vs base": switch figures against boost.context's fcontext, sched.rtt.parked
+# against sched.rtt.floor (two plain threads woken by eventfds), same run.
 # Each program prints "<metric> <unit> <value>" per repetition and
 # "median <metric> <unit> <value>" at the end; this script keeps the medians
 # and checks them against the targets below. The switch ratios are against
@@ -40,17 +42,22 @@ ARGS=()
 
 # Targets: metric -> "<= value". Metrics without one are informational.
 # switch.raw is held to the boost baseline: ratio <= 1.00.
+# A target written ">=x" is a floor (speedups, scaling ratios).
 declare -A TARGET=(
 	[spawn.single]=100
 	[spawn.batch]=100
 	[timer.heap]=200
 	[rss.task]=12
+	[sched.fanout.speedup]=">=1.8"
+	[sched.spawn.scaling]=">=1.5"
+	[sched.rtt.parked]=5
+	[sched.rtt.busy]=1
 )
 
 OUT="$BIN/last-run.txt"
 : >"$OUT"
 start=$(date +%s)
-for b in bench_switch bench_switch_boost bench_spawn bench_timer bench_rss; do
+for b in bench_switch bench_switch_boost bench_spawn bench_timer bench_rss bench_sched; do
 	exe="$BIN/$b"
 	if [ ! -x "$exe" ]; then
 		echo "run.sh: $b not built, skipped" >&2
@@ -66,13 +73,13 @@ elapsed=$(($(date +%s) - start))
 
 boost=$(awk '$1 == "median" && $2 == "switch.boost" { print $4 }' "$OUT")
 targets=""
-for k in "${!TARGET[@]}"; do targets+="$k=${TARGET[$k]} "; done
+for k in "${!TARGET[@]}"; do targets+="$k:${TARGET[$k]} "; done
 
 awk -v boost="$boost" -v targets="$targets" -v strict="$STRICT" -v elapsed="$elapsed" '
 BEGIN {
 	n = split(targets, kv, " ")
-	for (i = 1; i <= n; i++) { split(kv[i], p, "="); tgt[p[1]] = p[2] }
-	printf "%-18s %10s  %-10s %-10s %-9s %s\n", "benchmark", "median", "unit", "target", "vs boost", "result"
+	for (i = 1; i <= n; i++) { split(kv[i], p, ":"); tgt[p[1]] = p[2] }
+	printf "%-22s %10s  %-10s %-10s %-10s %s\n", "benchmark", "median", "unit", "target", "vs base", "result"
 	fails = 0
 }
 $1 == "median" {
@@ -80,8 +87,16 @@ $1 == "median" {
 	ratio = "-"
 	if (name ~ /^switch\./ && boost != "" && boost + 0 > 0)
 		ratio = sprintf("%.2fx", v / boost)
+	if (name == "sched.rtt.floor")
+		floorv = v
+	if (name == "sched.rtt.parked" && floorv + 0 > 0)
+		ratio = sprintf("%.2fx fl", v / floorv)
 	target = "-"; result = "info"
-	if (name in tgt) {
+	if (name in tgt && tgt[name] ~ /^>=/) {
+		floor = substr(tgt[name], 3) + 0
+		target = ">= " floor
+		result = (v >= floor) ? "PASS" : sprintf("FAIL (%.2fx)", v / floor)
+	} else if (name in tgt) {
 		target = "<= " tgt[name]
 		result = (v <= tgt[name] + 0) ? "PASS" : "FAIL"
 		if (result == "FAIL")
@@ -95,7 +110,7 @@ $1 == "median" {
 	}
 	if (result ~ /^FAIL/)
 		fails++
-	printf "%-18s %10.2f  %-10s %-10s %-9s %s\n", name, v, unit, target, ratio, result
+	printf "%-22s %10.2f  %-10s %-10s %-10s %s\n", name, v, unit, target, ratio, result
 }
 END {
 	printf "(%s s; raw output in the build dir: bench/last-run.txt)\n", elapsed
