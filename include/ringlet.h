@@ -22,5 +22,6 @@
 #include "ringlet/future.h"
 #include "ringlet/time.h"
 #include "ringlet/io.h"
+#include "ringlet/policy.h"
 
 #endif

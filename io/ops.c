@@ -1,7 +1,9 @@
-/* The I/O operations: prepare one SQE, suspend until its CQE. */
+/* The I/O operations: describe one rlt_op, hand it to the worker's loop
+ * policy, suspend until it completes. */
 #include "ringlet/io.h"
 
-#include "io/uring.h"
+#include "io/policy.h"
+#include "sched/worker.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -13,141 +15,169 @@
 
 static inline size_t clamp_len(size_t len) { return len > RLT_MAX_RW ? RLT_MAX_RW : len; }
 
-/* Begin an operation: the calling task and a fresh SQE on its worker. */
-#define OP_BEGIN(t, sqe)                                                                           \
+/* Begin an operation of the calling task. */
+#define OP_BEGIN(t, op, opcode, fd_)                                                               \
 	rlt_task *t = rlt__task_self();                                                            \
 	if (!t)                                                                                    \
 		return -EPERM;                                                                     \
-	struct io_uring_sqe *sqe = rlt__io_sqe(t->worker)
+	rlt_op op;                                                                                 \
+	op.code = (opcode);                                                                        \
+	op.fd = (fd_)
 
-/* Submit (lazily: the loop batches all SQEs of a turn) and wait. */
-static inline int op_wait(rlt_task *t, struct io_uring_sqe *sqe)
+/* Hand op to the worker's loop and wait. The policy may complete it inside
+ * submit (epoll, when the socket is ready): then the task does not suspend.
+ * The SQE-style batching is the policy's: nothing reaches the kernel before
+ * the loop's next poll. */
+static inline int op_run(rlt_task *t, rlt_op *op)
 {
-	rlt__op op = {.task = t, .res = 0};
-	io_uring_sqe_set_data(sqe, &op);
-	t->worker->inflight++;
-	rlt__task_suspend(t);
-	return op.res;
+	rlt__worker *w = t->worker;
+	op->task_ = t;
+	op->state_ = RLT__OP_SUBMITTING;
+	RLT__POL_SUBMIT(&w->loop, op);
+	if (op->state_ != RLT__OP_DONE) {
+		op->state_ = RLT__OP_WAITING;
+		rlt__task_suspend(t);
+	}
+	return op->res_;
 }
 
 ssize_t rlt_read(int fd, void *buf, size_t len, off_t offset)
 {
 	if (!buf && len)
 		return -EINVAL;
-	OP_BEGIN(t, sqe);
-	io_uring_prep_read(sqe, fd, buf, (unsigned)clamp_len(len), (__u64)offset);
-	return op_wait(t, sqe);
+	OP_BEGIN(t, op, RLT_OP_READ, fd);
+	op.u.rw.buf = buf;
+	op.u.rw.len = clamp_len(len);
+	op.u.rw.off = offset;
+	return op_run(t, &op);
 }
 
 ssize_t rlt_write(int fd, const void *buf, size_t len, off_t offset)
 {
 	if (!buf && len)
 		return -EINVAL;
-	OP_BEGIN(t, sqe);
-	io_uring_prep_write(sqe, fd, buf, (unsigned)clamp_len(len), (__u64)offset);
-	return op_wait(t, sqe);
+	OP_BEGIN(t, op, RLT_OP_WRITE, fd);
+	op.u.rw.buf = (void *)buf;
+	op.u.rw.len = clamp_len(len);
+	op.u.rw.off = offset;
+	return op_run(t, &op);
 }
 
 ssize_t rlt_readv(int fd, const struct iovec *iov, int iovcnt, off_t offset)
 {
 	if ((!iov && iovcnt) || iovcnt < 0 || iovcnt > IOV_MAX)
 		return -EINVAL;
-	OP_BEGIN(t, sqe);
-	io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, (__u64)offset);
-	return op_wait(t, sqe);
+	OP_BEGIN(t, op, RLT_OP_READV, fd);
+	op.u.vec.iov = iov;
+	op.u.vec.iovcnt = iovcnt;
+	op.u.vec.off = offset;
+	return op_run(t, &op);
 }
 
 ssize_t rlt_writev(int fd, const struct iovec *iov, int iovcnt, off_t offset)
 {
 	if ((!iov && iovcnt) || iovcnt < 0 || iovcnt > IOV_MAX)
 		return -EINVAL;
-	OP_BEGIN(t, sqe);
-	io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt, (__u64)offset);
-	return op_wait(t, sqe);
+	OP_BEGIN(t, op, RLT_OP_WRITEV, fd);
+	op.u.vec.iov = iov;
+	op.u.vec.iovcnt = iovcnt;
+	op.u.vec.off = offset;
+	return op_run(t, &op);
 }
 
 int rlt_openat(int dfd, const char *path, int flags, mode_t mode)
 {
 	if (!path)
 		return -EINVAL;
-	OP_BEGIN(t, sqe);
-	io_uring_prep_openat(sqe, dfd, path, flags, mode);
-	return op_wait(t, sqe);
+	OP_BEGIN(t, op, RLT_OP_OPENAT, dfd);
+	op.u.open.path = path;
+	op.u.open.flags = flags;
+	op.u.open.mode = mode;
+	return op_run(t, &op);
 }
 
 int rlt_close(int fd)
 {
-	OP_BEGIN(t, sqe);
-	io_uring_prep_close(sqe, fd);
-	return op_wait(t, sqe);
+	OP_BEGIN(t, op, RLT_OP_CLOSE, fd);
+	return op_run(t, &op);
 }
 
 int rlt_fsync(int fd, unsigned flags)
 {
 	if (flags & ~RLT_FSYNC_DATASYNC)
 		return -EINVAL;
-	OP_BEGIN(t, sqe);
-	io_uring_prep_fsync(sqe, fd, (flags & RLT_FSYNC_DATASYNC) ? IORING_FSYNC_DATASYNC : 0);
-	return op_wait(t, sqe);
+	OP_BEGIN(t, op, RLT_OP_FSYNC, fd);
+	op.u.fsync.datasync = (flags & RLT_FSYNC_DATASYNC) != 0;
+	return op_run(t, &op);
 }
 
 int rlt_statx(int dfd, const char *path, int flags, unsigned mask, struct statx *out)
 {
 	if (!path || !out)
 		return -EINVAL;
-	OP_BEGIN(t, sqe);
-	io_uring_prep_statx(sqe, dfd, path, flags, mask, out);
-	return op_wait(t, sqe);
+	OP_BEGIN(t, op, RLT_OP_STATX, dfd);
+	op.u.statx.path = path;
+	op.u.statx.flags = flags;
+	op.u.statx.mask = mask;
+	op.u.statx.out = out;
+	return op_run(t, &op);
 }
 
 int rlt_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
 {
 	if (addr && !addrlen)
 		return -EINVAL;
-	OP_BEGIN(t, sqe);
-	io_uring_prep_accept(sqe, fd, addr, addrlen, flags);
-	return op_wait(t, sqe);
+	OP_BEGIN(t, op, RLT_OP_ACCEPT, fd);
+	op.u.accept.addr = addr;
+	op.u.accept.addrlen = addrlen;
+	op.u.accept.flags = flags;
+	return op_run(t, &op);
 }
 
 int rlt_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
 	if (!addr)
 		return -EINVAL;
-	OP_BEGIN(t, sqe);
-	io_uring_prep_connect(sqe, fd, addr, addrlen);
-	return op_wait(t, sqe);
+	OP_BEGIN(t, op, RLT_OP_CONNECT, fd);
+	op.u.connect.addr = addr;
+	op.u.connect.addrlen = addrlen;
+	return op_run(t, &op);
 }
 
 ssize_t rlt_recv(int fd, void *buf, size_t len, int flags)
 {
 	if (!buf && len)
 		return -EINVAL;
-	OP_BEGIN(t, sqe);
-	io_uring_prep_recv(sqe, fd, buf, clamp_len(len), flags);
-	return op_wait(t, sqe);
+	OP_BEGIN(t, op, RLT_OP_RECV, fd);
+	op.u.msg.buf = buf;
+	op.u.msg.len = clamp_len(len);
+	op.u.msg.flags = flags;
+	return op_run(t, &op);
 }
 
 ssize_t rlt_send(int fd, const void *buf, size_t len, int flags)
 {
 	if (!buf && len)
 		return -EINVAL;
-	OP_BEGIN(t, sqe);
-	io_uring_prep_send(sqe, fd, buf, clamp_len(len), flags | MSG_NOSIGNAL);
-	return op_wait(t, sqe);
+	OP_BEGIN(t, op, RLT_OP_SEND, fd);
+	op.u.msg.buf = (void *)buf;
+	op.u.msg.len = clamp_len(len);
+	op.u.msg.flags = flags | MSG_NOSIGNAL;
+	return op_run(t, &op);
 }
 
 int rlt_shutdown(int fd, int how)
 {
 	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
 		return -EINVAL;
-	OP_BEGIN(t, sqe);
-	io_uring_prep_shutdown(sqe, fd, how);
-	return op_wait(t, sqe);
+	OP_BEGIN(t, op, RLT_OP_SHUTDOWN, fd);
+	op.u.shutdown.how = how;
+	return op_run(t, &op);
 }
 
 int rlt_poll(int fd, unsigned mask)
 {
-	OP_BEGIN(t, sqe);
-	io_uring_prep_poll_add(sqe, fd, mask);
-	return op_wait(t, sqe);
+	OP_BEGIN(t, op, RLT_OP_POLL, fd);
+	op.u.poll.events = mask;
+	return op_run(t, &op);
 }

@@ -11,7 +11,6 @@
  */
 #include "ringlet/runtime.h"
 
-#include "io/uring.h"
 #include "runtime/alloc.h"
 #include "runtime/stack.h"
 #include "sched/worker.h"
@@ -170,8 +169,8 @@ void rlt__runtime_stop(rlt__runtime *rt)
 /* A worker thread leaves: cancel what its ring still has in flight. */
 static void worker_quiesce(rlt__worker *w)
 {
-	if (w->ring_ready)
-		rlt__io_cancel_all(w);
+	if (w->loop_ready)
+		w->loop.policy->cancel_all(&w->loop);
 }
 
 static void *worker_main(void *arg)
@@ -227,6 +226,8 @@ rlt_runtime *rlt_runtime_self(void)
 
 unsigned rlt_runtime_workers(const rlt_runtime *rt) { return rt ? rt->nworkers : 0; }
 
+const char *rlt_runtime_policy(const rlt_runtime *rt) { return rt ? rt->policy.spec : NULL; }
+
 int rlt_worker_index(void)
 {
 	rlt__worker *w = rlt__worker_self();
@@ -245,6 +246,9 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 	atomic_init(&rt->next_id, 1);
 	atomic_init(&rt->stopping, false);
 	int rc = resolve_config(cfg, rt);
+	if (rc < 0)
+		goto out_rt;
+	rc = rlt__policy_choose(cfg, &rt->policy);
 	if (rc < 0)
 		goto out_rt;
 	rc = rlt__overflow_handler_install();
@@ -268,7 +272,6 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 		rlt__worker *w = &rt->workers[i];
 		w->rt = rt;
 		w->index = i;
-		w->wake_fd = -1;
 		rlt__local_q_init(&w->lq);
 		atomic_init(&w->inbox, NULL);
 		atomic_init(&w->zombies, NULL);
@@ -282,7 +285,6 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 		pin_self(rt, 0);
 	rlt__worker *w0 = &rt->workers[0];
 	rc = rlt__worker_init(w0, rt, 0);
-	rt->msg_ring = rc == 0 && rlt__io_has_msg_ring(w0);
 
 	/* The other workers, each initialising its own ring on its thread. */
 	unsigned nthreads = 1;
@@ -332,7 +334,7 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 	rlt__runtime_stop(rt);
 	for (unsigned i = 1; i < nthreads; i++)
 		pthread_join(rt->workers[i].thread, NULL);
-	if (rc == 0 || w0->ring_ready)
+	if (rc == 0 || w0->loop_ready)
 		worker_quiesce(w0);
 	if (rc == 0) {
 		rlt_task *root = rt->root;

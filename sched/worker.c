@@ -36,7 +36,6 @@
  */
 #include "sched/worker.h"
 
-#include "io/uring.h"
 #include "runtime/alloc.h"
 
 #include <stdio.h>
@@ -64,6 +63,18 @@ __attribute__((noinline)) rlt_task *rlt__task_self(void)
 
 void rlt__worker_set_self(rlt__worker *w) { tls_worker = w; }
 
+/* For policies that share something between their loops (sqpoll's
+ * ATTACH_WQ): the loop of worker index, once its init has run. */
+rlt_loop *rlt__loop_peer(rlt_loop *loop, unsigned index);
+rlt_loop *rlt__loop_peer(rlt_loop *loop, unsigned index)
+{
+	rlt__worker *w = loop ? loop->runtime_ : NULL;
+	if (!w || index >= w->rt->nworkers)
+		return NULL;
+	rlt__worker *peer = &w->rt->workers[index];
+	return peer->loop_ready ? &peer->loop : NULL;
+}
+
 bool rlt__current_stack_info(const void **lo, size_t *size, const char **name)
 {
 	rlt__worker *w = tls_worker;
@@ -90,9 +101,17 @@ int rlt__worker_init(rlt__worker *w, rlt__runtime *rt, unsigned index)
 	w->rng = 0x9e3779b9u * (index + 1);
 	rlt__timer_heap_init(&w->timers);
 	rlt__stack_pool_init(&w->stacks, rt->stack_cache, rt->stack_guard);
-	int rc = rlt__io_init(w, rt->ring_entries);
+	w->loop.state = NULL;
+	w->loop.policy = rt->policy.policy;
+	w->loop.options = rt->policy.options;
+	w->loop.index = index;
+	w->loop.nworkers = rt->nworkers;
+	w->loop.queue_depth = rt->ring_entries;
+	w->loop.runtime_ = w;
+	int rc = w->loop.policy->init(&w->loop);
 	if (rc < 0)
 		return rc;
+	w->loop_ready = true;
 	rc = rlt__altstack_enter(&w->altstack);
 	if (rc < 0)
 		return rc;
@@ -104,7 +123,11 @@ int rlt__worker_init(rlt__worker *w, rlt__runtime *rt, unsigned index)
 
 void rlt__worker_fini(rlt__worker *w)
 {
-	rlt__io_fini(w);
+	/* In-flight operations were cancelled by the owning thread
+	 * (cancel_all); this may run on another thread. */
+	if (w->loop_ready)
+		w->loop.policy->fini(&w->loop);
+	w->loop_ready = false;
 	rlt__timer_heap_destroy(&w->timers);
 	rlt__stack_pool_destroy(&w->stacks);
 	rlt__task_cache_drain(w);
@@ -242,10 +265,8 @@ void rlt__task_wake(rlt_task *t)
 void rlt__worker_kick(rlt__worker *w)
 {
 	rlt__worker *self = tls_worker;
-	if (self && self != w && self->rt == w->rt && self->ring_ready && self->rt->msg_ring)
-		rlt__io_msg_ring(self, w);
-	else
-		rlt__io_kick(w);
+	rlt_loop *from = self && self != w && self->rt == w->rt && self->loop_ready ? &self->loop : NULL;
+	w->loop.policy->wake(&w->loop, from);
 }
 
 static void drain_inbox(rlt__worker *w)
@@ -391,7 +412,7 @@ static void park(rlt__worker *w)
 			timeout = next > w->now ? (int64_t)(next - w->now) : 0;
 		}
 		rlt__stack_trim(&w->stacks);
-		rlt__io_wait(w, timeout);
+		RLT__POL_POLL(&w->loop, timeout);
 	}
 	atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst);
 	if (multi && !rlt__idle_unpark_self(&rt->idle, w->index))
@@ -433,7 +454,7 @@ void rlt__worker_loop(rlt__worker *w)
 			w->now = mono_now();
 			rlt__timer_run(&w->timers, w->now);
 		}
-		rlt__io_poll(w);
+		RLT__POL_POLL(&w->loop, 0);
 		if (has_local_work(w))
 			continue;
 		t = rlt__global_q_pop_into(&rt->global, &w->lq, TURN_BUDGET);

@@ -13,7 +13,8 @@
 #include "sched/runq.h"
 #include "sched/timer.h"
 
-#include <liburing.h>
+#include "io/policy.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -26,8 +27,9 @@ typedef struct rlt__worker {
 	_Atomic(rlt_task *) inbox;   /* remote wakes/spawns: Treiber stack via ->next */
 	_Atomic(rlt_task *) zombies; /* tasks of ours freed elsewhere: unlink+free */
 	atomic_int parked;           /* 1 while (about to be) asleep in the kernel */
-	int ring_fd;                 /* target of IORING_OP_MSG_RING wake-ups */
-	int wake_fd;                 /* eventfd, for threads without a ring */
+	/* The loop policy's instance: its wake may be called from any thread
+	 * (reading what init set up); the rest is the worker's. */
+	rlt_loop loop;
 
 	/* The worker's own. */
 	_Alignas(64) rlt__runtime *rt;
@@ -47,13 +49,7 @@ typedef struct rlt__worker {
 	rlt__stack_pool stacks;
 	uint64_t now; /* cached CLOCK_MONOTONIC of the current loop turn */
 
-	struct io_uring ring;
-	bool ring_ready;
-	bool taskrun_flag; /* kernel flags deferred completions in sq.kflags */
-	unsigned inflight; /* SQEs submitted here whose CQE was not reaped */
-	uint64_t wake_buf;
-	bool wake_armed;
-	bool no_rearm; /* shutting down: leave the wake read unarmed */
+	bool loop_ready; /* loop.policy->init succeeded */
 
 	rlt_task *all; /* tasks whose owner is this worker, not yet freed */
 	rlt_task *task_cache; /* freed task structs kept for reuse, via ->next */
@@ -73,7 +69,7 @@ struct rlt__runtime {
 	bool stack_guard;
 	bool steal;
 	bool pin;
-	bool msg_ring; /* the kernel has IORING_OP_MSG_RING */
+	rlt__policy_choice policy;
 	atomic_bool stopping;
 	atomic_uint_fast64_t next_id;
 	rlt_task *root;

@@ -47,6 +47,17 @@ typedef struct rlt_config {
 	 * worker goes idle, the pages of its free stacks beyond that are given
 	 * back to the kernel (MADV_FREE); the address ranges stay for reuse. */
 	unsigned stack_cache;
+	/* The loop policy, "name" or "name:options" (see ringlet/policy.h):
+	 * "io_uring" (NULL: the default), "io_uring-sqpoll", "epoll",
+	 * "fault:...", or one registered with rlt_policy_register(). Env
+	 * RINGLET_POLICY overrides, so an operator can swap the loop without a
+	 * rebuild. If the policy cannot start here (io_uring disabled by
+	 * seccomp or sysctl, say), ringlet says so once on stderr and uses
+	 * "epoll" instead... */
+	const char *policy;
+	/* ...unless this is set (or env RINGLET_POLICY_STRICT=1): then
+	 * rlt_run() fails with the policy's error and a message naming it. */
+	bool policy_strict;
 } rlt_config;
 
 /*
@@ -94,6 +105,10 @@ RLT_API rlt_task *rlt_runtime_spawn(rlt_runtime *rt, rlt_task_fn fn, void *arg,
 /* Index of the worker running the calling task (0 .. workers-1), or -1
  * outside of a runtime. Can change across a suspension when stealing is on. */
 RLT_API int rlt_worker_index(void);
+
+/* The loop policy rt runs ("name" or "name:options"; after a fallback, the
+ * one actually used), or NULL if rt is NULL. */
+RLT_API const char *rlt_runtime_policy(const rlt_runtime *rt);
 
 RLT_EXTERN_C_END
 

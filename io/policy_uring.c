@@ -1,0 +1,443 @@
+/*
+ * The io_uring policies: "io_uring" (the default) and "io_uring-sqpoll".
+ *
+ * One ring per worker. "io_uring" sets it up SINGLE_ISSUER | DEFER_TASKRUN
+ * (falling back to COOP_TASKRUN, then to nothing, where the kernel says
+ * EINVAL): completions are processed only when the worker enters the
+ * kernel for them, on its own thread, in a batch. SQEs queue up during a
+ * loop turn and go out in one io_uring_enter at the turn's end (or when
+ * the worker goes to sleep), which also reaps.
+ *
+ * "io_uring-sqpoll" adds IORING_SETUP_SQPOLL: a kernel thread polls the
+ * submission queue, so submitting costs no system call while it is awake.
+ * All workers share worker 0's SQ thread (IORING_SETUP_ATTACH_WQ). The
+ * thread spins for idle_ms (default 50, option "io_uring-sqpoll:idle_ms=N")
+ * after the last submission before it sleeps: under load that is one core
+ * busy in the kernel, which on a 2-core machine is half of it. Worth it
+ * only when submission latency matters more than that core.
+ *
+ * user_data of the SQEs is one of:
+ *   0           fire-and-forget (cancel requests, MSG_RING): CQE ignored
+ *   UD_WAKE     the eventfd read armed for wake-ups from foreign threads
+ *   UD_MSG      a wake-up posted by another worker's MSG_RING
+ *   an rlt_op * the operation a task waits on
+ */
+#include "io/policy.h"
+
+#include "runtime/alloc.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#ifndef IORING_SETUP_COOP_TASKRUN
+#define IORING_SETUP_COOP_TASKRUN (1U << 8)
+#endif
+#ifndef IORING_SETUP_TASKRUN_FLAG
+#define IORING_SETUP_TASKRUN_FLAG (1U << 9)
+#endif
+#ifndef IORING_SETUP_SINGLE_ISSUER
+#define IORING_SETUP_SINGLE_ISSUER (1U << 12)
+#endif
+#ifndef IORING_SETUP_DEFER_TASKRUN
+#define IORING_SETUP_DEFER_TASKRUN (1U << 13)
+#endif
+#ifndef IORING_SQ_TASKRUN
+#define IORING_SQ_TASKRUN (1U << 2)
+#endif
+
+#define UD_WAKE ((uint64_t)1)
+#define UD_MSG ((uint64_t)2)
+#define UD_MAX UD_MSG
+
+typedef struct uring {
+	struct io_uring ring;
+	bool taskrun_flag; /* the kernel flags deferred completions in sq.kflags */
+	bool sqpoll;
+	bool wake_armed;
+	bool no_rearm; /* shutting down: leave the wake read unarmed */
+	unsigned inflight; /* SQEs whose CQE was not reaped (ops and the wake read) */
+	int ring_fd;       /* target of MSG_RING wake-ups */
+	int wake_fd;       /* eventfd, for threads without a ring */
+	uint64_t wake_buf;
+} uring;
+
+/* Best first. DEFER_TASKRUN runs completions only when we enter the kernel
+ * to ask for them, on our thread, in a batch: no IPIs, no surprise work.
+ * TASKRUN_FLAG makes the kernel say (IORING_SQ_TASKRUN) when such work is
+ * waiting, so a busy loop skips io_uring_enter when there is nothing. */
+static const unsigned plain_flags[] = {
+	IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+	IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+	IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+	0,
+};
+static const unsigned sqpoll_flags[] = {
+	IORING_SETUP_SQPOLL | IORING_SETUP_SINGLE_ISSUER,
+	IORING_SETUP_SQPOLL,
+};
+
+/* Set up a ring with the best flags the kernel takes. Only EINVAL (an
+ * unknown flag) is worth a retry; EPERM, ENOMEM, ENOSYS are the kernel
+ * saying no to io_uring itself. */
+static int setup(struct io_uring *ring, unsigned entries, bool sqpoll, unsigned idle_ms, int attach_fd,
+		 unsigned *flags_out)
+{
+	const unsigned *flags = sqpoll ? sqpoll_flags : plain_flags;
+	size_t n = sqpoll ? sizeof(sqpoll_flags) / sizeof(sqpoll_flags[0])
+			  : sizeof(plain_flags) / sizeof(plain_flags[0]);
+	int rc = -EINVAL;
+	for (int attach = attach_fd >= 0; attach >= 0; attach--) {
+		for (size_t i = 0; i < n; i++) {
+			struct io_uring_params p;
+			memset(&p, 0, sizeof(p));
+			p.flags = flags[i];
+			if (sqpoll)
+				p.sq_thread_idle = idle_ms;
+			if (attach) {
+				p.flags |= IORING_SETUP_ATTACH_WQ;
+				p.wq_fd = (unsigned)attach_fd;
+			}
+			rc = io_uring_queue_init_params(entries, ring, &p);
+			if (rc == 0) {
+				*flags_out = p.flags;
+				return 0;
+			}
+			if (rc != -EINVAL)
+				return rc;
+		}
+	}
+	return rc;
+}
+
+static int parse_options(bool sqpoll, const char *options, unsigned *idle_ms)
+{
+	*idle_ms = 50;
+	if (!options || !options[0])
+		return 0;
+	if (!sqpoll || strncmp(options, "idle_ms=", 8) != 0)
+		return -EINVAL;
+	char *end;
+	unsigned long v = strtoul(options + 8, &end, 10);
+	if (end == options + 8 || *end || v > 60000)
+		return -EINVAL;
+	*idle_ms = (unsigned)v;
+	return 0;
+}
+
+/* MSG_RING support, asked of the kernel once per process: 1 yes, 2 no. */
+static atomic_int msg_ring_state;
+
+static bool has_msg_ring(struct io_uring *ring)
+{
+	int s = atomic_load_explicit(&msg_ring_state, memory_order_relaxed);
+	if (s)
+		return s == 1;
+	struct io_uring_probe *p = io_uring_get_probe_ring(ring);
+	bool ok = p && io_uring_opcode_supported(p, IORING_OP_MSG_RING);
+	if (p)
+		io_uring_free_probe(p);
+	atomic_store_explicit(&msg_ring_state, ok ? 1 : 2, memory_order_relaxed);
+	return ok;
+}
+
+/* A free SQE, submitting the queued ones first if the SQ is full. */
+static inline struct io_uring_sqe *get_sqe(uring *u)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+	while (!sqe) {
+		io_uring_submit(&u->ring);
+		sqe = io_uring_get_sqe(&u->ring);
+	}
+	return sqe;
+}
+
+static void arm_wake(uring *u)
+{
+	struct io_uring_sqe *sqe = get_sqe(u);
+	io_uring_prep_read(sqe, u->wake_fd, &u->wake_buf, sizeof(u->wake_buf), 0);
+	io_uring_sqe_set_data64(sqe, UD_WAKE);
+	u->wake_armed = true;
+	u->inflight++;
+}
+
+static int probe_common(bool sqpoll, const char *options)
+{
+	unsigned idle_ms, flags;
+	int rc = parse_options(sqpoll, options, &idle_ms);
+	if (rc < 0)
+		return rc;
+	struct io_uring ring;
+	rc = setup(&ring, 8, sqpoll, idle_ms, -1, &flags);
+	if (rc < 0)
+		return rc;
+	io_uring_queue_exit(&ring);
+	return 0;
+}
+
+static int probe_plain(const char *options) { return probe_common(false, options); }
+static int probe_sqpoll(const char *options) { return probe_common(true, options); }
+
+rlt_loop *rlt__loop_peer(rlt_loop *loop, unsigned index);
+
+static int init_common(rlt_loop *loop, bool sqpoll)
+{
+	unsigned idle_ms, flags = 0;
+	int rc = parse_options(sqpoll, loop->options, &idle_ms);
+	if (rc < 0)
+		return rc;
+	uring *u = rlt__calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->wake_fd = -1;
+	int attach_fd = -1;
+	if (sqpoll && loop->index > 0) {
+		rlt_loop *first = rlt__loop_peer(loop, 0);
+		if (first && first->policy == loop->policy && first->state)
+			attach_fd = ((uring *)first->state)->ring_fd;
+	}
+	unsigned entries = loop->queue_depth ? loop->queue_depth : 256;
+	rc = setup(&u->ring, entries, sqpoll, idle_ms, attach_fd, &flags);
+	if (rc < 0) {
+		rlt__free(u);
+		return rc;
+	}
+	u->sqpoll = sqpoll;
+	u->taskrun_flag = !sqpoll && (flags & IORING_SETUP_TASKRUN_FLAG);
+	u->ring_fd = u->ring.ring_fd;
+	u->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (u->wake_fd < 0) {
+		rc = -errno;
+		io_uring_queue_exit(&u->ring);
+		rlt__free(u);
+		return rc;
+	}
+	has_msg_ring(&u->ring);
+	arm_wake(u);
+	loop->state = u;
+	return 0;
+}
+
+static int init_plain(rlt_loop *loop) { return init_common(loop, false); }
+static int init_sqpoll(rlt_loop *loop) { return init_common(loop, true); }
+
+static void fini(rlt_loop *loop)
+{
+	uring *u = loop->state;
+	if (!u)
+		return;
+	io_uring_queue_exit(&u->ring);
+	if (u->wake_fd >= 0)
+		close(u->wake_fd);
+	rlt__free(u);
+	loop->state = NULL;
+}
+
+void rlt__uring_submit(rlt_loop *loop, rlt_op *op)
+{
+	uring *u = loop->state;
+	if (op->code >= RLT_OP_COUNT) {
+		rlt__op_complete(op, -EINVAL);
+		return;
+	}
+	struct io_uring_sqe *sqe = get_sqe(u);
+	switch ((rlt_opcode)op->code) {
+	case RLT_OP_READ:
+		io_uring_prep_read(sqe, op->fd, op->u.rw.buf, (unsigned)op->u.rw.len, (__u64)op->u.rw.off);
+		break;
+	case RLT_OP_WRITE:
+		io_uring_prep_write(sqe, op->fd, op->u.rw.buf, (unsigned)op->u.rw.len, (__u64)op->u.rw.off);
+		break;
+	case RLT_OP_READV:
+		io_uring_prep_readv(sqe, op->fd, op->u.vec.iov, (unsigned)op->u.vec.iovcnt,
+				    (__u64)op->u.vec.off);
+		break;
+	case RLT_OP_WRITEV:
+		io_uring_prep_writev(sqe, op->fd, op->u.vec.iov, (unsigned)op->u.vec.iovcnt,
+				     (__u64)op->u.vec.off);
+		break;
+	case RLT_OP_OPENAT:
+		io_uring_prep_openat(sqe, op->fd, op->u.open.path, op->u.open.flags, op->u.open.mode);
+		break;
+	case RLT_OP_CLOSE:
+		io_uring_prep_close(sqe, op->fd);
+		break;
+	case RLT_OP_FSYNC:
+		io_uring_prep_fsync(sqe, op->fd, op->u.fsync.datasync ? IORING_FSYNC_DATASYNC : 0);
+		break;
+	case RLT_OP_STATX:
+		io_uring_prep_statx(sqe, op->fd, op->u.statx.path, op->u.statx.flags, op->u.statx.mask,
+				    op->u.statx.out);
+		break;
+	case RLT_OP_ACCEPT:
+		io_uring_prep_accept(sqe, op->fd, op->u.accept.addr, op->u.accept.addrlen,
+				     op->u.accept.flags);
+		break;
+	case RLT_OP_CONNECT:
+		io_uring_prep_connect(sqe, op->fd, op->u.connect.addr, op->u.connect.addrlen);
+		break;
+	case RLT_OP_RECV:
+		io_uring_prep_recv(sqe, op->fd, op->u.msg.buf, op->u.msg.len, op->u.msg.flags);
+		break;
+	case RLT_OP_SEND:
+		io_uring_prep_send(sqe, op->fd, op->u.msg.buf, op->u.msg.len, op->u.msg.flags);
+		break;
+	case RLT_OP_SHUTDOWN:
+		io_uring_prep_shutdown(sqe, op->fd, op->u.shutdown.how);
+		break;
+	case RLT_OP_POLL:
+		io_uring_prep_poll_add(sqe, op->fd, op->u.poll.events);
+		break;
+	case RLT_OP_COUNT:
+		break;
+	}
+	io_uring_sqe_set_data(sqe, op);
+	u->inflight++;
+}
+
+/* Complete every CQE that is ready: the hot path of completions. */
+static int reap(uring *u)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+	int done = 0;
+	io_uring_for_each_cqe(&u->ring, head, cqe)
+	{
+		uint64_t ud = cqe->user_data;
+		n++;
+		if (ud > UD_MAX) {
+			u->inflight--;
+			done++;
+			rlt__op_complete((rlt_op *)(uintptr_t)ud, cqe->res);
+		} else if (ud == UD_WAKE) {
+			u->inflight--;
+			u->wake_armed = false;
+		}
+	}
+	io_uring_cq_advance(&u->ring, n);
+	if (!u->wake_armed && !u->no_rearm)
+		arm_wake(u);
+	return done;
+}
+
+int rlt__uring_poll(rlt_loop *loop, int64_t timeout_ns)
+{
+	uring *u = loop->state;
+	if (timeout_ns == 0) {
+		bool must_enter = io_uring_sq_ready(&u->ring) > 0;
+		if (u->sqpoll) {
+			/* The SQ thread picks SQEs up; a system call only if it
+			 * sleeps (liburing checks IORING_SQ_NEED_WAKEUP). */
+			if (must_enter)
+				io_uring_submit(&u->ring);
+		} else {
+			if (!must_enter && u->inflight) {
+				/* Completions can be waiting in the kernel (deferred
+				 * task work); with TASKRUN_FLAG the kernel says so,
+				 * without it, ask. */
+				must_enter = !u->taskrun_flag ||
+					     (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_TASKRUN);
+			}
+			if (must_enter)
+				io_uring_submit_and_get_events(&u->ring);
+		}
+		if (!io_uring_cq_ready(&u->ring))
+			return 0; /* the common case of a busy turn: nothing to do */
+		return reap(u);
+	}
+	struct io_uring_cqe *cqe;
+	if (timeout_ns > 0) {
+		struct __kernel_timespec ts = {
+			.tv_sec = timeout_ns / 1000000000,
+			.tv_nsec = timeout_ns % 1000000000,
+		};
+		io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
+	} else {
+		io_uring_submit_and_wait(&u->ring, 1);
+	}
+	return reap(u);
+}
+
+static void wake(rlt_loop *target, rlt_loop *from)
+{
+	uring *t = target->state;
+	if (from && from->policy == target->policy && from->state &&
+	    atomic_load_explicit(&msg_ring_state, memory_order_relaxed) == 1) {
+		/* From the waker's own ring (it is a worker): no eventfd, and the
+		 * target's kernel wait ends on the CQE this posts. */
+		uring *f = from->state;
+		struct io_uring_sqe *sqe = get_sqe(f);
+		io_uring_prep_msg_ring(sqe, t->ring_fd, 0, UD_MSG, 0);
+		/* No CQE here on success; a failure CQE has user_data 0. */
+		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+		io_uring_sqe_set_data64(sqe, 0);
+		/* Now, not at the end of the turn: the target is asleep. */
+		io_uring_submit(&f->ring);
+		return;
+	}
+	uint64_t one = 1;
+	ssize_t n;
+	do
+		n = write(t->wake_fd, &one, sizeof(one));
+	while (n < 0 && errno == EINTR);
+	/* EAGAIN means the counter is already non-zero: a wake-up is pending. */
+}
+
+static int cancel(rlt_loop *loop, rlt_op *op)
+{
+	uring *u = loop->state;
+	if (op->state_ == RLT__OP_DONE)
+		return -ENOENT;
+	struct io_uring_sqe *sqe = get_sqe(u);
+	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
+	io_uring_sqe_set_data64(sqe, 0);
+	return 0;
+}
+
+static void cancel_all(rlt_loop *loop)
+{
+	uring *u = loop->state;
+	u->no_rearm = true;
+	if (!u->inflight)
+		return;
+	struct io_uring_sqe *sqe = get_sqe(u);
+	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
+	io_uring_sqe_set_data64(sqe, 0);
+	while (u->inflight) {
+		io_uring_submit_and_wait(&u->ring, 1);
+		reap(u);
+	}
+}
+
+const rlt_policy rlt__policy_uring = {
+	.name = "io_uring",
+	.summary = "one io_uring per worker, DEFER_TASKRUN, batched submissions (default)",
+	.native_ops = RLT_OP_ALL,
+	.probe = probe_plain,
+	.init = init_plain,
+	.fini = fini,
+	.submit = rlt__uring_submit,
+	.poll = rlt__uring_poll,
+	.wake = wake,
+	.cancel = cancel,
+	.cancel_all = cancel_all,
+};
+
+const rlt_policy rlt__policy_sqpoll = {
+	.name = "io_uring-sqpoll",
+	.summary = "io_uring with a kernel SQ polling thread shared by the workers (costs a core under load)",
+	.native_ops = RLT_OP_ALL,
+	.probe = probe_sqpoll,
+	.init = init_sqpoll,
+	.fini = fini,
+	.submit = rlt__uring_submit,
+	.poll = rlt__uring_poll,
+	.wake = wake,
+	.cancel = cancel,
+	.cancel_all = cancel_all,
+};
