@@ -176,24 +176,33 @@ int rlt__policy_choose(const rlt_config *cfg, rlt__policy_choice *out)
 	if (rc == 0)
 		return 0;
 
-	char note[64];
+	char note[64], err[96];
 	note[0] = '\0';
-	if (strncmp(p->name, "io_uring", 8) == 0)
+	bool uring = strncmp(p->name, "io_uring", 8) == 0;
+	if (uring)
 		io_uring_sysctl_note(note, sizeof(note));
+	/* Name the failing call where it is known. */
+	snprintf(err, sizeof(err), "%s%s", uring && rc != -EINVAL ? "io_uring_setup: " : "",
+		 strerror(-rc));
+	/* Fall back only when the kernel refuses the mechanism itself
+	 * (seccomp, sysctl, no io_uring, no memory for rings): a bad option
+	 * or an unknown name is the caller's error, and stays one. */
+	bool refused = rc == -EPERM || rc == -EACCES || rc == -ENOSYS || rc == -ENOMEM ||
+		       rc == -EOPNOTSUPP;
 	const rlt_policy *fb = rlt_policy_find("epoll");
-	if (strict || !fb || fb == p) {
-		fprintf(stderr, "ringlet: loop policy \"%s\" cannot start: %s%s%s\n", out->spec,
-			strerror(-rc), note, strict ? " (strict: no fallback)" : "");
+	if (strict || !refused || !fb || fb == p) {
+		fprintf(stderr, "ringlet: loop policy \"%s\" cannot start: %s%s%s\n", out->spec, err,
+			note, strict && refused ? " (strict: no fallback)" : "");
 		return rc;
 	}
 	int frc = probe(fb, "");
 	if (frc < 0) {
 		fprintf(stderr, "ringlet: loop policy \"%s\" cannot start (%s%s), nor can \"epoll\" (%s)\n",
-			out->spec, strerror(-rc), note, strerror(-frc));
+			out->spec, err, note, strerror(-frc));
 		return rc;
 	}
 	say_once("ringlet: loop policy \"%s\" cannot start (%s%s); falling back to \"%s\"\n", out->spec,
-		 strerror(-rc), note, fb->name);
+		 err, note, fb->name);
 	set_choice(out, fb, "");
 	out->fell_back = true;
 	return 0;
