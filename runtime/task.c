@@ -68,14 +68,15 @@ static uint64_t next_id(rlt__runtime *rt, rlt__worker *w)
  * TASK_CACHE of them): a spawn then costs no allocator call. Not in
  * sanitizer builds, where reuse would hide a use-after-free from ASan. */
 #if defined(RLT_ASAN) || defined(RLT_TSAN)
-#define TASK_CACHE 0u
+#define TASK_CACHE_ON 0
 #else
-#define TASK_CACHE 256u
+#define TASK_CACHE_ON 1
 #endif
+#define TASK_CACHE 256u
 
 static inline rlt_task *task_alloc(rlt__runtime *rt, rlt__worker *w)
 {
-	if (TASK_CACHE && w && w->rt == rt && w->task_cache) {
+	if (TASK_CACHE_ON && w && w->rt == rt && w->task_cache) {
 		rlt_task *t = w->task_cache;
 		w->task_cache = t->next;
 		w->task_cache_len--;
@@ -141,7 +142,7 @@ rlt_task *rlt__task_create(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, 
 void rlt__task_free_owned(rlt__worker *w, rlt_task *t)
 {
 	all_unlink(w, t);
-	if (w->task_cache_len < TASK_CACHE) {
+	if (TASK_CACHE_ON && w->task_cache_len < TASK_CACHE) {
 		t->next = w->task_cache;
 		w->task_cache = t;
 		w->task_cache_len++;

@@ -23,10 +23,9 @@
 
 static char ran_policy[64];
 
-static void *io_and_report(void *arg)
+static void *io_only(void *arg)
 {
 	(void)arg;
-	snprintf(ran_policy, sizeof(ran_policy), "%s", rlt_runtime_policy(rlt_runtime_self()));
 	int p[2];
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	char out[] = "policy", in[sizeof(out)] = {0};
@@ -38,6 +37,13 @@ static void *io_and_report(void *arg)
 	assert_int_equal(rlt_close(p[1]), 0);
 	assert_int_equal(rlt_sleep(1000000), 0);
 	return NULL;
+}
+
+/* The root task: which policy, then the I/O. */
+static void *io_and_report(void *arg)
+{
+	snprintf(ran_policy, sizeof(ran_policy), "%s", rlt_runtime_policy(rlt_runtime_self()));
+	return io_only(arg);
 }
 
 static int run_with(const char *policy, bool strict, unsigned workers)
@@ -200,7 +206,7 @@ static void *spawn_from_thread_then_join(void *arg)
 	/* A second worker and cross-worker traffic, so wake is exercised. */
 	rlt_task *ts[64];
 	for (int i = 0; i < 64; i++)
-		ts[i] = rlt_spawn(io_and_report, arg, NULL);
+		ts[i] = rlt_spawn(io_only, arg, NULL);
 	for (int i = 0; i < 64; i++)
 		assert_int_equal(rlt_join(ts[i], NULL), 0);
 	return io_and_report(arg);
@@ -229,8 +235,9 @@ static void test_user_policy_is_selected_by_name_and_used(void **state)
 	assert_int_equal(atomic_load(&n_init), 2);
 	assert_int_equal(atomic_load(&n_fini), 2);
 	assert_int_equal(atomic_load(&n_cancel_all), 2);
-	/* 65 tasks x (write, poll, read, 2 closes) went through it. */
-	assert_true(atomic_load(&n_submit) >= 65 * 5);
+	/* 65 tasks x (write, poll, read, 2 closes) went through it (TSan
+	 * builds close directly: see rlt_close). */
+	assert_true(atomic_load(&n_submit) >= 65 * 3);
 	assert_true(atomic_load(&n_poll) > 0);
 	assert_true(atomic_load(&n_wake) > 0); /* at least the stop */
 	print_message("counting: %lu submits, %lu polls, %lu wakes\n", atomic_load(&n_submit),
