@@ -3,9 +3,11 @@
  * selects (io_uring by default): this program uses only the public API and
  * never names a policy, so bench/policies.sh can run the same binary under
  * each one and compare. Each workload is one rlt_run with the default
- * configuration, except that switch, timer and pingpong run on 1 worker
- * (rlt_config.workers = 1): their figures are then about the loop (its
- * submission, reaping, timers and parking), not about stealing.
+ * configuration, except that every workload runs on 1 worker
+ * (rlt_config.workers = 1): the figures are then about the loop (its
+ * submission, reaping, timers and parking), not about how stealing happened
+ * to spread the tasks (with 2 workers, echo swung between ~90 and ~160
+ * kreq/s from one run to the next depending on where the clients landed).
  *
  *   policy.switch    ns per rlt_yield(): two tasks yielding back and forth
  *                    (switch-heavy: one loop turn per two switches).
@@ -24,8 +26,8 @@
  *   policy.echo      an echo server (an rlt_accept loop, one task per
  *                    connection) and 32 client tasks, each on its own
  *                    connection sending 64-byte requests and waiting for the
- *                    echo, all in one process on the default number of
- *                    workers: thousands of requests per second.
+ *                    echo, all in one process on 1 worker: thousands of
+ *                    requests per second.
  *
  * Any failed call ends the program with exit status 1 and a line naming it,
  * so that a policy that cannot run a workload shows as n/a in policies.sh.
@@ -500,9 +502,9 @@ static void bench_echo(const bench_opts *o)
 {
 	echo e = {.o = o, .requests = o->quick ? 2000 : 8000};
 	printf("# policy.echo: %d clients x %d requests of %d bytes per measurement, "
-	       "default workers\n",
+	       "1 worker\n",
 	       ECHO_CLIENTS, e.requests, MSG_SIZE);
-	run_root("policy.echo", 0, echo_root, &e);
+	run_root("policy.echo", 1, echo_root, &e);
 }
 
 int main(int argc, char **argv)
