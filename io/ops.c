@@ -2,6 +2,8 @@
  * policy, suspend until it completes. */
 #include "ringlet/io.h"
 
+#include "ringlet/time.h"
+
 #include "io/policy.h"
 #include "sched/worker.h"
 
@@ -25,6 +27,45 @@ static inline size_t clamp_len(size_t len) { return len > RLT_MAX_RW ? RLT_MAX_R
 	op.code = (opcode);                                                                        \
 	op.fd = (fd_)
 
+/* An operation under the task's I/O timeout: the timer lives on the
+ * task's stack, like every wait's. When it fires (on the worker the op was
+ * submitted to, which is where the op completes and where the timer was
+ * armed), it asks the policy to cancel the op; the op then completes, with
+ * -ECANCELED unless it won the race, and that completion wakes the task.
+ * If the op completes first, the wake disarms the timer (wake_local). */
+typedef struct op_deadline {
+	rlt__timer tm;
+	rlt_op *op;
+	rlt_loop *loop;
+	bool fired;
+} op_deadline;
+
+static void op_deadline_fire(rlt__timer *tm)
+{
+	op_deadline *d = (op_deadline *)tm;
+	d->fired = true;
+	d->loop->policy->cancel(d->loop, d->op);
+}
+
+static __attribute__((noinline)) int op_wait_deadline(rlt_task *t, rlt__worker *w, rlt_op *op)
+{
+	op_deadline d;
+	rlt__timer_init(&d.tm, op_deadline_fire);
+	d.tm.deadline = rlt_now() + (uint64_t)t->io_timeout;
+	d.op = op;
+	d.loop = &w->loop;
+	d.fired = false;
+	op->state_ = RLT__OP_WAITING;
+	if (rlt__timer_add(&w->timers, &d.tm) == 0)
+		t->wait_timer = &d.tm;
+	/* (no room for the timer: wait without one rather than fail an op
+	 * that is already in flight) */
+	rlt__task_suspend(t);
+	if (d.fired && op->res_ == -ECANCELED)
+		return -ETIMEDOUT;
+	return op->res_;
+}
+
 /* Hand op to the worker's loop and wait. The policy may complete it inside
  * submit (epoll, when the socket is ready): then the task does not suspend.
  * The SQE-style batching is the policy's: nothing reaches the kernel before
@@ -36,6 +77,8 @@ static inline int op_run(rlt_task *t, rlt_op *op)
 	op->state_ = RLT__OP_SUBMITTING;
 	RLT__POL_SUBMIT(&w->loop, op);
 	if (op->state_ != RLT__OP_DONE) {
+		if (__builtin_expect(t->io_timeout > 0, 0))
+			return op_wait_deadline(t, w, op);
 		op->state_ = RLT__OP_WAITING;
 		rlt__task_suspend(t);
 	}
@@ -184,6 +227,21 @@ int rlt_shutdown(int fd, int how)
 	OP_BEGIN(t, op, RLT_OP_SHUTDOWN, fd);
 	op.u.shutdown.how = how;
 	return op_run(t, &op);
+}
+
+int rlt_set_io_timeout(int64_t timeout_ns)
+{
+	rlt_task *t = rlt__task_self();
+	if (!t)
+		return -EPERM;
+	t->io_timeout = timeout_ns > 0 ? timeout_ns : 0;
+	return 0;
+}
+
+int64_t rlt_io_timeout(void)
+{
+	rlt_task *t = rlt__task_self();
+	return t ? t->io_timeout : 0;
 }
 
 int rlt_poll(int fd, unsigned mask)

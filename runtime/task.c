@@ -115,6 +115,7 @@ rlt_task *rlt__task_create(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, 
 	t->worker = NULL;
 	t->owner = NULL;
 	t->wait_timer = NULL;
+	t->io_timeout = 0;
 	t->fn = fn;
 	t->arg = arg;
 	t->result = NULL;

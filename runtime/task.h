@@ -33,6 +33,8 @@ struct rlt_task {
 	struct rlt__worker *worker;
 	/* Timer armed for the current wait, if any; lives on the task's stack. */
 	rlt__timer *wait_timer;
+	/* rlt_set_io_timeout(): each I/O operation's limit, ns (0: none). */
+	int64_t io_timeout;
 
 	rlt_task_fn fn;
 	void *arg;

@@ -65,6 +65,23 @@ RLT_API int rlt_shutdown(int fd, int how);
  * that hand you a socket to wait on. */
 RLT_API int rlt_poll(int fd, unsigned mask);
 
+/*
+ * A time limit for each I/O operation the calling task starts from now on
+ * (asyncio's wait_for around every await, or SO_RCVTIMEO for all calls):
+ * an operation still waiting after timeout_ns is cancelled through the loop
+ * policy and returns -ETIMEDOUT (or its real result, if it completed in the
+ * meantime). 0 or a negative value removes the limit (the default). The
+ * limit is the task's own: tasks it spawns start without one.
+ * Returns 0, or -EPERM outside a task.
+ *
+ * A cancelled operation did not happen, with one exception the kernel
+ * imposes: a regular-file read or write already running in a kernel worker
+ * cannot be interrupted and completes normally.
+ */
+RLT_API int rlt_set_io_timeout(int64_t timeout_ns);
+/* The calling task's I/O time limit in ns (0: none). */
+RLT_API int64_t rlt_io_timeout(void);
+
 RLT_EXTERN_C_END
 
 #endif
