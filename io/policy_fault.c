@@ -129,20 +129,24 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-static int parse_errors(char *s, unsigned *kinds_out)
+static int parse_errors(const char *s, unsigned *kinds_out)
 {
 	*kinds_out &= ~((1u << K_ERRORS) - 1);
 	if (!s[0] || strcmp(s, "none") == 0)
 		return 0;
-	for (char *save = NULL, *tok = strtok_r(s, "+", &save); tok; tok = strtok_r(NULL, "+", &save)) {
+	for (;;) {
+		size_t len = strcspn(s, "+");
 		int k = 0;
-		while (k < K_ERRORS && strcasecmp(tok, kinds[k].name) != 0)
+		while (k < K_ERRORS && !(strlen(kinds[k].name) == len &&
+					 strncasecmp(s, kinds[k].name, len) == 0))
 			k++;
 		if (k == K_ERRORS)
-			return -EINVAL;
+			return -EINVAL; /* also an empty name: "EIO+", "+EIO" */
 		*kinds_out |= 1u << k;
+		if (!s[len])
+			return 0;
+		s += len + 1;
 	}
-	return 0;
 }
 
 static int parse_options(const char *options, fault_opts *o)
