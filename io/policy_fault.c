@@ -31,6 +31,8 @@
  *
  * CLOSE is never touched: a failed close would leak the fd, or lie about it.
  * An op no enabled kind applies to passes through unharmed.
+ * rate=1 with EINTR or EAGAIN enabled fails every attempt: code that
+ * retries those (the stream helpers do) then retries for ever.
  *
  * Per worker, the PRNG is seeded from seed and the worker index: a run on
  * one worker whose tasks submit in a fixed order sees the same faults every
