@@ -82,6 +82,40 @@ RLT_API int rlt_set_io_timeout(int64_t timeout_ns);
 /* The calling task's I/O time limit in ns (0: none). */
 RLT_API int64_t rlt_io_timeout(void);
 
+/*
+ * Stream helpers: loops over the calls above until the whole buffer has
+ * moved, so callers need not handle short counts (a pipe or socket that
+ * takes part of a write, a read that returns what has arrived so far, or
+ * the "fault" policy's short transfers). Each may suspend the calling task
+ * many times.
+ *
+ * They retry -EINTR at once, and -EAGAIN (an O_NONBLOCK fd, MSG_DONTWAIT)
+ * after rlt_poll() says the fd is ready (POLLIN to read, POLLOUT to write).
+ *
+ * They return len; for the reading ones, fewer (possibly 0) only at end of
+ * file or stream. Any other error is returned as a negative errno, even if
+ * some bytes moved before it: a positive count short of len always means
+ * EOF, never a hidden error. The bytes before the error are in buf (reads)
+ * or were written (writes), but how many is not said: on a stream, treat
+ * the connection as broken. A write that returns 0 for a non-empty buffer
+ * (no progress) fails with -EIO.
+ *
+ * Errors: those of the underlying call (-EBADF, -EPIPE, -ECONNRESET, ...),
+ * -EINVAL for a NULL buffer with len > 0, len > SSIZE_MAX, or MSG_PEEK in
+ * rlt_recv_exact's flags, and -EPERM outside a task. len 0 returns 0 at
+ * once, without a system call.
+ */
+
+/* rlt_read() until len bytes or EOF. offset -1 reads at the file's current
+ * position (pipes, sockets); otherwise from offset on, advancing it. */
+RLT_API ssize_t rlt_read_full(int fd, void *buf, size_t len, off_t offset);
+/* rlt_write() until all len bytes are written; offset as for rlt_read_full. */
+RLT_API ssize_t rlt_write_all(int fd, const void *buf, size_t len, off_t offset);
+/* rlt_recv() until len bytes or the peer's end of stream. */
+RLT_API ssize_t rlt_recv_exact(int fd, void *buf, size_t len, int flags);
+/* rlt_send() until all len bytes are sent. */
+RLT_API ssize_t rlt_send_all(int fd, const void *buf, size_t len, int flags);
+
 RLT_EXTERN_C_END
 
 #endif
