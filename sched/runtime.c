@@ -98,6 +98,7 @@ static int resolve_config(const rlt_config *in, rlt__runtime *rt)
 		cfg.no_stack_guard = in->no_stack_guard;
 		cfg.pin = in->pin;
 		cfg.no_steal = in->no_steal;
+		cfg.spin_us = in->spin_us;
 	}
 	const char *env = getenv("RINGLET_STACK_SIZE");
 	if (env && *env) {
@@ -129,6 +130,21 @@ static int resolve_config(const rlt_config *in, rlt__runtime *rt)
 		return -EINVAL;
 	if (b >= 0)
 		cfg.no_steal = !b;
+
+	long spin = cfg.spin_us == 0 ? RLT_DEFAULT_SPIN_US : cfg.spin_us < 0 ? 0 : cfg.spin_us;
+	env = getenv("RINGLET_SPIN_US");
+	if (env && *env) {
+		char *end;
+		long v = strtol(env, &end, 10);
+		if (*end || v < 0 || v > 1000000) {
+			fprintf(stderr, "ringlet: RINGLET_SPIN_US=%s is not a number in [0, 1000000]\n", env);
+			return -EINVAL;
+		}
+		spin = v;
+	}
+	if (spin > 1000000)
+		return -EINVAL;
+	rt->spin_ns = (uint64_t)spin * 1000u;
 
 	rt->stack_size = rlt__stack_round(cfg.stack_size);
 	if (!rt->stack_size)

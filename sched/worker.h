@@ -69,6 +69,7 @@ struct rlt__runtime {
 	bool stack_guard;
 	bool steal;
 	bool pin;
+	uint64_t spin_ns; /* look for work this long before parking */
 	rlt__policy_choice policy;
 	atomic_bool stopping;
 	atomic_uint_fast64_t next_id;
