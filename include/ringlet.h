@@ -23,5 +23,6 @@
 #include "ringlet/time.h"
 #include "ringlet/io.h"
 #include "ringlet/policy.h"
+#include "ringlet/executor.h"
 
 #endif

@@ -217,6 +217,8 @@ static void *worker_main(void *arg)
 
 static void teardown(rlt__runtime *rt, unsigned nthreads, unsigned *dropped)
 {
+	/* Pool threads may still wake tasks of ours: let them finish. */
+	rlt__runtime_jobs_drain(rt);
 	/* Every worker thread has exited: this thread may touch everything. */
 	unsigned n = 0;
 	rlt_task *t;
@@ -284,6 +286,8 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 		goto out_workers;
 	pthread_mutex_init(&rt->start_lock, NULL);
 	pthread_cond_init(&rt->start_cond, NULL);
+	pthread_mutex_init(&rt->jobs_lock, NULL);
+	pthread_cond_init(&rt->jobs_cond, NULL);
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		rlt__worker *w = &rt->workers[i];
 		w->rt = rt;
@@ -371,6 +375,8 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 		sched_setaffinity(0, sizeof(saved_affinity), &saved_affinity);
 	pthread_cond_destroy(&rt->start_cond);
 	pthread_mutex_destroy(&rt->start_lock);
+	pthread_cond_destroy(&rt->jobs_cond);
+	pthread_mutex_destroy(&rt->jobs_lock);
 	rlt__idle_destroy(&rt->idle);
 out_workers:
 	rlt__global_q_destroy(&rt->global);

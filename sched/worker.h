@@ -80,6 +80,11 @@ struct rlt__runtime {
 	pthread_mutex_t start_lock;
 	pthread_cond_t start_cond;
 	unsigned started;
+	/* Pool jobs submitted by this runtime's tasks and not finished: the
+	 * runtime outlives them (runtime/executor.c). */
+	pthread_mutex_t jobs_lock;
+	pthread_cond_t jobs_cond;
+	unsigned jobs_waiting;
 	int *cpus; /* allowed CPUs, for pinning */
 	unsigned ncpus;
 };
@@ -108,6 +113,8 @@ void rlt__sched_push_remote(rlt__worker *w, rlt_task *t);
 void rlt__sched_inject(rlt__runtime *rt, rlt_task *t);
 /* Wake parked worker w (it was parked, or about to be). */
 void rlt__worker_kick(rlt__worker *w);
+/* Wait until no pool job of rt's tasks is running (teardown). */
+void rlt__runtime_jobs_drain(rlt__runtime *rt);
 /* The root task returned: make every worker leave its loop. */
 void rlt__runtime_stop(rlt__runtime *rt);
 

@@ -1,0 +1,464 @@
+/*
+ * Thread pools for blocking work (include/ringlet/executor.h).
+ *
+ * A pool is a FIFO of jobs under one mutex, and threads that take jobs from
+ * it: started on demand when a job finds no idle thread (up to
+ * max_threads), parked on a condition variable when there is none, gone
+ * after keep_alive of idleness. The mutex is taken once per submission and
+ * once per job taken: a few tens of nanoseconds uncontended, and a pool
+ * thread's own cost (a wake-up when it slept) dwarfs it.
+ *
+ * A job and its waiter:
+ *
+ *   task                                  pool thread
+ *   ----                                  -----------
+ *   job = {fn, arg, refs = 2}
+ *   submit (queue it)  ------------>      take it, result = fn(arg)
+ *   oneshot_wait(&job->done)              waiter = oneshot_complete(&job->done)
+ *     (suspends, or sees it set)          if waiter: wake it (inbox + kick)
+ *   read result                           drop ref
+ *   drop ref
+ *
+ * The oneshot decides who handles the waiter exactly once (see
+ * runtime/oneshot.h): the completer wakes a registered task; a task that
+ * timed out withdrew first, so the completer sees nobody, and the job's
+ * last reference runs discard(arg, result).
+ *
+ * Runtime shutdown: a task's worker and runtime must outlive any pool
+ * thread that may still wake it. Each runtime counts the jobs its tasks
+ * submitted that have not finished (jobs_waiting); the completer
+ * decrements it as its very last step, under the runtime's jobs_lock, and
+ * rlt_run's teardown waits for zero under the same lock before freeing
+ * anything. (Jobs whose task timed out are counted too: simpler, and a
+ * discard callback may still want the program's state.)
+ */
+#include "ringlet/executor.h"
+#include "ringlet/future.h"
+
+#include "runtime/alloc.h"
+#include "runtime/oneshot.h"
+#include "runtime/task.h"
+#include "sched/worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_MAX_THREADS 512u
+#define DEFAULT_KEEP_ALIVE_MS 10000u
+
+typedef struct job {
+	struct job *next;
+	rlt_job_fn fn;
+	void *arg;
+	void *result;
+	void (*discard)(void *arg, void *result);
+	rlt_future *future; /* rlt_pool_submit: set it instead of waking */
+	rlt__runtime *rt;   /* the waiter's runtime (NULL for futures) */
+	rlt__oneshot done;
+	int err;            /* -ECANCELED when dropped by a shutdown */
+	bool consumed;      /* the waiter took the outcome: no discard */
+	atomic_uint refs;
+} job;
+
+struct rlt_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t work;   /* idle threads wait here */
+	pthread_cond_t exited; /* shutdown waits here for the last thread */
+	job *head, *tail;
+	size_t queued, max_queue;
+	unsigned threads, idle, max_threads;
+	uint64_t keep_alive_ns;
+	uint64_t completed;
+	unsigned serial; /* thread names */
+	bool shutting_down;
+	bool is_default;
+	char name[11];
+};
+
+static __thread rlt_pool *tls_pool; /* the pool of the calling pool thread */
+
+/* ---- jobs ---- */
+
+/* The last reference runs discard when nobody took the outcome (the task
+ * timed out): the pool thread if the job ended after, the task if before. */
+static void job_unref(job *j)
+{
+	if (atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	if (!j->consumed && j->discard)
+		j->discard(j->arg, j->result);
+	rlt__free(j);
+}
+
+/* The job has a result (or was dropped): hand it over. Runs on a pool
+ * thread, or on the thread shutting the pool down. */
+static void job_finish(job *j)
+{
+	if (j->future) {
+		if (j->err)
+			rlt_future_fail(j->future, -j->err);
+		else
+			rlt_future_set(j->future, j->result);
+		rlt_future_release(j->future);
+		job_unref(j);
+		return;
+	}
+	rlt__runtime *rt = j->rt;
+	/* The oneshot's release publishes result and err to the waiter. */
+	rlt_task *waiter = rlt__oneshot_complete(&j->done);
+	if (waiter)
+		rlt__task_wake(waiter);
+	job_unref(j);
+	/* Done with the task, its worker and its runtime: the runtime may
+	 * now go away (its teardown waits under this lock). */
+	pthread_mutex_lock(&rt->jobs_lock);
+	if (--rt->jobs_waiting == 0)
+		pthread_cond_broadcast(&rt->jobs_cond);
+	pthread_mutex_unlock(&rt->jobs_lock);
+}
+
+/* ---- pool threads ---- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void *pool_thread(void *arg)
+{
+	rlt_pool *p = arg;
+	tls_pool = p;
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (!p->head && !p->shutting_down) {
+			/* Idle: wait for a job, at most keep_alive. */
+			struct timespec until;
+			uint64_t deadline = mono_ns() + p->keep_alive_ns;
+			until.tv_sec = (time_t)(deadline / 1000000000ull);
+			until.tv_nsec = (long)(deadline % 1000000000ull);
+			p->idle++;
+			int rc = pthread_cond_timedwait(&p->work, &p->lock, &until);
+			p->idle--;
+			if (rc == ETIMEDOUT && !p->head)
+				goto out;
+		}
+		if (!p->head)
+			break; /* shutting down and nothing left */
+		job *j = p->head;
+		p->head = j->next;
+		if (!p->head)
+			p->tail = NULL;
+		p->queued--;
+		pthread_mutex_unlock(&p->lock);
+
+		j->result = j->fn(j->arg);
+		job_finish(j);
+
+		pthread_mutex_lock(&p->lock);
+		p->completed++;
+	}
+out:
+	p->threads--;
+	if (p->threads == 0)
+		pthread_cond_broadcast(&p->exited);
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* Called with p->lock held: start one more thread. */
+static int start_thread(rlt_pool *p)
+{
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	/* Blocking libraries may want deep stacks: the glibc default (8 MiB
+	 * of address space, touched only as used) is kept. */
+	pthread_t th;
+	int e = pthread_create(&th, &attr, pool_thread, p);
+	pthread_attr_destroy(&attr);
+	if (e)
+		return -e;
+	p->threads++;
+	char tname[16];
+	snprintf(tname, sizeof(tname), "%s-%u", p->name, p->serial++ % 10000);
+	pthread_setname_np(th, tname);
+	return 0;
+}
+
+static int pool_push(rlt_pool *p, job *j)
+{
+	pthread_mutex_lock(&p->lock);
+	int rc = 0;
+	if (p->shutting_down) {
+		rc = -ESHUTDOWN;
+	} else if (p->max_queue && p->queued >= p->max_queue) {
+		rc = -EAGAIN;
+	} else {
+		if (p->idle <= p->queued && p->threads < p->max_threads) {
+			/* Nobody idle will be left to take it: one more thread.
+			 * If that fails, the job still runs when a thread frees
+			 * up, unless there is none at all. */
+			int e = start_thread(p);
+			if (e < 0 && p->threads == 0)
+				rc = -ENOMEM;
+		}
+		if (rc == 0) {
+			j->next = NULL;
+			if (p->tail)
+				p->tail->next = j;
+			else
+				p->head = j;
+			p->tail = j;
+			p->queued++;
+			if (p->idle)
+				pthread_cond_signal(&p->work);
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+/* ---- pools ---- */
+
+static int pool_init(rlt_pool *p, const rlt_pool_config *cfg)
+{
+	memset(p, 0, sizeof(*p));
+	p->max_threads = cfg && cfg->max_threads ? cfg->max_threads : DEFAULT_MAX_THREADS;
+	unsigned ka = cfg && cfg->keep_alive_ms ? cfg->keep_alive_ms : DEFAULT_KEEP_ALIVE_MS;
+	p->keep_alive_ns = (uint64_t)ka * 1000000ull;
+	p->max_queue = cfg ? cfg->max_queue : 0;
+	const char *name = cfg && cfg->name ? cfg->name : "rlt-pool";
+	if (strlen(name) >= sizeof(p->name))
+		return -EINVAL;
+	strcpy(p->name, name);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->work, &ca);
+	pthread_cond_init(&p->exited, NULL);
+	pthread_condattr_destroy(&ca);
+	return 0;
+}
+
+rlt_pool *rlt_pool_create(const rlt_pool_config *cfg)
+{
+	rlt_pool *p = rlt__malloc(sizeof(*p));
+	if (!p) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	int rc = pool_init(p, cfg);
+	if (rc < 0) {
+		rlt__free(p);
+		errno = -rc;
+		return NULL;
+	}
+	return p;
+}
+
+static rlt_pool default_pool;
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+static int default_rc;
+
+static void default_init(void)
+{
+	rlt_pool_config cfg = {.name = "rlt-block"};
+	const char *env = getenv("RINGLET_BLOCKING_THREADS");
+	if (env && *env) {
+		char *end;
+		unsigned long v = strtoul(env, &end, 10);
+		if (*end || v < 1 || v > 100000) {
+			fprintf(stderr, "ringlet: RINGLET_BLOCKING_THREADS=%s is not a number in [1, 100000]; using %u\n",
+				env, DEFAULT_MAX_THREADS);
+		} else {
+			cfg.max_threads = (unsigned)v;
+		}
+	}
+	default_rc = pool_init(&default_pool, &cfg);
+	default_pool.is_default = true;
+}
+
+static rlt_pool *resolve(rlt_pool *p)
+{
+	if (p)
+		return p;
+	pthread_once(&default_once, default_init);
+	return default_rc == 0 ? &default_pool : NULL;
+}
+
+/* Drop every queued job (shutdown without waiting). */
+static void drop_queued(rlt_pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	job *j = p->head;
+	p->head = p->tail = NULL;
+	p->queued = 0;
+	pthread_mutex_unlock(&p->lock);
+	while (j) {
+		job *next = j->next;
+		j->err = -ECANCELED;
+		j->result = NULL;
+		job_finish(j);
+		j = next;
+	}
+}
+
+static void *shutdown_wait(void *arg)
+{
+	rlt_pool *p = arg;
+	pthread_mutex_lock(&p->lock);
+	while (p->threads > 0)
+		pthread_cond_wait(&p->exited, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+int rlt_pool_shutdown(rlt_pool *p, bool wait)
+{
+	if (!p || p->is_default || tls_pool == p)
+		return -EINVAL;
+	pthread_mutex_lock(&p->lock);
+	p->shutting_down = true;
+	pthread_cond_broadcast(&p->work);
+	pthread_mutex_unlock(&p->lock);
+	if (!wait)
+		drop_queued(p);
+	/* Threads run what is queued (if anything still is), then exit. */
+	if (rlt__task_self()) {
+		int rc = rlt_run_blocking(NULL, shutdown_wait, p, NULL);
+		if (rc < 0)
+			return rc;
+	} else {
+		shutdown_wait(p);
+	}
+	pthread_cond_destroy(&p->work);
+	pthread_cond_destroy(&p->exited);
+	pthread_mutex_destroy(&p->lock);
+	rlt__free(p);
+	return 0;
+}
+
+int rlt_pool_get_stats(rlt_pool *p, rlt_pool_stats *out)
+{
+	p = resolve(p);
+	if (!p || !out)
+		return -EINVAL;
+	pthread_mutex_lock(&p->lock);
+	out->threads = p->threads;
+	out->idle = p->idle;
+	out->queued = p->queued;
+	out->completed = p->completed;
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
+/* ---- running jobs ---- */
+
+static void jobs_waiting_done(rlt__runtime *rt)
+{
+	pthread_mutex_lock(&rt->jobs_lock);
+	if (--rt->jobs_waiting == 0)
+		pthread_cond_broadcast(&rt->jobs_cond);
+	pthread_mutex_unlock(&rt->jobs_lock);
+}
+
+void rlt__runtime_jobs_drain(rlt__runtime *rt)
+{
+	pthread_mutex_lock(&rt->jobs_lock);
+	while (rt->jobs_waiting > 0)
+		pthread_cond_wait(&rt->jobs_cond, &rt->jobs_lock);
+	pthread_mutex_unlock(&rt->jobs_lock);
+}
+
+int rlt_run_blocking_timeout(rlt_pool *pool, rlt_job_fn fn, void *arg, void **result,
+			     int64_t timeout_ns, void (*discard)(void *arg, void *result))
+{
+	rlt_task *t = rlt__task_self();
+	if (!t)
+		return -EPERM;
+	if (!fn)
+		return -EINVAL;
+	rlt_pool *p = resolve(pool);
+	if (!p)
+		return -ENOMEM;
+	job *j = rlt__malloc(sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	rlt__runtime *rt = t->worker->rt;
+	j->fn = fn;
+	j->arg = arg;
+	j->result = NULL;
+	j->discard = discard;
+	j->future = NULL;
+	j->rt = rt;
+	j->err = 0;
+	j->consumed = false;
+	rlt__oneshot_init(&j->done);
+	atomic_init(&j->refs, 2);
+	/* Counted before anyone can complete it: see the top of the file. */
+	pthread_mutex_lock(&rt->jobs_lock);
+	rt->jobs_waiting++;
+	pthread_mutex_unlock(&rt->jobs_lock);
+	int rc = pool_push(p, j);
+	if (rc < 0) {
+		jobs_waiting_done(rt);
+		rlt__free(j);
+		return rc;
+	}
+	rc = rlt__oneshot_wait(&j->done, timeout_ns < 0 ? -1 : timeout_ns);
+	if (rc == 0) {
+		j->consumed = true;
+		if (result && !j->err)
+			*result = j->result;
+		rc = j->err;
+	}
+	job_unref(j);
+	return rc;
+}
+
+int rlt_run_blocking(rlt_pool *pool, rlt_job_fn fn, void *arg, void **result)
+{
+	return rlt_run_blocking_timeout(pool, fn, arg, result, -1, NULL);
+}
+
+rlt_future *rlt_pool_submit(rlt_pool *pool, rlt_job_fn fn, void *arg)
+{
+	if (!fn) {
+		errno = EINVAL;
+		return NULL;
+	}
+	rlt_pool *p = resolve(pool);
+	job *j = p ? rlt__malloc(sizeof(*j)) : NULL;
+	rlt_future *f = j ? rlt_future_new() : NULL;
+	if (!f) {
+		rlt__free(j);
+		errno = ENOMEM;
+		return NULL;
+	}
+	j->fn = fn;
+	j->arg = arg;
+	j->result = NULL;
+	j->discard = NULL;
+	j->future = rlt_future_retain(f); /* the pool's reference */
+	j->rt = NULL;
+	j->err = 0;
+	j->consumed = true;
+	rlt__oneshot_init(&j->done);
+	atomic_init(&j->refs, 1);
+	int rc = pool_push(p, j);
+	if (rc < 0) {
+		rlt_future_release(f);
+		rlt_future_release(f);
+		rlt__free(j);
+		errno = -rc;
+		return NULL;
+	}
+	return f;
+}
