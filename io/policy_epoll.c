@@ -515,12 +515,14 @@ static int on_ready(eloop *e, int fd, uint32_t ev)
 		return 0;
 	int done = 0;
 	bool hup = ev & (EPOLLERR | EPOLLHUP);
+	/* Pollers first: they see the readiness this event reports, as they
+	 * would under io_uring, before a reader consumes it. */
+	if (ent->l[2].head)
+		done += retry(e, ent, L_POLL);
 	if (ent->l[0].head && (hup || (ev & (EPOLLIN | EPOLLRDHUP | EPOLLPRI))))
 		done += retry(e, ent, L_IN);
 	if (ent->l[1].head && (hup || (ev & EPOLLOUT)))
 		done += retry(e, ent, L_OUT);
-	if (ent->l[2].head)
-		done += retry(e, ent, L_POLL);
 	return done;
 }
 
