@@ -93,21 +93,21 @@
 #endif
 
 #define MAX_EVENTS 64
-#define WAKE_TAG UINT64_MAX
+#define WAKE_TAG   UINT64_MAX
 /* What an attempt returns when the op would block: no result looks like it. */
 #define NOT_YET INT_MIN
 
 enum { L_NONE, L_IN, L_OUT, L_POLL };
 
 /* Flags in policy_data[2], above the list. */
-#define F_FCNTL 4u      /* read/write: no RWF_NOWAIT here, O_NONBLOCK around the call */
-#define F_STREAM 8u     /* read/write: a pipe or socket, the offset is ignored */
+#define F_FCNTL	     4u	 /* read/write: no RWF_NOWAIT here, O_NONBLOCK around the call */
+#define F_STREAM     8u	 /* read/write: a pipe or socket, the offset is ignored */
 #define F_CONNECTING 16u /* connect: EINPROGRESS seen, the result is SO_ERROR */
-#define F_WAITALL 32u   /* recv/send: MSG_WAITALL on a stream, wait for all of it */
+#define F_WAITALL    32u /* recv/send: MSG_WAITALL on a stream, wait for all of it */
 
 /* What epoll can wait for on behalf of a poll op (the values are poll's). */
 #define POLL_WAITABLE                                                                              \
-	(EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDNORM | EPOLLRDBAND | EPOLLWRNORM | EPOLLWRBAND |    \
+	(EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDNORM | EPOLLRDBAND | EPOLLWRNORM | EPOLLWRBAND |   \
 	 EPOLLRDHUP)
 
 typedef struct oplist {
@@ -115,7 +115,7 @@ typedef struct oplist {
 } oplist;
 
 typedef struct fdent {
-	oplist l[3];     /* L_IN, L_OUT, L_POLL (index - 1) */
+	oplist l[3];	 /* L_IN, L_OUT, L_POLL (index - 1) */
 	uint32_t events; /* registered in epoll, as far as we know (0: not) */
 } fdent;
 
@@ -123,15 +123,15 @@ typedef struct eloop {
 	int epfd;
 	int wake_fd;
 	unsigned parked; /* ops in the table */
-	fdent *fds;      /* indexed by fd, grown by doubling */
+	fdent *fds;	 /* indexed by fd, grown by doubling */
 	size_t nfds;
 } eloop;
 
 /* ---- parked ops ---- */
 
-#define OP_NEXT(op) ((rlt_op *)(op)->policy_data[0])
-#define OP_PREV(op) ((rlt_op *)(op)->policy_data[1])
-#define OP_LIST(op) ((unsigned)((uintptr_t)(op)->policy_data[2] & 3u))
+#define OP_NEXT(op)  ((rlt_op *)(op)->policy_data[0])
+#define OP_PREV(op)  ((rlt_op *)(op)->policy_data[1])
+#define OP_LIST(op)  ((unsigned)((uintptr_t)(op)->policy_data[2] & 3u))
 #define OP_FLAGS(op) ((uintptr_t)(op)->policy_data[2] & ~(uintptr_t)3u)
 
 static inline void set_list(rlt_op *op, unsigned list)
@@ -188,6 +188,8 @@ static inline bool idle_fd(const fdent *ent)
 /* Make room for fd in the table (off the hot path: doubling). */
 static int reserve(eloop *e, int fd)
 {
+	if (fd < 0)
+		return -EBADF; /* poll(2) ignores a negative fd; io_uring says EBADF */
 	if ((size_t)fd < e->nfds)
 		return 0;
 	size_t n = e->nfds ? e->nfds : 64;
@@ -226,7 +228,10 @@ static void nb_end(int fd, int fl)
 
 /* ---- the attempts: a result, or NOT_YET ---- */
 
-static inline int neg(ssize_t n) { return n >= 0 ? (int)n : -errno; }
+static inline int neg(ssize_t n)
+{
+	return n >= 0 ? (int)n : -errno;
+}
 
 /* A non-blocking call's result: EAGAIN means wait. */
 static inline int nb_res(ssize_t n)
@@ -268,7 +273,8 @@ static int rw_sync(rlt_op *op)
 		off = -1;
 	ssize_t n;
 	do
-		n = is_write(op) ? pwritev2(op->fd, iov, cnt, off, 0) : preadv2(op->fd, iov, cnt, off, 0);
+		n = is_write(op) ? pwritev2(op->fd, iov, cnt, off, 0)
+				 : preadv2(op->fd, iov, cnt, off, 0);
 	while (n < 0 && errno == EINTR);
 	return neg(n);
 }
@@ -311,7 +317,7 @@ static int msg_try(rlt_op *op)
 		char *buf = (char *)op->u.msg.buf + done;
 		size_t len = op->u.msg.len - done;
 		ssize_t n = op->code == RLT_OP_RECV ? recv(op->fd, buf, len, flags)
-						     : send(op->fd, buf, len, flags);
+						    : send(op->fd, buf, len, flags);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -701,7 +707,8 @@ static void ep_submit(rlt_loop *loop, rlt_op *op)
 		rlt__op_complete(op, do_close(e, op->fd));
 		return;
 	case RLT_OP_FSYNC:
-		rlt__op_complete(op, SYNC(op->u.fsync.datasync ? fdatasync(op->fd) : fsync(op->fd)));
+		rlt__op_complete(op,
+				 SYNC(op->u.fsync.datasync ? fdatasync(op->fd) : fsync(op->fd)));
 		return;
 	case RLT_OP_STATX:
 		rlt__op_complete(op, SYNC(statx(op->fd, op->u.statx.path, op->u.statx.flags,
@@ -796,16 +803,17 @@ static void ep_cancel_all(rlt_loop *loop)
 }
 
 const rlt_policy rlt__policy_epoll = {
-	.name = "epoll",
-	.summary = "readiness with one epoll per worker; regular-file I/O runs synchronously (fallback)",
-	.native_ops = RLT_OP_BIT(RLT_OP_ACCEPT) | RLT_OP_BIT(RLT_OP_CONNECT) | RLT_OP_BIT(RLT_OP_RECV) |
-		      RLT_OP_BIT(RLT_OP_SEND) | RLT_OP_BIT(RLT_OP_SHUTDOWN) | RLT_OP_BIT(RLT_OP_POLL),
-	.probe = ep_probe,
-	.init = ep_init,
-	.fini = ep_fini,
-	.submit = ep_submit,
-	.poll = ep_poll,
-	.wake = ep_wake,
-	.cancel = ep_cancel,
-	.cancel_all = ep_cancel_all,
+    .name = "epoll",
+    .summary =
+	"readiness with one epoll per worker; regular-file I/O runs synchronously (fallback)",
+    .native_ops = RLT_OP_BIT(RLT_OP_ACCEPT) | RLT_OP_BIT(RLT_OP_CONNECT) | RLT_OP_BIT(RLT_OP_RECV) |
+		  RLT_OP_BIT(RLT_OP_SEND) | RLT_OP_BIT(RLT_OP_SHUTDOWN) | RLT_OP_BIT(RLT_OP_POLL),
+    .probe = ep_probe,
+    .init = ep_init,
+    .fini = ep_fini,
+    .submit = ep_submit,
+    .poll = ep_poll,
+    .wake = ep_wake,
+    .cancel = ep_cancel,
+    .cancel_all = ep_cancel_all,
 };

@@ -549,6 +549,7 @@ static void *root_poll(void *arg)
 	assert_true(p.res & POLLHUP);
 	assert_int_equal(rlt_close(sv[0]), 0);
 	assert_int_equal(rlt_poll(sv[0], POLLIN), -EBADF);
+	assert_int_equal(rlt_poll(-1, POLLIN), -EBADF); /* poll(2) would ignore it */
 	return NULL;
 }
 
