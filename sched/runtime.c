@@ -99,6 +99,8 @@ static int resolve_config(const rlt_config *in, rlt__runtime *rt)
 		cfg.pin = in->pin;
 		cfg.no_steal = in->no_steal;
 		cfg.spin_us = in->spin_us;
+		cfg.debug = in->debug;
+		cfg.slow_ms = in->slow_ms;
 	}
 	const char *env = getenv("RINGLET_STACK_SIZE");
 	if (env && *env) {
@@ -145,6 +147,23 @@ static int resolve_config(const rlt_config *in, rlt__runtime *rt)
 	if (spin > 1000000)
 		return -EINVAL;
 	rt->spin_ns = (uint64_t)spin * 1000u;
+
+	b = env_bool("RINGLET_DEBUG");
+	if (b == -2)
+		return -EINVAL;
+	if (b >= 0)
+		cfg.debug = b;
+	env = getenv("RINGLET_SLOW_MS");
+	if (env && *env) {
+		char *end;
+		unsigned long v = strtoul(env, &end, 10);
+		if (*end || v < 1 || v > 3600000) {
+			fprintf(stderr, "ringlet: RINGLET_SLOW_MS=%s is not a number in [1, 3600000]\n", env);
+			return -EINVAL;
+		}
+		cfg.slow_ms = (unsigned)v;
+	}
+	rt->slow_ns = cfg.debug ? (uint64_t)(cfg.slow_ms ? cfg.slow_ms : 100) * 1000000u : 0;
 
 	rt->stack_size = rlt__stack_round(cfg.stack_size);
 	if (!rt->stack_size)
@@ -286,8 +305,7 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 		goto out_workers;
 	pthread_mutex_init(&rt->start_lock, NULL);
 	pthread_cond_init(&rt->start_cond, NULL);
-	pthread_mutex_init(&rt->jobs_lock, NULL);
-	pthread_cond_init(&rt->jobs_cond, NULL);
+
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		rlt__worker *w = &rt->workers[i];
 		w->rt = rt;
@@ -375,8 +393,7 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 		sched_setaffinity(0, sizeof(saved_affinity), &saved_affinity);
 	pthread_cond_destroy(&rt->start_cond);
 	pthread_mutex_destroy(&rt->start_lock);
-	pthread_cond_destroy(&rt->jobs_cond);
-	pthread_mutex_destroy(&rt->jobs_lock);
+
 	rlt__idle_destroy(&rt->idle);
 out_workers:
 	rlt__global_q_destroy(&rt->global);

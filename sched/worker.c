@@ -263,10 +263,18 @@ void rlt__task_wake(rlt_task *t)
 		rlt__sched_push_remote(w, t);
 }
 
+/* A thread that is not a worker may own a loop of its own just to wake
+ * workers through it (a pool thread's ring, for MSG_RING). */
+static __thread rlt_loop *tls_foreign_loop;
+
+void rlt__set_foreign_loop(rlt_loop *loop) { tls_foreign_loop = loop; }
+
 void rlt__worker_kick(rlt__worker *w)
 {
 	rlt__worker *self = tls_worker;
 	rlt_loop *from = self && self != w && self->rt == w->rt && self->loop_ready ? &self->loop : NULL;
+	if (!self && tls_foreign_loop && tls_foreign_loop->policy == w->loop.policy)
+		from = tls_foreign_loop;
 	w->loop.policy->wake(&w->loop, from);
 }
 
@@ -326,6 +334,21 @@ static inline rlt_task *next_task(rlt__worker *w)
 	return pin_pop(w);
 }
 
+/* Debug mode: run t and report it if it held the worker too long (asyncio
+ * reports a slow callback the same way: once it is over). */
+static __attribute__((noinline)) void run_timed(rlt__worker *w, rlt_task *t)
+{
+	uint64_t t0 = mono_now();
+	rlt__coro_switch(&w->sched, &t->coro, 0);
+	uint64_t dt = mono_now() - t0;
+	if (dt > w->rt->slow_ns)
+		fprintf(stderr,
+			"ringlet: task \"%s\" (id %llu) ran %.1f ms on worker %u without suspending "
+			"(slow_ms %llu): a blocking call? run it with rlt_run_blocking()\n",
+			rlt__task_name(t), (unsigned long long)t->id, (double)dt / 1e6, w->index,
+			(unsigned long long)(w->rt->slow_ns / 1000000u));
+}
+
 static inline void run_task(rlt__worker *w, rlt_task *t)
 {
 	if (__builtin_expect(t->owner == NULL, 0) && !rlt__task_start(w, t))
@@ -333,7 +356,11 @@ static inline void run_task(rlt__worker *w, rlt_task *t)
 	w->current = t;
 	t->worker = w;
 	t->state = RLT__T_RUNNING;
-	rlt__coro_switch(&w->sched, &t->coro, 0);
+	if (__builtin_expect(w->rt->slow_ns != 0, 0)) {
+		run_timed(w, t);
+	} else {
+		rlt__coro_switch(&w->sched, &t->coro, 0);
+	}
 	w->current = NULL;
 	if (t->state == RLT__T_YIELDED)
 		rlt__sched_push(w, t, false);

@@ -70,6 +70,7 @@ struct rlt__runtime {
 	bool steal;
 	bool pin;
 	uint64_t spin_ns; /* look for work this long before parking */
+	uint64_t slow_ns; /* debug: report tasks running longer (0: off) */
 	rlt__policy_choice policy;
 	atomic_bool stopping;
 	atomic_uint_fast64_t next_id;
@@ -82,9 +83,7 @@ struct rlt__runtime {
 	unsigned started;
 	/* Pool jobs submitted by this runtime's tasks and not finished: the
 	 * runtime outlives them (runtime/executor.c). */
-	pthread_mutex_t jobs_lock;
-	pthread_cond_t jobs_cond;
-	unsigned jobs_waiting;
+	atomic_uint jobs_waiting;
 	int *cpus; /* allowed CPUs, for pinning */
 	unsigned ncpus;
 };
@@ -111,6 +110,9 @@ void rlt__sched_push(rlt__worker *w, rlt_task *t, bool lifo);
 void rlt__sched_push_remote(rlt__worker *w, rlt_task *t);
 /* Queue a new task from a thread that is not a worker (global queue). */
 void rlt__sched_inject(rlt__runtime *rt, rlt_task *t);
+/* Let the calling (non-worker) thread wake workers through loop (NULL:
+ * through their eventfds). */
+void rlt__set_foreign_loop(rlt_loop *loop);
 /* Wake parked worker w (it was parked, or about to be). */
 void rlt__worker_kick(rlt__worker *w);
 /* Wait until no pool job of rt's tasks is running (teardown). */

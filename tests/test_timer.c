@@ -166,10 +166,14 @@ static void test_sleep_10ms_is_accurate_in_the_median(void **state)
 static int wake_order[8];
 static int nwake;
 
+static uint64_t order_base;
+
 static void *sleep_then_log(void *arg)
 {
 	intptr_t ms = (intptr_t)arg;
-	rlt_sleep((uint64_t)ms * RLT_NSEC_PER_MSEC);
+	/* From one shared instant: how late each task starts (a loaded
+	 * machine, a sanitizer) must not reorder the deadlines. */
+	rlt_sleep_until(order_base + (uint64_t)ms * RLT_NSEC_PER_MSEC);
 	wake_order[nwake++] = (int)ms;
 	return NULL;
 }
@@ -180,6 +184,7 @@ static void *root_order(void *arg)
 	int ms[] = {30, 10, 50, 20, 40};
 	rlt_task *ts[5];
 	uint64_t t0 = rlt_now();
+	order_base = t0; /* before any of them runs (one worker: they start when we join) */
 	for (int i = 0; i < 5; i++)
 		ts[i] = rlt_spawn(sleep_then_log, (void *)(intptr_t)ms[i], NULL);
 	for (int i = 0; i < 5; i++)

@@ -64,6 +64,12 @@ typedef struct rlt_config {
 	 * 0: the default (RLT_DEFAULT_SPIN_US); negative: never spin. Env
 	 * RINGLET_SPIN_US overrides (0 there means never). */
 	int spin_us;
+	/* Debug mode (asyncio's debug=True): report on stderr every task that
+	 * ran longer than slow_ms (0: 100) without suspending, with its name
+	 * and how long, when it finally switches away. Costs two clock reads
+	 * per task switch. Env RINGLET_DEBUG=1 and RINGLET_SLOW_MS=n set them. */
+	bool debug;
+	unsigned slow_ms;
 	/* ...unless this is set (or env RINGLET_POLICY_STRICT=1): then
 	 * rlt_run() fails with the policy's error and a message naming it. */
 	bool policy_strict;
