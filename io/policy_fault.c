@@ -47,6 +47,7 @@
  * with the number of ops seen and of faults injected by kind.
  */
 #include "io/policy.h"
+#include "runtime/cpu.h"
 
 #include "runtime/alloc.h"
 
@@ -217,12 +218,7 @@ static inline double rng_unit(uint64_t *s) { return (double)(rng_next(s) >> 11) 
 
 /* ---- delayed ops ---- */
 
-static inline uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#define mono_ns rlt__mono_ns
 
 static inline rlt_op *next_of(const rlt_op *op) { return op->policy_data[0]; }
 static inline void set_next(rlt_op *op, rlt_op *next) { op->policy_data[0] = next; }

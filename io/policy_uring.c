@@ -414,30 +414,18 @@ static void cancel_all(rlt_loop *loop)
 	}
 }
 
-const rlt_policy rlt__policy_uring = {
-	.name = "io_uring",
-	.summary = "one io_uring per worker, DEFER_TASKRUN, batched submissions (default)",
-	.native_ops = RLT_OP_ALL,
-	.probe = probe_plain,
-	.init = init_plain,
-	.fini = fini,
-	.submit = rlt__uring_submit,
-	.poll = rlt__uring_poll,
-	.wake = wake,
-	.cancel = cancel,
-	.cancel_all = cancel_all,
-};
+#define URING_POLICY(name_, summary_, probe_, init_)                                              \
+	{                                                                                          \
+		.name = name_, .summary = summary_, .native_ops = RLT_OP_ALL, .probe = probe_,    \
+		.init = init_, .fini = fini, .submit = rlt__uring_submit,                          \
+		.poll = rlt__uring_poll, .wake = wake, .cancel = cancel, .cancel_all = cancel_all, \
+	}
 
-const rlt_policy rlt__policy_sqpoll = {
-	.name = "io_uring-sqpoll",
-	.summary = "io_uring with a kernel SQ polling thread shared by the workers (costs a core under load)",
-	.native_ops = RLT_OP_ALL,
-	.probe = probe_sqpoll,
-	.init = init_sqpoll,
-	.fini = fini,
-	.submit = rlt__uring_submit,
-	.poll = rlt__uring_poll,
-	.wake = wake,
-	.cancel = cancel,
-	.cancel_all = cancel_all,
-};
+const rlt_policy rlt__policy_uring =
+	URING_POLICY("io_uring", "one io_uring per worker, DEFER_TASKRUN, batched submissions (default)",
+		     probe_plain, init_plain);
+
+const rlt_policy rlt__policy_sqpoll = URING_POLICY(
+	"io_uring-sqpoll",
+	"io_uring with a kernel SQ polling thread shared by the workers (costs a core under load)",
+	probe_sqpoll, init_sqpoll);

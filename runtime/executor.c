@@ -38,6 +38,7 @@
 
 #include "io/policy.h"
 #include "runtime/alloc.h"
+#include "runtime/cpu.h"
 #include "runtime/oneshot.h"
 #include "runtime/task.h"
 #include "sched/worker.h"
@@ -128,21 +129,8 @@ static void job_finish(job *j)
 
 /* ---- pool threads ---- */
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+#define mono_ns rlt__mono_ns
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ volatile("yield" ::: "memory");
-#endif
-}
 
 /* A thread out of jobs watches the queue this long before it sleeps on the
  * condition variable: a job submitted meanwhile costs no futex wake-up on
@@ -164,7 +152,7 @@ static bool spin_for_job(rlt_pool *p)
 			 * us on this CPU: let it run. */
 			sched_yield();
 		}
-		cpu_relax();
+		rlt__cpu_relax();
 	}
 }
 

@@ -1,16 +1,12 @@
 #include "ringlet/time.h"
 
+#include "runtime/cpu.h"
 #include "runtime/task.h"
 #include "sched/worker.h"
 
 #include <time.h>
 
-uint64_t rlt_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+uint64_t rlt_now(void) { return rlt__mono_ns(); }
 
 typedef struct sleeper {
 	rlt__timer tm;

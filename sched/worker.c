@@ -37,6 +37,7 @@
 #include "sched/worker.h"
 
 #include "runtime/alloc.h"
+#include "runtime/cpu.h"
 
 #include <sched.h>
 #include <stdio.h>
@@ -87,12 +88,7 @@ bool rlt__current_stack_info(const void **lo, size_t *size, const char **name)
 	return true;
 }
 
-static inline uint64_t mono_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+static inline uint64_t mono_now(void) { return rlt__mono_ns(); }
 
 int rlt__worker_init(rlt__worker *w, rlt__runtime *rt, unsigned index)
 {
@@ -423,14 +419,6 @@ static inline bool stopping(rlt__worker *w)
 	return atomic_load_explicit(&w->rt->stopping, memory_order_acquire);
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ volatile("yield" ::: "memory");
-#endif
-}
 
 /* Before parking, keep looking for work for rt->spin_ns (rlt_config.spin_us,
  * RINGLET_SPIN_US): a wake-up that comes within that window costs the
@@ -461,7 +449,7 @@ static bool spin_for_work(rlt__worker *w)
 			 * the whole window. */
 			sched_yield();
 		}
-		cpu_relax();
+		rlt__cpu_relax();
 	}
 }
 
