@@ -348,7 +348,10 @@ void rlt_process_free(rlt_process *p)
 	for (int i = 0; i < 3; i++)
 		close_fd(&p->fd[i]);
 	if (!p->reaped && reap(p, WNOHANG) == 0) {
-		rlt_process_kill(p, SIGKILL);
+		/* The reap below blocks: the child must be dying. An unreaped
+		 * child keeps its pid, so kill() is a safe second try. */
+		if (rlt_process_kill(p, SIGKILL) < 0)
+			kill(p->pid, SIGKILL);
 		if (rlt__task_self()) {
 			/* Let the worker run other tasks while the child dies. */
 			int64_t saved = rlt_io_timeout();

@@ -129,6 +129,7 @@ RLT_API int rlt_process_close_stdin(rlt_process *p);
 RLT_API int rlt_process_wait(rlt_process *p, int64_t timeout_ns, int *status);
 
 /* Send sig to the child (pidfd_send_signal(2)); never suspends, any thread.
+ * Only the child: processes it started itself are not signalled.
  * Returns 0, or -EINVAL (p NULL, bad signal), -ESRCH (already exited and
  * reaped; a child that exited but is not reaped yet takes the signal
  * silently), -EPERM. */
@@ -156,11 +157,13 @@ RLT_API void rlt_process_free(rlt_process *p);
  * pipe. *outlen is set to the number of bytes stored. out and outlen may
  * both be NULL: stdout then goes to /dev/null.
  *
- * timeout_ns (negative: none) bounds the whole run. When it passes, the
- * child is killed with SIGKILL and reaped, *status says so, *outlen holds
- * what came before, and the call returns -ETIMEDOUT. Reading ends at end
- * of file on stdout: a grandchild that keeps the pipe open keeps the call
- * waiting, up to the timeout.
+ * timeout_ns (negative: none; 0 expires at once) bounds the whole run.
+ * When it passes, the child is killed with SIGKILL and reaped, *status
+ * says so, *outlen holds what came before, and the call returns
+ * -ETIMEDOUT. Reading ends at end of file on stdout: a grandchild that
+ * keeps the pipe open keeps the call waiting, up to the timeout. Only the
+ * child is killed; a grandchild gets SIGPIPE if it writes to stdout after
+ * that (the pipe is closed).
  *
  * Returns 0 (the status, whatever the exit code, is in *status, which may
  * be NULL), -ETIMEDOUT, -EINVAL (argv NULL or empty, out NULL with outlen
