@@ -22,6 +22,7 @@
 #include "ringlet/future.h"
 #include "ringlet/time.h"
 #include "ringlet/io.h"
+#include "ringlet/process.h"
 #include "ringlet/policy.h"
 #include "ringlet/executor.h"
 

@@ -325,6 +325,14 @@ static void test_downloads_overlap_and_write_every_byte(void **state)
 			  upper(1.75 * DOWNLOAD_MS, 2.5 * DOWNLOAD_MS));
 }
 
+static void test_subprocess_prints_child_lines_then_exit_status(void **state)
+{
+	run r;
+	run_example("subprocess", NULL, &r);
+	assert_clean_exit("subprocess", &r);
+	assert_string_equal(r.out, "child: line 1\nchild: line 2\nchild: line 3\nexit status 0\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -335,6 +343,7 @@ int main(void)
 	    cmocka_unit_test(test_gather_values_collects_both_results),
 	    cmocka_unit_test(test_future_wakes_awaiter_with_value_after_delay),
 	    cmocka_unit_test(test_downloads_overlap_and_write_every_byte),
+	    cmocka_unit_test(test_subprocess_prints_child_lines_then_exit_status),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
