@@ -37,6 +37,7 @@ extern char **environ;
 #define DOWNLOAD_CHUNKS	     16	 /* examples/downloads.c FILE_SIZE / CHUNK_SIZE */
 #define DOWNLOAD_PACE_MS     20	 /* examples/downloads.c PACE_MS */
 #define DOWNLOAD_MS	     (DOWNLOAD_CHUNKS * DOWNLOAD_PACE_MS)
+#define BLOCKING_DELAY_MS    200 /* examples/blocking_downloads.c DELAY_MS */
 
 typedef struct run {
 	char out[OUT_MAX + 1]; /* stdout, NUL-terminated */
@@ -333,6 +334,27 @@ static void test_subprocess_prints_child_lines_then_exit_status(void **state)
 	assert_string_equal(r.out, "child: line 1\nchild: line 2\nchild: line 3\nexit status 0\n");
 }
 
+static void test_run_in_executor_uses_default_and_custom_pools(void **state)
+{
+	run r;
+	run_example("run_in_executor", NULL, &r);
+	assert_clean_exit("run_in_executor", &r);
+	assert_string_equal(r.out, "default thread pool: 100 bytes from /dev/urandom\n"
+				   "custom thread pool: 333332833333500000\n");
+}
+
+static void test_blocking_downloads_overlap_in_the_pool(void **state)
+{
+	run r;
+	run_example("blocking_downloads", NULL, &r);
+	assert_clean_exit("blocking_downloads", &r);
+	assert_string_equal(r.out, "download 1: 65536 bytes\ndownload 2: 65536 bytes\n"
+				   "download 3: 65536 bytes\nall three in one go\n");
+	/* Three blocking downloads one after another: 3 x 200 ms. */
+	const double one = BLOCKING_DELAY_MS;
+	assert_ms_between("blocking_downloads", r.ms, one, upper(1.8 * one, 2.5 * one));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -344,6 +366,8 @@ int main(void)
 	    cmocka_unit_test(test_future_wakes_awaiter_with_value_after_delay),
 	    cmocka_unit_test(test_downloads_overlap_and_write_every_byte),
 	    cmocka_unit_test(test_subprocess_prints_child_lines_then_exit_status),
+	    cmocka_unit_test(test_run_in_executor_uses_default_and_custom_pools),
+	    cmocka_unit_test(test_blocking_downloads_overlap_in_the_pool),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
