@@ -142,18 +142,8 @@ int rlt_openat(int dfd, const char *path, int flags, mode_t mode)
 
 int rlt_close(int fd)
 {
-#ifdef RLT_TSAN
-	/* ThreadSanitizer tracks fds through its close() interceptor; a close
-	 * it does not see makes the next task to get that fd number (from
-	 * pipe2, socket, ...) look like it races with the last one. So under
-	 * TSan, and only there, close directly. */
-	if (!rlt__task_self())
-		return -EPERM;
-	return close(fd) < 0 ? -errno : 0;
-#else
 	OP_BEGIN(t, op, RLT_OP_CLOSE, fd);
 	return op_run(t, &op);
-#endif
 }
 
 int rlt_fsync(int fd, unsigned flags)

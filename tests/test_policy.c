@@ -235,9 +235,8 @@ static void test_user_policy_is_selected_by_name_and_used(void **state)
 	assert_int_equal(atomic_load(&n_init), 2);
 	assert_int_equal(atomic_load(&n_fini), 2);
 	assert_int_equal(atomic_load(&n_cancel_all), 2);
-	/* 65 tasks x (write, poll, read, 2 closes) went through it (TSan
-	 * builds close directly: see rlt_close). */
-	assert_true(atomic_load(&n_submit) >= 65 * 3);
+	/* 65 tasks x (write, poll, read, 2 closes) went through it. */
+	assert_true(atomic_load(&n_submit) >= 65 * 5);
 	assert_true(atomic_load(&n_poll) > 0);
 	assert_true(atomic_load(&n_wake) > 0); /* at least the stop */
 	print_message("counting: %lu submits, %lu polls, %lu wakes\n", atomic_load(&n_submit),
