@@ -52,12 +52,15 @@ declare -A TARGET=(
 	[sched.spawn.scaling]=">=1.5"
 	[sched.rtt.parked]=5
 	[sched.rtt.busy]=1
+	[exec.rtt.1w.p50]=10
+	[exec.rtt.2w.p50]=10
+	[exec.tput]=">=300"
 )
 
 OUT="$BIN/last-run.txt"
 : >"$OUT"
 start=$(date +%s)
-for b in bench_switch bench_switch_boost bench_spawn bench_timer bench_rss bench_sched; do
+for b in bench_switch bench_switch_boost bench_spawn bench_timer bench_rss bench_sched bench_executor; do
 	exe="$BIN/$b"
 	if [ ! -x "$exe" ]; then
 		echo "run.sh: $b not built, skipped" >&2
