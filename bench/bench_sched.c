@@ -7,6 +7,10 @@
  *                         spawned (detached) by the root task, on 1 and on
  *                         2 workers. N = 1M (200k with -q).
  *   sched.fanout.speedup  1w time / 2w time, per repetition (target >= 1.8).
+ *   sched.fanout.machine  the same work (N x ~1 us) done by 1 plain thread,
+ *                         then split between 2 plain threads: the speedup
+ *                         this machine gives at all (a VM's 2 vCPUs are not
+ *                         quite 2 cores), the ceiling for the one above.
  *   sched.rtt.parked      p50 round trip, in us, of a future ping-pong: task
  *                         A pinned on worker 0 sets a future that task B,
  *                         pinned on worker 1, awaits; B answers on another
@@ -108,18 +112,33 @@ static void calibrate(void)
 		spin_iters = 1;
 }
 
-typedef struct fanout {
+/* Completion is counted per batch of FAN_BATCH tasks (spawned together,
+ * so mostly run by one worker), and only finished batches touch the shared
+ * count: one contended atomic per task would be the benchmark measuring
+ * itself (a cache line bouncing between the cores a million times). */
+#define FAN_BATCH 1000
+
+typedef struct fanout fanout;
+
+typedef struct fan_batch {
+	_Alignas(64) atomic_int left;
+	fanout *f;
+} fan_batch;
+
+struct fanout {
 	long n;
-	atomic_long left;
+	atomic_long batches_left;
 	rlt_future *done;
-} fanout;
+	fan_batch *batches;
+};
 
 static void *fan_task(void *arg)
 {
-	fanout *f = arg;
+	fan_batch *b = arg;
 	BENCH_KEEP(work((uint64_t)(uintptr_t)&arg));
-	if (atomic_fetch_sub_explicit(&f->left, 1, memory_order_acq_rel) == 1)
-		rlt_future_set(f->done, NULL);
+	if (atomic_fetch_sub_explicit(&b->left, 1, memory_order_acq_rel) == 1 &&
+	    atomic_fetch_sub_explicit(&b->f->batches_left, 1, memory_order_acq_rel) == 1)
+		rlt_future_set(b->f->done, NULL);
 	return NULL;
 }
 
@@ -129,11 +148,17 @@ static void *fan_root(void *arg)
 	f->done = rlt_future_new();
 	if (!f->done)
 		die("rlt_future_new", ENOMEM);
-	atomic_store(&f->left, f->n);
+	long nb = (f->n + FAN_BATCH - 1) / FAN_BATCH;
+	atomic_store(&f->batches_left, nb);
+	for (long b = 0; b < nb; b++) {
+		long size = f->n - b * FAN_BATCH < FAN_BATCH ? f->n - b * FAN_BATCH : FAN_BATCH;
+		atomic_store(&f->batches[b].left, (int)size);
+		f->batches[b].f = f;
+	}
 	rlt_spawn_opts o = {.flags = RLT_SPAWN_DETACHED, .stack_size = 16 * 1024};
 	uint64_t t0 = bench_wall_ns();
 	for (long i = 0; i < f->n; i++)
-		if (!rlt_spawn(fan_task, f, &o))
+		if (!rlt_spawn(fan_task, &f->batches[i / FAN_BATCH], &o))
 			die("rlt_spawn", errno);
 	int rc = rlt_future_await(f->done, NULL, -1);
 	if (rc < 0)
@@ -143,18 +168,52 @@ static void *fan_root(void *arg)
 	return as_result(ms);
 }
 
+typedef struct plain_share {
+	long n;
+	uint64_t seed;
+} plain_share;
+
+static void *plain_work(void *arg)
+{
+	plain_share *ps = arg;
+	for (long i = 0; i < ps->n; i++)
+		BENCH_KEEP(work(ps->seed + (uint64_t)i));
+	return NULL;
+}
+
+/* 1 thread's time / 2 threads' time for n units of work. */
+static double machine_speedup(long n)
+{
+	plain_share all = {n, 1}, half[2] = {{n / 2, 2}, {n - n / 2, 3}};
+	uint64_t t0 = bench_wall_ns();
+	plain_work(&all);
+	double one = (double)(bench_wall_ns() - t0);
+	t0 = bench_wall_ns();
+	pthread_t th;
+	if (pthread_create(&th, NULL, plain_work, &half[1]) != 0)
+		die("pthread_create", EAGAIN);
+	plain_work(&half[0]);
+	pthread_join(th, NULL);
+	return one / (double)(bench_wall_ns() - t0);
+}
+
 static void bench_fanout(const bench_opts *o)
 {
 	if (!bench_want(o, "sched.fanout"))
 		return;
 	calibrate();
 	fanout f = {.n = o->quick ? 200000 : 1000000};
+	f.batches = aligned_alloc(64, (size_t)((f.n + FAN_BATCH - 1) / FAN_BATCH) * sizeof(fan_batch));
+	if (!f.batches)
+		die("aligned_alloc", ENOMEM);
 	printf("# sched.fanout: %ld tasks of %llu xorshift rounds (~1 us) each\n", f.n,
 	       (unsigned long long)spin_iters);
 	bench_series s1, s2, sp;
 	bench_series_init(&s1, "sched.fanout.1w", "ms");
 	bench_series_init(&s2, "sched.fanout.2w", "ms");
 	bench_series_init(&sp, "sched.fanout.speedup", "x");
+	bench_series mach;
+	bench_series_init(&mach, "sched.fanout.machine", "x");
 	run_with(2, fan_root, &f); /* warm-up */
 	for (int r = 0; r < o->reps; r++) {
 		double a = run_with(1, fan_root, &f);
@@ -162,10 +221,13 @@ static void bench_fanout(const bench_opts *o)
 		bench_record(&s1, a);
 		bench_record(&s2, b);
 		bench_record(&sp, a / b);
+		bench_record(&mach, machine_speedup(f.n));
 	}
 	bench_print_median(&s1);
 	bench_print_median(&s2);
 	bench_print_median(&sp);
+	bench_print_median(&mach);
+	free(f.batches);
 }
 
 /* ---- cross-worker ping-pong ---- */

@@ -7,7 +7,9 @@
 #   --strict  exit 1 when a target is missed (default: report only)
 #
 # "vs base": switch figures against boost.context's fcontext, sched.rtt.parked
-# against sched.rtt.floor (two plain threads woken by eventfds), same run.
+# against sched.rtt.floor (two plain threads woken by eventfds), and the
+# fan-out speedup as a share of sched.fanout.machine (what 2 plain threads
+# get on the same work), all measured in the same run.
 # Each program prints "<metric> <unit> <value>" per repetition and
 # "median <metric> <unit> <value>" at the end; this script keeps the medians
 # and checks them against the targets below. The switch ratios are against
@@ -92,6 +94,10 @@ $1 == "median" {
 		ratio = sprintf("%.2fx", v / boost)
 	if (name == "sched.rtt.floor")
 		floorv = v
+	if (name == "sched.fanout.machine")
+		machv = v
+	if (name == "sched.fanout.speedup")
+		spd = v
 	if (name == "sched.rtt.parked" && floorv + 0 > 0)
 		ratio = sprintf("%.2fx fl", v / floorv)
 	target = "-"; result = "info"
@@ -111,6 +117,8 @@ $1 == "median" {
 		else
 			result = (v <= boost + 0) ? "PASS" : sprintf("FAIL (%.1fx)", v / boost)
 	}
+	if (name == "sched.fanout.machine" && spd + 0 > 0)
+		ratio = sprintf("%.2fx of it", spd / v)
 	if (result ~ /^FAIL/)
 		fails++
 	printf "%-22s %10.2f  %-10s %-10s %-10s %s\n", name, v, unit, target, ratio, result
