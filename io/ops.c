@@ -11,6 +11,8 @@
 #include <limits.h>
 #include <linux/stat.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Linux's MAX_RW_COUNT: larger transfers are clamped (and come back short). */
@@ -216,6 +218,18 @@ int rlt_shutdown(int fd, int how)
 		return -EINVAL;
 	OP_BEGIN(t, op, RLT_OP_SHUTDOWN, fd);
 	op.u.shutdown.how = how;
+	return op_run(t, &op);
+}
+
+int rlt_waitid(int idtype, unsigned id, siginfo_t *info, int options)
+{
+	if (!info || (options & WNOHANG))
+		return -EINVAL;
+	OP_BEGIN(t, op, RLT_OP_WAITID, -1);
+	op.u.waitid.idtype = idtype;
+	op.u.waitid.id = id;
+	op.u.waitid.info = info;
+	op.u.waitid.options = options;
 	return op_run(t, &op);
 }
 

@@ -717,6 +717,11 @@ static void ep_submit(rlt_loop *loop, rlt_op *op)
 	case RLT_OP_SHUTDOWN:
 		rlt__op_complete(op, shutdown(op->fd, op->u.shutdown.how) == 0 ? 0 : -errno);
 		return;
+	case RLT_OP_WAITID:
+		/* A blocking waitid would stall the worker for as long as the
+		 * child lives: the caller waits on a pidfd instead. */
+		rlt__op_complete(op, -EOPNOTSUPP);
+		return;
 	case RLT_OP_COUNT:
 		break;
 	}

@@ -56,6 +56,11 @@
 #define IORING_SQ_TASKRUN (1U << 2)
 #endif
 
+/* Linux 6.7; liburing 2.3 has neither the opcode nor its helper. */
+#ifndef IORING_OP_WAITID
+#define IORING_OP_WAITID 50
+#endif
+
 #define UD_WAKE ((uint64_t)1)
 #define UD_MSG ((uint64_t)2)
 #define UD_MAX UD_MSG
@@ -307,6 +312,15 @@ void rlt__uring_submit(rlt_loop *loop, rlt_op *op)
 		break;
 	case RLT_OP_POLL:
 		io_uring_prep_poll_add(sqe, op->fd, op->u.poll.events);
+		break;
+	case RLT_OP_WAITID:
+		/* io_uring_prep_waitid, by hand: id in fd, idtype in len, options
+		 * in file_index, the siginfo in addr2. A kernel without it
+		 * answers -EINVAL. */
+		io_uring_prep_rw(IORING_OP_WAITID, sqe, (int)op->u.waitid.id, NULL,
+				 (unsigned)op->u.waitid.idtype, 0);
+		sqe->file_index = (__u32)op->u.waitid.options;
+		sqe->addr2 = (__u64)(uintptr_t)op->u.waitid.info;
 		break;
 	case RLT_OP_COUNT:
 		break;

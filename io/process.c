@@ -305,6 +305,11 @@ int rlt_process_wait(rlt_process *p, int64_t timeout_ns, int *status)
 	 * before each poll; the task's own setting comes back afterwards. */
 	uint64_t deadline = timeout_ns > 0 ? rlt_now() + (uint64_t)timeout_ns : 0;
 	int64_t saved = rlt_io_timeout();
+	/* Where the loop can (io_uring, Linux 6.7: IORING_OP_WAITID), the
+	 * kernel wakes us when the child exits and reaps it in the same step;
+	 * elsewhere (epoll: -EOPNOTSUPP; older kernels: -EINVAL) wait for the
+	 * pidfd to be readable, then reap. */
+	bool by_waitid = true;
 	for (;;) {
 		int64_t left = 0; /* 0: no limit */
 		if (deadline) {
@@ -316,6 +321,31 @@ int rlt_process_wait(rlt_process *p, int64_t timeout_ns, int *status)
 			left = (int64_t)(deadline - now);
 		}
 		rlt_set_io_timeout(left);
+		if (by_waitid) {
+			siginfo_t si;
+			si.si_pid = 0;
+			int r = rlt_waitid(P_PIDFD, (unsigned)p->pidfd, &si, WEXITED);
+			if (r == 0 && si.si_pid) {
+				p->status = wait_status(&si);
+				p->reaped = true;
+				rc = 1;
+				break;
+			}
+			if (r == -EOPNOTSUPP || r == -EINVAL) {
+				by_waitid = false;
+				continue;
+			}
+			/* -EINTR/-EAGAIN (a fault policy), -ETIMEDOUT: look,
+			 * then go round */
+			if (r < 0 && r != -EINTR && r != -EAGAIN && r != -ETIMEDOUT) {
+				rc = r;
+				break;
+			}
+			rc = reap(p, WNOHANG);
+			if (rc != 0)
+				break;
+			continue;
+		}
 		int ev = rlt_poll(p->pidfd, POLLIN);
 		/* -EINTR/-EAGAIN (a fault policy), -ETIMEDOUT: look, then go round */
 		if (ev < 0 && ev != -EINTR && ev != -EAGAIN && ev != -ETIMEDOUT) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -607,6 +608,53 @@ static void test_run_outside_a_task_gives_eperm(void **state)
 	assert_no_children();
 }
 
+/* rlt_waitid: the loop waits for the child (IORING_OP_WAITID), or says it
+ * cannot (epoll), and rlt_process_wait works either way. */
+static void *waitid_through_the_loop(void *arg)
+{
+	(void)arg;
+	const char *argv[] = {"sh", "-c", "exit 5", NULL};
+	rlt_process_opts o = {.argv = argv};
+	rlt_process *p = rlt_process_spawn(&o);
+	assert_non_null(p);
+	int pidfd = -1;
+	{
+		/* a pidfd of our own for the raw call */
+		pidfd = (int)syscall(SYS_pidfd_open, rlt_process_pid(p), 0);
+		assert_true(pidfd >= 0);
+	}
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	assert_int_equal(rlt_waitid(P_PIDFD, (unsigned)pidfd, &si, WEXITED | WNOHANG), -EINVAL);
+	assert_int_equal(rlt_waitid(P_PIDFD, (unsigned)pidfd, NULL, WEXITED), -EINVAL);
+	int rc = rlt_waitid(P_PIDFD, (unsigned)pidfd, &si, WEXITED | WNOWAIT);
+	const char *pol = rlt_runtime_policy(rlt_runtime_self());
+	if (strncmp(pol, "epoll", 5) == 0) {
+		assert_int_equal(rc, -EOPNOTSUPP);
+	} else if (strncmp(pol, "io_uring", 8) == 0) {
+		/* Linux >= 6.7 (this machine's kernel is newer) */
+		assert_int_equal(rc, 0);
+		assert_int_equal(si.si_pid, rlt_process_pid(p));
+		assert_int_equal(si.si_code, CLD_EXITED);
+		assert_int_equal(si.si_status, 5);
+	}
+	close(pidfd);
+	/* WNOWAIT left it waitable: the handle reaps it. */
+	int status;
+	assert_int_equal(rlt_process_wait(p, -1, &status), 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 5);
+	rlt_process_free(p);
+	return NULL;
+}
+
+static void test_waitid_through_the_loop_or_a_clear_no(void **state)
+{
+	(void)state;
+	rlt_test_run(waitid_through_the_loop, NULL);
+	assert_no_children();
+}
+
 int main(void)
 {
 	/* As many servers do; the children get SIGPIPE back (tested). */
@@ -625,6 +673,7 @@ int main(void)
 	    cmocka_unit_test(test_fifty_concurrent_children_from_tasks_on_two_workers),
 	    cmocka_unit_test(test_run_collects_truncates_and_times_out),
 	    cmocka_unit_test(test_run_outside_a_task_gives_eperm),
+	    cmocka_unit_test(test_waitid_through_the_loop_or_a_clear_no),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const op_names[RLT_OP_COUNT] = {
+static const char *const op_names[] = {
 	"read", "write", "readv", "writev", "openat", "close", "fsync",
-	"statx", "accept", "connect", "recv", "send", "shutdown", "poll",
+	"statx", "accept", "connect", "recv", "send", "shutdown", "poll", "waitid",
 };
+
+_Static_assert(sizeof(op_names) / sizeof(op_names[0]) == RLT_OP_COUNT, "a name for every op");
 
 static void native(uint32_t ops, char *out, size_t len)
 {

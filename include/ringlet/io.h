@@ -3,6 +3,7 @@
 
 #include "common.h"
 
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -64,6 +65,15 @@ RLT_API int rlt_shutdown(int fd, int how);
  * ...); returns the ready events (> 0) or a negative errno. For libraries
  * that hand you a socket to wait on. */
 RLT_API int rlt_poll(int fd, unsigned mask);
+
+/* waitid(2) as an operation: suspends the task until the child (idtype
+ * P_PIDFD with a pidfd, or P_PID, ...) changes state as options asks
+ * (WEXITED, ...; WNOHANG is -EINVAL: just call waitid(2)), and fills *info.
+ * Returns 0, a negative errno, or -EOPNOTSUPP where the loop policy cannot
+ * wait for children (epoll; io_uring before Linux 6.7 says -EINVAL): wait
+ * for the pidfd to be readable with rlt_poll() then. rlt_process_wait()
+ * does all that. */
+RLT_API int rlt_waitid(int idtype, unsigned id, siginfo_t *info, int options);
 
 /*
  * A time limit for each I/O operation the calling task starts from now on

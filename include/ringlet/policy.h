@@ -45,6 +45,7 @@ typedef enum rlt_opcode {
 	RLT_OP_SEND,     /* u.msg, fd (flags already include MSG_NOSIGNAL) */
 	RLT_OP_SHUTDOWN, /* u.shutdown, fd */
 	RLT_OP_POLL,     /* u.poll, fd: completes with the ready poll(2) events */
+	RLT_OP_WAITID,   /* u.waitid: waitid(2), blocking until a child changes state */
 	RLT_OP_COUNT
 } rlt_opcode;
 
@@ -58,7 +59,10 @@ struct statx;
  * One operation in flight. ringlet fills the request; the policy carries it
  * out and calls rlt_op_complete() exactly once with what the system call
  * would have returned: a count, an fd or 0 on success, a negative errno on
- * failure. The op (and every buffer it names) stays valid until then.
+ * failure. The op (and every buffer it names) stays valid until then. An
+ * operation a policy cannot do without blocking its worker for an unbounded
+ * time (epoll and RLT_OP_WAITID) completes with -EOPNOTSUPP; the callers
+ * have another way (rlt_process_wait() polls a pidfd).
  */
 typedef struct rlt_op {
 	uint8_t code; /* rlt_opcode */
@@ -108,6 +112,12 @@ typedef struct rlt_op {
 		struct {
 			unsigned events;
 		} poll;
+		struct {
+			int idtype;    /* P_PID, P_PIDFD, ... */
+			unsigned id;   /* the pid, or the pidfd */
+			void *info;    /* siginfo_t *, filled in */
+			int options;   /* WEXITED, ... (never WNOHANG) */
+		} waitid;
 	} u;
 	/* The policy's, while the op is in flight (links, state, a deadline). */
 	void *policy_data[4];
