@@ -33,6 +33,7 @@
  * so that a policy that cannot run a workload shows as n/a in policies.sh.
  */
 #include "bench_common.h"
+#include "bench_sleepers.h"
 #include <ringlet.h>
 
 #include <arpa/inet.h>
@@ -132,62 +133,11 @@ static void bench_switch(const bench_opts *o)
 
 #define NSLEEPERS 10000u
 
-typedef struct sleeper_arg {
-	uint64_t rng;
-	int sleeps;
-} sleeper_arg;
-
-static void *sleeper(void *arg)
-{
-	sleeper_arg *a = arg;
-	for (int i = 0; i < a->sleeps; i++) {
-		int rc = rlt_sleep(bench_rand(&a->rng) % (1 * MSEC + 1));
-		if (rc < 0)
-			die("rlt_sleep", -rc);
-	}
-	return NULL;
-}
-
-static rlt_task *sleepers[NSLEEPERS];
-static sleeper_arg sleeper_args[NSLEEPERS];
-
-/* Process CPU time of NSLEEPERS tasks doing `sleeps` sleeps each, spawn and
- * join included. */
-static uint64_t timer_round(int sleeps, uint64_t *wall)
-{
-	rlt_spawn_opts opts = {.stack_size = 16384};
-	uint64_t c0 = bench_cpu_ns(), w0 = bench_wall_ns();
-	for (uint32_t i = 0; i < NSLEEPERS; i++) {
-		sleeper_args[i].rng = 0x9E3779B97F4A7C15ull * (i + 1);
-		sleeper_args[i].sleeps = sleeps;
-		sleepers[i] = spawn(sleeper, &sleeper_args[i], &opts);
-	}
-	for (uint32_t i = 0; i < NSLEEPERS; i++)
-		join(sleepers[i]);
-	*wall = bench_wall_ns() - w0;
-	return bench_cpu_ns() - c0;
-}
-
 static void *timer_root(void *arg)
 {
 	const bench_opts *o = arg;
-	int sleeps = o->quick ? 10 : 30;
-	uint64_t wall;
-	bench_series s;
-	bench_series_init(&s, "policy.timer", "ns_per_op");
-	/* Warm-up: maps and touches the stacks, grows the timer structures. */
-	timer_round(2, &wall);
-	uint64_t base = timer_round(0, &wall);
-	printf("# policy.timer: %u tasks x %d sleeps of 0-1 ms per measurement, 1 worker; "
-	       "spawn+join alone: %.0f ns CPU per task\n",
-	       NSLEEPERS, sleeps, (double)base / NSLEEPERS);
-	for (int r = 0; r < o->reps; r++) {
-		uint64_t cpu = timer_round(sleeps, &wall);
-		bench_record(&s, (double)cpu / ((double)NSLEEPERS * sleeps));
-		printf("# policy.timer: wall %.1f ms, cpu %.1f ms\n", (double)wall / 1e6,
-		       (double)cpu / 1e6);
-	}
-	bench_print_median(&s);
+	bench_sleepers_series(o, "policy.timer", NSLEEPERS, o->quick ? 10 : 30, 0, 1 * MSEC,
+			      "0-1 ms, 1 worker");
 	return NULL;
 }
 

@@ -17,6 +17,7 @@
  *                      included (spawn, switches, heap, loop, join).
  */
 #include "bench_common.h"
+#include "bench_sleepers.h"
 #include "sched/timer.h"
 #include <ringlet.h>
 
@@ -90,64 +91,11 @@ static void bench_heap(const bench_opts *o, const char *name, size_t stride, lon
 
 /* ---- task level ---- */
 
-typedef struct sleeper_arg {
-	uint64_t rng;
-	int sleeps;
-} sleeper_arg;
-
-static void *sleeper(void *arg)
-{
-	sleeper_arg *a = arg;
-	for (int i = 0; i < a->sleeps; i++)
-		rlt_sleep(1 * MSEC + bench_rand(&a->rng) % (19 * MSEC));
-	return NULL;
-}
-
-static rlt_task *tasks[NTIMERS];
-static sleeper_arg args[NTIMERS];
-
-/* Returns the process CPU time of spawning NTIMERS tasks doing `sleeps`
- * sleeps each and joining them. */
-static uint64_t task_round(int sleeps, uint64_t *wall)
-{
-	rlt_spawn_opts opts = {.stack_size = 16384};
-	uint64_t c0 = bench_cpu_ns(), w0 = bench_wall_ns();
-	for (uint32_t i = 0; i < NTIMERS; i++) {
-		args[i].rng = 0x9E3779B97F4A7C15ull * (i + 1);
-		args[i].sleeps = sleeps;
-		tasks[i] = rlt_spawn(sleeper, &args[i], &opts);
-		if (!tasks[i]) {
-			fprintf(stderr, "bench_timer: rlt_spawn #%u: %s\n", i, strerror(errno));
-			exit(1);
-		}
-	}
-	for (uint32_t i = 0; i < NTIMERS; i++)
-		rlt_join(tasks[i], NULL);
-	*wall = bench_wall_ns() - w0;
-	return bench_cpu_ns() - c0;
-}
-
 static void *task_root(void *arg)
 {
 	const bench_opts *o = arg;
-	int sleeps = o->quick ? 2 : 3;
-	uint64_t wall;
-	bench_series s;
-	bench_series_init(&s, "timer.task", "ns_per_op");
-	/* Warm-up (maps and touches the stacks), then the part of the cost
-	 * that is not sleeping: spawn and join alone. */
-	task_round(0, &wall);
-	uint64_t base = task_round(0, &wall);
-	printf("# timer.task: %u tasks x %d sleeps of 1-20 ms per measurement; spawn+join alone: "
-	       "%.0f ns CPU per task\n",
-	       NTIMERS, sleeps, (double)base / NTIMERS);
-	for (int r = 0; r < o->reps; r++) {
-		uint64_t cpu = task_round(sleeps, &wall);
-		bench_record(&s, (double)cpu / ((double)NTIMERS * sleeps));
-		printf("# timer.task: wall %.1f ms, cpu %.1f ms\n", (double)wall / 1e6,
-		       (double)cpu / 1e6);
-	}
-	bench_print_median(&s);
+	bench_sleepers_series(o, "timer.task", NTIMERS, o->quick ? 2 : 3, 1 * MSEC, 19 * MSEC,
+			      "1-20 ms");
 	return NULL;
 }
 
