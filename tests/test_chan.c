@@ -418,7 +418,7 @@ static void *race_consumer(void *arg)
 static void *root_race(void *arg)
 {
 	unsigned workers = (unsigned)I(arg);
-	static const uint64_t tos[][2] = {{1000, 1000}, {500, 3000}, {3000, 500}, {1, 1}};
+	static const uint64_t tos[][2] = {{1000, 1000}, {500, 3000}, {3000, 500}, {1, 5000}, {5000, 1}};
 	unsigned long total = 0;
 	for (size_t cap = 0; cap <= 1; cap++) {
 		for (size_t k = 0; k < sizeof(tos) / sizeof(tos[0]); k++) {
@@ -431,7 +431,7 @@ static void *root_race(void *arg)
 			assert_int_equal(rlt_chan_free(r.ch), 0);
 		}
 	}
-	print_message("  %u worker(s): %lu timeouts raced the hand-offs\n", workers, total);
+	print_message("  %u worker(s): %lu waits timed out amid the hand-offs\n", workers, total);
 	return NULL;
 }
 
