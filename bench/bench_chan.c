@@ -51,7 +51,9 @@ static void *receiver(void *arg)
 
 static rlt_task *spawn_on(rlt_task_fn fn, void *arg, unsigned worker)
 {
-	rlt_spawn_opts o = {.flags = RLT_SPAWN_ON_WORKER | RLT_SPAWN_PINNED, .worker = worker};
+	/* RINGLET_WORKERS wins over rlt_config.workers. */
+	rlt_spawn_opts o = {.flags = RLT_SPAWN_ON_WORKER | RLT_SPAWN_PINNED,
+			    .worker = worker % rlt_runtime_workers(rlt_runtime_self())};
 	rlt_task *t = rlt_spawn(fn, arg, &o);
 	if (!t) {
 		fprintf(stderr, "bench_chan: rlt_spawn: %s\n", strerror(errno));

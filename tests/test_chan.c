@@ -10,9 +10,12 @@
 #define V(i) ((void *)(uintptr_t)(i))
 #define I(v) ((uintptr_t)(v))
 
+/* Pinned to a worker (modulo the workers there are: RINGLET_WORKERS wins
+ * over rlt_config.workers). */
 static rlt_task *spawn_on(rlt_task_fn fn, void *arg, unsigned worker)
 {
-	rlt_spawn_opts o = {.flags = RLT_SPAWN_ON_WORKER | RLT_SPAWN_PINNED, .worker = worker};
+	rlt_spawn_opts o = {.flags = RLT_SPAWN_ON_WORKER | RLT_SPAWN_PINNED,
+			    .worker = worker % rlt_runtime_workers(rlt_runtime_self())};
 	rlt_task *t = rlt_spawn(fn, arg, &o);
 	assert_non_null(t);
 	return t;
