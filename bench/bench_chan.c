@@ -102,8 +102,8 @@ static double measure(size_t cap, long n, unsigned nsend, unsigned workers)
 
 /* The cap0 and cap64 series of a hand-off metric, then their better median
  * under the metric's own name. */
-static void bench_handoff(const bench_opts *o, const char *name, const char *n0,
-			  const char *n64, unsigned workers, long n)
+static void bench_handoff(const bench_opts *o, const char *name, const char *n0, const char *n64,
+			  unsigned workers, long n)
 {
 	if (!bench_want(o, name) && !bench_want(o, n0) && !bench_want(o, n64))
 		return;

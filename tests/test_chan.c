@@ -421,12 +421,15 @@ static void *race_consumer(void *arg)
 static void *root_race(void *arg)
 {
 	unsigned workers = (unsigned)I(arg);
-	static const uint64_t tos[][2] = {{1000, 1000}, {500, 3000}, {3000, 500}, {1, 5000}, {5000, 1}};
+	/* (send, receive) timeouts, ns: even, lopsided, and 1 ns against a
+	 * wait long enough that the two always meet in the end. */
+	static const uint64_t tos[][2] = {
+	    {1000, 1000}, {500, 3000}, {3000, 500}, {1, 5000}, {5000, 1}};
 	unsigned long total = 0;
 	for (size_t cap = 0; cap <= 1; cap++) {
 		for (size_t k = 0; k < sizeof(tos) / sizeof(tos[0]); k++) {
-			struct race r = {rlt_chan_new(cap), RLT_TEST_SCALE(3000), tos[k][0], tos[k][1],
-					 0};
+			struct race r = {rlt_chan_new(cap), RLT_TEST_SCALE(3000), tos[k][0],
+					 tos[k][1], 0};
 			rlt_task *c = spawn_on(race_consumer, &r, workers - 1);
 			rlt_task *p = spawn_on(race_producer, &r, 0);
 			total += (unsigned long)I(join_res(p));
