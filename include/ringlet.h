@@ -20,6 +20,7 @@
 #include "ringlet/runtime.h"
 #include "ringlet/task.h"
 #include "ringlet/future.h"
+#include "ringlet/chan.h"
 #include "ringlet/time.h"
 #include "ringlet/io.h"
 #include "ringlet/process.h"
