@@ -52,9 +52,10 @@ static void wake_chain(rlt__waiter *w)
  * paths' CASes cannot succeed), which is what the slow paths rely on. */
 
 #define MUTEX_WAITERS ((uintptr_t)1)
-/* Rounds of the spin before queueing: about a microsecond, the length of a
- * short critical section on another worker. */
-#define MUTEX_SPIN 100
+/* Rounds of the spin before queueing: about a microsecond (a pause is
+ * ~30 ns on the EPYC VMs we measure on), the length of a short critical
+ * section on another worker, and well under a parked worker's wake-up. */
+#define MUTEX_SPIN 32
 
 struct rlt_mutex {
 	_Atomic uintptr_t state;
