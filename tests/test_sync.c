@@ -482,6 +482,94 @@ static void test_sem_serves_waiters_in_fifo_order(void **state)
 	rlt_test_run1(root_sem_fifo, NULL);
 }
 
+typedef struct sem_race {
+	rlt_sem *s;
+	atomic_int holders;
+	int rounds;
+} sem_race;
+
+static void *sem_race_task(void *arg)
+{
+	sem_race *c = arg;
+	long got = 0;
+	for (int i = 0; i < c->rounds; i++) {
+		int rc = rlt_sem_acquire_timeout(c->s, (int64_t)(1 + i % 20) * RLT_NSEC_PER_USEC);
+		if (rc == -ETIMEDOUT)
+			continue;
+		assert_int_equal(rc, 0);
+		assert_int_equal(atomic_fetch_add(&c->holders, 1), 0);
+		if (i % 3 == 0)
+			rlt_yield();
+		assert_int_equal(atomic_fetch_sub(&c->holders, 1), 1);
+		got++;
+		assert_int_equal(rlt_sem_release(c->s), 0);
+	}
+	return (void *)got;
+}
+
+static void *root_sem_race(void *arg)
+{
+	sem_race c = {.s = rlt_sem_new(1), .rounds = RLT_TEST_SCALE(5000)};
+	atomic_init(&c.holders, 0);
+	rlt_task *t[4];
+	for (int i = 0; i < 4; i++)
+		t[i] = spawn(sem_race_task, &c);
+	for (int i = 0; i < 4; i++)
+		join(t[i]);
+	/* The one permit was neither lost to a leaving waiter nor doubled. */
+	assert_int_equal(rlt_sem_value(c.s), 1);
+	assert_int_equal(rlt_sem_free(c.s), 0);
+	return NULL;
+}
+
+static void test_sem_timeout_racing_release_never_loses_a_permit(void **state)
+{
+	run2(root_sem_race, NULL);
+}
+
+/* ================= freeing ================= */
+
+static void *wait_event(void *arg)
+{
+	return (void *)(intptr_t)rlt_event_wait(arg);
+}
+static void *acquire_sem(void *arg)
+{
+	return (void *)(intptr_t)rlt_sem_acquire(arg);
+}
+static void *wait_wg(void *arg)
+{
+	return (void *)(intptr_t)rlt_waitgroup_wait(arg);
+}
+
+static void *root_free_busy(void *arg)
+{
+	/* One worker: after a yield, each spawned task has queued. */
+	rlt_event *e = rlt_event_new();
+	rlt_sem *s = rlt_sem_new(0);
+	rlt_waitgroup *wg = rlt_waitgroup_new();
+	rlt_waitgroup_add(wg, 1);
+	rlt_task *t[3] = {spawn(wait_event, e), spawn(acquire_sem, s), spawn(wait_wg, wg)};
+	rlt_yield();
+	assert_int_equal(rlt_event_free(e), -EBUSY);
+	assert_int_equal(rlt_sem_free(s), -EBUSY);
+	assert_int_equal(rlt_waitgroup_free(wg), -EBUSY);
+	rlt_event_set(e);
+	rlt_sem_release(s);
+	rlt_waitgroup_done(wg);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(join(t[i]), 0);
+	assert_int_equal(rlt_event_free(e), 0);
+	assert_int_equal(rlt_sem_free(s), 0);
+	assert_int_equal(rlt_waitgroup_free(wg), 0);
+	return NULL;
+}
+
+static void test_free_with_waiters_gives_ebusy(void **state)
+{
+	rlt_test_run1(root_free_busy, NULL);
+}
+
 /* ================= condition variable ================= */
 
 #define QCAP 4
@@ -691,6 +779,8 @@ int main(void)
 	    cmocka_unit_test(test_sem_acquire_try_release_and_timeout),
 	    cmocka_unit_test(test_sem_limits_concurrency_to_n),
 	    cmocka_unit_test(test_sem_serves_waiters_in_fifo_order),
+	    cmocka_unit_test(test_sem_timeout_racing_release_never_loses_a_permit),
+	    cmocka_unit_test(test_free_with_waiters_gives_ebusy),
 	    cmocka_unit_test(test_cond_producer_consumer_across_workers),
 	    cmocka_unit_test(test_cond_wait_timeout_fires_and_not_when_signalled),
 	    cmocka_unit_test(test_waitgroup_of_1000_tasks),
