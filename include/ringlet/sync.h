@@ -38,7 +38,8 @@ typedef struct rlt_waitgroup rlt_waitgroup;
  * Owned by the task that locked it: only that task may unlock it, and it
  * may hold it across suspensions (I/O, sleeps) and worker migrations. Not
  * recursive. Uncontended lock and unlock are one atomic operation each;
- * a contended lock spins briefly, then queues. */
+ * a contended lock spins briefly, then queues. Ownership is the task's
+ * address: a task must unlock what it holds before it returns. */
 
 /* An unlocked mutex, or NULL (errno ENOMEM). Any thread. */
 RLT_API rlt_mutex *rlt_mutex_new(void);
