@@ -58,12 +58,13 @@ declare -A TARGET=(
 	[exec.rtt.2w.p50]=10
 	[exec.tput]=">=300"
 	[chan.handoff.1w]=50
+	[sync.mutex.uncontended]=10
 )
 
 OUT="$BIN/last-run.txt"
 : >"$OUT"
 start=$(date +%s)
-for b in bench_switch bench_switch_boost bench_spawn bench_timer bench_rss bench_sched bench_executor bench_chan; do
+for b in bench_switch bench_switch_boost bench_spawn bench_timer bench_rss bench_sched bench_executor bench_chan bench_sync; do
 	exe="$BIN/$b"
 	if [ ! -x "$exe" ]; then
 		echo "run.sh: $b not built, skipped" >&2

@@ -26,5 +26,6 @@
 #include "ringlet/process.h"
 #include "ringlet/policy.h"
 #include "ringlet/executor.h"
+#include "ringlet/sync.h"
 
 #endif
