@@ -1,6 +1,8 @@
 /* rlt_run: configuration errors, nesting, shutdown with live tasks, leaks. */
 #include "tests/rlt_test.h"
 
+#include <stdatomic.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,10 +48,18 @@ static void test_nested_run_gives_ebusy(void **state)
 
 /* ---- shutdown with tasks still alive ---- */
 
-static void *join_arg(void *arg) { return (void *)(intptr_t)rlt_join(arg, NULL); }
+/* Tasks of the shutdown test report that they got going. */
+static atomic_int got_going;
+
+static void *join_arg(void *arg)
+{
+	atomic_fetch_add(&got_going, 1);
+	return (void *)(intptr_t)rlt_join(arg, NULL);
+}
 
 static void *read_forever(void *arg)
 {
+	atomic_fetch_add(&got_going, 1);
 	int *p = arg;
 	char buf[16]; /* on this task's stack: the kernel must let go first */
 	rlt_read(p[0], buf, sizeof(buf), -1);
@@ -58,20 +68,33 @@ static void *read_forever(void *arg)
 
 static void *sleep_long(void *arg)
 {
+	atomic_fetch_add(&got_going, 1);
 	rlt_sleep(3600 * RLT_NSEC_PER_SEC);
 	return NULL;
 }
 
 static int pipe_fds[2];
 
+static void *ret_and_count(void *arg)
+{
+	atomic_fetch_add(&got_going, 1);
+	return arg;
+}
+
 static void *root_abandons(void *arg)
 {
+	atomic_store(&got_going, 0);
 	rlt_task *sleeper = rlt_spawn(sleep_long, NULL, NULL);
 	rlt_spawn(join_arg, sleeper, NULL); /* handle never joined */
 	rlt_detach(rlt_spawn(read_forever, pipe_fds, NULL));
-	rlt_spawn(ret_arg, NULL, NULL); /* finishes, never joined */
-	rlt_yield();
-	rlt_yield();
+	rlt_spawn(ret_and_count, NULL, NULL); /* finishes, never joined */
+	/* Let all four get going (on whichever worker): three then block
+	 * for good, one is over. */
+	uint64_t deadline = rlt_now() + 5 * RLT_NSEC_PER_SEC;
+	while (atomic_load(&got_going) < 4 && rlt_now() < deadline)
+		rlt_sleep(RLT_NSEC_PER_MSEC);
+	assert_int_equal(atomic_load(&got_going), 4);
+	rlt_sleep(RLT_NSEC_PER_MSEC); /* and reach their waits */
 	return (void *)5;
 }
 
