@@ -10,17 +10,12 @@
  *                         with -q) from 64 tasks on 2 workers, each task
  *                         awaiting its jobs one by one. Target >= 300.
  */
-#include "bench_common.h"
+#include "bench_rt.h"
 #include <ringlet.h>
 
 #include <errno.h>
 #include <stdatomic.h>
 
-static void die(const char *what, int err)
-{
-	fprintf(stderr, "bench_executor: %s: %s\n", what, strerror(err));
-	exit(1);
-}
 
 static void *empty(void *arg) { return arg; }
 
@@ -59,12 +54,7 @@ static void bench_rtt(const bench_opts *o, unsigned workers)
 	bench_series_init(&s99, p99, "us");
 	printf("# exec.rtt.%uw: %d empty jobs, one at a time, %u worker(s)\n", workers, r.n, workers);
 	for (int rep = 0; rep < o->reps; rep++) {
-		rlt_config cfg;
-		rlt_config_init(&cfg);
-		cfg.workers = workers;
-		int rc = rlt_run(rtt_root, &r, &cfg, NULL);
-		if (rc < 0)
-			die("rlt_run", -rc);
+		bench_run(workers, rtt_root, &r);
 		bench_record(&s50, r.us[r.n / 2]);
 		bench_record(&s99, r.us[r.n * 99 / 100]);
 	}
@@ -108,13 +98,8 @@ static void bench_tput(const bench_opts *o)
 	bench_series_init(&s, "exec.tput", "kjobs_per_s");
 	printf("# exec.tput: %ld empty jobs from %d tasks on 2 workers\n", per * TPUT_TASKS, TPUT_TASKS);
 	for (int rep = 0; rep < o->reps; rep++) {
-		rlt_config cfg;
-		rlt_config_init(&cfg);
-		cfg.workers = 2;
 		uint64_t t0 = bench_wall_ns();
-		int rc = rlt_run(tput_root, &per, &cfg, NULL);
-		if (rc < 0)
-			die("rlt_run", -rc);
+		bench_run(2, tput_root, &per);
 		double sec = (double)(bench_wall_ns() - t0) / 1e9;
 		bench_record(&s, (double)(per * TPUT_TASKS) / sec / 1e3);
 	}

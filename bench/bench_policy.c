@@ -32,7 +32,7 @@
  * Any failed call ends the program with exit status 1 and a line naming it,
  * so that a policy that cannot run a workload shows as n/a in policies.sh.
  */
-#include "bench_common.h"
+#include "bench_rt.h"
 #include "bench_sleepers.h"
 #include <ringlet.h>
 
@@ -47,22 +47,11 @@
 #define MSEC	 1000000ull
 #define MSG_SIZE 64
 
-static void die(const char *what, int err)
-{
-	fprintf(stderr, "bench_policy: %s: %s\n", what, strerror(err));
-	exit(1);
-}
 
 static void run_root(const char *name, unsigned workers, rlt_task_fn fn, void *arg)
 {
-	rlt_config cfg;
-	rlt_config_init(&cfg);
-	cfg.workers = workers; /* 0: the default, one per CPU */
-	int rc = rlt_run(fn, arg, &cfg, NULL);
-	if (rc < 0) {
-		fprintf(stderr, "bench_policy: %s: rlt_run: %s\n", name, strerror(-rc));
-		exit(1);
-	}
+	printf("# %s: running\n", name);
+	bench_run(workers, fn, arg);
 }
 
 static rlt_task *spawn(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)

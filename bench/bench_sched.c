@@ -33,7 +33,7 @@
  *                         (the second worker gets its share by stealing).
  *   sched.spawn.scaling   2w throughput / 1w throughput (target >= 1.5).
  */
-#include "bench_common.h"
+#include "bench_rt.h"
 #include <ringlet.h>
 
 #include <errno.h>
@@ -42,21 +42,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-static void die(const char *what, int err)
-{
-	fprintf(stderr, "bench_sched: %s: %s\n", what, strerror(err));
-	exit(1);
-}
-
 static double run_with(unsigned workers, rlt_task_fn fn, void *arg)
 {
-	rlt_config cfg;
-	rlt_config_init(&cfg);
-	cfg.workers = workers;
-	void *res = NULL;
-	int rc = rlt_run(fn, arg, &cfg, &res);
-	if (rc < 0)
-		die("rlt_run", -rc);
+	void *res = bench_run(workers, fn, arg);
 	double v;
 	memcpy(&v, &res, sizeof(v) < sizeof(res) ? sizeof(v) : sizeof(res));
 	return v;

@@ -13,26 +13,12 @@
  *                           workers 0 and 1, each setting an event the
  *                           other waits for (mean over the rounds).
  */
-#include "bench_common.h"
+#include "bench_rt.h"
 #include <ringlet.h>
 
 #include <errno.h>
 
-static void die(const char *what, int err)
-{
-	fprintf(stderr, "bench_sync: %s: %s\n", what, strerror(err));
-	exit(1);
-}
-
-static void run(unsigned workers, rlt_task_fn fn, void *arg)
-{
-	rlt_config cfg;
-	rlt_config_init(&cfg);
-	cfg.workers = workers;
-	int rc = rlt_run(fn, arg, &cfg, NULL);
-	if (rc < 0)
-		die("rlt_run", -rc);
-}
+static void run(unsigned workers, rlt_task_fn fn, void *arg) { bench_run(workers, fn, arg); }
 
 typedef struct job {
 	const bench_opts *o;
