@@ -41,6 +41,11 @@ extern const rlt_policy rlt__policy_sqpoll;
 extern const rlt_policy rlt__policy_epoll;
 extern const rlt_policy rlt__policy_fault;
 
+/* The loop of worker index of loop's runtime, once its init has run (or
+ * NULL): for policies that share something between their loops, as
+ * sqpoll's ATTACH_WQ does. sched/worker.c. */
+rlt_loop *rlt__loop_peer(rlt_loop *loop, unsigned index);
+
 void rlt__uring_submit(rlt_loop *loop, rlt_op *op);
 int rlt__uring_poll(rlt_loop *loop, int64_t timeout_ns);
 

@@ -343,19 +343,29 @@ static int accept_try(rlt_op *op)
 	return nb_res(fd);
 }
 
+/* A look at fd's readiness without waiting: the ready events (> 0),
+ * NOT_YET, or -EBADF / another negative errno. */
+static int poll_now(int fd, short events)
+{
+	struct pollfd p = {.fd = fd, .events = events};
+	int r = poll(&p, 1, 0);
+	if (r < 0)
+		return errno == EINTR ? NOT_YET : -errno;
+	if (r == 0)
+		return NOT_YET;
+	if (p.revents & POLLNVAL)
+		return -EBADF;
+	return (unsigned short)p.revents;
+}
+
 /* The first call starts the connection; once it is in progress, the
  * socket's writability says it is over, and SO_ERROR how it went. */
 static int connect_try(rlt_op *op)
 {
 	if (OP_FLAGS(op) & F_CONNECTING) {
-		struct pollfd p = {.fd = op->fd, .events = POLLOUT};
-		int r = poll(&p, 1, 0);
-		if (r < 0)
-			return errno == EINTR ? NOT_YET : -errno;
-		if (r == 0)
-			return NOT_YET;
-		if (p.revents & POLLNVAL)
-			return -EBADF;
+		int r = poll_now(op->fd, POLLOUT);
+		if (r < 0) /* NOT_YET, or an error */
+			return r;
 		int err = 0;
 		socklen_t len = sizeof(err);
 		if (getsockopt(op->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
@@ -378,18 +388,7 @@ static int connect_try(rlt_op *op)
 	return -errno;
 }
 
-static int poll_try(rlt_op *op)
-{
-	struct pollfd p = {.fd = op->fd, .events = (short)op->u.poll.events};
-	int r = poll(&p, 1, 0);
-	if (r < 0)
-		return errno == EINTR ? NOT_YET : -errno;
-	if (r == 0)
-		return NOT_YET;
-	if (p.revents & POLLNVAL)
-		return -EBADF;
-	return (unsigned short)p.revents;
-}
+static int poll_try(rlt_op *op) { return poll_now(op->fd, (short)op->u.poll.events); }
 
 /* One non-blocking attempt of a parkable op. */
 static int attempt(rlt_op *op)

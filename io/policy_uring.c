@@ -193,8 +193,6 @@ static int probe_common(bool sqpoll, const char *options)
 static int probe_plain(const char *options) { return probe_common(false, options); }
 static int probe_sqpoll(const char *options) { return probe_common(true, options); }
 
-rlt_loop *rlt__loop_peer(rlt_loop *loop, unsigned index);
-
 static int init_common(rlt_loop *loop, bool sqpoll)
 {
 	unsigned idle_ms, flags = 0;

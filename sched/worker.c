@@ -65,9 +65,7 @@ __attribute__((noinline)) rlt_task *rlt__task_self(void)
 
 void rlt__worker_set_self(rlt__worker *w) { tls_worker = w; }
 
-/* For policies that share something between their loops (sqpoll's
- * ATTACH_WQ): the loop of worker index, once its init has run. */
-rlt_loop *rlt__loop_peer(rlt_loop *loop, unsigned index);
+/* Declared in io/policy.h. */
 rlt_loop *rlt__loop_peer(rlt_loop *loop, unsigned index)
 {
 	rlt__worker *w = loop ? loop->runtime_ : NULL;
