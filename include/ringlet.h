@@ -27,5 +27,6 @@
 #include "ringlet/policy.h"
 #include "ringlet/executor.h"
 #include "ringlet/sync.h"
+#include "ringlet/cancel.h"
 
 #endif

@@ -5,6 +5,7 @@
 #include "ringlet/time.h"
 
 #include "io/policy.h"
+#include "runtime/cancel.h"
 #include "sched/worker.h"
 
 #include <fcntl.h>
@@ -29,62 +30,132 @@ static inline size_t clamp_len(size_t len) { return len > RLT_MAX_RW ? RLT_MAX_R
 	op.code = (opcode);                                                                        \
 	op.fd = (fd_)
 
-/* An operation under the task's I/O timeout: the timer lives on the
- * task's stack, like every wait's. When it fires (on the worker the op was
- * submitted to, which is where the op completes and where the timer was
- * armed), it asks the policy to cancel the op; the op then completes, with
- * -ECANCELED unless it won the race, and that completion wakes the task.
- * If the op completes first, the wake disarms the timer (wake_local). */
-typedef struct op_deadline {
+/* An operation's wait, on the task's stack. Its cancel hook (rlt_cancel,
+ * run on the worker the op was submitted to, which is where it completes)
+ * and its deadline timer both ask the policy to cancel the op; the op then
+ * completes, with -ECANCELED unless it won the race, and only that
+ * completion wakes the task: the kernel is done with the op's buffers by
+ * then. The timer is used for a deadline (a scope's, or the task's I/O
+ * timeout) only under policies that cannot carry one themselves
+ * (RLT_POLICY_DEADLINES: io_uring links a timeout to the op). */
+typedef struct op_wait {
+	rlt__wait wt;
 	rlt__timer tm;
 	rlt_op *op;
 	rlt_loop *loop;
-	bool fired;
-} op_deadline;
+	int cause; /* -ECANCELED or -ETIMEDOUT once we asked for a cancel */
+} op_wait;
+
+static bool op_cancel(rlt__worker *w, rlt__wait *wt)
+{
+	(void)w;
+	op_wait *ow = (op_wait *)wt;
+	if (ow->op->state_ == RLT__OP_DONE)
+		return false;
+	bool asked = ow->cause != 0; /* the deadline did already */
+	ow->cause = -ECANCELED;
+	if (!asked && ow->loop->policy->cancel(ow->loop, ow->op) < 0) {
+		ow->cause = 0;
+		return false;
+	}
+	return true;
+}
 
 static void op_deadline_fire(rlt__timer *tm)
 {
-	op_deadline *d = (op_deadline *)tm;
-	d->fired = true;
-	d->loop->policy->cancel(d->loop, d->op);
+	op_wait *ow = (op_wait *)((char *)tm - offsetof(op_wait, tm));
+	if (ow->cause)
+		return;
+	ow->cause = -ETIMEDOUT;
+	ow->loop->policy->cancel(ow->loop, ow->op);
 }
 
-static __attribute__((noinline)) int op_wait_deadline(rlt_task *t, rlt__worker *w, rlt_op *op)
+/* What a finished op returns, when something asked it to stop. */
+static __attribute__((noinline)) int op_outcome(rlt_task *t, op_wait *ow)
 {
-	op_deadline d;
-	rlt__timer_init(&d.tm, op_deadline_fire);
-	d.tm.deadline = rlt_now() + (uint64_t)t->io_timeout;
-	d.op = op;
-	d.loop = &w->loop;
-	d.fired = false;
-	op->state_ = RLT__OP_WAITING;
-	if (rlt__timer_add(&w->timers, &d.tm) == 0)
-		t->wait_timer = &d.tm;
-	/* (no room for the timer: wait without one rather than fail an op
-	 * that is already in flight) */
-	rlt__task_suspend(t);
-	if (d.fired && op->res_ == -ECANCELED)
-		return -ETIMEDOUT;
-	return op->res_;
+	int res = ow->op->res_;
+	if (res == -ECANCELED) {
+		if (ow->cause == -ECANCELED) {
+			t->ncancel++;
+			return -ECANCELED;
+		}
+		if (ow->cause == -ETIMEDOUT || ow->op->deadline)
+			return -ETIMEDOUT; /* our timer, or the linked timeout */
+		return res;
+	}
+	if (ow->cause == -ECANCELED)
+		rlt__cancel_repend(t); /* the op won the race: deliver it next time */
+	return res;
 }
 
 /* Hand op to the worker's loop and wait. The policy may complete it inside
  * submit (epoll, when the socket is ready): then the task does not suspend.
  * The SQE-style batching is the policy's: nothing reaches the kernel before
- * the loop's next poll. */
-static inline int op_run(rlt_task *t, rlt_op *op)
+ * the loop's next poll. deadline: when the op must end (0: never). */
+static int op_submit_wait(rlt_task *t, rlt_op *op, uint64_t deadline)
 {
 	rlt__worker *w = t->worker;
+	op_wait ow;
+	ow.wt.cancel = op_cancel;
+	ow.op = op;
+	ow.loop = &w->loop;
+	ow.cause = 0;
 	op->task_ = t;
+	op->deadline = 0;
+	/* Published before the submit: a cancel message can only run once we
+	 * have suspended, and then the op is in flight. */
+	int rc = rlt__wait_enter(t, &ow.wt, RLT__WK_IO | (unsigned)op->code << 8);
+	if (rc)
+		return rc;
+	if (__builtin_expect(deadline != 0, 0)) {
+		if (w->loop.policy->flags & RLT_POLICY_DEADLINES) {
+			op->deadline = deadline;
+		} else {
+			rlt__timer_init(&ow.tm, op_deadline_fire);
+			ow.tm.deadline = deadline;
+			/* (no room for the timer: wait without one rather than
+			 * fail an op that is about to be in flight) */
+			if (rlt__timer_add(&w->timers, &ow.tm) == 0)
+				t->wait_timer = &ow.tm;
+		}
+	}
 	op->state_ = RLT__OP_SUBMITTING;
 	RLT__POL_SUBMIT(&w->loop, op);
-	if (op->state_ != RLT__OP_DONE) {
-		if (__builtin_expect(t->io_timeout > 0, 0))
-			return op_wait_deadline(t, w, op);
-		op->state_ = RLT__OP_WAITING;
-		rlt__task_suspend(t);
+	if (op->state_ == RLT__OP_DONE) {
+		rlt__wait_abandon(t);
+		if (t->wait_timer) {
+			rlt__timer_del(&w->timers, t->wait_timer);
+			t->wait_timer = NULL;
+		}
+		return op->res_;
 	}
+	op->state_ = RLT__OP_WAITING;
+	rlt__task_suspend(t);
+	if (__builtin_expect(ow.cause != 0 || (op->deadline && op->res_ == -ECANCELED), 0))
+		return op_outcome(t, &ow);
 	return op->res_;
+}
+
+/* The op's deadline: the nearest of the task's scopes and its I/O timeout.
+ * 0 when there is none; 1 when it has passed. */
+static __attribute__((noinline)) uint64_t op_deadline(rlt_task *t)
+{
+	uint64_t now = rlt_now();
+	uint64_t d = t->deadline;
+	if (t->io_timeout > 0 && now + (uint64_t)t->io_timeout < d)
+		d = now + (uint64_t)t->io_timeout;
+	return d <= now ? 1 : d;
+}
+
+static inline int op_run(rlt_task *t, rlt_op *op)
+{
+	uint64_t deadline = 0;
+	if (__builtin_expect(t->io_timeout > 0 || t->deadline != UINT64_MAX, 0)) {
+		deadline = op_deadline(t);
+		if (deadline == 1)
+			return rlt__cancel_point(t) ? -ECANCELED : -ETIMEDOUT;
+	}
+	return op_submit_wait(t, op, deadline);
 }
 
 ssize_t rlt_read(int fd, void *buf, size_t len, off_t offset)

@@ -246,6 +246,23 @@ static void fini(rlt_loop *loop)
 	loop->state = NULL;
 }
 
+/* The op's deadline as a linked timeout: the kernel ends the op with
+ * -ECANCELED when it passes (the timeout's own CQE, -ETIME or -ECANCELED,
+ * has user_data 0 and is ignored). The timespec is read when the SQE is
+ * submitted, so it lives in the op (on the waiting task's stack) rather
+ * than here. */
+static void link_deadline(uring *u, struct io_uring_sqe *sqe, rlt_op *op)
+{
+	_Static_assert(sizeof(op->policy_data) >= sizeof(struct __kernel_timespec), "room for ts");
+	struct __kernel_timespec *ts = (struct __kernel_timespec *)(void *)op->policy_data;
+	ts->tv_sec = (long long)(op->deadline / 1000000000u);
+	ts->tv_nsec = (long long)(op->deadline % 1000000000u);
+	sqe->flags |= IOSQE_IO_LINK;
+	struct io_uring_sqe *lt = io_uring_get_sqe(&u->ring); /* room checked by submit */
+	io_uring_prep_link_timeout(lt, ts, IORING_TIMEOUT_ABS);
+	io_uring_sqe_set_data64(lt, 0);
+}
+
 void rlt__uring_submit(rlt_loop *loop, rlt_op *op)
 {
 	uring *u = loop->state;
@@ -263,6 +280,9 @@ void rlt__uring_submit(rlt_loop *loop, rlt_op *op)
 		return;
 	}
 #endif
+	if (__builtin_expect(op->deadline != 0, 0))
+		while (io_uring_sq_space_left(&u->ring) < 2)
+			io_uring_submit(&u->ring); /* the op and its timeout go in together */
 	struct io_uring_sqe *sqe = get_sqe(u);
 	switch ((rlt_opcode)op->code) {
 	case RLT_OP_READ:
@@ -325,6 +345,8 @@ void rlt__uring_submit(rlt_loop *loop, rlt_op *op)
 	}
 	io_uring_sqe_set_data(sqe, op);
 	u->inflight++;
+	if (__builtin_expect(op->deadline != 0, 0))
+		link_deadline(u, sqe, op);
 }
 
 /* Complete every CQE that is ready: the hot path of completions. */
@@ -446,6 +468,7 @@ static void cancel_all(rlt_loop *loop)
 		.name = name_, .summary = summary_, .native_ops = RLT_OP_ALL, .probe = probe_,    \
 		.init = init_, .fini = fini, .submit = rlt__uring_submit,                          \
 		.poll = rlt__uring_poll, .wake = wake, .cancel = cancel, .cancel_all = cancel_all, \
+		.flags = RLT_POLICY_DEADLINES,                                                     \
 	}
 
 const rlt_policy rlt__policy_uring =

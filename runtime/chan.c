@@ -120,7 +120,7 @@ static int chan_send(rlt_chan *ch, void *v, int64_t timeout_ns, bool may_wait)
 	rlt__waiter_init(&w);
 	w.data = v;
 	rlt__waitq_push(&ch->senders, &w);
-	int rc = rlt__waitq_wait(&ch->lock, &ch->senders, &w, timeout_ns);
+	int rc = rlt__waitq_wait(&ch->lock, &ch->senders, &w, timeout_ns, RLT__WK_CHAN_SEND);
 	return rc < 0 ? rc : w.result; /* 0: taken; -EPIPE: closed */
 }
 
@@ -159,7 +159,7 @@ static int chan_recv(rlt_chan *ch, void **v, int64_t timeout_ns, bool may_wait)
 	rlt__waiter_init(&w);
 	w.data = &slot;
 	rlt__waitq_push(&ch->receivers, &w);
-	int rc = rlt__waitq_wait(&ch->lock, &ch->receivers, &w, timeout_ns);
+	int rc = rlt__waitq_wait(&ch->lock, &ch->receivers, &w, timeout_ns, RLT__WK_CHAN_RECV);
 	if (rc < 0)
 		return rc;
 	if (w.result == 0)

@@ -542,7 +542,7 @@ int rlt_run_blocking_timeout(rlt_pool *pool, rlt_job_fn fn, void *arg, void **re
 		rlt__free(j);
 		return rc;
 	}
-	rc = rlt__oneshot_wait(&j->done, timeout_ns < 0 ? -1 : timeout_ns);
+	rc = rlt__oneshot_wait_k(&j->done, timeout_ns < 0 ? -1 : timeout_ns, RLT__WK_JOB);
 	if (rc == 0) {
 		j->consumed = true;
 		if (result && !j->err)

@@ -2,6 +2,7 @@
 #include "ringlet/time.h"
 
 #include "runtime/alloc.h"
+#include "runtime/cancel.h"
 #include "runtime/oneshot.h"
 #include "runtime/task.h"
 #include "sched/worker.h"
@@ -17,58 +18,104 @@ struct rlt_future {
 	void *value;
 };
 
-/* A wait with a deadline: the timer lives on the waiting task's stack. */
+/* A oneshot wait, on the waiting task's stack: its timer (a timeout or a
+ * scope deadline) and its cancel hook cut it the same way, with their own
+ * cause. */
 typedef struct oneshot_waiter {
+	rlt__wait wt;
 	rlt__timer tm;
 	rlt__oneshot *os;
 	rlt_task *task;
-	bool timed_out;
+	int cause;
 } oneshot_waiter;
+
+/* On the task's worker. If we take the task back from the oneshot, the
+ * wake is ours; otherwise a completer has it. */
+static bool waiter_cut(oneshot_waiter *ow, int cause)
+{
+	if (!rlt__oneshot_withdraw(ow->os, ow->task))
+		return false;
+	ow->cause = cause;
+	rlt__task_wake(ow->task);
+	return true;
+}
 
 static void waiter_timeout(rlt__timer *tm)
 {
-	oneshot_waiter *ow = (oneshot_waiter *)tm;
-	/* Runs on the task's worker. If we take the task back from the
-	 * oneshot, the wake is ours; otherwise a completer has it. */
-	if (rlt__oneshot_withdraw(ow->os, ow->task)) {
-		ow->timed_out = true;
-		rlt__task_wake(ow->task);
-	}
+	waiter_cut((oneshot_waiter *)((char *)tm - offsetof(oneshot_waiter, tm)), -ETIMEDOUT);
 }
 
-int rlt__oneshot_wait(rlt__oneshot *o, int64_t timeout_ns)
+static bool waiter_cancel(rlt__worker *w, rlt__wait *wt)
+{
+	(void)w;
+	return waiter_cut((oneshot_waiter *)wt, -ECANCELED);
+}
+
+static inline void disarm(rlt__worker *w, rlt_task *t, rlt__timer *tm)
+{
+	if (rlt__timer_armed(tm))
+		rlt__timer_del(&w->timers, tm);
+	t->wait_timer = NULL;
+}
+
+int rlt__oneshot_wait_k(rlt__oneshot *o, int64_t timeout_ns, unsigned kind)
 {
 	rlt_task *t = rlt__task_self();
 	if (rlt__oneshot_is_set(o))
 		return 0;
 	if (timeout_ns == 0)
 		return -ETIMEDOUT;
+	bool cancellable = !(kind & RLT__WAIT_NOCANCEL);
+	kind &= ~RLT__WAIT_NOCANCEL;
+	uint64_t deadline = UINT64_MAX;
+	if (timeout_ns > 0 || (cancellable && t->deadline != UINT64_MAX)) {
+		uint64_t now = rlt_now();
+		if (timeout_ns > 0)
+			deadline = now + (uint64_t)timeout_ns;
+		if (cancellable && t->deadline < deadline) {
+			if (t->deadline <= now)
+				return -ETIMEDOUT; /* the scope has expired */
+			deadline = t->deadline;
+		}
+	}
 	rlt__worker *w = t->worker;
 	oneshot_waiter ow;
-	if (timeout_ns > 0) {
-		rlt__timer_init(&ow.tm, waiter_timeout);
-		ow.tm.deadline = rlt_now() + (uint64_t)timeout_ns;
-		ow.os = o;
-		ow.task = t;
-		ow.timed_out = false;
+	ow.wt.cancel = waiter_cancel;
+	ow.os = o;
+	ow.task = t;
+	ow.cause = 0;
+	rlt__timer_init(&ow.tm, waiter_timeout);
+	if (deadline != UINT64_MAX) {
+		ow.tm.deadline = deadline;
 		/* Arm before registering: once registered, a completer on another
 		 * thread may wake us, and the wake path expects wait_timer set. */
 		if (rlt__timer_add(&w->timers, &ow.tm) < 0)
 			return -ENOMEM;
 		t->wait_timer = &ow.tm;
 	}
+	if (cancellable) {
+		int rc = rlt__wait_enter(t, &ow.wt, kind);
+		if (rc) {
+			disarm(w, t, &ow.tm);
+			return rc;
+		}
+	} else {
+		rlt__wait_kind(t, kind);
+	}
 	int rc = rlt__oneshot_register(o, t);
 	if (rc != 0) {
-		if (timeout_ns > 0) {
-			rlt__timer_del(&w->timers, &ow.tm);
-			t->wait_timer = NULL;
-		}
+		if (cancellable)
+			rlt__wait_abandon(t);
+		disarm(w, t, &ow.tm);
 		return rc > 0 ? 0 : rc;
 	}
 	rlt__task_suspend(t);
 	/* The waker disarmed the timer (or it fired) before we became runnable. */
-	if (timeout_ns > 0 && ow.timed_out)
-		return -ETIMEDOUT;
+	if (__builtin_expect(ow.cause != 0, 0)) {
+		if (ow.cause == -ECANCELED)
+			t->ncancel++;
+		return ow.cause;
+	}
 	return 0;
 }
 
@@ -143,7 +190,7 @@ int rlt_future_await(rlt_future *f, void **value, int64_t timeout_ns)
 		return -EPERM;
 	if (!f)
 		return -EINVAL;
-	int rc = rlt__oneshot_wait(&f->os, timeout_ns);
+	int rc = rlt__oneshot_wait_k(&f->os, timeout_ns, RLT__WK_FUTURE);
 	if (rc < 0)
 		return rc;
 	if (f->err)

@@ -7,6 +7,7 @@
 #include "ringlet/sync.h"
 
 #include "runtime/alloc.h"
+#include "runtime/cancel.h"
 #include "runtime/task.h"
 #include "runtime/waitq.h"
 #include "sched/worker.h"
@@ -93,7 +94,8 @@ static bool mutex_cas(rlt_mutex *m, uintptr_t from, uintptr_t to)
 						       memory_order_relaxed);
 }
 
-__attribute__((noinline)) static int mutex_lock_slow(rlt_mutex *m, uintptr_t me, int64_t timeout_ns)
+__attribute__((noinline)) static int mutex_lock_slow(rlt_mutex *m, uintptr_t me, int64_t timeout_ns,
+						     unsigned kind)
 {
 	for (int i = 0; i < MUTEX_SPIN; i++) {
 		uintptr_t s = atomic_load_explicit(&m->state, memory_order_relaxed);
@@ -130,7 +132,7 @@ __attribute__((noinline)) static int mutex_lock_slow(rlt_mutex *m, uintptr_t me,
 			break;
 	}
 	rlt__waitq_push(&m->q, &w);
-	int rc = rlt__waitq_wait(&m->lock, &m->q, &w, timeout_ns);
+	int rc = rlt__waitq_wait(&m->lock, &m->q, &w, timeout_ns, kind);
 	if (rc == 0)
 		return 0; /* the unlocker made us the owner (acquire: the oneshot) */
 	/* Timed out and left the queue: if it is now empty, the owner's
@@ -145,7 +147,7 @@ __attribute__((noinline)) static int mutex_lock_slow(rlt_mutex *m, uintptr_t me,
 	return rc;
 }
 
-static int mutex_lock(rlt_mutex *m, int64_t timeout_ns)
+static int mutex_lock(rlt_mutex *m, int64_t timeout_ns, unsigned kind)
 {
 	rlt_task *self = rlt__task_self();
 	if (!self)
@@ -153,17 +155,17 @@ static int mutex_lock(rlt_mutex *m, int64_t timeout_ns)
 	uintptr_t me = (uintptr_t)self;
 	if (mutex_cas(m, 0, me))
 		return 0;
-	return mutex_lock_slow(m, me, timeout_ns);
+	return mutex_lock_slow(m, me, timeout_ns, kind);
 }
 
 int rlt_mutex_lock(rlt_mutex *m)
 {
-	return mutex_lock(m, -1);
+	return mutex_lock(m, -1, RLT__WK_MUTEX);
 }
 
 int rlt_mutex_lock_timeout(rlt_mutex *m, int64_t timeout_ns)
 {
-	return mutex_lock(m, timeout_ns);
+	return mutex_lock(m, timeout_ns, RLT__WK_MUTEX);
 }
 
 int rlt_mutex_trylock(rlt_mutex *m)
@@ -284,7 +286,7 @@ int rlt_event_wait_timeout(rlt_event *e, int64_t timeout_ns)
 		return 0;
 	}
 	rlt__waitq_push(&e->q, &w);
-	return rlt__waitq_wait(&e->lock, &e->q, &w, timeout_ns);
+	return rlt__waitq_wait(&e->lock, &e->q, &w, timeout_ns, RLT__WK_EVENT);
 }
 
 int rlt_event_wait(rlt_event *e)
@@ -366,7 +368,7 @@ int rlt_sem_acquire_timeout(rlt_sem *s, int64_t timeout_ns)
 		return -ETIMEDOUT;
 	}
 	rlt__waitq_push(&s->q, &w);
-	return rlt__waitq_wait(&s->lock, &s->q, &w, timeout_ns);
+	return rlt__waitq_wait(&s->lock, &s->q, &w, timeout_ns, RLT__WK_SEM);
 }
 
 int rlt_sem_acquire(rlt_sem *s)
@@ -446,8 +448,10 @@ int rlt_cond_wait_timeout(rlt_cond *c, rlt_mutex *m, int64_t timeout_ns)
 	/* A signal between the push and here has already completed w: the
 	 * wait then returns at once. */
 	rlt__spin_lock(&c->lock);
-	int rc = rlt__waitq_wait(&c->lock, &c->q, &w, timeout_ns);
-	mutex_lock(m, -1); /* no timer: cannot fail */
+	int rc = rlt__waitq_wait(&c->lock, &c->q, &w, timeout_ns, RLT__WK_COND);
+	/* Not cut short by a cancel or a deadline: the caller must get the
+	 * mutex back, whatever the wait's outcome (as pthread_cond_wait). */
+	mutex_lock(m, -1, RLT__WK_MUTEX | RLT__WAIT_NOCANCEL);
 	return rc;
 }
 
@@ -549,7 +553,7 @@ int rlt_waitgroup_wait_timeout(rlt_waitgroup *wg, int64_t timeout_ns)
 		return 0;
 	}
 	rlt__waitq_push(&wg->q, &w);
-	return rlt__waitq_wait(&wg->lock, &wg->q, &w, timeout_ns);
+	return rlt__waitq_wait(&wg->lock, &wg->q, &w, timeout_ns, RLT__WK_WAITGROUP);
 }
 
 int rlt_waitgroup_wait(rlt_waitgroup *wg)

@@ -2,7 +2,11 @@
 
 #include "ringlet/runtime.h"
 
+#include "ringlet/cancel.h"
+#include "ringlet/time.h"
+
 #include "runtime/alloc.h"
+#include "runtime/cancel.h"
 #include "sched/worker.h"
 
 #include <stdio.h>
@@ -124,10 +128,24 @@ rlt_task *rlt__task_create(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, 
 	t->stack.pooled = false;
 	bool detached = opts && (opts->flags & RLT_SPAWN_DETACHED);
 	atomic_init(&t->refs, detached ? 1u : 2u);
-	t->state = RLT__T_RUNNABLE;
+	rlt__tstate_set(t, RLT__T_RUNNABLE);
 	t->flags = (opts && (opts->flags & RLT_SPAWN_PINNED)) ? RLT__TF_PINNED : 0;
 	t->start_err = 0;
 	rlt__oneshot_init(&t->done);
+	atomic_init(&t->cancel, 0);
+	atomic_init(&t->wait_on, NULL);
+	t->wait = NULL;
+	t->deadline = UINT64_MAX;
+	t->scope = NULL;
+	t->shield = 0;
+	t->ncancel = 0;
+	t->ended_cancelled = false;
+	t->fail = 0;
+	t->defers = NULL;
+	t->ndefers = 0;
+	atomic_init(&t->wait_kind, RLT__WK_NONE);
+	/* The loop turn's clock: what the dump's age needs, for no clock read. */
+	t->born = self && self->rt == rt && self->now ? self->now : rlt_now();
 	t->id = next_id(rt, self);
 	if (opts && opts->name) {
 		strncpy(t->name, opts->name, RLT_TASK_NAME_MAX);
@@ -168,7 +186,7 @@ static void task_free(rlt_task *t)
 						      memory_order_release, memory_order_relaxed));
 }
 
-static inline void task_unref(rlt_task *t)
+void rlt__task_unref(rlt_task *t)
 {
 	/* acq_rel: the last owner must see every write of the others (the
 	 * result, the state) before it frees. */
@@ -180,10 +198,12 @@ static inline void task_unref(rlt_task *t)
  * it is the root, stop the runtime. */
 static void task_finished(rlt__worker *w, rlt_task *t)
 {
-	t->state = RLT__T_DONE;
-	rlt_task *joiner = rlt__oneshot_complete(&t->done);
-	if (joiner)
-		rlt__task_wake(joiner);
+	t->ended_cancelled = t->ncancel > 0;
+	rlt__tstate_set(t, RLT__T_DONE);
+	/* After this, t may be freed by its joiner at any moment. */
+	uintptr_t waiter = rlt__oneshot_complete_raw(&t->done);
+	if (waiter)
+		rlt__oneshot_notify(waiter, t);
 	if (t == w->rt->root)
 		rlt__runtime_stop(w->rt);
 }
@@ -197,7 +217,7 @@ bool rlt__task_start(rlt__worker *w, rlt_task *t)
 		t->stack.lo = NULL;
 		t->start_err = -ENOMEM;
 		task_finished(w, t);
-		task_unref(t); /* the reference of the run that never was */
+		rlt__task_unref(t); /* the reference of the run that never was */
 		return false;
 	}
 	rlt__coro_init(&t->coro, t->stack.lo, t->stack.size, task_entry, t);
@@ -211,7 +231,15 @@ static void task_entry(void *arg)
 {
 	rlt_task *t = arg;
 	rlt__coro_started(&t->coro);
-	t->result = t->fn(t->arg);
+	/* Cancelled before it ever ran: it does not run at all (asyncio). */
+	if (__builtin_expect(atomic_load_explicit(&t->cancel, memory_order_acquire) &
+			     RLT__C_PENDING, 0) &&
+	    rlt__cancel_take(t))
+		t->result = NULL;
+	else
+		t->result = t->fn(t->arg);
+	if (t->defers)
+		rlt__defer_unwind(t, 0);
 	/* t->worker, not the worker that started us: we may have moved. */
 	rlt__worker *w = t->worker;
 	task_finished(w, t);
@@ -225,12 +253,12 @@ void rlt__task_reap(rlt__worker *w, rlt_task *t)
 	rlt__stack_put(&w->stacks, &t->stack);
 	t->stack.lo = NULL;
 	rlt__coro_fini(&t->coro);
-	task_unref(t);
+	rlt__task_unref(t);
 }
 
 void rlt__task_drop(rlt__worker *w, rlt_task *t)
 {
-	if (t->state != RLT__T_DONE && t->stack.lo) {
+	if (rlt__tstate(t) != RLT__T_DONE && t->stack.lo) {
 		rlt__stack_put(&w->stacks, &t->stack);
 		rlt__coro_fini(&t->coro);
 	}
@@ -300,21 +328,45 @@ int rlt_join(rlt_task *t, void **result)
 		return -EINVAL;
 	if (t == self)
 		return -EDEADLK;
-	int rc = rlt__oneshot_wait(&t->done, -1);
-	if (rc < 0)
-		return rc;
-	int err = t->start_err;
+	int rc = rlt__oneshot_wait_k(&t->done, -1, RLT__WK_JOIN);
+	if (rc < 0) {
+		if (rc != -ECANCELED && rc != -ETIMEDOUT)
+			return rc;
+		/* We were cancelled (or our deadline passed) while joining: as
+		 * in asyncio, the task we wait for is cancelled with us. Wait
+		 * for it to finish, so the handle is consumed either way. */
+		rlt_cancel(t);
+		rlt__oneshot_wait_k(&t->done, -1, RLT__WK_JOIN | RLT__WAIT_NOCANCEL);
+	}
+	int err = rlt__task_outcome(t);
 	if (result)
 		*result = t->result;
-	task_unref(t);
-	return err;
+	rlt__task_unref(t);
+	return rc < 0 ? rc : err;
+}
+
+int rlt__task_outcome(const rlt_task *t)
+{
+	if (t->start_err)
+		return t->start_err;
+	if (t->fail)
+		return t->fail;
+	return t->ended_cancelled ? -ECANCELED : 0;
+}
+
+void *rlt_fail(int err)
+{
+	rlt_task *t = rlt__task_self();
+	if (t && err < 0)
+		t->fail = err;
+	return NULL;
 }
 
 int rlt_detach(rlt_task *t)
 {
 	if (!t)
 		return -EINVAL;
-	task_unref(t);
+	rlt__task_unref(t);
 	return 0;
 }
 
@@ -323,9 +375,12 @@ int rlt_yield(void)
 	rlt_task *t = rlt__task_self();
 	if (!t)
 		return -EPERM;
+	int rc = rlt__cancel_point(t);
+	if (rc)
+		return rc;
 	/* Queued by the loop once we are off this stack (run_task): queued
 	 * now, a thief could start running us on another thread first. */
-	t->state = RLT__T_YIELDED;
+	rlt__tstate_set(t, RLT__T_YIELDED);
 	rlt__coro_switch(&t->coro, &t->worker->sched, 0);
 	return 0;
 }

@@ -12,6 +12,20 @@
 
 struct rlt__worker;
 struct rlt__runtime;
+struct rlt__wait;
+struct rlt__defer;
+struct rlt_scope;
+
+/* A message for a worker's loop (rlt__worker_post): fn runs on the
+ * worker's thread, between tasks. */
+typedef struct rlt__msg {
+	struct rlt__msg *next;
+	void (*fn)(struct rlt__worker *w, struct rlt__msg *m);
+} rlt__msg;
+
+/* rlt_task.cancel bits */
+#define RLT__C_PENDING 1u /* rlt_cancel() asked; not delivered yet */
+#define RLT__C_QUEUED 2u  /* cancel_msg is posted to a worker */
 
 #define RLT__TF_PINNED 1u
 
@@ -22,6 +36,31 @@ enum rlt__task_state {
 	RLT__T_DONE,    /* returned; stack given back */
 	RLT__T_YIELDED, /* switched away to be queued again at once */
 };
+
+/* What a waiting task waits for (introspection: rlt_dump_tasks). */
+enum rlt__wait_kind {
+	RLT__WK_NONE,
+	RLT__WK_IO,     /* an I/O operation; wait_info holds the opcode */
+	RLT__WK_SLEEP,
+	RLT__WK_FUTURE,
+	RLT__WK_JOIN,
+	RLT__WK_TASKS,  /* gather, wait, a task group */
+	RLT__WK_MUTEX,
+	RLT__WK_EVENT,
+	RLT__WK_SEM,
+	RLT__WK_COND,
+	RLT__WK_WAITGROUP,
+	RLT__WK_CHAN_SEND,
+	RLT__WK_CHAN_RECV,
+	RLT__WK_JOB,    /* a pool job (rlt_run_blocking) */
+	RLT__WK_GEN,    /* a generator hand-off */
+	RLT__WK_COUNT
+};
+
+/* The state as other threads may read it (the dump): relaxed, a plain
+ * move on the machines ringlet runs on. */
+#define rlt__tstate(t) atomic_load_explicit(&(t)->state, memory_order_relaxed)
+#define rlt__tstate_set(t, s) atomic_store_explicit(&(t)->state, (uint8_t)(s), memory_order_relaxed)
 
 struct rlt_task {
 	rlt__coro coro;
@@ -41,9 +80,10 @@ struct rlt_task {
 	void *result;
 	rlt__stack stack;
 
-	/* One for the running task, one for the handle (unless detached). */
+	/* One for the running task, one for the handle (unless detached), one
+	 * for a posted cancel_msg. */
 	atomic_uint refs;
-	uint8_t state;
+	_Atomic uint8_t state;
 	uint8_t flags; /* RLT__TF_* */
 	int16_t start_err; /* -ENOMEM when no stack could be had: never ran */
 	rlt__oneshot done; /* set when fn returned; the joiner waits here */
@@ -53,10 +93,36 @@ struct rlt_task {
 	struct rlt__worker *owner;
 	rlt_task *all_prev, *all_next;
 
+	/* Cancellation (runtime/cancel.c has the protocol). Any thread: */
+	_Atomic uint32_t cancel;               /* RLT__C_* */
+	_Atomic(struct rlt__worker *) wait_on; /* suspended there in a cancellable wait */
+	rlt__msg cancel_msg;                   /* routes a cancel to wait_on */
+	/* The task's own (and wait_on's worker's while it waits there): */
+	struct rlt__wait *wait;   /* the current wait's record, on the task's stack */
+	uint64_t deadline;        /* the nearest scope deadline (UINT64_MAX: none) */
+	struct rlt_scope *scope;  /* innermost deadline scope or shield */
+	uint32_t shield;          /* shields entered: cancellation deferred */
+	uint32_t ncancel;         /* cancellations delivered (-ECANCELED returned) */
+	bool ended_cancelled;     /* finished with ncancel > 0: its joiner sees it */
+	int fail;                 /* rlt_fail(): the task's error, for its joiner */
+	struct rlt__defer *defers; /* cleanup to run (LIFO), runtime/defer.c */
+	uint32_t ndefers;
+	/* For the dump: what it waits on, since when it exists. */
+	_Atomic uint16_t wait_kind; /* rlt__wait_kind | opcode << 8 */
+	uint64_t born;
+
 	uint64_t id;
 	_Atomic uint8_t name_state; /* the default name is formatted lazily */
 	char name[RLT_TASK_NAME_MAX + 1];
 } __attribute__((aligned(16)));
+
+/* Drop a reference; the last frees t (on its owner's thread). */
+void rlt__task_unref(rlt_task *t);
+/* A finished task's outcome, as rlt_join reports it: 0, its rlt_fail() error, -ECANCELED
+ * or -ENOMEM. */
+int rlt__task_outcome(const rlt_task *t);
+/* Run t's cleanup down to depth mark (runtime/cancel.c). */
+int rlt__defer_unwind(rlt_task *t, size_t mark);
 
 /* t's name, formatting the default "task-<id>" on first use. */
 const char *rlt__task_name(rlt_task *t);

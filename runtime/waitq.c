@@ -1,7 +1,9 @@
 /* Wait queues: see runtime/waitq.h for the hand-off protocol. */
 #include "runtime/waitq.h"
 
+#include "runtime/cancel.h"
 #include "runtime/task.h"
+#include "sched/worker.h"
 
 void rlt__waiter_wake(rlt__waiter *w)
 {
@@ -12,15 +14,16 @@ void rlt__waiter_wake(rlt__waiter *w)
 		rlt__task_wake(t);
 }
 
-int rlt__waitq_wait(rlt__spin *lock, rlt__waitq *q, rlt__waiter *w, int64_t timeout_ns)
+int rlt__waitq_wait(rlt__spin *lock, rlt__waitq *q, rlt__waiter *w, int64_t timeout_ns,
+		    unsigned kind)
 {
 	rlt__spin_unlock(lock);
-	int rc = rlt__oneshot_wait(&w->os, timeout_ns);
+	int rc = rlt__oneshot_wait_k(&w->os, timeout_ns, kind);
 	if (rc == 0)
 		return 0;
-	/* Timed out (or no timer could be armed): leave, unless a waker has
-	 * already taken us out of the queue, in which case its hand-off is
-	 * on its way and must not be lost. */
+	/* Timed out, cancelled (or no timer could be armed): leave, unless a
+	 * waker has already taken us out of the queue, in which case its
+	 * hand-off is on its way and must not be lost. */
 	rlt__spin_lock(lock);
 	if (w->queued) {
 		rlt__waitq_remove(q, w);
@@ -28,5 +31,13 @@ int rlt__waitq_wait(rlt__spin *lock, rlt__waitq *q, rlt__waiter *w, int64_t time
 		return rc;
 	}
 	rlt__spin_unlock(lock);
-	return rlt__oneshot_wait(&w->os, -1);
+	rlt__oneshot_wait_k(&w->os, -1, kind | RLT__WAIT_NOCANCEL);
+	if (rc == -ECANCELED) {
+		/* The hand-off won: we return it, so the cancellation was not
+		 * delivered here after all. The next suspension point gets it. */
+		rlt_task *t = rlt__task_self();
+		t->ncancel--;
+		rlt__cancel_repend(t);
+	}
+	return 0;
 }

@@ -129,9 +129,10 @@ static inline rlt__waiter *rlt__waitq_pop(rlt__waitq *q)
 void rlt__waiter_wake(rlt__waiter *w);
 
 /* Lock held, w pushed: unlock and wait for a waker's hand-off, at most
- * timeout_ns (< 0: no limit; 0: do not wait). Returns 0 when handed off,
- * -ETIMEDOUT, or -ENOMEM (no room for the timer: nothing was waited). Must
- * be called from a task. */
-int rlt__waitq_wait(rlt__spin *lock, rlt__waitq *q, rlt__waiter *w, int64_t timeout_ns);
+ * timeout_ns (< 0: no limit; 0: do not wait). kind: the rlt__wait_kind the
+ * dump shows. Returns 0 when handed off, -ETIMEDOUT, -ECANCELED, or -ENOMEM
+ * (no room for the timer: nothing was waited). Must be called from a task. */
+int rlt__waitq_wait(rlt__spin *lock, rlt__waitq *q, rlt__waiter *w, int64_t timeout_ns,
+		    unsigned kind);
 
 #endif

@@ -313,6 +313,7 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 		rlt__local_q_init(&w->lq);
 		atomic_init(&w->inbox, NULL);
 		atomic_init(&w->zombies, NULL);
+		atomic_init(&w->msgs, NULL);
 		atomic_init(&w->parked, 0);
 	}
 

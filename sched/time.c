@@ -1,5 +1,6 @@
 #include "ringlet/time.h"
 
+#include "runtime/cancel.h"
 #include "runtime/cpu.h"
 #include "runtime/task.h"
 #include "sched/worker.h"
@@ -9,11 +10,28 @@
 uint64_t rlt_now(void) { return rlt__mono_ns(); }
 
 typedef struct sleeper {
+	rlt__wait wt;
 	rlt__timer tm;
 	rlt_task *task;
+	int cause;      /* what the sleep returns */
+	int fire_cause; /* 0, or -ETIMEDOUT when the timer is a scope's deadline */
 } sleeper;
 
-static void sleeper_fire(rlt__timer *tm) { rlt__task_wake(((sleeper *)tm)->task); }
+static void sleeper_fire(rlt__timer *tm)
+{
+	sleeper *s = (sleeper *)((char *)tm - offsetof(sleeper, tm));
+	s->cause = s->fire_cause;
+	rlt__task_wake(s->task);
+}
+
+static bool sleeper_cancel(rlt__worker *w, rlt__wait *wt)
+{
+	(void)w;
+	sleeper *s = (sleeper *)wt;
+	s->cause = -ECANCELED;
+	rlt__task_wake(s->task); /* on our worker: disarms the timer */
+	return true;
+}
 
 int rlt_sleep_until(uint64_t deadline_ns)
 {
@@ -21,17 +39,35 @@ int rlt_sleep_until(uint64_t deadline_ns)
 	if (!t)
 		return -EPERM;
 	rlt__worker *w = t->worker;
-	if (deadline_ns <= rlt_now())
-		return rlt_yield();
+	uint64_t now = rlt_now();
 	sleeper s;
+	s.fire_cause = 0;
+	if (t->deadline < deadline_ns) {
+		if (t->deadline <= now)
+			return -ETIMEDOUT; /* inside an expired scope */
+		deadline_ns = t->deadline;
+		s.fire_cause = -ETIMEDOUT;
+	}
+	if (deadline_ns <= now)
+		return rlt_yield();
 	rlt__timer_init(&s.tm, sleeper_fire);
 	s.tm.deadline = deadline_ns;
 	s.task = t;
+	s.cause = 0;
+	s.wt.cancel = sleeper_cancel;
 	if (rlt__timer_add(&w->timers, &s.tm) < 0)
 		return -ENOMEM;
 	t->wait_timer = &s.tm;
+	int rc = rlt__wait_enter(t, &s.wt, RLT__WK_SLEEP);
+	if (rc) {
+		rlt__timer_del(&w->timers, &s.tm);
+		t->wait_timer = NULL;
+		return rc;
+	}
 	rlt__task_suspend(t);
-	return 0;
+	if (s.cause == -ECANCELED)
+		t->ncancel++;
+	return s.cause;
 }
 
 int rlt_sleep(uint64_t ns)

@@ -138,7 +138,7 @@ void rlt__worker_fini(rlt__worker *w)
 void rlt__task_suspend(rlt_task *t)
 {
 	rlt__worker *w = t->worker;
-	t->state = RLT__T_WAITING;
+	rlt__tstate_set(t, RLT__T_WAITING);
 	rlt__coro_switch(&t->coro, &w->sched, 0);
 }
 
@@ -181,7 +181,7 @@ static inline rlt_task *pin_pop(rlt__worker *w)
 
 void rlt__sched_push(rlt__worker *w, rlt_task *t, bool lifo)
 {
-	t->state = RLT__T_RUNNABLE;
+	rlt__tstate_set(t, RLT__T_RUNNABLE);
 	if (lifo) {
 		/* The LIFO slot is the owner's alone: fine for pinned tasks too. */
 		rlt_task *prev = w->lifo;
@@ -212,6 +212,9 @@ static inline bool has_local_work(rlt__worker *w)
 /* On t's own worker: disarm its wait timer, queue it. */
 static inline void wake_local(rlt__worker *w, rlt_task *t)
 {
+	/* No longer waiting here: a cancel message must not touch its wait
+	 * record any more (runtime/cancel.h). Before t can be queued. */
+	atomic_store_explicit(&t->wait_on, NULL, memory_order_relaxed);
 	if (t->wait_timer) {
 		if (rlt__timer_armed(t->wait_timer))
 			rlt__timer_del(&w->timers, t->wait_timer);
@@ -233,9 +236,37 @@ void rlt__sched_push_remote(rlt__worker *w, rlt_task *t)
 		rlt__worker_kick(w);
 }
 
+void rlt__worker_post(rlt__worker *w, rlt__msg *m)
+{
+	rlt__msg *head = atomic_load_explicit(&w->msgs, memory_order_relaxed);
+	do
+		m->next = head;
+	while (!atomic_compare_exchange_weak_explicit(&w->msgs, &head, m, memory_order_seq_cst,
+						      memory_order_relaxed));
+	if (atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst))
+		rlt__worker_kick(w);
+}
+
+static void drain_msgs(rlt__worker *w)
+{
+	rlt__msg *m = atomic_exchange_explicit(&w->msgs, NULL, memory_order_acquire);
+	rlt__msg *fifo = NULL;
+	while (m) {
+		rlt__msg *next = m->next;
+		m->next = fifo;
+		fifo = m;
+		m = next;
+	}
+	while (fifo) {
+		rlt__msg *next = fifo->next; /* fn may post m again */
+		fifo->fn(w, fifo);
+		fifo = next;
+	}
+}
+
 void rlt__sched_inject(rlt__runtime *rt, rlt_task *t)
 {
-	t->state = RLT__T_RUNNABLE;
+	rlt__tstate_set(t, RLT__T_RUNNABLE);
 	rlt__global_q_push(&rt->global, t);
 	if (rt->nworkers == 1) {
 		/* The only worker may be asleep; it is not on the idle list
@@ -349,16 +380,16 @@ static inline void run_task(rlt__worker *w, rlt_task *t)
 		return;
 	w->current = t;
 	t->worker = w;
-	t->state = RLT__T_RUNNING;
+	rlt__tstate_set(t, RLT__T_RUNNING);
 	if (__builtin_expect(w->rt->slow_ns != 0, 0)) {
 		run_timed(w, t);
 	} else {
 		rlt__coro_switch(&w->sched, &t->coro, 0);
 	}
 	w->current = NULL;
-	if (t->state == RLT__T_YIELDED)
+	if (rlt__tstate(t) == RLT__T_YIELDED)
 		rlt__sched_push(w, t, false);
-	else if (t->state == RLT__T_DONE)
+	else if (rlt__tstate(t) == RLT__T_DONE)
 		rlt__task_reap(w, t);
 }
 
@@ -430,6 +461,7 @@ static bool spin_for_work(rlt__worker *w)
 	uint64_t deadline = mono_now() + rt->spin_ns;
 	for (unsigned i = 1;; i++) {
 		if (atomic_load_explicit(&w->inbox, memory_order_acquire) ||
+		    atomic_load_explicit(&w->msgs, memory_order_acquire) ||
 		    !rlt__global_q_empty(&rt->global) || stopping(w))
 			return true;
 		if ((i & 15) == 0) {
@@ -463,6 +495,7 @@ static void park(rlt__worker *w)
 	}
 	atomic_store_explicit(&w->parked, 1, memory_order_seq_cst);
 	bool sleep = !atomic_load_explicit(&w->inbox, memory_order_seq_cst) &&
+		     !atomic_load_explicit(&w->msgs, memory_order_seq_cst) &&
 		     rlt__global_q_empty(&rt->global) && !has_local_work(w) &&
 		     !atomic_load_explicit(&rt->stopping, memory_order_seq_cst);
 	if (sleep) {
@@ -504,6 +537,8 @@ void rlt__worker_loop(rlt__worker *w)
 		}
 		if (atomic_load_explicit(&w->inbox, memory_order_relaxed))
 			drain_inbox(w);
+		if (atomic_load_explicit(&w->msgs, memory_order_relaxed))
+			drain_msgs(w);
 		if (atomic_load_explicit(&w->zombies, memory_order_relaxed))
 			drain_zombies(w);
 		if (rlt__timer_count(&w->timers)) {
@@ -565,7 +600,7 @@ unsigned rlt__worker_drop_tasks(rlt__worker *w)
 	w->pin_len = 0;
 	drain_zombies(w);
 	while (w->all) {
-		if (w->all->state != RLT__T_DONE)
+		if (rlt__tstate(w->all) != RLT__T_DONE)
 			dropped++;
 		rlt__task_drop(w, w->all);
 	}

@@ -26,6 +26,7 @@ typedef struct rlt__worker {
 	rlt__local_q lq;             /* stealable runnable tasks */
 	_Atomic(rlt_task *) inbox;   /* remote wakes/spawns: Treiber stack via ->next */
 	_Atomic(rlt_task *) zombies; /* tasks of ours freed elsewhere: unlink+free */
+	_Atomic(rlt__msg *) msgs;    /* messages for the loop (rlt__worker_post) */
 	atomic_int parked;           /* 1 while (about to be) asleep in the kernel */
 	/* The loop policy's instance: its wake may be called from any thread
 	 * (reading what init set up); the rest is the worker's. */
@@ -106,6 +107,9 @@ unsigned rlt__worker_drop_tasks(rlt__worker *w);
 /* Queue a runnable task on its worker w (the calling thread is w's).
  * lifo: the caller is a task handing off to t (run t next). */
 void rlt__sched_push(rlt__worker *w, rlt_task *t, bool lifo);
+/* Have fn of m run on w's thread, in its loop, from any thread. m must
+ * stay valid until then. */
+void rlt__worker_post(rlt__worker *w, rlt__msg *m);
 /* Hand t to worker w from any thread (inbox + wake-up). */
 void rlt__sched_push_remote(rlt__worker *w, rlt_task *t);
 /* Queue a new task from a thread that is not a worker (global queue). */

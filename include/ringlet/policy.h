@@ -119,6 +119,11 @@ typedef struct rlt_op {
 			int options;   /* WEXITED, ... (never WNOHANG) */
 		} waitid;
 	} u;
+	/* With RLT_POLICY_DEADLINES: when the op must end (CLOCK_MONOTONIC ns,
+	 * 0: never). If it has not completed by then, the policy completes it
+	 * with -ECANCELED (ringlet reports -ETIMEDOUT). Other policies always
+	 * see 0: ringlet keeps the deadline with a timer and calls cancel. */
+	uint64_t deadline;
 	/* The policy's, while the op is in flight (links, state, a deadline). */
 	void *policy_data[4];
 	/* ringlet's own: do not touch. */
@@ -145,6 +150,9 @@ typedef struct rlt_loop {
 
 /* The vtable. Calls marked (worker) come from the loop's own worker thread
  * only; a loop is never used by two threads at once except through wake. */
+/* rlt_policy.flags */
+#define RLT_POLICY_DEADLINES (1u << 0) /* submit honours rlt_op.deadline */
+
 typedef struct rlt_policy {
 	const char *name;    /* what RINGLET_POLICY selects; no ':' */
 	const char *summary; /* one line, for `tools/ringlet policies` */
@@ -187,6 +195,7 @@ typedef struct rlt_policy {
 	/* (worker) Shutdown: make every op in flight complete (normally with
 	 * -ECANCELED) before returning. */
 	void (*cancel_all)(rlt_loop *loop);
+	unsigned flags; /* RLT_POLICY_* */
 } rlt_policy;
 
 /* (policy) Report op's result. On the loop's worker thread: inside submit

@@ -47,11 +47,29 @@ RLT_API rlt_task *rlt_spawn(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opt
 /*
  * Wait for task t to return, store its return value in *result (if result
  * is not NULL) and release the handle. Suspends.
- * Returns 0, or -EPERM (not in a task), -EINVAL (t is NULL),
- * -EDEADLK (t is the calling task), -EBUSY (another task is already joining t),
- * -ENOMEM (t could not get a stack and never ran; the handle is released).
+ * Returns 0 when t returned a result, or:
+ *   e           t failed: it returned rlt_fail(e)
+ *   -ECANCELED  t was cancelled (it received a cancellation and did not
+ *               rlt_uncancel()), or the caller was cancelled while joining:
+ *               as in asyncio, t is then cancelled too, and waited for
+ *   -ETIMEDOUT  a deadline scope of the caller expired while joining: t is
+ *               cancelled and waited for
+ *   -ENOMEM     t could not get a stack and never ran
+ * In all of those the handle is released and *result set. Errors that
+ * leave the handle alone: -EPERM (not in a task), -EINVAL (t is NULL),
+ * -EDEADLK (t is the calling task), -EBUSY (another task is already joining
+ * t, or it is in a wait/gather/group).
  */
 RLT_API int rlt_join(rlt_task *t, void **result);
+
+/*
+ * Mark the calling task as failed with err (a negative errno), for its
+ * joiner: rlt_join() returns err, and gather, wait (FIRST_EXCEPTION) and
+ * task groups treat the task as failed. Returns NULL, so that a task fails
+ * with `return rlt_fail(-EIO);`. A later call replaces err. Outside a task,
+ * or with err >= 0, does nothing.
+ */
+RLT_API void *rlt_fail(int err);
 
 /* Give up the handle: the task's memory is freed when it returns.
  * Does not suspend. Returns 0 or -EINVAL (t is NULL). */
