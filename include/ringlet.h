@@ -28,5 +28,7 @@
 #include "ringlet/executor.h"
 #include "ringlet/sync.h"
 #include "ringlet/cancel.h"
+#include "ringlet/gather.h"
+#include "ringlet/gen.h"
 
 #endif

@@ -207,3 +207,15 @@ int rlt__policy_choose(const rlt_config *cfg, rlt__policy_choice *out)
 	out->fell_back = true;
 	return 0;
 }
+
+const char *rlt_op_name(unsigned code)
+{
+	static const char *const names[RLT_OP_COUNT] = {
+		[RLT_OP_READ] = "read",       [RLT_OP_WRITE] = "write",   [RLT_OP_READV] = "readv",
+		[RLT_OP_WRITEV] = "writev",   [RLT_OP_OPENAT] = "openat", [RLT_OP_CLOSE] = "close",
+		[RLT_OP_FSYNC] = "fsync",     [RLT_OP_STATX] = "statx",   [RLT_OP_ACCEPT] = "accept",
+		[RLT_OP_CONNECT] = "connect", [RLT_OP_RECV] = "recv",     [RLT_OP_SEND] = "send",
+		[RLT_OP_SHUTDOWN] = "shutdown", [RLT_OP_POLL] = "poll",   [RLT_OP_WAITID] = "waitid",
+	};
+	return code < RLT_OP_COUNT && names[code] ? names[code] : "?";
+}

@@ -268,7 +268,7 @@ void rlt__task_drop(rlt__worker *w, rlt_task *t)
 /* ---- public ---- */
 
 static rlt_task *spawn(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, void *arg,
-		       const rlt_spawn_opts *opts)
+		       const rlt_spawn_opts *opts, rlt__watch *wa)
 {
 	if (!fn) {
 		errno = EINVAL;
@@ -285,6 +285,8 @@ static rlt_task *spawn(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, void
 	rlt_task *t = rlt__task_create(rt, self, fn, arg, opts);
 	if (!t)
 		return NULL;
+	if (wa)
+		rlt__oneshot_watch(&t->done, wa); /* a new task: cannot fail */
 	/* The handle may be joined (or the task freed, if detached) as soon as
 	 * it is queued: read nothing of t after this. */
 	if (!target) {
@@ -306,7 +308,18 @@ rlt_task *rlt_spawn(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)
 		errno = EPERM;
 		return NULL;
 	}
-	return spawn(w->rt, w, fn, arg, opts);
+	return spawn(w->rt, w, fn, arg, opts, NULL);
+}
+
+rlt_task *rlt__spawn_watched(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts,
+			     rlt__watch *wa)
+{
+	rlt__worker *w = rlt__worker_self();
+	if (!w || !w->current) {
+		errno = EPERM;
+		return NULL;
+	}
+	return spawn(w->rt, w, fn, arg, opts, wa);
 }
 
 rlt_task *rlt_runtime_spawn(rlt_runtime *rt, rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)
@@ -316,10 +329,10 @@ rlt_task *rlt_runtime_spawn(rlt_runtime *rt, rlt_task_fn fn, void *arg, const rl
 		return NULL;
 	}
 	rlt__worker *w = rlt__worker_self();
-	return spawn(rt, (w && w->rt == rt) ? w : NULL, fn, arg, opts);
+	return spawn(rt, (w && w->rt == rt) ? w : NULL, fn, arg, opts, NULL);
 }
 
-int rlt_join(rlt_task *t, void **result)
+int rlt__join(rlt_task *t, void **result, int64_t timeout_ns)
 {
 	rlt_task *self = rlt__task_self();
 	if (!self)
@@ -328,13 +341,13 @@ int rlt_join(rlt_task *t, void **result)
 		return -EINVAL;
 	if (t == self)
 		return -EDEADLK;
-	int rc = rlt__oneshot_wait_k(&t->done, -1, RLT__WK_JOIN);
+	int rc = rlt__oneshot_wait_k(&t->done, timeout_ns, RLT__WK_JOIN);
 	if (rc < 0) {
 		if (rc != -ECANCELED && rc != -ETIMEDOUT)
 			return rc;
-		/* We were cancelled (or our deadline passed) while joining: as
-		 * in asyncio, the task we wait for is cancelled with us. Wait
-		 * for it to finish, so the handle is consumed either way. */
+		/* We were cancelled, or our time is up, while joining: as in
+		 * asyncio, the task we wait for is cancelled too. Wait for it to
+		 * finish, so the handle is consumed either way. */
 		rlt_cancel(t);
 		rlt__oneshot_wait_k(&t->done, -1, RLT__WK_JOIN | RLT__WAIT_NOCANCEL);
 	}
@@ -342,8 +355,12 @@ int rlt_join(rlt_task *t, void **result)
 	if (result)
 		*result = t->result;
 	rlt__task_unref(t);
+	if (rc == -ETIMEDOUT && err != -ECANCELED)
+		return err; /* it finished on its own meanwhile: its outcome */
 	return rc < 0 ? rc : err;
 }
+
+int rlt_join(rlt_task *t, void **result) { return rlt__join(t, result, -1); }
 
 int rlt__task_outcome(const rlt_task *t)
 {

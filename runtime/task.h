@@ -116,6 +116,11 @@ struct rlt_task {
 	char name[RLT_TASK_NAME_MAX + 1];
 } __attribute__((aligned(16)));
 
+/* rlt_spawn, with wa watching the task's completion from the start. */
+rlt_task *rlt__spawn_watched(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts,
+			     rlt__watch *wa);
+/* rlt_join with a timeout (rlt_wait_for). */
+int rlt__join(rlt_task *t, void **result, int64_t timeout_ns);
 /* Drop a reference; the last frees t (on its owner's thread). */
 void rlt__task_unref(rlt_task *t);
 /* A finished task's outcome, as rlt_join reports it: 0, its rlt_fail() error, -ECANCELED

@@ -356,6 +356,8 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 	pthread_mutex_unlock(&rt->start_lock);
 
 	unsigned dropped = 0;
+	if (rc == 0 && rt->slow_ns)
+		rlt__dump_signal_install(rt);
 	if (rc == 0) {
 		rlt_spawn_opts opts = {.name = "main"};
 		rlt_task *root = rlt__task_create(rt, rlt__worker_self(), fn, arg, &opts);
@@ -371,6 +373,7 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 	}
 	/* Stop and collect the other workers. */
 	rlt__runtime_stop(rt);
+	rlt__dump_signal_remove(rt);
 	for (unsigned i = 1; i < nthreads; i++)
 		pthread_join(rt->workers[i].thread, NULL);
 	if (rc == 0 || w0->loop_ready)

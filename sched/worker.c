@@ -541,6 +541,9 @@ void rlt__worker_loop(rlt__worker *w)
 			drain_msgs(w);
 		if (atomic_load_explicit(&w->zombies, memory_order_relaxed))
 			drain_zombies(w);
+		unsigned gen = atomic_load_explicit(&rt->dump_gen, memory_order_relaxed);
+		if (__builtin_expect(gen != w->dump_seen, 0))
+			rlt__dump_worker(w, gen);
 		if (rlt__timer_count(&w->timers)) {
 			/* The clock costs ~20 ns: read it only when it matters. */
 			w->now = mono_now();

@@ -51,6 +51,7 @@ typedef struct rlt__worker {
 	uint64_t now; /* cached CLOCK_MONOTONIC of the current loop turn */
 
 	bool loop_ready; /* loop.policy->init succeeded */
+	unsigned dump_seen; /* the SIGQUIT dump generation last printed */
 
 	rlt_task *all; /* tasks whose owner is this worker, not yet freed */
 	rlt_task *task_cache; /* freed task structs kept for reuse, via ->next */
@@ -74,6 +75,7 @@ struct rlt__runtime {
 	uint64_t slow_ns; /* debug: report tasks running longer (0: off) */
 	rlt__policy_choice policy;
 	atomic_bool stopping;
+	atomic_uint dump_gen; /* bumped by SIGQUIT in debug mode */
 	atomic_uint_fast64_t next_id;
 	rlt_task *root;
 	rlt__global_q global;
@@ -121,6 +123,10 @@ void rlt__set_foreign_loop(rlt_loop *loop);
 void rlt__worker_kick(rlt__worker *w);
 /* Wait until no pool job of rt's tasks is running (teardown). */
 void rlt__runtime_jobs_drain(rlt__runtime *rt);
+/* Debug mode's SIGQUIT dump (runtime/introspect.c). */
+void rlt__dump_signal_install(rlt__runtime *rt);
+void rlt__dump_signal_remove(rlt__runtime *rt);
+void rlt__dump_worker(rlt__worker *w, unsigned gen);
 /* The root task returned: make every worker leave its loop. */
 void rlt__runtime_stop(rlt__runtime *rt);
 

@@ -12,13 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const op_names[] = {
-	"read", "write", "readv", "writev", "openat", "close", "fsync",
-	"statx", "accept", "connect", "recv", "send", "shutdown", "poll", "waitid",
-};
-
-_Static_assert(sizeof(op_names) / sizeof(op_names[0]) == RLT_OP_COUNT, "a name for every op");
-
 static void native(uint32_t ops, char *out, size_t len)
 {
 	if ((ops & RLT_OP_ALL) == RLT_OP_ALL) {
@@ -30,7 +23,7 @@ static void native(uint32_t ops, char *out, size_t len)
 		if (!(ops & RLT_OP_BIT(i)))
 			continue;
 		size_t n = strlen(out);
-		snprintf(out + n, len - n, "%s%s", n ? "," : "", op_names[i]);
+		snprintf(out + n, len - n, "%s%s", n ? "," : "", rlt_op_name(i));
 	}
 	if (!out[0])
 		snprintf(out, len, "-");

@@ -50,6 +50,9 @@ typedef enum rlt_opcode {
 } rlt_opcode;
 
 #define RLT_OP_BIT(code) (1u << (code))
+
+/* "read", "write", ... for an rlt_opcode; "?" for anything else. */
+RLT_API const char *rlt_op_name(unsigned code);
 #define RLT_OP_ALL ((1u << RLT_OP_COUNT) - 1u)
 
 struct iovec;

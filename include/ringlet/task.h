@@ -3,6 +3,8 @@
 
 #include "common.h"
 
+#include <stdio.h>
+
 RLT_EXTERN_C_BEGIN
 
 /* Longest task name kept (longer names are truncated), without the NUL. */
@@ -88,6 +90,35 @@ RLT_API const char *rlt_task_name(const rlt_task *t);
 
 /* A number unique to the task within its runtime (the root task is 1). */
 RLT_API uint64_t rlt_task_id(const rlt_task *t);
+
+/* ---- introspection ---- */
+
+/* rlt_task_state() */
+#define RLT_TASK_RUNNABLE 0 /* queued, or spawned and not started */
+#define RLT_TASK_RUNNING 1
+#define RLT_TASK_WAITING 2  /* suspended: what says on what */
+#define RLT_TASK_DONE 3
+
+/*
+ * What t is doing now: one of RLT_TASK_*. If what is not NULL, it receives
+ * (NUL-terminated, truncated to len) what a waiting task waits on: "io
+ * read", "io accept", "sleep", "future", "join", "tasks" (gather, wait,
+ * group), "mutex", "event", "semaphore", "condition", "waitgroup", "channel
+ * send", "channel recv", "pool job", "generator"; "" otherwise. A snapshot:
+ * t may have moved on by the time it is read. Any thread; t must be alive.
+ * Returns the state or -EINVAL (t NULL).
+ */
+RLT_API int rlt_task_state(const rlt_task *t, char *what, size_t len);
+
+/*
+ * Print every live task of the calling task's runtime to out, worker by
+ * worker (the worker that first ran it): name, id, state, what it waits
+ * on, age. Suspends briefly (each worker lists its own tasks, on its own
+ * thread). Returns 0, -EPERM (not in a task), -EINVAL (out NULL),
+ * -ENOMEM. In debug mode (RINGLET_DEBUG=1, rlt_config.debug) the same
+ * listing goes to stderr on SIGQUIT (Ctrl-\), as Go's goroutine dump.
+ */
+RLT_API int rlt_dump_tasks(FILE *out);
 
 RLT_EXTERN_C_END
 
