@@ -463,19 +463,22 @@ static void cancel_all(rlt_loop *loop)
 	}
 }
 
-#define URING_POLICY(name_, summary_, probe_, init_)                                              \
+/* Linked timeouts (op deadlines) only without SQPOLL: an SQ thread shared
+ * by several rings submits at most 8 SQEs per ring per pass, and a link
+ * cut at the end of a pass goes in without its timeout. */
+#define URING_POLICY(name_, summary_, probe_, init_, flags_)                                      \
 	{                                                                                          \
 		.name = name_, .summary = summary_, .native_ops = RLT_OP_ALL, .probe = probe_,    \
 		.init = init_, .fini = fini, .submit = rlt__uring_submit,                          \
 		.poll = rlt__uring_poll, .wake = wake, .cancel = cancel, .cancel_all = cancel_all, \
-		.flags = RLT_POLICY_DEADLINES,                                                     \
+		.flags = flags_,                                                                   \
 	}
 
 const rlt_policy rlt__policy_uring =
 	URING_POLICY("io_uring", "one io_uring per worker, DEFER_TASKRUN, batched submissions (default)",
-		     probe_plain, init_plain);
+		     probe_plain, init_plain, RLT_POLICY_DEADLINES);
 
 const rlt_policy rlt__policy_sqpoll = URING_POLICY(
 	"io_uring-sqpoll",
 	"io_uring with a kernel SQ polling thread shared by the workers (costs a core under load)",
-	probe_sqpoll, init_sqpoll);
+	probe_sqpoll, init_sqpoll, 0);

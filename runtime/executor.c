@@ -38,6 +38,7 @@
 
 #include "io/policy.h"
 #include "runtime/alloc.h"
+#include "runtime/cancel.h"
 #include "runtime/cpu.h"
 #include "runtime/oneshot.h"
 #include "runtime/task.h"
@@ -509,8 +510,8 @@ void rlt__runtime_jobs_drain(rlt__runtime *rt)
 	}
 }
 
-int rlt_run_blocking_timeout(rlt_pool *pool, rlt_job_fn fn, void *arg, void **result,
-			     int64_t timeout_ns, void (*discard)(void *arg, void *result))
+static int run_job(rlt_pool *pool, rlt_job_fn fn, void *arg, void **result, int64_t timeout_ns,
+		   void (*discard)(void *arg, void *result), unsigned kind)
 {
 	rlt_task *t = rlt__task_self();
 	if (!t)
@@ -542,7 +543,7 @@ int rlt_run_blocking_timeout(rlt_pool *pool, rlt_job_fn fn, void *arg, void **re
 		rlt__free(j);
 		return rc;
 	}
-	rc = rlt__oneshot_wait_k(&j->done, timeout_ns < 0 ? -1 : timeout_ns, RLT__WK_JOB);
+	rc = rlt__oneshot_wait_k(&j->done, timeout_ns < 0 ? -1 : timeout_ns, kind);
 	if (rc == 0) {
 		j->consumed = true;
 		if (result && !j->err)
@@ -553,9 +554,16 @@ int rlt_run_blocking_timeout(rlt_pool *pool, rlt_job_fn fn, void *arg, void **re
 	return rc;
 }
 
+int rlt_run_blocking_timeout(rlt_pool *pool, rlt_job_fn fn, void *arg, void **result,
+			     int64_t timeout_ns, void (*discard)(void *arg, void *result))
+{
+	return run_job(pool, fn, arg, result, timeout_ns, discard, RLT__WK_JOB);
+}
+
 int rlt_run_blocking(rlt_pool *pool, rlt_job_fn fn, void *arg, void **result)
 {
-	return rlt_run_blocking_timeout(pool, fn, arg, result, -1, NULL);
+	/* Not cut short by a cancel or a deadline: arg may be on our stack. */
+	return run_job(pool, fn, arg, result, -1, NULL, RLT__WK_JOB | RLT__WAIT_NOCANCEL);
 }
 
 rlt_future *rlt_pool_submit(rlt_pool *pool, rlt_job_fn fn, void *arg)

@@ -98,7 +98,7 @@ static const char *state_name(int st)
 }
 
 /* w's tasks, on w's thread. */
-static void list_worker(rlt__worker *w, FILE *out, uint64_t now)
+static void list_worker(rlt__worker *w, FILE *out, uint64_t now, const rlt_task *asker)
 {
 	unsigned n = 0;
 	for (rlt_task *t = w->all; t; t = t->all_next)
@@ -106,7 +106,9 @@ static void list_worker(rlt__worker *w, FILE *out, uint64_t now)
 	fprintf(out, "worker %u: %u task%s\n", w->index, n, n == 1 ? "" : "s");
 	for (rlt_task *t = w->all; t; t = t->all_next) {
 		char what[48];
-		int st = state_of(t, what, sizeof(what));
+		/* The task asking for the dump waits for it: it is the one
+		 * running, as far as its reader is concerned. */
+		int st = t == asker ? (what[0] = '\0', RLT_TASK_RUNNING) : state_of(t, what, sizeof(what));
 		double age = now > t->born ? (double)(now - t->born) / 1e9 : 0.0;
 		fprintf(out, "  %-20s id %-6llu %-8s %-18s age %.3f s\n", rlt__task_name(t),
 			(unsigned long long)t->id, state_name(st), what, age);
@@ -117,6 +119,7 @@ typedef struct dump_req {
 	atomic_uint left;
 	rlt__oneshot done;
 	uint64_t now;
+	const rlt_task *asker;
 } dump_req;
 
 typedef struct dump_part {
@@ -126,14 +129,14 @@ typedef struct dump_part {
 	size_t len;
 } dump_part;
 
-static void part_fill(rlt__worker *w, dump_part *p, uint64_t now)
+static void part_fill(rlt__worker *w, dump_part *p, uint64_t now, const rlt_task *asker)
 {
 	p->buf = NULL;
 	p->len = 0;
 	FILE *f = open_memstream(&p->buf, &p->len);
 	if (!f)
 		return;
-	list_worker(w, f, now);
+	list_worker(w, f, now, asker);
 	fclose(f);
 }
 
@@ -141,7 +144,7 @@ static void part_run(rlt__worker *w, rlt__msg *m)
 {
 	dump_part *p = (dump_part *)m;
 	dump_req *req = p->req;
-	part_fill(w, p, req->now);
+	part_fill(w, p, req->now, req->asker);
 	/* The last part wakes the requester; after that, p and req may be gone. */
 	if (atomic_fetch_sub_explicit(&req->left, 1, memory_order_acq_rel) == 1) {
 		rlt_task *t = rlt__oneshot_complete(&req->done);
@@ -165,6 +168,7 @@ int rlt_dump_tasks(FILE *out)
 		return -ENOMEM;
 	dump_req req;
 	req.now = rlt_now();
+	req.asker = t;
 	rlt__oneshot_init(&req.done);
 	atomic_init(&req.left, n);
 	for (unsigned i = 0; i < n; i++) {
@@ -241,6 +245,6 @@ void rlt__dump_worker(rlt__worker *w, unsigned gen)
 	if (w->index == 0)
 		fprintf(stderr, "ringlet: SIGQUIT: tasks of %u worker%s, policy %s\n",
 			w->rt->nworkers, w->rt->nworkers == 1 ? "" : "s", w->rt->policy.spec);
-	list_worker(w, stderr, rlt_now());
+	list_worker(w, stderr, rlt_now(), NULL);
 	funlockfile(stderr);
 }

@@ -443,6 +443,12 @@ static bool work_pending(rlt__runtime *rt)
 	return false;
 }
 
+/* SIGQUIT in debug mode asked for a dump this worker has not printed. */
+static inline bool dump_asked(rlt__worker *w)
+{
+	return atomic_load_explicit(&w->rt->dump_gen, memory_order_relaxed) != w->dump_seen;
+}
+
 static inline bool stopping(rlt__worker *w)
 {
 	return atomic_load_explicit(&w->rt->stopping, memory_order_acquire);
@@ -462,7 +468,7 @@ static bool spin_for_work(rlt__worker *w)
 	for (unsigned i = 1;; i++) {
 		if (atomic_load_explicit(&w->inbox, memory_order_acquire) ||
 		    atomic_load_explicit(&w->msgs, memory_order_acquire) ||
-		    !rlt__global_q_empty(&rt->global) || stopping(w))
+		    !rlt__global_q_empty(&rt->global) || stopping(w) || dump_asked(w))
 			return true;
 		if ((i & 15) == 0) {
 			/* Every few hundred ns: completions, timers, the clock, and
@@ -495,7 +501,7 @@ static void park(rlt__worker *w)
 	}
 	atomic_store_explicit(&w->parked, 1, memory_order_seq_cst);
 	bool sleep = !atomic_load_explicit(&w->inbox, memory_order_seq_cst) &&
-		     !atomic_load_explicit(&w->msgs, memory_order_seq_cst) &&
+		     !atomic_load_explicit(&w->msgs, memory_order_seq_cst) && !dump_asked(w) &&
 		     rlt__global_q_empty(&rt->global) && !has_local_work(w) &&
 		     !atomic_load_explicit(&rt->stopping, memory_order_seq_cst);
 	if (sleep) {
@@ -541,9 +547,8 @@ void rlt__worker_loop(rlt__worker *w)
 			drain_msgs(w);
 		if (atomic_load_explicit(&w->zombies, memory_order_relaxed))
 			drain_zombies(w);
-		unsigned gen = atomic_load_explicit(&rt->dump_gen, memory_order_relaxed);
-		if (__builtin_expect(gen != w->dump_seen, 0))
-			rlt__dump_worker(w, gen);
+		if (__builtin_expect(dump_asked(w), 0))
+			rlt__dump_worker(w, atomic_load_explicit(&rt->dump_gen, memory_order_relaxed));
 		if (rlt__timer_count(&w->timers)) {
 			/* The clock costs ~20 ns: read it only when it matters. */
 			w->now = mono_now();

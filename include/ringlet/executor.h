@@ -74,20 +74,24 @@ RLT_API int rlt_pool_shutdown(rlt_pool *p, bool wait);
  *   -ENOMEM     no memory for the job, or no thread could be started and
  *               none is running
  * arg may point into the task's stack: the task does not resume before fn
- * has returned.
+ * has returned. For the same reason this is not a cancellation point:
+ * rlt_cancel() and deadline scopes wait until the job has returned (use
+ * rlt_run_blocking_timeout(), with a timeout of -1 if need be, to await a
+ * job cancellably).
  */
 RLT_API int rlt_run_blocking(rlt_pool *pool, rlt_job_fn fn, void *arg, void **result);
 
 /*
- * The same with a time limit (timeout_ns < 0: none). On -ETIMEDOUT the
- * task resumes at once and the job goes on to its end on its thread (a
- * thread cannot be interrupted): arg must then outlive the job, so it must
- * not point into the task's stack. Once the job has ended and the task has
- * timed out, discard(arg, result) is called (if not NULL) by whichever of
- * the two lets go last (the pool thread, or the task as it returns
- * -ETIMEDOUT): that is where a heap arg and a heap result are freed. On
- * any other return, discard is not called and arg and *result are the
- * caller's.
+ * The same with a time limit (timeout_ns < 0: none), and cancellable: on
+ * -ETIMEDOUT, and on -ECANCELED when the task is cancelled (rlt_cancel) or
+ * its deadline scope expires (-ETIMEDOUT), the task resumes at once and the
+ * job goes on to its end on its thread (a thread cannot be interrupted):
+ * arg must then outlive the job, so it must not point into the task's
+ * stack. Once the job has ended and the task has left, discard(arg,
+ * result) is called (if not NULL) by whichever of the two lets go last (the
+ * pool thread, or the task as it returns): that is where a heap arg and a
+ * heap result are freed. On any other return, discard is not called and
+ * arg and *result are the caller's.
  */
 RLT_API int rlt_run_blocking_timeout(rlt_pool *pool, rlt_job_fn fn, void *arg, void **result,
 				     int64_t timeout_ns, void (*discard)(void *arg, void *result));

@@ -23,6 +23,14 @@ RLT_EXTERN_C_BEGIN
  * -EINVAL for an argument the kernel would reject before trying (a NULL
  * buffer with a non-zero length, a negative iovec count, ...).
  *
+ * Every call is a cancellation point (include/ringlet/cancel.h): it returns
+ * -ECANCELED when the task is cancelled before or while it waits (the
+ * operation is then cancelled in the kernel and has not transferred
+ * anything), and -ETIMEDOUT when a deadline scope of the task (or its I/O
+ * timeout, rlt_set_io_timeout) expires first. An operation that completed
+ * anyway returns its real result; the cancellation then comes at the next
+ * suspension point.
+ *
  * Lengths above 2 GiB - 4 KiB are clamped to it, like Linux read(2) does;
  * expect a short count.
  *

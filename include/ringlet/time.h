@@ -12,12 +12,13 @@ RLT_API uint64_t rlt_now(void);
  * Timers are kept per worker in a 4-ary min-heap; the ring's wait is bounded
  * by the nearest deadline, so the wake-up lateness is the kernel's timer
  * slack (50 us by default) plus scheduling.
- * Returns 0, -EPERM (not in a task) or -ENOMEM (the timer heap could not
- * grow). */
+ * Returns 0, -ECANCELED (the task was cancelled: rlt_cancel), -ETIMEDOUT
+ * (a deadline scope of the task expired first: rlt_scope_enter), -EPERM
+ * (not in a task) or -ENOMEM (the timer heap could not grow). */
 RLT_API int rlt_sleep(uint64_t ns);
 
 /* Suspend until rlt_now() >= deadline_ns. A deadline in the past yields.
- * Returns 0, -EPERM or -ENOMEM, as rlt_sleep(). */
+ * Returns as rlt_sleep(). */
 RLT_API int rlt_sleep_until(uint64_t deadline_ns);
 
 RLT_EXTERN_C_END
