@@ -101,7 +101,7 @@ static inline void hist_merge(hist *dst, const hist *src)
 
 /*
  * The value at percentile p (0..100): the smallest recorded value such that
- * at least p% of the values are at or below it, reported as the highest
+ * p% of the values (rounded to a whole count) are at or below it, reported as the highest
  * value of its bucket (as HdrHistogram does, so a percentile never
  * understates), clamped to [min, max]. 0 for an empty histogram.
  */
@@ -113,11 +113,10 @@ static inline uint64_t hist_percentile(const hist *h, double p)
 		p = 0.0;
 	if (p > 100.0)
 		p = 100.0;
-	/* The rank of the value wanted, 1-based; at least 1. */
-	double want = p / 100.0 * (double)h->count;
-	uint64_t rank = (uint64_t)want;
-	if ((double)rank < want)
-		rank++;
+	/* The rank of the value wanted, 1-based, rounded to the nearest as
+	 * HdrHistogram does (a ceiling would turn 99.9% of 1000, computed
+	 * as 999.0000000000001, into rank 1000); at least 1. */
+	uint64_t rank = (uint64_t)(p / 100.0 * (double)h->count + 0.5);
 	if (rank == 0)
 		rank = 1;
 	uint64_t seen = 0;
