@@ -239,7 +239,8 @@ function fmt(x) { return x == "" ? "-" : (x >= 1000 ? sprintf("%.0f", x) : sprin
 {
 	if ($3 == "spec") { split($4, s, " "); specs[$1 SUBSEP $2] = specs[$1 SUBSEP $2] s[1] " " s[2] "\n"; next }
 	key = $1 SUBSEP $2 SUBSEP $3
-	vals[key] = vals[key] (key in vals ? " " : "") $4
+	sep = (key in vals) ? " " : "" # before vals[key] is read, which creates it
+	vals[key] = vals[key] sep $4
 	if (!($1 in seen_t)) { seen_t[$1] = 1; tests[++nt] = $1 }
 	if (!(($1, $2) in seen_v)) { seen_v[$1, $2] = 1; nv[$1]++; var[$1, nv[$1]] = $2 }
 }
