@@ -321,7 +321,7 @@ static void test_every_io_operation_cancelled_in_flight_from_another_worker(void
 
 /* ---- the other waits ---- */
 
-enum wait { W_SLEEP, W_FUTURE, W_JOIN, W_CHAN, W_MUTEX, W_EVENT, W_SEM, W_COND, W_WG, W_JOB,
+enum wait { W_SLEEP, W_FUTURE, W_JOIN, W_CHAN, W_CHAN_SEND, W_MUTEX, W_EVENT, W_SEM, W_COND, W_WG, W_JOB,
 	    W_YIELD_LOOP, W_COUNT };
 
 typedef struct waits {
@@ -385,6 +385,9 @@ static void *waiter_main(void *arg)
 	case W_CHAN:
 		a->rc = rlt_chan_recv(w->ch, &v);
 		break;
+	case W_CHAN_SEND:
+		a->rc = rlt_chan_send(w->ch, (void *)2); /* the channel is full */
+		break;
 	case W_MUTEX:
 		a->rc = rlt_mutex_lock(w->m);
 		break;
@@ -424,7 +427,7 @@ static void *waiter_main(void *arg)
 }
 
 static const char *const wait_what[W_COUNT] = {
-	"sleep", "future", "join", "channel recv", "mutex", "event", "semaphore", "condition",
+	"sleep", "future", "join", "channel recv", "channel send", "mutex", "event", "semaphore", "condition",
 	"waitgroup", "pool job", ""};
 
 static void *cancel_each_wait(void *arg)
@@ -444,6 +447,8 @@ static void *cancel_each_wait(void *arg)
 		assert_int_equal(rlt_waitgroup_add(w.wg, 1), 0);
 		if (k == W_MUTEX)
 			assert_int_equal(rlt_mutex_lock(w.m), 0); /* held by us */
+		if (k == W_CHAN_SEND)
+			assert_int_equal(rlt_chan_send(w.ch, (void *)1), 0); /* full */
 		if (k == W_JOIN)
 			w.sleeper = spawn_on(sleep_long, NULL, 0);
 		waiter_arg a = {.kind = (enum wait)k, .w = &w, .rc = 1};
@@ -478,6 +483,14 @@ static void *cancel_each_wait(void *arg)
 			assert_int_equal(rlt_chan_send(w.ch, (void *)5), 0);
 			assert_int_equal(rlt_chan_recv(w.ch, &v), 0);
 			assert_ptr_equal(v, (void *)5);
+			break;
+		}
+		case W_CHAN_SEND: {
+			/* The cancelled send left nothing behind: only our value. */
+			void *v;
+			assert_int_equal(rlt_chan_len(w.ch), 1);
+			assert_int_equal(rlt_chan_recv(w.ch, &v), 0);
+			assert_ptr_equal(v, (void *)1);
 			break;
 		}
 		case W_MUTEX:
@@ -787,7 +800,9 @@ static void *file_ops(void *arg)
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	assert_true(dfd >= 0);
 	struct statx stx;
-	for (int i = 0; i < 4; i++) {
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	for (int i = 0; i < 5; i++) {
 		rlt_cancel(rlt_current());
 		int rc = 0;
 		switch (i) {
@@ -803,6 +818,9 @@ static void *file_ops(void *arg)
 		case 3:
 			rc = (int)rlt_write(fd, "data", 4, 0);
 			break;
+		case 4:
+			rc = rlt_shutdown(sv[0], SHUT_WR);
+			break;
 		}
 		assert_int_equal(rc, -ECANCELED);
 	}
@@ -811,6 +829,12 @@ static void *file_ops(void *arg)
 	assert_int_equal(fstatat(dfd, "created", &st, 0), -1);
 	assert_int_equal(fstat(fd, &st), 0);
 	assert_int_equal(st.st_size, 0);
+	/* Not shut down either: the peer can still read what we send. */
+	assert_int_equal(send(sv[0], "k", 1, 0), 1);
+	char k;
+	assert_int_equal(recv(sv[1], &k, 1, 0), 1);
+	close(sv[0]);
+	close(sv[1]);
 	/* rlt_close is a suspension point too; the fd stays open then. */
 	rlt_cancel(rlt_current());
 	assert_int_equal(rlt_close(fd), -ECANCELED);
