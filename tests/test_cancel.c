@@ -686,14 +686,17 @@ static void test_cancelling_a_joiner_cancels_the_joined_task(void **state)
 
 /* ---- from a plain thread ---- */
 
+static atomic_bool thread_done;
+
 static void *cancel_from_thread(void *arg)
 {
 	rlt_task *t = arg;
 	/* The thread does not know when the task waits: it keeps asking
-	 * until the task is gone (cancelling a finished task is -EALREADY,
-	 * which the handle we hold keeps safe). */
+	 * until the task has finished (cancelling a finished task is
+	 * -EALREADY; the root keeps the handle until we are done). */
 	while (rlt_cancel(t) == 0 && rlt_task_state(t, NULL, 0) != RLT_TASK_DONE)
 		sched_yield();
+	atomic_store(&thread_done, true);
 	return NULL;
 }
 
@@ -702,7 +705,13 @@ static void *thread_root(void *arg)
 	(void)arg;
 	rlt_task *t = spawn_on(sleep_long, NULL, 1);
 	pthread_t th;
+	atomic_store(&thread_done, false);
 	assert_int_equal(pthread_create(&th, NULL, cancel_from_thread, t), 0);
+	uint64_t end = rlt_now() + 5000 * MS;
+	while (!atomic_load(&thread_done)) {
+		assert_true(rlt_now() < end);
+		rlt_yield();
+	}
 	void *res = (void *)1;
 	assert_int_equal(rlt_join(t, &res), -ECANCELED);
 	/* Cancelled in its sleep, or before it ever ran (result NULL). */
