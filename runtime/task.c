@@ -205,7 +205,7 @@ static void task_finished(rlt__worker *w, rlt_task *t)
 	if (waiter)
 		rlt__oneshot_notify(waiter, t);
 	if (t == w->rt->root)
-		rlt__runtime_stop(w->rt);
+		rlt__runtime_root_done(w->rt);
 }
 
 bool rlt__task_start(rlt__worker *w, rlt_task *t)
@@ -231,11 +231,15 @@ static void task_entry(void *arg)
 {
 	rlt_task *t = arg;
 	rlt__coro_started(&t->coro);
-	/* Cancelled before it ever ran: it does not run at all (asyncio). */
+	/* Cancelled before it ever ran, or spawned while the runtime shuts
+	 * down: it does not run at all (asyncio). */
 	if (__builtin_expect(atomic_load_explicit(&t->cancel, memory_order_acquire) &
 			     RLT__C_PENDING, 0) &&
 	    rlt__cancel_take(t))
 		t->result = NULL;
+	else if (__builtin_expect(atomic_load_explicit(&t->worker->rt->draining,
+						       memory_order_relaxed), 0))
+		t->result = NULL, t->ncancel = 1;
 	else
 		t->result = t->fn(t->arg);
 	if (t->defers)
@@ -259,6 +263,11 @@ void rlt__task_reap(rlt__worker *w, rlt_task *t)
 void rlt__task_drop(rlt__worker *w, rlt_task *t)
 {
 	if (rlt__tstate(t) != RLT__T_DONE && t->stack.lo) {
+#ifdef RLT_ASAN
+		/* Its frames never returned: their redzones would outlive the
+		 * mapping and trip whatever is mapped there next. */
+		__asan_unpoison_memory_region(t->stack.lo, t->stack.size);
+#endif
 		rlt__stack_put(&w->stacks, &t->stack);
 		rlt__coro_fini(&t->coro);
 	}

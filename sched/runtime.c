@@ -9,9 +9,11 @@
  * buffer, then exits. Worker 0 joins the threads, then frees whatever tasks
  * are left (reported on stderr), the rings, and the stacks.
  */
+#include "ringlet/cancel.h"
 #include "ringlet/runtime.h"
 
 #include "runtime/alloc.h"
+#include "runtime/cpu.h"
 #include "runtime/stack.h"
 #include "sched/worker.h"
 
@@ -101,6 +103,7 @@ static int resolve_config(const rlt_config *in, rlt__runtime *rt)
 		cfg.spin_us = in->spin_us;
 		cfg.debug = in->debug;
 		cfg.slow_ms = in->slow_ms;
+		cfg.shutdown_ms = in->shutdown_ms;
 	}
 	const char *env = getenv("RINGLET_STACK_SIZE");
 	if (env && *env) {
@@ -165,6 +168,20 @@ static int resolve_config(const rlt_config *in, rlt__runtime *rt)
 	}
 	rt->slow_ns = cfg.debug ? (uint64_t)(cfg.slow_ms ? cfg.slow_ms : 100) * 1000000u : 0;
 
+	long grace = cfg.shutdown_ms == 0 ? 1000 : cfg.shutdown_ms < 0 ? 0 : cfg.shutdown_ms;
+	env = getenv("RINGLET_SHUTDOWN_MS");
+	if (env && *env) {
+		char *end;
+		long v = strtol(env, &end, 10);
+		if (*end || v < 0 || v > 3600000) {
+			fprintf(stderr, "ringlet: RINGLET_SHUTDOWN_MS=%s is not a number in [0, 3600000]\n",
+				env);
+			return -EINVAL;
+		}
+		grace = v;
+	}
+	rt->drain_ns = (uint64_t)grace * 1000000u;
+
 	rt->stack_size = rlt__stack_round(cfg.stack_size);
 	if (!rt->stack_size)
 		return -EINVAL;
@@ -190,6 +207,56 @@ static void pin_self(rlt__runtime *rt, unsigned index)
 	CPU_ZERO(&set);
 	CPU_SET(rt->cpus[index % rt->ncpus], &set);
 	sched_setaffinity(0, sizeof(set), &set);
+}
+
+/* On each worker: cancel every task it owns that is still alive. Its
+ * list is its own, so this runs there. */
+static void drain_msg_run(rlt__worker *w, rlt__msg *m)
+{
+	(void)m;
+	for (rlt_task *t = w->all; t; t = t->all_next)
+		if (rlt__tstate(t) != RLT__T_DONE)
+			rlt_cancel(t);
+	w->drain_counted = 0;
+	rlt__runtime_drain_check(w);
+}
+
+void rlt__runtime_root_done(rlt__runtime *rt)
+{
+	if (!rt->drain_ns) {
+		rlt__runtime_stop(rt);
+		return;
+	}
+	rt->drain_deadline = rlt__mono_ns() + rt->drain_ns;
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		atomic_store_explicit(&rt->workers[i].live, 1, memory_order_relaxed);
+	/* Published before the messages (their CAS is a release). */
+	atomic_store_explicit(&rt->draining, true, memory_order_release);
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		rlt__worker *w = &rt->workers[i];
+		w->drain_msg.fn = drain_msg_run;
+		rlt__worker_post(w, &w->drain_msg);
+	}
+}
+
+void rlt__runtime_drain_check(rlt__worker *w)
+{
+	rlt__runtime *rt = w->rt;
+	uint64_t now = rlt__mono_ns();
+	/* Our tasks may finish on other workers without telling us: recount
+	 * at most every 100 us (the loop wakes at least every ms meanwhile). */
+	if (now - w->drain_counted >= 100000u) {
+		w->drain_counted = now;
+		unsigned n = 0;
+		for (rlt_task *t = w->all; t; t = t->all_next)
+			n += rlt__tstate(t) != RLT__T_DONE;
+		atomic_store_explicit(&w->live, n, memory_order_relaxed);
+	}
+	unsigned live = 0;
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		live += atomic_load_explicit(&rt->workers[i].live, memory_order_relaxed);
+	if (live == 0 || now >= rt->drain_deadline)
+		rlt__runtime_stop(rt);
 }
 
 void rlt__runtime_stop(rlt__runtime *rt)

@@ -507,6 +507,12 @@ static void park(rlt__worker *w)
 	if (sleep) {
 		int64_t timeout = -1;
 		uint64_t next = rlt__timer_next(&w->timers);
+		/* Shutting down: look again every millisecond (recount, deadline). */
+		if (atomic_load_explicit(&rt->draining, memory_order_relaxed)) {
+			uint64_t soon = mono_now() + 1000000u;
+			if (soon < next)
+				next = soon;
+		}
 		if (next != UINT64_MAX) {
 			w->now = mono_now();
 			timeout = next > w->now ? (int64_t)(next - w->now) : 0;
@@ -549,6 +555,11 @@ void rlt__worker_loop(rlt__worker *w)
 			drain_zombies(w);
 		if (__builtin_expect(dump_asked(w), 0))
 			rlt__dump_worker(w, atomic_load_explicit(&rt->dump_gen, memory_order_relaxed));
+		if (__builtin_expect(atomic_load_explicit(&rt->draining, memory_order_relaxed), 0)) {
+			rlt__runtime_drain_check(w);
+			if (stopping(w))
+				return;
+		}
 		if (rlt__timer_count(&w->timers)) {
 			/* The clock costs ~20 ns: read it only when it matters. */
 			w->now = mono_now();

@@ -52,6 +52,9 @@ typedef struct rlt__worker {
 
 	bool loop_ready; /* loop.policy->init succeeded */
 	unsigned dump_seen; /* the SIGQUIT dump generation last printed */
+	rlt__msg drain_msg;  /* shutdown: cancel the tasks we own */
+	uint64_t drain_counted; /* when we last counted our live tasks */
+	atomic_uint live;       /* shutdown: our tasks not finished, as last counted */
 
 	rlt_task *all; /* tasks whose owner is this worker, not yet freed */
 	rlt_task *task_cache; /* freed task structs kept for reuse, via ->next */
@@ -76,6 +79,9 @@ struct rlt__runtime {
 	rlt__policy_choice policy;
 	atomic_bool stopping;
 	atomic_uint dump_gen; /* bumped by SIGQUIT in debug mode */
+	atomic_bool draining;   /* the root returned: the others are cancelled */
+	uint64_t drain_ns;      /* how long they get (0: none) */
+	uint64_t drain_deadline;
 	atomic_uint_fast64_t next_id;
 	rlt_task *root;
 	rlt__global_q global;
@@ -127,7 +133,12 @@ void rlt__runtime_jobs_drain(rlt__runtime *rt);
 void rlt__dump_signal_install(rlt__runtime *rt);
 void rlt__dump_signal_remove(rlt__runtime *rt);
 void rlt__dump_worker(rlt__worker *w, unsigned gen);
-/* The root task returned: make every worker leave its loop. */
+/* The root task returned: cancel the other tasks and let them finish
+ * (rt->drain_ns), or stop at once. */
+void rlt__runtime_root_done(rlt__runtime *rt);
+/* While draining: recount, and stop once nothing is left or time is up. */
+void rlt__runtime_drain_check(rlt__worker *w);
+/* Make every worker leave its loop. */
 void rlt__runtime_stop(rlt__runtime *rt);
 
 #endif

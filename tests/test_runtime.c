@@ -1,6 +1,7 @@
 /* rlt_run: configuration errors, nesting, shutdown with live tasks, leaks. */
 #include "tests/rlt_test.h"
 
+#include <fcntl.h>
 #include <stdatomic.h>
 
 #include <stdio.h>
@@ -98,6 +99,33 @@ static void *root_abandons(void *arg)
 	return (void *)5;
 }
 
+static void set_nonblock(int fd)
+{
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+/* Run root with stderr captured into buf. */
+static int run_captured(rlt_task_fn root, const rlt_config *cfg, void **r, char *buf, size_t len)
+{
+	int errp[2];
+	assert_int_equal(pipe(errp), 0);
+	fflush(stderr);
+	int saved = dup(STDERR_FILENO);
+	dup2(errp[1], STDERR_FILENO);
+	int rc = rlt_run(root, NULL, cfg, r);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(errp[1]);
+	memset(buf, 0, len);
+	set_nonblock(errp[0]);
+	ssize_t n = read(errp[0], buf, len - 1);
+	(void)n;
+	close(errp[0]);
+	return rc;
+}
+
+/* With no grace period (shutdown_ms < 0), live tasks are abandoned at once. */
 static void test_shutdown_abandons_live_tasks_and_reports_them(void **state)
 {
 	assert_int_equal(pipe(pipe_fds), 0);
@@ -108,7 +136,8 @@ static void test_shutdown_abandons_live_tasks_and_reports_them(void **state)
 	dup2(errp[1], STDERR_FILENO);
 	void *r = NULL;
 	uint64_t t0 = rlt_now();
-	int rc = rlt_run(root_abandons, NULL, NULL, &r);
+	rlt_config cfg = {.shutdown_ms = -1};
+	int rc = rlt_run(root_abandons, NULL, &cfg, &r);
 	fflush(stderr);
 	dup2(saved, STDERR_FILENO);
 	close(saved);
@@ -124,6 +153,102 @@ static void test_shutdown_abandons_live_tasks_and_reports_them(void **state)
 	assert_true(rlt_now() - t0 < 5 * RLT_NSEC_PER_SEC);
 	close(pipe_fds[0]);
 	close(pipe_fds[1]);
+}
+
+/* By default they are cancelled, their cleanup runs, and nothing is left. */
+static atomic_int cleaned;
+
+static void count_cleanup(void *arg)
+{
+	(void)arg;
+	/* Cleanup may wait, even at shutdown. */
+	assert_int_equal(rlt_sleep(RLT_NSEC_PER_MSEC), 0);
+	atomic_fetch_add(&cleaned, 1);
+}
+
+static void *sleep_with_cleanup(void *arg)
+{
+	rlt_defer(count_cleanup, arg);
+	atomic_fetch_add(&got_going, 1);
+	int rc = rlt_sleep(3600 * RLT_NSEC_PER_SEC);
+	assert_int_equal(rc, -ECANCELED);
+	return NULL;
+}
+
+static void *read_with_cleanup(void *arg)
+{
+	rlt_defer(count_cleanup, NULL);
+	atomic_fetch_add(&got_going, 1);
+	int *p = arg;
+	char buf[16];
+	assert_int_equal(rlt_read(p[0], buf, sizeof(buf), -1), -ECANCELED);
+	return NULL;
+}
+
+static void *root_leaves_tasks(void *arg)
+{
+	(void)arg;
+	atomic_store(&got_going, 0);
+	atomic_store(&cleaned, 0);
+	rlt_detach(rlt_spawn(sleep_with_cleanup, NULL, NULL));
+	rlt_spawn(sleep_with_cleanup, NULL, NULL); /* handle never joined */
+	rlt_detach(rlt_spawn(read_with_cleanup, pipe_fds, NULL));
+	uint64_t deadline = rlt_now() + 5 * RLT_NSEC_PER_SEC;
+	while (atomic_load(&got_going) < 3 && rlt_now() < deadline)
+		rlt_sleep(RLT_NSEC_PER_MSEC);
+	assert_int_equal(atomic_load(&got_going), 3);
+	return (void *)6;
+}
+
+static void test_shutdown_cancels_live_tasks_and_runs_their_cleanup(void **state)
+{
+	(void)state;
+	assert_int_equal(pipe(pipe_fds), 0);
+	char buf[512];
+	void *r = NULL;
+	uint64_t t0 = rlt_now();
+	assert_int_equal(run_captured(root_leaves_tasks, NULL, &r, buf, sizeof(buf)), 0);
+	assert_int_equal((intptr_t)r, 6);
+	assert_int_equal(atomic_load(&cleaned), 3);
+	assert_null(strstr(buf, "abandoned"));
+	assert_true(rlt_now() - t0 < 1 * RLT_NSEC_PER_SEC); /* not the grace period */
+	close(pipe_fds[0]);
+	close(pipe_fds[1]);
+}
+
+/* A task that ignores its cancellation is abandoned after the grace period. */
+static void *stubborn(void *arg)
+{
+	(void)arg;
+	rlt_scope sh;
+	rlt_shield_enter(&sh);
+	atomic_fetch_add(&got_going, 1);
+	rlt_sleep(3600 * RLT_NSEC_PER_SEC);
+	rlt_scope_leave(&sh);
+	return NULL;
+}
+
+static void *root_leaves_stubborn(void *arg)
+{
+	(void)arg;
+	atomic_store(&got_going, 0);
+	rlt_detach(rlt_spawn(stubborn, NULL, NULL));
+	while (atomic_load(&got_going) < 1)
+		rlt_sleep(RLT_NSEC_PER_MSEC);
+	return NULL;
+}
+
+static void test_shutdown_abandons_a_task_that_outlives_the_grace_period(void **state)
+{
+	(void)state;
+	char buf[512];
+	rlt_config cfg = {.shutdown_ms = 50};
+	uint64_t t0 = rlt_now();
+	assert_int_equal(run_captured(root_leaves_stubborn, &cfg, NULL, buf, sizeof(buf)), 0);
+	uint64_t dt = rlt_now() - t0;
+	assert_true(dt >= 50 * RLT_NSEC_PER_MSEC);
+	assert_true(dt < 5 * RLT_NSEC_PER_SEC);
+	assert_non_null(strstr(buf, "1 task still running when the root task returned was abandoned"));
 }
 
 /* ---- spawn/exit cycles: nothing grows (ASan's leak check runs at exit) ---- */
@@ -187,6 +312,8 @@ int main(void)
 		cmocka_unit_test(test_bad_config_gives_einval),
 		cmocka_unit_test(test_nested_run_gives_ebusy),
 		cmocka_unit_test(test_shutdown_abandons_live_tasks_and_reports_them),
+		cmocka_unit_test(test_shutdown_cancels_live_tasks_and_runs_their_cleanup),
+		cmocka_unit_test(test_shutdown_abandons_a_task_that_outlives_the_grace_period),
 		cmocka_unit_test(test_many_spawn_exit_cycles_leak_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -73,6 +73,12 @@ typedef struct rlt_config {
 	/* ...unless this is set (or env RINGLET_POLICY_STRICT=1): then
 	 * rlt_run() fails with the policy's error and a message naming it. */
 	bool policy_strict;
+	/* When the root task returns, the tasks still alive are cancelled and
+	 * given this long to finish (their cleanup runs) before the runtime
+	 * stops and abandons the rest. 0: the default, 1000 ms; negative:
+	 * abandon at once. Env RINGLET_SHUTDOWN_MS overrides (0 there means
+	 * at once). */
+	int shutdown_ms;
 } rlt_config;
 
 /*
@@ -80,9 +86,13 @@ typedef struct rlt_config {
  * becomes worker 0), until the root task returns. Its return value is stored
  * in *result when result is not NULL. The asyncio.run() of ringlet.
  *
- * Tasks still alive when the root task returns are abandoned: their pending
- * kernel operations are cancelled and drained, their stacks are freed, and a
- * line on stderr says how many there were. Join what you spawn.
+ * Tasks still alive when the root task returns are cancelled, as
+ * asyncio.run() does, and the runtime runs until they have finished (their
+ * rlt_defer cleanup included) or shutdown_ms has passed. Tasks spawned
+ * from then on never start. Those still alive after that are abandoned:
+ * their pending kernel operations are cancelled and drained, their stacks
+ * are freed, and a line on stderr says how many there were. Join what you
+ * spawn.
  *
  * Returns 0, or:
  *   -EINVAL  a config field or RINGLET_* variable is out of range
