@@ -31,7 +31,12 @@ struct rlt_gen {
 	bool finished; /* the producer returned (published by have) */
 	int err;       /* its rlt_fail() error */
 	bool asked;    /* consumer: want completed, have not yet taken */
-	rlt_task *producer;
+	rlt_task *producer; /* the consumer's handle: only the consumer reads it */
+	/* The producer task, as the producer itself knows it: set by gen_main
+	 * before fn runs. Not g->producer, which the consumer stores only once
+	 * rlt_spawn() returns: on another worker, the producer may be yielding
+	 * by then. */
+	rlt_task *self;
 	rlt_gen_fn fn;
 	void *arg;
 	rlt_spawn_opts opts;
@@ -41,8 +46,9 @@ struct rlt_gen {
 static void *gen_main(void *arg)
 {
 	rlt_gen *g = arg;
-	g->fn(g, g->arg);
 	rlt_task *self = rlt__task_self();
+	g->self = self;
+	g->fn(g, g->arg);
 	g->err = self->fail;
 	g->finished = true;
 	/* The consumer asked (we only run when asked): tell it we are done. */
@@ -122,7 +128,7 @@ int rlt_gen_yield(rlt_gen *g, void *value)
 	rlt_task *self = rlt__task_self();
 	if (!self)
 		return -EPERM;
-	if (!g || g->producer != self)
+	if (!g || g->self != self)
 		return g ? -EPERM : -EINVAL;
 	g->value = value;
 	rlt__oneshot_init(&g->want);

@@ -38,6 +38,8 @@ extern char **environ;
 #define DOWNLOAD_PACE_MS     20	 /* examples/downloads.c PACE_MS */
 #define DOWNLOAD_MS	     (DOWNLOAD_CHUNKS * DOWNLOAD_PACE_MS)
 #define BLOCKING_DELAY_MS    200 /* examples/blocking_downloads.c DELAY_MS */
+#define WAIT_TIMEOUT_MS	     200 /* examples/wait.c TIMEOUT_MS */
+#define WAIT_SLOW_MS	     2000 /* examples/wait.c SLOW_MS */
 
 typedef struct run {
 	char out[OUT_MAX + 1]; /* stdout, NUL-terminated */
@@ -200,6 +202,17 @@ static void test_generator_hands_values_back_and_forth(void **state)
 	assert_string_equal(r.out, "1\n3\n4\n2\n");
 }
 
+static void test_async_iter_counts_to_99_awaiting_between_values(void **state)
+{
+	run r;
+	run_example("async_iter", NULL, &r);
+	assert_clean_exit("async_iter", &r);
+	char want[400], *p = want;
+	for (int i = 0; i < 100; i++)
+		p += sprintf(p, "%d\n", i);
+	assert_string_equal(r.out, want);
+}
+
 static void test_sleep_tasks_run_concurrently(void **state)
 {
 	run r;
@@ -226,6 +239,44 @@ static void test_gather_values_collects_both_results(void **state)
 	run_example("gather_values", NULL, &r);
 	assert_clean_exit("gather_values", &r);
 	assert_string_equal(r.out, "9 16\n");
+}
+
+static void test_named_tasks_print_their_names(void **state)
+{
+	run r;
+	run_example("named_tasks", NULL, &r);
+	assert_clean_exit("named_tasks", &r);
+	assert_string_equal(r.out, "main task: main\n"
+				   "created fetch-users, fetch-orders and task-4\n"
+				   "fetch-users finished\n"
+				   "fetch-orders finished\n"
+				   "task-4 finished\n");
+}
+
+static void test_wait_times_out_then_cancels_the_pending_task(void **state)
+{
+	run r;
+	run_example("wait", NULL, &r);
+	assert_clean_exit("wait", &r);
+	assert_string_equal(r.out, "2 done, 1 pending\n"
+				   "a: slept 10 ms\n"
+				   "b: slept 50 ms\n"
+				   "c: cancelled\n");
+	/* The wait lasts its timeout; below the slow task's sleep, even under a
+	 * sanitizer, proves that the pending task was cancelled, not awaited. */
+	assert_ms_between("wait", r.ms, WAIT_TIMEOUT_MS,
+			  upper(WAIT_TIMEOUT_MS + 400, WAIT_SLOW_MS - 100));
+}
+
+static void test_context_manager_closes_the_connection_politely(void **state)
+{
+	run r;
+	run_example("context_manager", NULL, &r);
+	assert_clean_exit("context_manager", &r);
+	assert_string_equal(r.out, "connected\n"
+				   "server says: echo: hello\n"
+				   "server says: goodbye\n"
+				   "closed\n");
 }
 
 static void test_future_wakes_awaiter_with_value_after_delay(void **state)
@@ -363,9 +414,13 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_switch_interleaves_tasks_at_each_yield),
 	    cmocka_unit_test(test_generator_hands_values_back_and_forth),
+	    cmocka_unit_test(test_async_iter_counts_to_99_awaiting_between_values),
 	    cmocka_unit_test(test_sleep_tasks_run_concurrently),
 	    cmocka_unit_test(test_return_value_comes_back_from_join),
 	    cmocka_unit_test(test_gather_values_collects_both_results),
+	    cmocka_unit_test(test_named_tasks_print_their_names),
+	    cmocka_unit_test(test_wait_times_out_then_cancels_the_pending_task),
+	    cmocka_unit_test(test_context_manager_closes_the_connection_politely),
 	    cmocka_unit_test(test_future_wakes_awaiter_with_value_after_delay),
 	    cmocka_unit_test(test_downloads_overlap_and_write_every_byte),
 	    cmocka_unit_test(test_subprocess_prints_child_lines_then_exit_status),
