@@ -8,6 +8,13 @@
 #include "runtime/cancel.h"
 #include "sched/worker.h"
 
+#include <linux/membarrier.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 int rlt__cancel_take(rlt_task *t)
 {
 	uint32_t old = atomic_fetch_and_explicit(&t->cancel, ~RLT__C_PENDING, memory_order_acq_rel);
@@ -52,13 +59,41 @@ void rlt__cancel_msg_run(rlt__worker *w, rlt__msg *m)
 	rlt__task_unref(t);
 }
 
-int rlt_cancel(rlt_task *t)
+/* ---- the canceller's side of the barrier ---- */
+
+bool rlt__cancel_fence_cheap;
+static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
+
+static void setup(void)
 {
-	if (!t)
-		return -EINVAL;
+	/* RINGLET_CANCEL_FENCE=xchg forces the fallback (the tests run both). */
+	const char *env = getenv("RINGLET_CANCEL_FENCE");
+	if (env && !strcmp(env, "xchg"))
+		return;
+	/* Registering is what makes the expedited command usable later. */
+	rlt__cancel_fence_cheap =
+		syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+void rlt__cancel_setup(void) { pthread_once(&setup_once, setup); }
+
+void rlt__cancel_fence(void)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	if (rlt__cancel_fence_cheap)
+		syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+}
+
+bool rlt__cancel_mark(rlt_task *t)
+{
 	if (rlt__oneshot_is_set(&t->done))
-		return -EALREADY;
+		return false;
 	atomic_fetch_or_explicit(&t->cancel, RLT__C_PENDING, memory_order_seq_cst);
+	return true;
+}
+
+void rlt__cancel_route(rlt_task *t)
+{
 	rlt__worker *w = atomic_load_explicit(&t->wait_on, memory_order_seq_cst);
 	if (w && !(atomic_fetch_or_explicit(&t->cancel, RLT__C_QUEUED, memory_order_seq_cst) &
 		   RLT__C_QUEUED)) {
@@ -67,6 +102,16 @@ int rlt_cancel(rlt_task *t)
 		atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
 		post_cancel(w, t);
 	}
+}
+
+int rlt_cancel(rlt_task *t)
+{
+	if (!t)
+		return -EINVAL;
+	if (!rlt__cancel_mark(t))
+		return -EALREADY;
+	rlt__cancel_fence();
+	rlt__cancel_route(t);
 	return 0;
 }
 

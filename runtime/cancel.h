@@ -12,10 +12,21 @@
  *   if cancel & PENDING: deliver now    if w: post cancel_msg to w
  *   else: register, suspend
  *
- * Sequential consistency makes at least one side see the other: either the
- * task finds PENDING before it suspends and returns -ECANCELED itself, or
- * the canceller finds wait_on and posts a message to W. W runs the message
- * in its loop, on its own thread, and there:
+ * At least one side must see the other: either the task finds PENDING
+ * before it suspends and returns -ECANCELED itself, or the canceller finds
+ * wait_on and posts a message to W. That needs a full barrier between each
+ * side's store and its load. The task suspends all the time and is
+ * cancelled rarely, so the barrier is made asymmetric: the task's side is a
+ * plain store and load (with only the compiler kept from reordering them),
+ * and the canceller, after its store, calls membarrier(2)
+ * (MEMBARRIER_CMD_PRIVATE_EXPEDITED), which runs a full barrier on every
+ * CPU running one of our threads: any task whose store came before that
+ * point is seen by the canceller's load, and any task whose load comes
+ * after it sees PENDING. Where membarrier is refused (old kernels, seccomp),
+ * the task side uses a seq_cst exchange instead (rlt__cancel_fence_cheap
+ * false), at the price of one locked instruction per suspension.
+ *
+ * W runs the message in its loop, on its own thread, and there:
  *
  *   wait_on == W  means t is suspended on W in the wait that t->wait
  *   describes, and will stay so while W runs the message: every wake of t
@@ -77,6 +88,10 @@ static inline int rlt__cancel_point(rlt_task *t)
 	return rlt__cancel_take(t);
 }
 
+/* membarrier(2) is ours: the cancellers pay for the barrier (above). Set
+ * once, before the first runtime starts. */
+extern bool rlt__cancel_fence_cheap;
+
 /* Publish wt as t's current wait on its worker (see the top). 0: go on and
  * suspend; -ECANCELED: a cancel came first and is delivered, do not
  * suspend (wait_on is cleared again). */
@@ -84,7 +99,12 @@ static inline int rlt__wait_enter(rlt_task *t, rlt__wait *wt, unsigned kind)
 {
 	t->wait = wt;
 	atomic_store_explicit(&t->wait_kind, (uint16_t)kind, memory_order_relaxed);
-	atomic_exchange_explicit(&t->wait_on, t->worker, memory_order_seq_cst);
+	if (__builtin_expect(rlt__cancel_fence_cheap, 1)) {
+		atomic_store_explicit(&t->wait_on, t->worker, memory_order_relaxed);
+		atomic_signal_fence(memory_order_seq_cst); /* the compiler only */
+	} else {
+		atomic_exchange_explicit(&t->wait_on, t->worker, memory_order_seq_cst);
+	}
 	if (__builtin_expect(!(atomic_load_explicit(&t->cancel, memory_order_seq_cst) &
 			       RLT__C_PENDING),
 			     1) ||
@@ -110,5 +130,15 @@ static inline void rlt__wait_kind(rlt_task *t, unsigned kind)
 
 /* Worker side: run a posted cancel_msg. */
 void rlt__cancel_msg_run(struct rlt__worker *w, rlt__msg *m);
+
+/* Decide, once per process, whether membarrier(2) can be used. */
+void rlt__cancel_setup(void);
+
+/* Cancel many tasks at the cost of one barrier: rlt__cancel_mark() each
+ * (false: finished, skip), rlt__cancel_fence() once, then
+ * rlt__cancel_route() each marked one. */
+bool rlt__cancel_mark(rlt_task *t);
+void rlt__cancel_fence(void);
+void rlt__cancel_route(rlt_task *t);
 
 #endif

@@ -58,11 +58,11 @@ static inline void disarm(rlt__worker *w, rlt_task *t, rlt__timer *tm)
 	t->wait_timer = NULL;
 }
 
-int rlt__oneshot_wait_k(rlt__oneshot *o, int64_t timeout_ns, unsigned kind)
+/* The wait with a timer (a timeout, or a deadline scope), or not
+ * cancellable. */
+static __attribute__((noinline)) int oneshot_wait_slow(rlt_task *t, rlt__oneshot *o,
+						       int64_t timeout_ns, unsigned kind)
 {
-	rlt_task *t = rlt__task_self();
-	if (rlt__oneshot_is_set(o))
-		return 0;
 	if (timeout_ns == 0)
 		return -ETIMEDOUT;
 	bool cancellable = !(kind & RLT__WAIT_NOCANCEL);
@@ -114,6 +114,37 @@ int rlt__oneshot_wait_k(rlt__oneshot *o, int64_t timeout_ns, unsigned kind)
 	if (__builtin_expect(ow.cause != 0, 0)) {
 		if (ow.cause == -ECANCELED)
 			t->ncancel++;
+		return ow.cause;
+	}
+	return 0;
+}
+
+int rlt__oneshot_wait_k(rlt__oneshot *o, int64_t timeout_ns, unsigned kind)
+{
+	rlt_task *t = rlt__task_self();
+	if (rlt__oneshot_is_set(o))
+		return 0;
+	if (__builtin_expect(timeout_ns >= 0 || t->deadline != UINT64_MAX ||
+				     (kind & RLT__WAIT_NOCANCEL),
+			     0))
+		return oneshot_wait_slow(t, o, timeout_ns, kind);
+	/* No timer: the common wait (a join, a future, a lock). */
+	oneshot_waiter ow;
+	ow.wt.cancel = waiter_cancel;
+	ow.os = o;
+	ow.task = t;
+	ow.cause = 0;
+	int rc = rlt__wait_enter(t, &ow.wt, kind);
+	if (rc)
+		return rc;
+	rc = rlt__oneshot_register(o, t);
+	if (rc != 0) {
+		rlt__wait_abandon(t);
+		return rc > 0 ? 0 : rc;
+	}
+	rlt__task_suspend(t);
+	if (__builtin_expect(ow.cause != 0, 0)) {
+		t->ncancel++; /* no timer: only a cancel cuts this wait */
 		return ow.cause;
 	}
 	return 0;

@@ -146,10 +146,18 @@ static int check_tasks(rlt_task *const *tasks, size_t n)
 	return 0;
 }
 
+/* Cancel them all, with one barrier (runtime/cancel.h). */
 static void cancel_all(rlt_task *const *tasks, size_t n)
 {
+	bool any = false;
 	for (size_t i = 0; i < n; i++)
-		rlt_cancel(tasks[i]); /* -EALREADY for the finished: fine */
+		any |= tasks[i] && rlt__cancel_mark(tasks[i]);
+	if (!any)
+		return;
+	rlt__cancel_fence();
+	for (size_t i = 0; i < n; i++)
+		if (tasks[i])
+			rlt__cancel_route(tasks[i]); /* a finished one has no wait_on */
 }
 
 int rlt_gather(rlt_task *const *tasks, size_t n, void **results, int *errs, unsigned flags)
@@ -259,9 +267,7 @@ struct rlt_group {
 static void group_cancel_locked(rlt_group *g)
 {
 	g->shutting_down = true;
-	for (size_t i = 0; i < g->n; i++)
-		if (g->tasks[i])
-			rlt_cancel(g->tasks[i]);
+	cancel_all(g->tasks, g->n);
 }
 
 static void group_notify(rlt__watch *wa, void *subject)

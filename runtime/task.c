@@ -144,8 +144,9 @@ rlt_task *rlt__task_create(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, 
 	t->defers = NULL;
 	t->ndefers = 0;
 	atomic_init(&t->wait_kind, RLT__WK_NONE);
-	/* The loop turn's clock: what the dump's age needs, for no clock read. */
-	t->born = self && self->rt == rt && self->now ? self->now : rlt_now();
+	/* The worker's cached clock (refreshed by its timers and when it wakes
+	 * up): close enough for the dump's age, and no clock read here. */
+	t->born = self && self->rt == rt ? self->now : rlt_now();
 	t->id = next_id(rt, self);
 	if (opts && opts->name) {
 		strncpy(t->name, opts->name, RLT_TASK_NAME_MAX);
@@ -170,7 +171,7 @@ void rlt__task_free_owned(rlt__worker *w, rlt_task *t)
 	rlt__free(t);
 }
 
-static void task_free(rlt_task *t)
+void rlt__task_free(rlt_task *t)
 {
 	rlt__worker *self = rlt__worker_self();
 	rlt__worker *owner = t->owner;
@@ -186,13 +187,6 @@ static void task_free(rlt_task *t)
 						      memory_order_release, memory_order_relaxed));
 }
 
-void rlt__task_unref(rlt_task *t)
-{
-	/* acq_rel: the last owner must see every write of the others (the
-	 * result, the state) before it frees. */
-	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
-		task_free(t);
-}
 
 /* The task is over (returned, or never started): wake its joiner, and if
  * it is the root, stop the runtime. */
@@ -371,14 +365,6 @@ int rlt__join(rlt_task *t, void **result, int64_t timeout_ns)
 
 int rlt_join(rlt_task *t, void **result) { return rlt__join(t, result, -1); }
 
-int rlt__task_outcome(const rlt_task *t)
-{
-	if (t->start_err)
-		return t->start_err;
-	if (t->fail)
-		return t->fail;
-	return t->ended_cancelled ? -ECANCELED : 0;
-}
 
 void *rlt_fail(int err)
 {

@@ -121,11 +121,28 @@ rlt_task *rlt__spawn_watched(rlt_task_fn fn, void *arg, const rlt_spawn_opts *op
 			     rlt__watch *wa);
 /* rlt_join with a timeout (rlt_wait_for). */
 int rlt__join(rlt_task *t, void **result, int64_t timeout_ns);
-/* Drop a reference; the last frees t (on its owner's thread). */
-void rlt__task_unref(rlt_task *t);
-/* A finished task's outcome, as rlt_join reports it: 0, its rlt_fail() error, -ECANCELED
- * or -ENOMEM. */
-int rlt__task_outcome(const rlt_task *t);
+/* Free t (on its owner's thread, or handed to it). */
+void rlt__task_free(rlt_task *t);
+
+/* Drop a reference; the last frees t. */
+static inline void rlt__task_unref(rlt_task *t)
+{
+	/* acq_rel: the last owner must see every write of the others (the
+	 * result, the state) before it frees. */
+	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+		rlt__task_free(t);
+}
+
+/* A finished task's outcome, as rlt_join reports it: 0, its rlt_fail()
+ * error, -ECANCELED or -ENOMEM. */
+static inline int rlt__task_outcome(const rlt_task *t)
+{
+	if (t->start_err)
+		return t->start_err;
+	if (t->fail)
+		return t->fail;
+	return t->ended_cancelled ? -ECANCELED : 0;
+}
 /* Run t's cleanup down to depth mark (runtime/cancel.c). */
 int rlt__defer_unwind(rlt_task *t, size_t mark);
 

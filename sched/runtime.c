@@ -13,6 +13,7 @@
 #include "ringlet/runtime.h"
 
 #include "runtime/alloc.h"
+#include "runtime/cancel.h"
 #include "runtime/cpu.h"
 #include "runtime/stack.h"
 #include "sched/worker.h"
@@ -214,9 +215,16 @@ static void pin_self(rlt__runtime *rt, unsigned index)
 static void drain_msg_run(rlt__worker *w, rlt__msg *m)
 {
 	(void)m;
+	bool any = false;
 	for (rlt_task *t = w->all; t; t = t->all_next)
 		if (rlt__tstate(t) != RLT__T_DONE)
-			rlt_cancel(t);
+			any |= rlt__cancel_mark(t);
+	if (any) {
+		rlt__cancel_fence();
+		for (rlt_task *t = w->all; t; t = t->all_next)
+			if (rlt__tstate(t) != RLT__T_DONE)
+				rlt__cancel_route(t);
+	}
 	w->drain_counted = 0;
 	rlt__runtime_drain_check(w);
 }
@@ -344,6 +352,7 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 		return -EINVAL;
 	if (rlt__worker_self())
 		return -EBUSY;
+	rlt__cancel_setup();
 	rlt__runtime *rt = rlt__calloc(1, sizeof(*rt));
 	if (!rt)
 		return -ENOMEM;

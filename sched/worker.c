@@ -519,6 +519,7 @@ static void park(rlt__worker *w)
 		}
 		rlt__stack_trim(&w->stacks);
 		RLT__POL_POLL(&w->loop, timeout);
+		w->now = mono_now(); /* after a sleep, the cached clock is stale */
 	}
 	atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst);
 	if (multi && !rlt__idle_unpark_self(&rt->idle, w->index))
