@@ -15,6 +15,7 @@
 static const char *const op_names[] = {
 	"read", "write", "readv", "writev", "openat", "close", "fsync",
 	"statx", "accept", "connect", "recv", "send", "shutdown", "poll", "waitid",
+	"sendmsg", "recvmsg",
 };
 
 _Static_assert(sizeof(op_names) / sizeof(op_names[0]) == RLT_OP_COUNT, "a name for every op");
