@@ -60,16 +60,19 @@ typedef struct dribble {
 	int fd;
 	const unsigned char *data;
 	size_t len;
+	size_t fine; /* the first this many bytes go in small pieces */
 } dribble;
 
-/* Send data in pieces of 1..3 bytes, yielding between them, then shut
- * down the sending side. */
+/* Send the first d->fine bytes in pieces of 1..7 bytes, yielding between
+ * them, the rest in 64 KiB pieces, then shut down the sending side.
+ * (Every small piece is a round trip between the tasks: under
+ * io_uring-sqpoll on two busy cores, one can cost milliseconds.) */
 static void *dribbler(void *arg)
 {
 	dribble *d = arg;
 	size_t off = 0;
 	for (unsigned k = 0; off < d->len; k++) {
-		size_t n = 1 + k % 3;
+		size_t n = off < d->fine ? 1 + k % 7 : 65536;
 		if (n > d->len - off)
 			n = d->len - off;
 		assert_int_equal(rlt_send_all(d->fd, d->data + off, n, 0), (ssize_t)n);
@@ -114,7 +117,7 @@ static void read_lines_from(int sv[2], size_t limit)
 {
 	size_t len;
 	char *data = make_lines(&len);
-	dribble d = {.fd = sv[1], .data = (unsigned char *)data, .len = len};
+	dribble d = {.fd = sv[1], .data = (unsigned char *)data, .len = len, .fine = 3000};
 	rlt_task *t = rlt_spawn(dribbler, &d, NULL);
 	assert_non_null(t);
 	rlt_reader *r = rlt_reader_new(sv[0], limit);
@@ -179,7 +182,7 @@ static void *root_exact_and_until(void *arg)
 	socket_pair(sv);
 	/* Records "<n bytes of pattern>\r\n\r\n", then a 100000-byte blob (more
 	 * than the buffer: read straight into the caller's), then 3 bytes. */
-	enum { RECS = 50, BLOB = 100000 };
+	enum { RECS = 30, BLOB = 100000 };
 	size_t cap = RECS * (400 + 4) + BLOB + 3, len = 0;
 	unsigned char *data = malloc(cap);
 	assert_non_null(data);
@@ -194,7 +197,9 @@ static void *root_exact_and_until(void *arg)
 		data[len++] = pat(99, i);
 	memcpy(data + len, "end", 3);
 	len += 3;
-	dribble d = {.fd = sv[1], .data = data, .len = len};
+	/* The records a few bytes at a time (delimiters split too); the blob
+	 * and the tail in big pieces. */
+	dribble d = {.fd = sv[1], .data = data, .len = len, .fine = blob_at};
 	rlt_task *t = rlt_spawn(dribbler, &d, NULL);
 	assert_non_null(t);
 
