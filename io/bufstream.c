@@ -7,7 +7,14 @@
  * piece. The buffer is compacted (the live bytes moved to its front) only
  * when its tail is full, and grows by doubling, never beyond the limit: a
  * peer that never sends a newline costs limit bytes, not memory without
- * bound. */
+ * bound.
+ *
+ * Plain recv into the buffer, no provided-buffer rings or multishot recv:
+ * 500k 64-byte lines through a default rlt_writer and rlt_reader_readline
+ * over a socket pair, one worker, take 28-30 ms here (17M lines/s, 1.1
+ * GB/s) under io_uring and epoll alike; the system calls are amortised
+ * over 64 KiB refills, and a ring would pay off (if at all) in memory for
+ * many idle connections, which was not measured. */
 #include "ringlet/bufstream.h"
 
 #include "ringlet/io.h"
