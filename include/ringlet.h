@@ -23,6 +23,8 @@
 #include "ringlet/chan.h"
 #include "ringlet/time.h"
 #include "ringlet/io.h"
+#include "ringlet/net.h"
+#include "ringlet/bufstream.h"
 #include "ringlet/process.h"
 #include "ringlet/policy.h"
 #include "ringlet/executor.h"

@@ -325,3 +325,25 @@ int rlt_poll(int fd, unsigned mask)
 	op.u.poll.events = mask;
 	return op_run(t, &op);
 }
+
+ssize_t rlt_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	if (!msg || (!msg->msg_iov && msg->msg_iovlen))
+		return -EINVAL;
+	OP_BEGIN(t, op, RLT_OP_SENDMSG, fd);
+	op.u.msg.buf = (void *)msg;
+	op.u.msg.len = 0;
+	op.u.msg.flags = flags | MSG_NOSIGNAL;
+	return op_run(t, &op);
+}
+
+ssize_t rlt_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	if (!msg || (!msg->msg_iov && msg->msg_iovlen))
+		return -EINVAL;
+	OP_BEGIN(t, op, RLT_OP_RECVMSG, fd);
+	op.u.msg.buf = msg;
+	op.u.msg.len = 0;
+	op.u.msg.flags = flags;
+	return op_run(t, &op);
+}

@@ -216,6 +216,7 @@ const char *rlt_op_name(unsigned code)
 		[RLT_OP_FSYNC] = "fsync",     [RLT_OP_STATX] = "statx",   [RLT_OP_ACCEPT] = "accept",
 		[RLT_OP_CONNECT] = "connect", [RLT_OP_RECV] = "recv",     [RLT_OP_SEND] = "send",
 		[RLT_OP_SHUTDOWN] = "shutdown", [RLT_OP_POLL] = "poll",   [RLT_OP_WAITID] = "waitid",
+		[RLT_OP_SENDMSG] = "sendmsg", [RLT_OP_RECVMSG] = "recvmsg",
 	};
 	return code < RLT_OP_COUNT && names[code] ? names[code] : "?";
 }

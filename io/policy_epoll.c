@@ -29,6 +29,8 @@
  *   recv, send      MSG_DONTWAIT (a user's MSG_DONTWAIT: -EAGAIN, not a
  *                   wait, as io_uring does); MSG_WAITALL is honoured like
  *                   io_uring does, by waiting for the rest.
+ *   recvmsg,        MSG_DONTWAIT likewise; one attempt per readiness, no
+ *   sendmsg         MSG_WAITALL loop (they carry datagrams).
  *   read, write,    fstat first. Regular files, block devices, directories:
  *   readv, writev   synchronous pread/pwrite (see below). Anything else
  *                   (pipes, sockets, ttys, eventfds...): preadv2/pwritev2
@@ -390,6 +392,22 @@ static int connect_try(rlt_op *op)
 
 static int poll_try(rlt_op *op) { return poll_now(op->fd, (short)op->u.poll.events); }
 
+/* sendmsg/recvmsg: one attempt (they carry datagrams, mostly; MSG_WAITALL
+ * is not looped on, unlike recv/send). A caller's MSG_DONTWAIT gets
+ * -EAGAIN, never a wait. */
+static int mhdr_try(rlt_op *op)
+{
+	struct msghdr *m = op->u.msg.buf;
+	int flags = op->u.msg.flags | MSG_DONTWAIT;
+	ssize_t n;
+	do
+		n = op->code == RLT_OP_RECVMSG ? recvmsg(op->fd, m, flags) : sendmsg(op->fd, m, flags);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN && !(op->u.msg.flags & MSG_DONTWAIT))
+		return NOT_YET;
+	return neg(n);
+}
+
 /* One non-blocking attempt of a parkable op. */
 static int attempt(rlt_op *op)
 {
@@ -408,6 +426,9 @@ static int attempt(rlt_op *op)
 		return connect_try(op);
 	case RLT_OP_POLL:
 		return poll_try(op);
+	case RLT_OP_SENDMSG:
+	case RLT_OP_RECVMSG:
+		return mhdr_try(op);
 	default:
 		return -EINVAL;
 	}
@@ -721,6 +742,14 @@ static void ep_submit(rlt_loop *loop, rlt_op *op)
 		 * child lives: the caller waits on a pidfd instead. */
 		rlt__op_complete(op, -EOPNOTSUPP);
 		return;
+	case RLT_OP_SENDMSG:
+	case RLT_OP_RECVMSG:
+		if (op->u.msg.flags & MSG_DONTWAIT) {
+			rlt__op_complete(op, mhdr_try(op));
+			return;
+		}
+		try_or_park(e, op, op->code == RLT_OP_RECVMSG ? L_IN : L_OUT);
+		return;
 	case RLT_OP_COUNT:
 		break;
 	}
@@ -811,7 +840,8 @@ const rlt_policy rlt__policy_epoll = {
     .summary =
 	"readiness with one epoll per worker; regular-file I/O runs synchronously (fallback)",
     .native_ops = RLT_OP_BIT(RLT_OP_ACCEPT) | RLT_OP_BIT(RLT_OP_CONNECT) | RLT_OP_BIT(RLT_OP_RECV) |
-		  RLT_OP_BIT(RLT_OP_SEND) | RLT_OP_BIT(RLT_OP_SHUTDOWN) | RLT_OP_BIT(RLT_OP_POLL),
+		  RLT_OP_BIT(RLT_OP_SEND) | RLT_OP_BIT(RLT_OP_SHUTDOWN) | RLT_OP_BIT(RLT_OP_POLL) |
+		  RLT_OP_BIT(RLT_OP_SENDMSG) | RLT_OP_BIT(RLT_OP_RECVMSG),
     .probe = ep_probe,
     .init = ep_init,
     .fini = ep_fini,

@@ -22,10 +22,12 @@
  *   -EINTR       every op but CLOSE                completes at once, never
  *   -ENOMEM      every op but CLOSE                reaches the inner policy
  *   -EAGAIN      READ WRITE RECV SEND ACCEPT       (the op did nothing)
- *   -ECONNRESET  RECV SEND
+ *                SENDMSG RECVMSG
+ *   -ECONNRESET  RECV SEND SENDMSG RECVMSG
  *   -EIO         READ WRITE READV WRITEV FSYNC
  *   short        READ WRITE RECV SEND, len > 1     len cut to [1, len-1]: the
  *                                                  result is the short count
+ *                (not SENDMSG/RECVMSG: a datagram is sent or received whole)
  *   delay        every op but CLOSE                handed to the inner policy
  *                                                  delay_us later
  *
@@ -70,9 +72,10 @@ static const struct {
 	uint32_t ops; /* where it applies */
 } kinds[K_COUNT] = {
 	[K_EINTR] = {"EINTR", EINTR, ALL_BUT_CLOSE},
-	[K_EAGAIN] = {"EAGAIN", EAGAIN, B(READ) | B(WRITE) | B(RECV) | B(SEND) | B(ACCEPT)},
+	[K_EAGAIN] = {"EAGAIN", EAGAIN,
+		      B(READ) | B(WRITE) | B(RECV) | B(SEND) | B(ACCEPT) | B(SENDMSG) | B(RECVMSG)},
 	[K_ENOMEM] = {"ENOMEM", ENOMEM, ALL_BUT_CLOSE},
-	[K_ECONNRESET] = {"ECONNRESET", ECONNRESET, B(RECV) | B(SEND)},
+	[K_ECONNRESET] = {"ECONNRESET", ECONNRESET, B(RECV) | B(SEND) | B(SENDMSG) | B(RECVMSG)},
 	[K_EIO] = {"EIO", EIO, B(READ) | B(WRITE) | B(READV) | B(WRITEV) | B(FSYNC)},
 	[K_SHORT] = {"short", 0, B(READ) | B(WRITE) | B(RECV) | B(SEND)},
 	[K_DELAY] = {"delay", 0, ALL_BUT_CLOSE},
@@ -278,13 +281,16 @@ static bool delay_remove(fault *f, rlt_op *op)
 	return false;
 }
 
-/* Hand the ops due by now to the inner policy. */
-static void hand_over_due(fault *f, uint64_t now)
+/* Hand the ops due by now to the inner policy; how many. */
+static unsigned hand_over_due(fault *f, uint64_t now)
 {
+	unsigned n = 0;
 	while (f->delay_head && deadline_of(f->delay_head) <= now) {
 		rlt_op *op = delay_pop(f);
 		f->inner.policy->submit(&f->inner, op);
+		n++;
 	}
+	return n;
 }
 
 /* ---- the vtable ---- */
@@ -391,7 +397,11 @@ static int poll_(rlt_loop *loop, int64_t timeout_ns)
 	fault *f = loop->state;
 	if (f->delay_head) {
 		uint64_t now = mono_ns();
-		hand_over_due(f, now);
+		/* The inner policy may complete what it is handed inside its
+		 * submit (epoll does, when the fd is ready): those tasks are
+		 * runnable now, and nothing would end a sleep for them. */
+		if (hand_over_due(f, now))
+			timeout_ns = 0;
 		/* Sleep no later than the next delayed op is due; the remaining
 		 * head is due after now. */
 		if (f->delay_head && timeout_ns != 0) {

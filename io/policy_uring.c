@@ -340,6 +340,12 @@ void rlt__uring_submit(rlt_loop *loop, rlt_op *op)
 		sqe->file_index = (__u32)op->u.waitid.options;
 		sqe->addr2 = (__u64)(uintptr_t)op->u.waitid.info;
 		break;
+	case RLT_OP_SENDMSG:
+		io_uring_prep_sendmsg(sqe, op->fd, op->u.msg.buf, (unsigned)op->u.msg.flags);
+		break;
+	case RLT_OP_RECVMSG:
+		io_uring_prep_recvmsg(sqe, op->fd, op->u.msg.buf, (unsigned)op->u.msg.flags);
+		break;
 	case RLT_OP_COUNT:
 		break;
 	}

@@ -66,6 +66,14 @@ RLT_API int rlt_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
 RLT_API ssize_t rlt_recv(int fd, void *buf, size_t len, int flags);
 /* send(2). MSG_NOSIGNAL is always added: a closed peer gives -EPIPE, not SIGPIPE. */
 RLT_API ssize_t rlt_send(int fd, const void *buf, size_t len, int flags);
+/* sendmsg(2) (MSG_NOSIGNAL added, as for rlt_send) and recvmsg(2): for
+ * datagrams with addresses (msg_name), ancillary data, scatter/gather.
+ * msg and everything it points to must stay valid until the call returns
+ * (they may be on the stack). recvmsg fills msg_namelen, msg_controllen
+ * and msg_flags (MSG_TRUNC: the datagram was longer than the buffers).
+ * -EINVAL for a NULL msg or a NULL msg_iov with a non-zero msg_iovlen. */
+RLT_API ssize_t rlt_sendmsg(int fd, const struct msghdr *msg, int flags);
+RLT_API ssize_t rlt_recvmsg(int fd, struct msghdr *msg, int flags);
 /* shutdown(2); how is SHUT_RD, SHUT_WR or SHUT_RDWR. */
 RLT_API int rlt_shutdown(int fd, int how);
 

@@ -46,6 +46,8 @@ typedef enum rlt_opcode {
 	RLT_OP_SHUTDOWN, /* u.shutdown, fd */
 	RLT_OP_POLL,     /* u.poll, fd: completes with the ready poll(2) events */
 	RLT_OP_WAITID,   /* u.waitid: waitid(2), blocking until a child changes state */
+	RLT_OP_SENDMSG,  /* u.msg, fd: buf is the struct msghdr *, len 0 (flags include MSG_NOSIGNAL) */
+	RLT_OP_RECVMSG,  /* u.msg, fd: buf is the struct msghdr *, len 0 */
 	RLT_OP_COUNT
 } rlt_opcode;
 
