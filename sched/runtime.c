@@ -235,7 +235,8 @@ void rlt__runtime_root_done(rlt__runtime *rt)
 		rlt__runtime_stop(rt);
 		return;
 	}
-	rt->drain_deadline = rlt__mono_ns() + rt->drain_ns;
+	atomic_store_explicit(&rt->drain_deadline, rlt__mono_ns() + rt->drain_ns,
+			      memory_order_relaxed);
 	for (unsigned i = 0; i < rt->nworkers; i++)
 		atomic_store_explicit(&rt->workers[i].live, 1, memory_order_relaxed);
 	/* Published before the messages (their CAS is a release). */
@@ -263,7 +264,9 @@ void rlt__runtime_drain_check(rlt__worker *w)
 	unsigned live = 0;
 	for (unsigned i = 0; i < rt->nworkers; i++)
 		live += atomic_load_explicit(&rt->workers[i].live, memory_order_relaxed);
-	if (live == 0 || now >= rt->drain_deadline)
+	/* (acquire: draining was read with acquire by our caller, the message,
+	 * so the deadline stored before it is visible) */
+	if (live == 0 || now >= atomic_load_explicit(&rt->drain_deadline, memory_order_acquire))
 		rlt__runtime_stop(rt);
 }
 

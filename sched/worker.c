@@ -556,7 +556,7 @@ void rlt__worker_loop(rlt__worker *w)
 			drain_zombies(w);
 		if (__builtin_expect(dump_asked(w), 0))
 			rlt__dump_worker(w, atomic_load_explicit(&rt->dump_gen, memory_order_relaxed));
-		if (__builtin_expect(atomic_load_explicit(&rt->draining, memory_order_relaxed), 0)) {
+		if (__builtin_expect(atomic_load_explicit(&rt->draining, memory_order_acquire), 0)) {
 			rlt__runtime_drain_check(w);
 			if (stopping(w))
 				return;

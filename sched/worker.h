@@ -81,7 +81,7 @@ struct rlt__runtime {
 	atomic_uint dump_gen; /* bumped by SIGQUIT in debug mode */
 	atomic_bool draining;   /* the root returned: the others are cancelled */
 	uint64_t drain_ns;      /* how long they get (0: none) */
-	uint64_t drain_deadline;
+	_Atomic uint64_t drain_deadline;
 	atomic_uint_fast64_t next_id;
 	rlt_task *root;
 	rlt__global_q global;
