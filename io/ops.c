@@ -76,7 +76,7 @@ static __attribute__((noinline)) int op_outcome(rlt_task *t, op_wait *ow)
 	int res = ow->op->res_;
 	if (res == -ECANCELED) {
 		if (ow->cause == -ECANCELED) {
-			t->ncancel++;
+			t->c.ncancel++;
 			return -ECANCELED;
 		}
 		if (ow->cause == -ETIMEDOUT || ow->op->deadline)

@@ -20,7 +20,7 @@ int rlt__cancel_take(rlt_task *t)
 	uint32_t old = atomic_fetch_and_explicit(&t->cancel, ~RLT__C_PENDING, memory_order_acq_rel);
 	if (!(old & RLT__C_PENDING))
 		return 0;
-	t->ncancel++;
+	t->c.ncancel++;
 	return -ECANCELED;
 }
 
@@ -31,13 +31,13 @@ void rlt__cancel_repend(rlt_task *t)
 
 static void post_cancel(rlt__worker *w, rlt_task *t)
 {
-	t->cancel_msg.fn = rlt__cancel_msg_run;
-	rlt__worker_post(w, &t->cancel_msg);
+	t->c.cancel_msg.fn = rlt__cancel_msg_run;
+	rlt__worker_post(w, &t->c.cancel_msg);
 }
 
 void rlt__cancel_msg_run(rlt__worker *w, rlt__msg *m)
 {
-	rlt_task *t = (rlt_task *)((char *)m - offsetof(rlt_task, cancel_msg));
+	rlt_task *t = (rlt_task *)((char *)m - offsetof(rlt_task, c.cancel_msg));
 	/* Cleared first: a cancel that comes after this posts again. */
 	atomic_fetch_and_explicit(&t->cancel, ~RLT__C_QUEUED, memory_order_seq_cst);
 	rlt__worker *on = atomic_load_explicit(&t->wait_on, memory_order_seq_cst);
@@ -121,8 +121,8 @@ int rlt_uncancel(void)
 	if (!t)
 		return -EPERM;
 	atomic_fetch_and_explicit(&t->cancel, ~RLT__C_PENDING, memory_order_acq_rel);
-	int n = (int)t->ncancel;
-	t->ncancel = 0;
+	int n = (int)t->c.ncancel;
+	t->c.ncancel = 0;
 	return n;
 }
 
@@ -131,7 +131,7 @@ int rlt_cancelled(void)
 	rlt_task *t = rlt__task_self();
 	if (!t)
 		return -EPERM;
-	return t->ncancel > 0 ||
+	return t->c.ncancel > 0 ||
 	       (atomic_load_explicit(&t->cancel, memory_order_relaxed) & RLT__C_PENDING);
 }
 
@@ -146,12 +146,12 @@ static int scope_push(rlt_scope *sc, uint64_t deadline, unsigned flags)
 		return -EPERM;
 	if (!sc)
 		return -EINVAL;
-	sc->prev_ = t->scope;
+	sc->prev_ = t->c.scope;
 	sc->deadline_ = deadline;
 	sc->saved_deadline_ = t->deadline;
 	sc->flags_ = flags;
 	sc->task_ = t;
-	t->scope = sc;
+	t->c.scope = sc;
 	if (flags & SCOPE_SHIELD) {
 		t->shield++;
 		t->deadline = UINT64_MAX; /* the outer deadlines stop here */
@@ -178,9 +178,9 @@ int rlt_scope_leave(rlt_scope *sc)
 	rlt_task *t = rlt__task_self();
 	if (!t)
 		return -EPERM;
-	if (!sc || t->scope != sc || sc->task_ != t)
+	if (!sc || t->c.scope != sc || sc->task_ != t)
 		return -EINVAL;
-	t->scope = sc->prev_;
+	t->c.scope = sc->prev_;
 	t->deadline = sc->saved_deadline_;
 	if (sc->flags_ & SCOPE_SHIELD) {
 		t->shield--;
@@ -215,29 +215,29 @@ int rlt_defer(void (*fn)(void *arg), void *arg)
 		return -ENOMEM;
 	d->fn = fn;
 	d->arg = arg;
-	d->next = t->defers;
-	t->defers = d;
-	t->ndefers++;
+	d->next = t->c.defers;
+	t->c.defers = d;
+	t->c.ndefers++;
 	return 0;
 }
 
 size_t rlt_defer_mark(void)
 {
 	rlt_task *t = rlt__task_self();
-	return t ? t->ndefers : 0;
+	return t ? t->c.ndefers : 0;
 }
 
 int rlt__defer_unwind(rlt_task *t, size_t mark)
 {
 	int n = 0;
-	if (t->ndefers <= mark)
+	if (t->c.ndefers <= mark)
 		return 0;
 	rlt_scope shield;
 	scope_push(&shield, UINT64_MAX, SCOPE_SHIELD);
-	while (t->ndefers > mark) {
-		rlt__defer *d = t->defers;
-		t->defers = d->next;
-		t->ndefers--;
+	while (t->c.ndefers > mark) {
+		rlt__defer *d = t->c.defers;
+		t->c.defers = d->next;
+		t->c.ndefers--;
 		void (*fn)(void *) = d->fn;
 		void *arg = d->arg;
 		rlt__free(d);

@@ -113,7 +113,7 @@ static __attribute__((noinline)) int oneshot_wait_slow(rlt_task *t, rlt__oneshot
 	/* The waker disarmed the timer (or it fired) before we became runnable. */
 	if (__builtin_expect(ow.cause != 0, 0)) {
 		if (ow.cause == -ECANCELED)
-			t->ncancel++;
+			t->c.ncancel++;
 		return ow.cause;
 	}
 	return 0;
@@ -144,7 +144,7 @@ int rlt__oneshot_wait_k(rlt__oneshot *o, int64_t timeout_ns, unsigned kind)
 	}
 	rlt__task_suspend(t);
 	if (__builtin_expect(ow.cause != 0, 0)) {
-		t->ncancel++; /* no timer: only a cancel cuts this wait */
+		t->c.ncancel++; /* no timer: only a cancel cuts this wait */
 		return ow.cause;
 	}
 	return 0;

@@ -392,8 +392,8 @@ int rlt_group_wait(rlt_group *g, rlt_group_report *report)
 		/* The failure cancelled us to bring us here: take it back. */
 		uint32_t old = atomic_fetch_and_explicit(&self->cancel, ~RLT__C_PENDING,
 							 memory_order_acq_rel);
-		if (!(old & RLT__C_PENDING) && self->ncancel)
-			self->ncancel--;
+		if (!(old & RLT__C_PENDING) && self->c.ncancel)
+			self->c.ncancel--;
 		g->owner_cancelled = false;
 	}
 	bool done = g->finished == g->n;

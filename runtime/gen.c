@@ -49,7 +49,7 @@ static void *gen_main(void *arg)
 	rlt_task *self = rlt__task_self();
 	g->self = self;
 	g->fn(g, g->arg);
-	g->err = self->fail;
+	g->err = self->c.fail;
 	g->finished = true;
 	/* The consumer asked (we only run when asked): tell it we are done. */
 	rlt_task *w = rlt__oneshot_complete(&g->have);

@@ -206,6 +206,7 @@ static void on_sigquit(int sig)
 	if (!rt)
 		return;
 	atomic_fetch_add_explicit(&rt->dump_gen, 1, memory_order_release);
+	atomic_fetch_or_explicit(&rt->attn, 1, memory_order_release);
 	int saved = errno;
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		rlt__worker *w = &rt->workers[i];

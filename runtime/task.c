@@ -132,18 +132,12 @@ rlt_task *rlt__task_create(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, 
 	t->flags = (opts && (opts->flags & RLT_SPAWN_PINNED)) ? RLT__TF_PINNED : 0;
 	t->start_err = 0;
 	rlt__oneshot_init(&t->done);
+	/* (wait and wait_kind are set by every wait before anyone reads them) */
 	atomic_init(&t->cancel, 0);
-	atomic_init(&t->wait_on, NULL);
-	t->wait = NULL;
-	t->deadline = UINT64_MAX;
-	t->scope = NULL;
 	t->shield = 0;
-	t->ncancel = 0;
-	t->ended_cancelled = false;
-	t->fail = 0;
-	t->defers = NULL;
-	t->ndefers = 0;
-	atomic_init(&t->wait_kind, RLT__WK_NONE);
+	atomic_init(&t->wait_on, NULL);
+	t->deadline = UINT64_MAX;
+	memset(&t->c, 0, sizeof(t->c));
 	/* The worker's cached clock (refreshed by its timers and when it wakes
 	 * up): close enough for the dump's age, and no clock read here. */
 	t->born = self && self->rt == rt ? self->now : rlt_now();
@@ -192,7 +186,7 @@ void rlt__task_free(rlt_task *t)
  * it is the root, stop the runtime. */
 static void task_finished(rlt__worker *w, rlt_task *t)
 {
-	t->ended_cancelled = t->ncancel > 0;
+	t->c.ended_cancelled = t->c.ncancel > 0;
 	rlt__tstate_set(t, RLT__T_DONE);
 	/* After this, t may be freed by its joiner at any moment. */
 	uintptr_t waiter = rlt__oneshot_complete_raw(&t->done);
@@ -207,6 +201,9 @@ bool rlt__task_start(rlt__worker *w, rlt_task *t)
 	t->owner = w;
 	t->worker = w;
 	all_link(w, t);
+	/* Spawned while the runtime shuts down: cancelled before it starts. */
+	if (__builtin_expect(atomic_load_explicit(&w->rt->draining, memory_order_relaxed), 0))
+		atomic_fetch_or_explicit(&t->cancel, RLT__C_PENDING, memory_order_relaxed);
 	if (rlt__stack_get(&w->stacks, t->stack.size, &t->stack) < 0) {
 		t->stack.lo = NULL;
 		t->start_err = -ENOMEM;
@@ -225,18 +222,15 @@ static void task_entry(void *arg)
 {
 	rlt_task *t = arg;
 	rlt__coro_started(&t->coro);
-	/* Cancelled before it ever ran, or spawned while the runtime shuts
-	 * down: it does not run at all (asyncio). */
+	/* Cancelled before it ever ran (or started while the runtime shuts
+	 * down: rlt__task_start): it does not run at all (asyncio). */
 	if (__builtin_expect(atomic_load_explicit(&t->cancel, memory_order_acquire) &
 			     RLT__C_PENDING, 0) &&
 	    rlt__cancel_take(t))
 		t->result = NULL;
-	else if (__builtin_expect(atomic_load_explicit(&t->worker->rt->draining,
-						       memory_order_relaxed), 0))
-		t->result = NULL, t->ncancel = 1;
 	else
 		t->result = t->fn(t->arg);
-	if (t->defers)
+	if (t->c.defers)
 		rlt__defer_unwind(t, 0);
 	/* t->worker, not the worker that started us: we may have moved. */
 	rlt__worker *w = t->worker;
@@ -370,7 +364,7 @@ void *rlt_fail(int err)
 {
 	rlt_task *t = rlt__task_self();
 	if (t && err < 0)
-		t->fail = err;
+		t->c.fail = err;
 	return NULL;
 }
 

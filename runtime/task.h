@@ -93,23 +93,25 @@ struct rlt_task {
 	struct rlt__worker *owner;
 	rlt_task *all_prev, *all_next;
 
-	/* Cancellation (runtime/cancel.c has the protocol). Any thread: */
+	/* Cancellation (runtime/cancel.h has the protocol). Any thread: */
 	_Atomic uint32_t cancel;               /* RLT__C_* */
+	_Atomic uint16_t wait_kind;            /* for the dump: rlt__wait_kind | opcode << 8 */
+	uint16_t shield;                       /* shields entered: cancellation deferred */
 	_Atomic(struct rlt__worker *) wait_on; /* suspended there in a cancellable wait */
-	rlt__msg cancel_msg;                   /* routes a cancel to wait_on */
 	/* The task's own (and wait_on's worker's while it waits there): */
 	struct rlt__wait *wait;   /* the current wait's record, on the task's stack */
 	uint64_t deadline;        /* the nearest scope deadline (UINT64_MAX: none) */
-	struct rlt_scope *scope;  /* innermost deadline scope or shield */
-	uint32_t shield;          /* shields entered: cancellation deferred */
-	uint32_t ncancel;         /* cancellations delivered (-ECANCELED returned) */
-	bool ended_cancelled;     /* finished with ncancel > 0: its joiner sees it */
-	int fail;                 /* rlt_fail(): the task's error, for its joiner */
-	struct rlt__defer *defers; /* cleanup to run (LIFO), runtime/defer.c */
-	uint32_t ndefers;
-	/* For the dump: what it waits on, since when it exists. */
-	_Atomic uint16_t wait_kind; /* rlt__wait_kind | opcode << 8 */
-	uint64_t born;
+	uint64_t born;            /* for the dump's age */
+	/* Rarely used; zeroed in one go by rlt__task_create (keep together). */
+	struct rlt__task_cold {
+		rlt__msg cancel_msg;       /* routes a cancel to wait_on */
+		struct rlt_scope *scope;   /* innermost deadline scope or shield */
+		struct rlt__defer *defers; /* cleanup to run (LIFO), runtime/cancel.c */
+		uint32_t ndefers;
+		uint16_t ncancel;          /* cancellations delivered (-ECANCELED returned) */
+		bool ended_cancelled;      /* finished with ncancel > 0: its joiner sees it */
+		int fail;                  /* rlt_fail(): the task's error, for its joiner */
+	} c;
 
 	uint64_t id;
 	_Atomic uint8_t name_state; /* the default name is formatted lazily */
@@ -139,9 +141,9 @@ static inline int rlt__task_outcome(const rlt_task *t)
 {
 	if (t->start_err)
 		return t->start_err;
-	if (t->fail)
-		return t->fail;
-	return t->ended_cancelled ? -ECANCELED : 0;
+	if (t->c.fail)
+		return t->c.fail;
+	return t->c.ended_cancelled ? -ECANCELED : 0;
 }
 /* Run t's cleanup down to depth mark (runtime/cancel.c). */
 int rlt__defer_unwind(rlt_task *t, size_t mark);

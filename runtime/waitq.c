@@ -36,7 +36,7 @@ int rlt__waitq_wait(rlt__spin *lock, rlt__waitq *q, rlt__waiter *w, int64_t time
 		/* The hand-off won: we return it, so the cancellation was not
 		 * delivered here after all. The next suspension point gets it. */
 		rlt_task *t = rlt__task_self();
-		t->ncancel--;
+		t->c.ncancel--;
 		rlt__cancel_repend(t);
 	}
 	return 0;

@@ -66,7 +66,7 @@ int rlt_sleep_until(uint64_t deadline_ns)
 	}
 	rlt__task_suspend(t);
 	if (s.cause == -ECANCELED)
-		t->ncancel++;
+		t->c.ncancel++;
 	return s.cause;
 }
 

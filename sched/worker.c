@@ -554,12 +554,16 @@ void rlt__worker_loop(rlt__worker *w)
 			drain_msgs(w);
 		if (atomic_load_explicit(&w->zombies, memory_order_relaxed))
 			drain_zombies(w);
-		if (__builtin_expect(dump_asked(w), 0))
-			rlt__dump_worker(w, atomic_load_explicit(&rt->dump_gen, memory_order_relaxed));
-		if (__builtin_expect(atomic_load_explicit(&rt->draining, memory_order_acquire), 0)) {
-			rlt__runtime_drain_check(w);
-			if (stopping(w))
-				return;
+		/* One load for the rare requests: a dump (SIGQUIT), shutdown. */
+		if (__builtin_expect(atomic_load_explicit(&rt->attn, memory_order_acquire) != 0, 0)) {
+			if (dump_asked(w))
+				rlt__dump_worker(w, atomic_load_explicit(&rt->dump_gen,
+									 memory_order_relaxed));
+			if (atomic_load_explicit(&rt->draining, memory_order_acquire)) {
+				rlt__runtime_drain_check(w);
+				if (stopping(w))
+					return;
+			}
 		}
 		if (rlt__timer_count(&w->timers)) {
 			/* The clock costs ~20 ns: read it only when it matters. */

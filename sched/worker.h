@@ -78,6 +78,8 @@ struct rlt__runtime {
 	uint64_t slow_ns; /* debug: report tasks running longer (0: off) */
 	rlt__policy_choice policy;
 	atomic_bool stopping;
+	atomic_uint attn;     /* non-zero once a dump or the shutdown drain was asked:
+			       * the loop looks at dump_gen and draining only then */
 	atomic_uint dump_gen; /* bumped by SIGQUIT in debug mode */
 	atomic_bool draining;   /* the root returned: the others are cancelled */
 	uint64_t drain_ns;      /* how long they get (0: none) */
