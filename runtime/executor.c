@@ -119,9 +119,7 @@ static void job_finish(job *j)
 	}
 	rlt__runtime *rt = j->rt;
 	/* The oneshot's release publishes result and err to the waiter. */
-	rlt_task *waiter = rlt__oneshot_complete(&j->done);
-	if (waiter)
-		rlt__task_wake(waiter);
+	rlt__oneshot_fire(&j->done);
 	job_unref(j);
 	/* Done with the task, its worker and its runtime. This is our last
 	 * touch of the runtime: once it reads zero, it may go away. */

@@ -193,9 +193,7 @@ static int complete(rlt_future *f, void *value, int err)
 		return -EALREADY;
 	f->value = value;
 	f->err = err;
-	rlt_task *t = rlt__oneshot_complete(&f->os); /* release: publishes value/err */
-	if (t)
-		rlt__task_wake(t);
+	rlt__oneshot_fire(&f->os); /* release: publishes value/err */
 	return 0;
 }
 

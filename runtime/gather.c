@@ -47,9 +47,7 @@ static void watch_unref(tasks_watch *tw)
 static void watch_fire(tasks_watch *tw)
 {
 	if (!atomic_exchange_explicit(&tw->fired, true, memory_order_acq_rel)) {
-		rlt_task *w = rlt__oneshot_complete(&tw->os);
-		if (w)
-			rlt__task_wake(w);
+		rlt__oneshot_fire(&tw->os);
 	}
 }
 
@@ -291,11 +289,8 @@ static void group_notify(rlt__watch *wa, void *subject)
 	bool wake = g->owner_waiting && g->finished == g->n;
 	rlt__spin_unlock(&g->lock);
 	/* Our last touch of g: once the owner is woken it frees g. */
-	if (wake) {
-		rlt_task *w = rlt__oneshot_complete(&g->os);
-		if (w)
-			rlt__task_wake(w);
-	}
+	if (wake)
+		rlt__oneshot_fire(&g->os);
 }
 
 rlt_group *rlt_group_new(void)
@@ -359,11 +354,8 @@ rlt_task *rlt_group_spawn(rlt_group *g, rlt_task_fn fn, void *arg, const rlt_spa
 	}
 	bool wake = g->owner_waiting && g->finished == g->n;
 	rlt__spin_unlock(&g->lock);
-	if (wake) {
-		rlt_task *w = rlt__oneshot_complete(&g->os);
-		if (w)
-			rlt__task_wake(w);
-	}
+	if (wake)
+		rlt__oneshot_fire(&g->os);
 	if (!t)
 		errno = err;
 	return t;

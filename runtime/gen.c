@@ -52,9 +52,7 @@ static void *gen_main(void *arg)
 	g->err = self->c.fail;
 	g->finished = true;
 	/* The consumer asked (we only run when asked): tell it we are done. */
-	rlt_task *w = rlt__oneshot_complete(&g->have);
-	if (w)
-		rlt__task_wake(w);
+	rlt__oneshot_fire(&g->have);
 	return NULL;
 }
 
@@ -105,9 +103,7 @@ int rlt_gen_next(rlt_gen *g, void **value)
 				return -errno;
 			}
 		} else {
-			rlt_task *w = rlt__oneshot_complete(&g->want);
-			if (w)
-				rlt__task_wake(w);
+			rlt__oneshot_fire(&g->want);
 		}
 	}
 	/* Cancelled here, we keep asked: the value on its way is the next
@@ -132,9 +128,7 @@ int rlt_gen_yield(rlt_gen *g, void *value)
 		return g ? -EPERM : -EINVAL;
 	g->value = value;
 	rlt__oneshot_init(&g->want);
-	rlt_task *w = rlt__oneshot_complete(&g->have);
-	if (w)
-		rlt__task_wake(w);
+	rlt__oneshot_fire(&g->have);
 	return rlt__oneshot_wait_k(&g->want, -1, RLT__WK_GEN);
 }
 

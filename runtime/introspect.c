@@ -147,9 +147,7 @@ static void part_run(rlt__worker *w, rlt__msg *m)
 	part_fill(w, p, req->now, req->asker);
 	/* The last part wakes the requester; after that, p and req may be gone. */
 	if (atomic_fetch_sub_explicit(&req->left, 1, memory_order_acq_rel) == 1) {
-		rlt_task *t = rlt__oneshot_complete(&req->done);
-		if (t)
-			rlt__task_wake(t);
+		rlt__oneshot_fire(&req->done);
 	}
 }
 

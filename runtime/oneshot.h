@@ -96,6 +96,14 @@ static inline struct rlt_task *rlt__oneshot_complete(rlt__oneshot *o)
 	return (struct rlt_task *)old;
 }
 
+/* Complete o and wake (or notify) whoever waits: the usual completer. */
+static inline void rlt__oneshot_fire(rlt__oneshot *o)
+{
+	uintptr_t w = rlt__oneshot_complete_raw(o);
+	if (w)
+		rlt__oneshot_notify(w, NULL);
+}
+
 /* Register a watch: 0, 1 when already set, -EBUSY when another waits. */
 static inline int rlt__oneshot_watch(rlt__oneshot *o, rlt__watch *wa)
 {

@@ -9,9 +9,7 @@ void rlt__waiter_wake(rlt__waiter *w)
 {
 	/* The oneshot's release publishes what the waker wrote into w. After
 	 * the exchange, w may be gone: only the task pointer is used. */
-	rlt_task *t = rlt__oneshot_complete(&w->os);
-	if (t)
-		rlt__task_wake(t);
+	rlt__oneshot_fire(&w->os);
 }
 
 int rlt__waitq_wait(rlt__spin *lock, rlt__waitq *q, rlt__waiter *w, int64_t timeout_ns,
