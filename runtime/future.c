@@ -121,7 +121,11 @@ static __attribute__((noinline)) int oneshot_wait_slow(rlt_task *t, rlt__oneshot
 
 int rlt__oneshot_wait_k(rlt__oneshot *o, int64_t timeout_ns, unsigned kind)
 {
-	rlt_task *t = rlt__task_self();
+	return rlt__oneshot_wait_t(rlt__task_self(), o, timeout_ns, kind);
+}
+
+int rlt__oneshot_wait_t(rlt_task *t, rlt__oneshot *o, int64_t timeout_ns, unsigned kind)
+{
 	if (rlt__oneshot_is_set(o))
 		return 0;
 	if (__builtin_expect(timeout_ns >= 0 || t->deadline != UINT64_MAX ||

@@ -138,5 +138,7 @@ static inline bool rlt__oneshot_withdraw(rlt__oneshot *o, struct rlt_task *t)
  * short (by a cancel or a scope). Returns 0 when set, -ETIMEDOUT,
  * -ECANCELED, -EBUSY or -ENOMEM. Suspends. */
 int rlt__oneshot_wait_k(rlt__oneshot *o, int64_t timeout_ns, unsigned kind);
+/* The same for a caller that has its task at hand (t is the calling task). */
+int rlt__oneshot_wait_t(struct rlt_task *t, rlt__oneshot *o, int64_t timeout_ns, unsigned kind);
 
 #endif

@@ -184,7 +184,7 @@ void rlt__task_free(rlt_task *t)
 
 /* The task is over (returned, or never started): wake its joiner, and if
  * it is the root, stop the runtime. */
-static void task_finished(rlt__worker *w, rlt_task *t)
+static inline __attribute__((always_inline)) void task_finished(rlt__worker *w, rlt_task *t)
 {
 	t->c.ended_cancelled = t->c.ncancel > 0;
 	rlt__tstate_set(t, RLT__T_DONE);
@@ -338,7 +338,7 @@ int rlt__join(rlt_task *t, void **result, int64_t timeout_ns)
 		return -EINVAL;
 	if (t == self)
 		return -EDEADLK;
-	int rc = rlt__oneshot_wait_k(&t->done, timeout_ns, RLT__WK_JOIN);
+	int rc = rlt__oneshot_wait_t(self, &t->done, timeout_ns, RLT__WK_JOIN);
 	if (rc < 0) {
 		if (rc != -ECANCELED && rc != -ETIMEDOUT)
 			return rc;
