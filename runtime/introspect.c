@@ -46,6 +46,12 @@ static const char *const kind_names[RLT__WK_COUNT] = {
 static int state_of(const rlt_task *t, char *what, size_t len)
 {
 	uint8_t st = rlt__tstate(t);
+	/* Done means what rlt_cancel and rlt_join see: the done oneshot set
+	 * (the state turns DONE a moment before). */
+	if (rlt__oneshot_is_set(&t->done))
+		st = RLT__T_DONE;
+	else if (st == RLT__T_DONE)
+		st = RLT__T_RUNNING;
 	int out;
 	switch (st) {
 	case RLT__T_RUNNING:
