@@ -51,6 +51,7 @@ static bool waiter_cancel(rlt__worker *w, rlt__wait *wt)
 	return waiter_cut((oneshot_waiter *)wt, -ECANCELED);
 }
 
+/* Only when armed: waits without a deadline leave tm untouched. */
 static inline void disarm(rlt__worker *w, rlt_task *t, rlt__timer *tm)
 {
 	if (rlt__timer_armed(tm))
@@ -58,8 +59,59 @@ static inline void disarm(rlt__worker *w, rlt_task *t, rlt__timer *tm)
 	t->wait_timer = NULL;
 }
 
-/* The wait with a timer (a timeout, or a deadline scope), or not
- * cancellable. */
+/* Register on o and suspend, with a timer at deadline (UINT64_MAX: none),
+ * published for rlt_cancel unless not cancellable. Inlined twice, so that
+ * the common wait (no timer, cancellable) is compiled without the rest. */
+static inline __attribute__((always_inline)) int wait_on_oneshot(rlt_task *t, rlt__oneshot *o,
+								 unsigned kind, uint64_t deadline,
+								 bool cancellable)
+{
+	rlt__worker *w = t->worker;
+	oneshot_waiter ow;
+	ow.wt.cancel = waiter_cancel;
+	ow.os = o;
+	ow.task = t;
+	ow.cause = 0;
+	bool timed = deadline != UINT64_MAX;
+	if (timed) {
+		rlt__timer_init(&ow.tm, waiter_timeout);
+		ow.tm.deadline = deadline;
+		/* Arm before registering: once registered, a completer on another
+		 * thread may wake us, and the wake path expects wait_timer set. */
+		if (rlt__timer_add(&w->timers, &ow.tm) < 0)
+			return -ENOMEM;
+		t->wait_timer = &ow.tm;
+	}
+	int rc;
+	if (cancellable) {
+		rc = rlt__wait_enter(t, &ow.wt, kind);
+		if (rc) {
+			if (timed)
+				disarm(w, t, &ow.tm);
+			return rc;
+		}
+	} else {
+		rlt__wait_kind(t, kind);
+	}
+	rc = rlt__oneshot_register(o, t);
+	if (rc != 0) {
+		if (cancellable)
+			rlt__wait_abandon(t);
+		if (timed)
+			disarm(w, t, &ow.tm);
+		return rc > 0 ? 0 : rc;
+	}
+	rlt__task_suspend(t);
+	/* The waker disarmed the timer (or it fired) before we became runnable. */
+	if (__builtin_expect(ow.cause != 0, 0)) {
+		if (ow.cause == -ECANCELED)
+			t->c.ncancel++;
+		return ow.cause;
+	}
+	return 0;
+}
+
+/* The wait with a timeout or a deadline scope, or not cancellable. */
 static __attribute__((noinline)) int oneshot_wait_slow(rlt_task *t, rlt__oneshot *o,
 						       int64_t timeout_ns, unsigned kind)
 {
@@ -78,45 +130,7 @@ static __attribute__((noinline)) int oneshot_wait_slow(rlt_task *t, rlt__oneshot
 			deadline = t->deadline;
 		}
 	}
-	rlt__worker *w = t->worker;
-	oneshot_waiter ow;
-	ow.wt.cancel = waiter_cancel;
-	ow.os = o;
-	ow.task = t;
-	ow.cause = 0;
-	rlt__timer_init(&ow.tm, waiter_timeout);
-	if (deadline != UINT64_MAX) {
-		ow.tm.deadline = deadline;
-		/* Arm before registering: once registered, a completer on another
-		 * thread may wake us, and the wake path expects wait_timer set. */
-		if (rlt__timer_add(&w->timers, &ow.tm) < 0)
-			return -ENOMEM;
-		t->wait_timer = &ow.tm;
-	}
-	if (cancellable) {
-		int rc = rlt__wait_enter(t, &ow.wt, kind);
-		if (rc) {
-			disarm(w, t, &ow.tm);
-			return rc;
-		}
-	} else {
-		rlt__wait_kind(t, kind);
-	}
-	int rc = rlt__oneshot_register(o, t);
-	if (rc != 0) {
-		if (cancellable)
-			rlt__wait_abandon(t);
-		disarm(w, t, &ow.tm);
-		return rc > 0 ? 0 : rc;
-	}
-	rlt__task_suspend(t);
-	/* The waker disarmed the timer (or it fired) before we became runnable. */
-	if (__builtin_expect(ow.cause != 0, 0)) {
-		if (ow.cause == -ECANCELED)
-			t->c.ncancel++;
-		return ow.cause;
-	}
-	return 0;
+	return wait_on_oneshot(t, o, kind, deadline, cancellable);
 }
 
 int rlt__oneshot_wait_k(rlt__oneshot *o, int64_t timeout_ns, unsigned kind)
@@ -132,26 +146,7 @@ int rlt__oneshot_wait_t(rlt_task *t, rlt__oneshot *o, int64_t timeout_ns, unsign
 				     (kind & RLT__WAIT_NOCANCEL),
 			     0))
 		return oneshot_wait_slow(t, o, timeout_ns, kind);
-	/* No timer: the common wait (a join, a future, a lock). */
-	oneshot_waiter ow;
-	ow.wt.cancel = waiter_cancel;
-	ow.os = o;
-	ow.task = t;
-	ow.cause = 0;
-	int rc = rlt__wait_enter(t, &ow.wt, kind);
-	if (rc)
-		return rc;
-	rc = rlt__oneshot_register(o, t);
-	if (rc != 0) {
-		rlt__wait_abandon(t);
-		return rc > 0 ? 0 : rc;
-	}
-	rlt__task_suspend(t);
-	if (__builtin_expect(ow.cause != 0, 0)) {
-		t->c.ncancel++; /* no timer: only a cancel cuts this wait */
-		return ow.cause;
-	}
-	return 0;
+	return wait_on_oneshot(t, o, kind, UINT64_MAX, true);
 }
 
 rlt_future *rlt_future_new(void)
