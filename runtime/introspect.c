@@ -111,10 +111,10 @@ static void list_worker(rlt__worker *w, FILE *out, uint64_t now, const rlt_task 
 		n++;
 	fprintf(out, "worker %u: %u task%s\n", w->index, n, n == 1 ? "" : "s");
 	for (rlt_task *t = w->all; t; t = t->all_next) {
-		char what[48];
+		char what[48] = "";
 		/* The task asking for the dump waits for it: it is the one
 		 * running, as far as its reader is concerned. */
-		int st = t == asker ? (what[0] = '\0', RLT_TASK_RUNNING) : state_of(t, what, sizeof(what));
+		int st = t == asker ? RLT_TASK_RUNNING : state_of(t, what, sizeof(what));
 		double age = now > t->born ? (double)(now - t->born) / 1e9 : 0.0;
 		fprintf(out, "  %-20s id %-6llu %-8s %-18s age %.3f s\n", rlt__task_name(t),
 			(unsigned long long)t->id, state_name(st), what, age);
@@ -210,7 +210,7 @@ static void on_sigquit(int sig)
 	if (!rt)
 		return;
 	atomic_fetch_add_explicit(&rt->dump_gen, 1, memory_order_release);
-	atomic_fetch_or_explicit(&rt->attn, 1, memory_order_release);
+	atomic_fetch_or_explicit(&rt->attn, RLT__ATTN_DUMP, memory_order_release);
 	int saved = errno;
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		rlt__worker *w = &rt->workers[i];

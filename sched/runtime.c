@@ -241,7 +241,7 @@ void rlt__runtime_root_done(rlt__runtime *rt)
 		atomic_store_explicit(&rt->workers[i].live, 1, memory_order_relaxed);
 	/* Published before the messages (their CAS is a release). */
 	atomic_store_explicit(&rt->draining, true, memory_order_release);
-	atomic_fetch_or_explicit(&rt->attn, 2, memory_order_release);
+	atomic_fetch_or_explicit(&rt->attn, RLT__ATTN_DRAIN, memory_order_release);
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		rlt__worker *w = &rt->workers[i];
 		w->drain_msg.fn = drain_msg_run;

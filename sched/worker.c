@@ -225,6 +225,15 @@ static inline void wake_local(rlt__worker *w, rlt_task *t)
 	rlt__sched_push(w, t, w->current != NULL);
 }
 
+/* After making work visible to w (its inbox, its messages, the global
+ * queue): if w was parked, or about to park, end its sleep. park() re-reads
+ * all three after setting parked, so one side always sees the other. */
+static inline void kick_if_parked(rlt__worker *w)
+{
+	if (atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst))
+		rlt__worker_kick(w);
+}
+
 void rlt__sched_push_remote(rlt__worker *w, rlt_task *t)
 {
 	rlt_task *head = atomic_load_explicit(&w->inbox, memory_order_relaxed);
@@ -232,8 +241,7 @@ void rlt__sched_push_remote(rlt__worker *w, rlt_task *t)
 		t->next = head;
 	while (!atomic_compare_exchange_weak_explicit(&w->inbox, &head, t, memory_order_seq_cst,
 						      memory_order_relaxed));
-	if (atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst))
-		rlt__worker_kick(w);
+	kick_if_parked(w);
 }
 
 void rlt__worker_post(rlt__worker *w, rlt__msg *m)
@@ -243,8 +251,7 @@ void rlt__worker_post(rlt__worker *w, rlt__msg *m)
 		m->next = head;
 	while (!atomic_compare_exchange_weak_explicit(&w->msgs, &head, m, memory_order_seq_cst,
 						      memory_order_relaxed));
-	if (atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst))
-		rlt__worker_kick(w);
+	kick_if_parked(w);
 }
 
 static void drain_msgs(rlt__worker *w)
@@ -271,9 +278,7 @@ void rlt__sched_inject(rlt__runtime *rt, rlt_task *t)
 	if (rt->nworkers == 1) {
 		/* The only worker may be asleep; it is not on the idle list
 		 * bookkeeping's radar with one worker, so kick it directly. */
-		rlt__worker *w = &rt->workers[0];
-		if (atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst))
-			rlt__worker_kick(w);
+		kick_if_parked(&rt->workers[0]);
 		return;
 	}
 	notify_idle(rt);

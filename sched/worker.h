@@ -21,6 +21,10 @@
 
 typedef struct rlt__runtime rlt__runtime;
 
+/* rlt__runtime.attn */
+#define RLT__ATTN_DUMP 1u  /* SIGQUIT asked for a dump (debug mode) */
+#define RLT__ATTN_DRAIN 2u /* the root returned: shutdown drain */
+
 typedef struct rlt__worker {
 	/* Shared with other threads (thieves, wakers). */
 	rlt__local_q lq;             /* stealable runnable tasks */
@@ -78,8 +82,8 @@ struct rlt__runtime {
 	uint64_t slow_ns; /* debug: report tasks running longer (0: off) */
 	rlt__policy_choice policy;
 	atomic_bool stopping;
-	atomic_uint attn;     /* non-zero once a dump or the shutdown drain was asked:
-			       * the loop looks at dump_gen and draining only then */
+	atomic_uint attn;     /* RLT__ATTN_* once asked: the loop looks at dump_gen
+			       * and draining only when non-zero */
 	atomic_uint dump_gen; /* bumped by SIGQUIT in debug mode */
 	atomic_bool draining;   /* the root returned: the others are cancelled */
 	uint64_t drain_ns;      /* how long they get (0: none) */
