@@ -20,10 +20,13 @@
  */
 #include "ringlet/process.h"
 
+#include "ringlet/cancel.h"
+
 #include "ringlet/io.h"
 #include "ringlet/time.h"
 
 #include "runtime/alloc.h"
+#include "runtime/cancel.h"
 #include "sched/worker.h"
 
 #include <fcntl.h>
@@ -289,6 +292,16 @@ static int reap(rlt_process *p, int flags)
 	return 1;
 }
 
+/* An error of a wait that the loops here go round on: a fault policy's
+ * -EINTR/-EAGAIN, and the -ETIMEDOUT of the I/O timeout they set to their
+ * own deadline. Not the -ETIMEDOUT of an expired deadline scope (it would
+ * come back at once, forever) nor -ECANCELED. */
+static bool retry_wait(int err)
+{
+	return err == -EINTR || err == -EAGAIN ||
+	       (err == -ETIMEDOUT && !rlt__scope_expired(rlt__task_self()));
+}
+
 int rlt_process_wait(rlt_process *p, int64_t timeout_ns, int *status)
 {
 	if (!p)
@@ -335,9 +348,9 @@ int rlt_process_wait(rlt_process *p, int64_t timeout_ns, int *status)
 				by_waitid = false;
 				continue;
 			}
-			/* -EINTR/-EAGAIN (a fault policy), -ETIMEDOUT: look,
-			 * then go round */
-			if (r < 0 && r != -EINTR && r != -EAGAIN && r != -ETIMEDOUT) {
+			/* -EINTR/-EAGAIN (a fault policy), -ETIMEDOUT of our
+			 * own limit: look, then go round */
+			if (r < 0 && !retry_wait(r)) {
 				rc = r;
 				break;
 			}
@@ -347,8 +360,9 @@ int rlt_process_wait(rlt_process *p, int64_t timeout_ns, int *status)
 			continue;
 		}
 		int ev = rlt_poll(p->pidfd, POLLIN);
-		/* -EINTR/-EAGAIN (a fault policy), -ETIMEDOUT: look, then go round */
-		if (ev < 0 && ev != -EINTR && ev != -EAGAIN && ev != -ETIMEDOUT) {
+		/* -EINTR/-EAGAIN (a fault policy), -ETIMEDOUT of our own limit:
+		 * look, then go round */
+		if (ev < 0 && !retry_wait(ev)) {
 			rc = ev;
 			break;
 		}
@@ -433,8 +447,8 @@ static int collect(int fd, char *out, size_t cap, size_t *got, uint64_t deadline
 			break;
 		}
 		if (n < 0) {
-			/* -ETIMEDOUT comes with the deadline, seen at the top */
-			if (n == -EINTR || n == -EAGAIN || n == -ETIMEDOUT)
+			/* our own -ETIMEDOUT comes with the deadline, seen at the top */
+			if (retry_wait((int)n))
 				continue;
 			rc = (int)n;
 			break;
@@ -475,10 +489,15 @@ int rlt_process_run(const char *const argv[], char *out, size_t *outlen, int64_t
 	if (rc == 0)
 		rc = rlt_process_wait(p, time_left(deadline), &st);
 	if (rc < 0) {
-		/* timed out or failed: no child outlives the call */
+		/* timed out, cancelled or failed: no child outlives the call. A
+		 * shield, so that the wait for the killed child is not cut short
+		 * by the very cancel or deadline that brought us here. */
 		rlt_process_kill(p, SIGKILL);
+		rlt_scope sh;
+		rlt_shield_enter(&sh);
 		if (rlt_process_wait(p, -1, &st) < 0)
 			st = 0; /* rlt_process_free reaps it */
+		rlt_scope_leave(&sh);
 	}
 	if (status)
 		*status = st;

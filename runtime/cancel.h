@@ -52,6 +52,8 @@
 #ifndef RLT_RUNTIME_CANCEL_H
 #define RLT_RUNTIME_CANCEL_H
 
+#include "ringlet/time.h"
+
 #include "runtime/task.h"
 
 #include <stdatomic.h>
@@ -126,6 +128,14 @@ static inline void rlt__wait_abandon(rlt_task *t)
 static inline void rlt__wait_kind(rlt_task *t, unsigned kind)
 {
 	atomic_store_explicit(&t->wait_kind, (uint16_t)kind, memory_order_relaxed);
+}
+
+/* A -ETIMEDOUT that t got was its deadline scope's (not a call's own time
+ * limit, which a caller may retry or report as it likes): the scope has
+ * expired, and every wait inside it fails at once from now on. */
+static inline bool rlt__scope_expired(const rlt_task *t)
+{
+	return t->deadline != UINT64_MAX && rlt_now() >= t->deadline;
 }
 
 /* Worker side: run a posted cancel_msg. */

@@ -219,8 +219,7 @@ int rlt_wait(rlt_task **tasks, size_t n, int how, int64_t timeout_ns)
 	rc = wait_tasks(tasks, n, need, on_fail, timeout_ns < 0 ? -1 : timeout_ns, false, &first);
 	if (rc == -ETIMEDOUT) {
 		/* Our own timeout is not an error; an enclosing scope's is. */
-		rlt_task *self = rlt__task_self();
-		if (self->deadline != UINT64_MAX && rlt_now() >= self->deadline)
+		if (rlt__scope_expired(rlt__task_self()))
 			return rc;
 	} else if (rc < 0) {
 		return rc;

@@ -6,7 +6,9 @@
 
 #include <fcntl.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MS RLT_NSEC_PER_MSEC
@@ -197,6 +199,47 @@ static void test_a_shield_hides_outer_deadlines(void **state)
 	run2(shield_hides, NULL);
 }
 
+/* Child processes: the waits loop over I/O under their own time limit, and
+ * must not take an expired scope's -ETIMEDOUT for theirs (and go round). */
+static void *process_waits(void *arg)
+{
+	(void)arg;
+	const char *argv[] = {"sleep", "5", NULL};
+	rlt_process *p = rlt_process_spawn(&(rlt_process_opts){
+	    .argv = argv, .stdout_mode = RLT_PROC_DEVNULL, .stderr_mode = RLT_PROC_DEVNULL});
+	assert_non_null(p);
+	rlt_scope sc;
+	uint64_t t0 = rlt_now();
+	assert_int_equal(rlt_scope_enter(&sc, 20 * MS), 0);
+	int st;
+	assert_int_equal(rlt_process_wait(p, -1, &st), -ETIMEDOUT);
+	assert_about(t0, 20);
+	assert_int_equal(rlt_scope_leave(&sc), -ETIMEDOUT);
+	/* The child still runs, and can be killed and waited for. */
+	assert_int_equal(rlt_process_kill(p, SIGKILL), 0);
+	assert_int_equal(rlt_process_wait(p, -1, &st), 0);
+	assert_true(WIFSIGNALED(st));
+	rlt_process_free(p);
+
+	/* rlt_process_run reads stdout in a loop: the same. */
+	const char *sh[] = {"sh", "-c", "echo hi; exec sleep 5", NULL};
+	char out[16];
+	size_t len = sizeof(out);
+	t0 = rlt_now();
+	assert_int_equal(rlt_scope_enter(&sc, 20 * MS), 0);
+	assert_int_equal(rlt_process_run(sh, out, &len, -1, &st), -ETIMEDOUT);
+	assert_about(t0, 20);
+	assert_int_equal(rlt_scope_leave(&sc), -ETIMEDOUT);
+	assert_true(WIFSIGNALED(st)); /* killed and reaped, not left behind */
+	return NULL;
+}
+
+static void test_process_waits_end_with_their_scope(void **state)
+{
+	(void)state;
+	run2(process_waits, NULL);
+}
+
 /* ---- cleanup ---- */
 
 typedef struct log {
@@ -282,6 +325,7 @@ int main(void)
 		cmocka_unit_test(test_work_done_in_time_is_untouched),
 		cmocka_unit_test(test_scopes_nest_and_the_nearest_deadline_wins),
 		cmocka_unit_test(test_a_shield_hides_outer_deadlines),
+		cmocka_unit_test(test_process_waits_end_with_their_scope),
 		cmocka_unit_test(test_cleanup_runs_at_a_mark_and_at_exit_after_a_cancel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,6 +29,10 @@ RLT_EXTERN_C_BEGIN
  * from threads that are not ringlet workers, so a plain thread can feed a
  * channel (or drain one) while tasks wait on the other side.
  *
+ * Cancellation: a send or receive that waits returns -ECANCELED when the
+ * task is cancelled and -ETIMEDOUT when its deadline scope expires
+ * (include/ringlet/cancel.h); the value was then neither sent nor taken.
+ *
  * Lifetime: the creator owns the channel and frees it with rlt_chan_free()
  * once no task or thread can still be inside a call on it (typically: after
  * joining the tasks that used it). The channel does not own the values:

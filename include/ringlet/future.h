@@ -48,8 +48,10 @@ RLT_API bool rlt_future_done(const rlt_future *f);
  * timeout waits forever; 0 only checks). On success stores the value in
  * *value (if value is not NULL) and returns 0. Suspends.
  * Returns -err for a future failed with err, or:
- *   -ETIMEDOUT  the timeout passed first (the future stays usable: it can
- *               still be set, and awaited again)
+ *   -ETIMEDOUT  the timeout passed first, or a deadline scope of the task
+ *               expired (the future stays usable: it can still be set, and
+ *               awaited again)
+ *   -ECANCELED  the task was cancelled (rlt_cancel); the future stays usable
  *   -EBUSY      another task is already awaiting f
  *   -EPERM      not called from a task
  *   -EINVAL     f is NULL

@@ -117,8 +117,10 @@ RLT_API int rlt_process_close_stdin(rlt_process *p);
  * does, and the task's own setting is left as it was.
  *
  * Returns 0, or:
- *   -ETIMEDOUT  timeout_ns passed first; the child is still running and
- *               can be waited for again (or killed)
+ *   -ETIMEDOUT  timeout_ns passed first, or the task's deadline scope
+ *               expired; the child is still running and can be waited
+ *               for again (or killed)
+ *   -ECANCELED  the task was cancelled; likewise
  *   -EPERM      not called from a task (and timeout_ns is not 0)
  *   -EINVAL     p is NULL
  *   -ECHILD     the child was reaped behind our back (SIGCHLD set to
@@ -166,7 +168,9 @@ RLT_API void rlt_process_free(rlt_process *p);
  * that (the pipe is closed).
  *
  * Returns 0 (the status, whatever the exit code, is in *status, which may
- * be NULL), -ETIMEDOUT, -EINVAL (argv NULL or empty, out NULL with outlen
+ * be NULL), -ETIMEDOUT (also when the task's deadline scope expires),
+ * -ECANCELED (the task was cancelled; the child is killed and reaped as
+ * for a timeout), -EINVAL (argv NULL or empty, out NULL with outlen
  * not NULL or the reverse), -EPERM outside a task, the errors of
  * rlt_process_spawn() as negative errnos, or a read error from the pipe
  * (then the child is killed and reaped too).

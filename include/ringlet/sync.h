@@ -24,7 +24,10 @@ RLT_EXTERN_C_BEGIN
  *
  * Calls that may suspend return -EPERM outside of a task. Waits with a
  * timeout may also return -ENOMEM (the worker's timer heap could not grow:
- * nothing was waited for).
+ * nothing was waited for). A wait that actually waits is a cancellation
+ * point (include/ringlet/cancel.h): -ECANCELED when the task is cancelled,
+ * -ETIMEDOUT when a deadline scope expires; the task then holds nothing it
+ * waited for (rlt_cond_wait still re-locks the mutex before it returns).
  */
 
 typedef struct rlt_mutex rlt_mutex;
