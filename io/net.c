@@ -7,6 +7,9 @@
 #include "ringlet/io.h"
 #include "ringlet/time.h"
 
+#include "runtime/cancel.h"
+#include "sched/worker.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
@@ -461,7 +464,11 @@ int rlt_net_dial(const char *hostport, int64_t timeout_ns, unsigned flags)
 	int rc = -ETIMEDOUT;
 	for (int i = 0; i < n; i++) {
 		rc = connect_until(&addrs[i], deadline, flags);
-		if (rc >= 0 || (deadline && rlt_now() >= deadline))
+		/* The next address is no answer to a cancel or an expired
+		 * deadline scope: the next attempt would swallow the one, and
+		 * fail at once under the other. */
+		if (rc >= 0 || (deadline && rlt_now() >= deadline) || rc == -ECANCELED ||
+		    (rc == -ETIMEDOUT && rlt__scope_expired(rlt__task_self())))
 			break;
 	}
 	return rc;
