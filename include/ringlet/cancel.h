@@ -31,7 +31,10 @@ RLT_EXTERN_C_BEGIN
  * t's joiner learns that it was cancelled: rlt_join() returns -ECANCELED
  * for a task that received a cancellation, unless the task called
  * rlt_uncancel(). Any thread may call this (t must be a handle the caller
- * still owns, or otherwise known to be alive). Does not suspend.
+ * still owns, or otherwise known to be alive). Does not suspend; costs a
+ * system call (membarrier(2), the price that keeps every suspension free of
+ * a locked instruction), so gather and task groups cancel their tasks
+ * together, for one.
  * Returns 0, -EINVAL (t NULL), -EALREADY (t has finished).
  */
 RLT_API int rlt_cancel(rlt_task *t);
