@@ -64,7 +64,7 @@ declare -A TARGET=(
 OUT="$BIN/last-run.txt"
 : >"$OUT"
 start=$(date +%s)
-for b in bench_switch bench_switch_boost bench_spawn bench_timer bench_rss bench_sched bench_executor bench_chan bench_sync bench_gather; do
+for b in bench_switch bench_switch_boost bench_spawn bench_timer bench_rss bench_sched bench_executor bench_chan bench_sync bench_gather bench_accept; do
 	exe="$BIN/$b"
 	if [ ! -x "$exe" ]; then
 		echo "run.sh: $b not built, skipped" >&2

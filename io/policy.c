@@ -34,6 +34,12 @@ void rlt_op_complete(rlt_op *op, int32_t res)
 		rlt__op_complete(op, res);
 }
 
+void rlt_op_deliver(rlt_op *op, int32_t res)
+{
+	if (op)
+		rlt__op_deliver(op, res);
+}
+
 static size_t name_len(const char *spec)
 {
 	const char *colon = strchr(spec, ':');
@@ -217,6 +223,7 @@ const char *rlt_op_name(unsigned code)
 		[RLT_OP_CONNECT] = "connect", [RLT_OP_RECV] = "recv",     [RLT_OP_SEND] = "send",
 		[RLT_OP_SHUTDOWN] = "shutdown", [RLT_OP_POLL] = "poll",   [RLT_OP_WAITID] = "waitid",
 		[RLT_OP_SENDMSG] = "sendmsg", [RLT_OP_RECVMSG] = "recvmsg",
+		[RLT_OP_ACCEPT_MULTI] = "accept-multishot",
 	};
 	return code < RLT_OP_COUNT && names[code] ? names[code] : "?";
 }

@@ -21,7 +21,16 @@
 struct rlt_task;
 void rlt__task_wake(struct rlt_task *t);
 
-enum { RLT__OP_SUBMITTING, RLT__OP_WAITING, RLT__OP_DONE };
+/* rlt_op.state_. MULTI: a multishot op, whose task_ is an rlt__op_sink
+ * rather than a task. */
+enum { RLT__OP_SUBMITTING, RLT__OP_WAITING, RLT__OP_DONE, RLT__OP_MULTI };
+
+/* Who hears a multishot op's results, on the thread of the loop it was
+ * submitted to: more is true for each rlt_op_deliver(), false for the one
+ * rlt_op_complete() that ends it. */
+typedef struct rlt__op_sink {
+	void (*result)(struct rlt__op_sink *s, rlt_op *op, int32_t res, bool more);
+} rlt__op_sink;
 
 /* rlt_op_complete, inlined into the shipped policies. */
 static inline void rlt__op_complete(rlt_op *op, int32_t res)
@@ -33,6 +42,15 @@ static inline void rlt__op_complete(rlt_op *op, int32_t res)
 	 * DONE and carry on. Otherwise it waits for exactly this wake. */
 	if (st == RLT__OP_WAITING)
 		rlt__task_wake((struct rlt_task *)op->task_);
+	else if (__builtin_expect(st == RLT__OP_MULTI, 0))
+		((rlt__op_sink *)op->task_)->result((rlt__op_sink *)op->task_, op, res, false);
+}
+
+/* rlt_op_deliver: a result of a multishot op that goes on. */
+static inline void rlt__op_deliver(rlt_op *op, int32_t res)
+{
+	if (op->state_ == RLT__OP_MULTI)
+		((rlt__op_sink *)op->task_)->result((rlt__op_sink *)op->task_, op, res, true);
 }
 
 /* The shipped policies. */

@@ -750,6 +750,7 @@ static void ep_submit(rlt_loop *loop, rlt_op *op)
 		}
 		try_or_park(e, op, op->code == RLT_OP_RECVMSG ? L_IN : L_OUT);
 		return;
+	case RLT_OP_ACCEPT_MULTI: /* not RLT_POLICY_MULTISHOT: never asked */
 	case RLT_OP_COUNT:
 		break;
 	}

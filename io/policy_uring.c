@@ -346,6 +346,11 @@ void rlt__uring_submit(rlt_loop *loop, rlt_op *op)
 	case RLT_OP_RECVMSG:
 		io_uring_prep_recvmsg(sqe, op->fd, op->u.msg.buf, (unsigned)op->u.msg.flags);
 		break;
+	case RLT_OP_ACCEPT_MULTI:
+		/* One SQE, a CQE per connection (IORING_CQE_F_MORE while it
+		 * goes on). addr would be overwritten by every accept. */
+		io_uring_prep_multishot_accept(sqe, op->fd, NULL, NULL, op->u.accept.flags);
+		break;
 	case RLT_OP_COUNT:
 		break;
 	}
@@ -366,6 +371,11 @@ static int reap(uring *u)
 		uint64_t ud = cqe->user_data;
 		n++;
 		if (ud > UD_MAX) {
+			if (__builtin_expect(cqe->flags & IORING_CQE_F_MORE, 0)) {
+				/* A multishot op's result; it stays in flight. */
+				rlt__op_deliver((rlt_op *)(uintptr_t)ud, cqe->res);
+				continue;
+			}
 			u->inflight--;
 			done++;
 			rlt__op_complete((rlt_op *)(uintptr_t)ud, cqe->res);
@@ -477,7 +487,7 @@ static void cancel_all(rlt_loop *loop)
 		.name = name_, .summary = summary_, .native_ops = RLT_OP_ALL, .probe = probe_,    \
 		.init = init_, .fini = fini, .submit = rlt__uring_submit,                          \
 		.poll = rlt__uring_poll, .wake = wake, .cancel = cancel, .cancel_all = cancel_all, \
-		.flags = flags_,                                                                   \
+		.flags = (flags_) | RLT_POLICY_MULTISHOT,                                          \
 	}
 
 const rlt_policy rlt__policy_uring =

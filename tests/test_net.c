@@ -7,6 +7,8 @@
 #include "tests/rlt_test.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -577,6 +580,426 @@ static void test_connect_to_full_accept_queue_times_out(void **state)
 	rlt_test_run(root_connect_timeout, NULL);
 }
 
+/* ---- acceptors ---- */
+
+/* The sockets this process has open (every test closes what it opens, so
+ * an acceptor that leaks a connection shows here; the runtime's own fds,
+ * rings and eventfds some of which it makes on first use, are not
+ * sockets). */
+static int open_sockets(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 4096; fd++) {
+		struct stat st;
+		n += fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+	}
+	return n;
+}
+
+static int listen_any(rlt_addr *where, int backlog)
+{
+	assert_int_equal(rlt_addr_parse(where, "127.0.0.1:0"), 0);
+	int lfd = rlt_net_listen(where, backlog, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(rlt_net_local(lfd, where), 0);
+	return lfd;
+}
+
+static bool same_addr(const rlt_addr *a, const rlt_addr *b)
+{
+	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+#define BURST 300
+
+typedef struct burst {
+	rlt_addr where;
+	rlt_addr local[BURST]; /* each client's own address */
+	rlt_event *all_in;
+	atomic_int connected;
+	atomic_int answered;
+} burst;
+
+typedef struct burst_client {
+	burst *b;
+	uint32_t id;
+} burst_client;
+
+static void *burst_client_task(void *arg)
+{
+	burst_client *c = arg;
+	burst *b = c->b;
+	int fd = rlt_net_connect(&b->where, 10 * RLT_NSEC_PER_SEC, 0);
+	if (fd < 0)
+		fail_msg("client %u: connect %d", c->id, fd);
+	assert_int_equal(rlt_net_local(fd, &b->local[c->id]), 0);
+	assert_int_equal(rlt_send_all(fd, &c->id, sizeof(c->id), 0), (ssize_t)sizeof(c->id));
+	if (atomic_fetch_add(&b->connected, 1) + 1 == BURST)
+		rlt_event_set(b->all_in);
+	char k = 0;
+	assert_int_equal(rlt_recv_exact(fd, &k, 1, 0), 1);
+	assert_int_equal(k, 'k');
+	atomic_fetch_add(&b->answered, 1);
+	assert_int_equal(rlt_close(fd), 0);
+	return NULL;
+}
+
+/* The server takes one connection (which arms the multishot accept), then
+ * lets all the others connect before it takes any more: far more than the
+ * acceptor queues, so accepting pauses and starts again. Every connection
+ * comes out once, with its own peer address. */
+static void *root_acceptor_burst(void *arg)
+{
+	(void)arg;
+	int socks0 = open_sockets();
+	static burst b;
+	memset(&b, 0, sizeof(b));
+	int lfd = listen_any(&b.where, BURST + 16);
+	b.all_in = rlt_event_new();
+	assert_non_null(b.all_in);
+	rlt_acceptor *a = rlt_acceptor_open(lfd, RLT_NET_NODELAY);
+	assert_non_null(a);
+	static burst_client cl[BURST];
+	static rlt_task *tasks[BURST];
+	rlt_spawn_opts o = {.stack_size = 32 * 1024};
+	for (uint32_t i = 0; i < BURST; i++) {
+		cl[i] = (burst_client){.b = &b, .id = i};
+		tasks[i] = rlt_spawn(burst_client_task, &cl[i], &o);
+		assert_non_null(tasks[i]);
+	}
+	static bool seen[BURST];
+	memset(seen, 0, sizeof(seen));
+	for (int k = 0; k < BURST; k++) {
+		rlt_addr peer;
+		int fd = rlt_acceptor_next(a, &peer);
+		if (fd < 0)
+			fail_msg("connection %d: %d", k, fd);
+		if (k == 0)
+			assert_int_equal(rlt_event_wait(b.all_in), 0);
+		uint32_t id = UINT32_MAX;
+		assert_int_equal(rlt_recv_exact(fd, &id, sizeof(id), 0), (ssize_t)sizeof(id));
+		assert_true(id < BURST);
+		assert_false(seen[id]);
+		seen[id] = true;
+		assert_true(same_addr(&peer, &b.local[id]));
+		assert_int_equal(rlt_send_all(fd, "k", 1, 0), 1);
+		assert_int_equal(rlt_close(fd), 0);
+	}
+	for (int i = 0; i < BURST; i++)
+		assert_int_equal(rlt_join(tasks[i], NULL), 0);
+	assert_int_equal(atomic_load(&b.answered), BURST);
+	assert_int_equal(rlt_acceptor_close(a), 0);
+	assert_int_equal(rlt_event_free(b.all_in), 0);
+	assert_int_equal(rlt_close(lfd), 0);
+	assert_int_equal(open_sockets(), socks0);
+	return NULL;
+}
+
+static void test_acceptor_takes_a_burst_beyond_its_queue_once_each(void **state)
+{
+	rlt_test_run(root_acceptor_burst, NULL);
+}
+
+typedef struct pend {
+	rlt_addr where;
+	rlt_event *all_in;
+	atomic_int connected;
+	atomic_int ended;
+} pend;
+
+#define PEND 12
+
+/* Connect, then wait for the server to end the connection. */
+static void *pend_client(void *arg)
+{
+	pend *p = arg;
+	int fd = rlt_net_connect(&p->where, 10 * RLT_NSEC_PER_SEC, 0);
+	assert_true(fd >= 0);
+	if (atomic_fetch_add(&p->connected, 1) + 1 == PEND)
+		rlt_event_set(p->all_in);
+	char c;
+	ssize_t n = rlt_recv(fd, &c, 1, 0);
+	assert_true(n == 0 || n == -ECONNRESET);
+	atomic_fetch_add(&p->ended, 1);
+	assert_int_equal(rlt_close(fd), 0);
+	return NULL;
+}
+
+/* Closing an acceptor closes what it accepted ahead and stops accepting:
+ * the listener's later connections go to plain accept again, and no fd is
+ * left behind. */
+static void *root_acceptor_close(void *arg)
+{
+	(void)arg;
+	int socks0 = open_sockets();
+	pend p = {0};
+	int lfd = listen_any(&p.where, 64);
+	p.all_in = rlt_event_new();
+	assert_non_null(p.all_in);
+	rlt_acceptor *a = rlt_acceptor_open(lfd, 0);
+	assert_non_null(a);
+	rlt_task *cl[PEND];
+	for (int i = 0; i < PEND; i++) {
+		cl[i] = rlt_spawn(pend_client, &p, NULL);
+		assert_non_null(cl[i]);
+	}
+	int first = rlt_acceptor_next(a, NULL);
+	assert_true(first >= 0);
+	assert_int_equal(rlt_event_wait(p.all_in), 0);
+	assert_int_equal(rlt_acceptor_close(a), 0);
+	assert_int_equal(rlt_close(first), 0);
+	/* What the acceptor had not taken from the kernel is still queued on
+	 * the listener. */
+	for (;;) {
+		rlt_scope sc;
+		assert_int_equal(rlt_scope_enter(&sc, 200 * RLT_NSEC_PER_MSEC), 0);
+		int fd = rlt_net_accept(lfd, NULL, 0);
+		rlt_scope_leave(&sc);
+		if (fd == -ETIMEDOUT)
+			break;
+		assert_true(fd >= 0);
+		assert_int_equal(rlt_close(fd), 0);
+	}
+	for (int i = 0; i < PEND; i++)
+		assert_int_equal(rlt_join(cl[i], NULL), 0);
+	assert_int_equal(atomic_load(&p.ended), PEND);
+
+	/* Nothing is armed any more: a new connection reaches plain accept. */
+	int c = rlt_net_connect(&p.where, RLT_NSEC_PER_SEC, 0);
+	assert_true(c >= 0);
+	rlt_addr mine, peer;
+	assert_int_equal(rlt_net_local(c, &mine), 0);
+	rlt_scope sc;
+	assert_int_equal(rlt_scope_enter(&sc, 2 * RLT_NSEC_PER_SEC), 0);
+	socklen_t len = sizeof(peer.ss);
+	int fd = rlt_accept(lfd, (struct sockaddr *)&peer.ss, &len, SOCK_CLOEXEC);
+	assert_int_equal(rlt_scope_leave(&sc), 0);
+	assert_true(fd >= 0);
+	peer.len = len;
+	assert_true(same_addr(&peer, &mine));
+	assert_int_equal(rlt_close(fd), 0);
+	assert_int_equal(rlt_close(c), 0);
+	assert_int_equal(rlt_event_free(p.all_in), 0);
+	assert_int_equal(rlt_close(lfd), 0);
+	assert_int_equal(open_sockets(), socks0);
+	return NULL;
+}
+
+static void test_acceptor_close_ends_accepting_and_closes_the_queued(void **state)
+{
+	rlt_test_run(root_acceptor_close, NULL);
+}
+
+typedef struct waiter_arg {
+	rlt_acceptor *a;
+	int rc;
+} waiter_arg;
+
+static void *acceptor_waiter(void *arg)
+{
+	waiter_arg *w = arg;
+	w->rc = rlt_acceptor_next(w->a, NULL);
+	return NULL;
+}
+
+/* A deadline, a cancel and a second taker: each ends or refuses one call,
+ * and the next connection still comes out. */
+static void *root_acceptor_waits(void *arg)
+{
+	(void)arg;
+	rlt_addr where;
+	int lfd = listen_any(&where, 16);
+	rlt_acceptor *a = rlt_acceptor_open(lfd, 0);
+	assert_non_null(a);
+
+	rlt_scope sc;
+	assert_int_equal(rlt_scope_enter(&sc, 50 * RLT_NSEC_PER_MSEC), 0);
+	uint64_t t0 = rlt_now();
+	assert_int_equal(rlt_acceptor_next(a, NULL), -ETIMEDOUT);
+	assert_true(rlt_now() - t0 >= 50 * RLT_NSEC_PER_MSEC);
+	assert_int_equal(rlt_scope_leave(&sc), -ETIMEDOUT);
+
+	waiter_arg w = {.a = a, .rc = 1};
+	rlt_task *t = rlt_spawn(acceptor_waiter, &w, NULL);
+	assert_non_null(t);
+	while (rlt_task_state(t, NULL, 0) != RLT_TASK_WAITING)
+		assert_int_equal(rlt_yield(), 0);
+	assert_int_equal(rlt_acceptor_next(a, NULL), -EBUSY);
+	assert_int_equal(rlt_acceptor_close(a), -EBUSY);
+	assert_int_equal(rlt_cancel(t), 0);
+	assert_int_equal(rlt_join(t, NULL), -ECANCELED);
+	assert_int_equal(w.rc, -ECANCELED);
+
+	int c = rlt_net_connect(&where, RLT_NSEC_PER_SEC, 0);
+	assert_true(c >= 0);
+	rlt_addr mine, peer;
+	assert_int_equal(rlt_net_local(c, &mine), 0);
+	int fd = rlt_acceptor_next(a, &peer);
+	assert_true(fd >= 0);
+	assert_true(same_addr(&peer, &mine));
+	assert_int_equal(rlt_close(fd), 0);
+	assert_int_equal(rlt_close(c), 0);
+	assert_int_equal(rlt_acceptor_close(a), 0);
+	assert_int_equal(rlt_close(lfd), 0);
+	return NULL;
+}
+
+static void test_acceptor_deadline_cancel_and_second_taker(void **state)
+{
+	rlt_test_run(root_acceptor_waits, NULL);
+}
+
+/* Out of descriptors: -EMFILE once, the connection stays queued in the
+ * kernel, and the next call takes it once there is room. Then an
+ * O_NONBLOCK listener, which the kernel answers with -EAGAIN when empty:
+ * the acceptor waits instead. Bad arguments. */
+static void *root_acceptor_errors(void *arg)
+{
+	(void)arg;
+	rlt_addr where;
+	int lfd = listen_any(&where, 16);
+	rlt_acceptor *a = rlt_acceptor_open(lfd, 0);
+	assert_non_null(a);
+	/* The client's socket first: after this no fd can be made. */
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(c >= 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&where.ss, where.len), 0);
+	struct rlimit old, low;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	int next_fd = dup(0);
+	assert_true(next_fd >= 0);
+	close(next_fd);
+	low = old;
+	low.rlim_cur = (rlim_t)next_fd;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	int rc = rlt_acceptor_next(a, NULL);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(rc, -EMFILE);
+	int fd = rlt_acceptor_next(a, NULL);
+	assert_true(fd >= 0);
+	assert_int_equal(rlt_close(fd), 0);
+	assert_int_equal(rlt_close(c), 0);
+	assert_int_equal(rlt_acceptor_close(a), 0);
+
+	assert_int_equal(fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK), 0);
+	a = rlt_acceptor_open(lfd, 0);
+	assert_non_null(a);
+	waiter_arg w = {.a = a, .rc = -1};
+	rlt_task *t = rlt_spawn(acceptor_waiter, &w, NULL);
+	assert_non_null(t);
+	assert_int_equal(rlt_sleep(20 * RLT_NSEC_PER_MSEC), 0); /* let it find the queue empty */
+	c = rlt_net_connect(&where, RLT_NSEC_PER_SEC, 0);
+	assert_true(c >= 0);
+	assert_int_equal(rlt_join(t, NULL), 0);
+	assert_true(w.rc >= 0);
+	assert_int_equal(rlt_close(w.rc), 0);
+	assert_int_equal(rlt_close(c), 0);
+	assert_int_equal(rlt_acceptor_close(a), 0);
+
+	errno = 0;
+	assert_null(rlt_acceptor_open(-1, 0));
+	assert_int_equal(errno, EBADF);
+	assert_null(rlt_acceptor_open(lfd, 0x100));
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(rlt_acceptor_next(NULL, NULL), -EINVAL);
+	assert_int_equal(rlt_acceptor_close(NULL), 0);
+	/* A socket that is not listening: accept4's -EINVAL. */
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(s >= 0);
+	a = rlt_acceptor_open(s, 0);
+	assert_non_null(a);
+	assert_int_equal(rlt_acceptor_next(a, NULL), -EINVAL);
+	assert_int_equal(rlt_acceptor_close(a), 0);
+	assert_int_equal(rlt_close(s), 0);
+	assert_int_equal(rlt_close(lfd), 0);
+	return NULL;
+}
+
+static void test_acceptor_emfile_nonblocking_listener_and_bad_arguments(void **state)
+{
+	rlt_test_run(root_acceptor_errors, NULL);
+	errno = 0;
+	assert_null(rlt_acceptor_open(0, 0)); /* not in a task */
+	assert_int_equal(errno, EPERM);
+}
+
+typedef struct handoff {
+	rlt_addr where;
+	rlt_acceptor *a;
+	int lfd;
+	int got[3];
+	int on[3];
+} handoff;
+
+static void *handoff_first(void *arg)
+{
+	handoff *h = arg;
+	h->a = rlt_acceptor_open(h->lfd, 0);
+	assert_non_null(h->a);
+	h->got[0] = rlt_acceptor_next(h->a, NULL); /* arms on this worker */
+	h->on[0] = rlt_worker_index();
+	return NULL;
+}
+
+static void *handoff_second(void *arg)
+{
+	handoff *h = arg;
+	for (int i = 1; i < 3; i++) {
+		h->got[i] = rlt_acceptor_next(h->a, NULL);
+		h->on[i] = rlt_worker_index();
+	}
+	assert_int_equal(rlt_acceptor_close(h->a), 0); /* stops it on the other worker */
+	return NULL;
+}
+
+/* Armed on worker 0, taken from and closed on worker 1. */
+static void *root_acceptor_handoff(void *arg)
+{
+	(void)arg;
+	handoff h = {0};
+	h.lfd = listen_any(&h.where, 16);
+	int c[4];
+	for (int i = 0; i < 3; i++) {
+		c[i] = rlt_net_connect(&h.where, RLT_NSEC_PER_SEC, 0);
+		assert_true(c[i] >= 0);
+	}
+	rlt_spawn_opts o0 = {.flags = RLT_SPAWN_PINNED | RLT_SPAWN_ON_WORKER, .worker = 0};
+	rlt_spawn_opts o1 = {.flags = RLT_SPAWN_PINNED | RLT_SPAWN_ON_WORKER, .worker = 1};
+	rlt_task *t = rlt_spawn(handoff_first, &h, &o0);
+	assert_non_null(t);
+	assert_int_equal(rlt_join(t, NULL), 0);
+	t = rlt_spawn(handoff_second, &h, &o1);
+	assert_non_null(t);
+	assert_int_equal(rlt_join(t, NULL), 0);
+	assert_int_equal(h.on[0], 0);
+	for (int i = 0; i < 3; i++) {
+		assert_true(h.got[i] >= 0);
+		assert_int_equal(rlt_close(h.got[i]), 0);
+	}
+	assert_int_equal(h.on[1], 1);
+	assert_int_equal(h.on[2], 1);
+	/* Stopped: plain accept gets the next one. */
+	c[3] = rlt_net_connect(&h.where, RLT_NSEC_PER_SEC, 0);
+	assert_true(c[3] >= 0);
+	rlt_scope sc;
+	assert_int_equal(rlt_scope_enter(&sc, 2 * RLT_NSEC_PER_SEC), 0);
+	int fd = rlt_net_accept(h.lfd, NULL, 0);
+	assert_int_equal(rlt_scope_leave(&sc), 0);
+	assert_true(fd >= 0);
+	assert_int_equal(rlt_close(fd), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(rlt_close(c[i]), 0);
+	assert_int_equal(rlt_close(h.lfd), 0);
+	return NULL;
+}
+
+static void test_acceptor_armed_on_one_worker_taken_on_another(void **state)
+{
+	rlt_config cfg = {.workers = 2};
+	void *res = NULL;
+	assert_int_equal(rlt_run(root_acceptor_handoff, NULL, &cfg, &res), 0);
+}
+
 /* ---- errors ---- */
 
 static void *root_errors(void *arg)
@@ -697,8 +1120,10 @@ static void *many_acceptor(void *arg)
 {
 	many *m = arg;
 	rlt_spawn_opts o = {.stack_size = 64 * 1024};
+	rlt_acceptor *a = rlt_acceptor_open(m->lfd, 0);
+	assert_non_null(a);
 	for (int i = 0; i < MANY; i++) {
-		int fd = rlt_net_accept(m->lfd, NULL, 0);
+		int fd = rlt_acceptor_next(a, NULL);
 		if (fd < 0)
 			fail_msg("accept %d: %d", i, fd);
 		static handler_arg ha[MANY];
@@ -708,6 +1133,7 @@ static void *many_acceptor(void *arg)
 		assert_non_null(t);
 		assert_int_equal(rlt_detach(t), 0);
 	}
+	assert_int_equal(rlt_acceptor_close(a), 0);
 	return NULL;
 }
 
@@ -807,6 +1233,11 @@ int main(void)
 		cmocka_unit_test(test_bad_arguments_give_einval_and_refusals_their_errno),
 		cmocka_unit_test(test_round_trips_survive_injected_eintr_eagain_and_short_transfers),
 		cmocka_unit_test(test_thousand_concurrent_connections_echo_every_byte),
+		cmocka_unit_test(test_acceptor_takes_a_burst_beyond_its_queue_once_each),
+		cmocka_unit_test(test_acceptor_close_ends_accepting_and_closes_the_queued),
+		cmocka_unit_test(test_acceptor_deadline_cancel_and_second_taker),
+		cmocka_unit_test(test_acceptor_emfile_nonblocking_listener_and_bad_arguments),
+		cmocka_unit_test(test_acceptor_armed_on_one_worker_taken_on_another),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

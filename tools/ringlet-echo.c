@@ -47,8 +47,15 @@ static void *conn_task(void *arg)
 static void *accept_task(void *arg)
 {
 	int lfd = (int)(intptr_t)arg;
+	/* Multishot accept where the policy has it: one armed accept, a
+	 * completion per connection. */
+	rlt_acceptor *acc = rlt_acceptor_open(lfd, RLT_NET_NODELAY);
+	if (!acc) {
+		fprintf(stderr, "ringlet-echo: acceptor: %s\n", strerror(errno));
+		exit(1);
+	}
 	for (;;) {
-		int fd = rlt_accept(lfd, NULL, NULL, SOCK_CLOEXEC);
+		int fd = rlt_acceptor_next(acc, NULL);
 		if (fd < 0) {
 			if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM) {
 				rlt_sleep(RLT_NSEC_PER_MSEC); /* let connections go */
@@ -59,7 +66,6 @@ static void *accept_task(void *arg)
 			fprintf(stderr, "ringlet-echo: accept: %s\n", strerror(-fd));
 			exit(1);
 		}
-		echo_nodelay(fd);
 		rlt_spawn_opts o = {.name = "conn", .flags = RLT_SPAWN_DETACHED};
 		if (!rlt_spawn(conn_task, (void *)(intptr_t)fd, &o))
 			rlt_close(fd);

@@ -112,6 +112,44 @@ RLT_API int rlt_net_listen(const rlt_addr *a, int backlog, unsigned flags);
 RLT_API int rlt_net_accept(int lfd, rlt_addr *peer, unsigned flags);
 
 /*
+ * An acceptor: the connections of listener lfd, for a server's accept loop
+ * (Python's `async for conn in server`). Under a policy that can
+ * (RLT_POLICY_MULTISHOT: io_uring and io_uring-sqpoll), one multishot
+ * accept stays armed in the kernel: each connection costs one completion
+ * and no submission. Connections accepted ahead of the loop wait in the
+ * acceptor (up to 62; beyond that accepting pauses and the listener's
+ * backlog holds them). Elsewhere rlt_acceptor_next is rlt_net_accept.
+ *
+ * rlt_acceptor_open: from a task; lfd stays the caller's (closing the
+ * acceptor does not close it; close the acceptor first: an armed accept
+ * keeps the listening socket alive in the kernel). flags: RLT_NET_NODELAY.
+ * Returns NULL with errno EPERM (not a task), EBADF, EINVAL or ENOMEM.
+ */
+typedef struct rlt_acceptor rlt_acceptor;
+RLT_API rlt_acceptor *rlt_acceptor_open(int lfd, unsigned flags);
+
+/*
+ * The next connection (SOCK_CLOEXEC, TCP_NODELAY if asked), suspending
+ * until one comes; peer (may be NULL) gets its address. One task at a
+ * time. A connection reset before it was taken is skipped. Returns the fd
+ * or: -EBUSY (another task is in next or close), -EPERM (not a task),
+ * -EINVAL (a NULL), -ECANCELED / -ETIMEDOUT (cancelled, a deadline scope:
+ * nothing is lost, accepting goes on), or what accept4(2) would say
+ * (-EMFILE, -ENFILE, -EBADF, -EINVAL for a socket that is not listening):
+ * said once, the next call tries again.
+ */
+RLT_API int rlt_acceptor_next(rlt_acceptor *a, rlt_addr *peer);
+
+/*
+ * Stop accepting, close the connections accepted but not taken, free a
+ * (lfd stays open). Waits (shielded from cancellation) for the kernel to
+ * end the armed accept: from a task when one is armed. Returns 0, -EBUSY
+ * (a task is in rlt_acceptor_next: cancel it first; nothing changed) or
+ * -EPERM (armed, and not called from a task; nothing changed). NULL: 0.
+ */
+RLT_API int rlt_acceptor_close(rlt_acceptor *a);
+
+/*
  * A stream socket of a's family, connected to a. Suspends until the
  * connection is made, refused, or timeout_ns has passed (<= 0: no limit
  * but the kernel's, about two minutes for an unanswered TCP SYN). The

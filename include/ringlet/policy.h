@@ -48,6 +48,11 @@ typedef enum rlt_opcode {
 	RLT_OP_WAITID,   /* u.waitid: waitid(2), blocking until a child changes state */
 	RLT_OP_SENDMSG,  /* u.msg, fd: buf is the struct msghdr *, len 0 (flags include MSG_NOSIGNAL) */
 	RLT_OP_RECVMSG,  /* u.msg, fd: buf is the struct msghdr *, len 0 */
+	/* u.accept, fd; only for policies with RLT_POLICY_MULTISHOT. Accepts
+	 * connections until stopped: rlt_op_deliver() once per new fd (or per
+	 * error that does not end it), then rlt_op_complete() once at the end
+	 * (0, or why it ended: -ECANCELED after cancel, -EMFILE, ...). */
+	RLT_OP_ACCEPT_MULTI,
 	RLT_OP_COUNT
 } rlt_opcode;
 
@@ -157,6 +162,7 @@ typedef struct rlt_loop {
  * only; a loop is never used by two threads at once except through wake. */
 /* rlt_policy.flags */
 #define RLT_POLICY_DEADLINES (1u << 0) /* submit honours rlt_op.deadline */
+#define RLT_POLICY_MULTISHOT (1u << 1) /* submit takes RLT_OP_ACCEPT_MULTI */
 
 typedef struct rlt_policy {
 	const char *name;    /* what RINGLET_POLICY selects; no ':' */
@@ -206,6 +212,11 @@ typedef struct rlt_policy {
 /* (policy) Report op's result. On the loop's worker thread: inside submit
  * or poll (or cancel / cancel_all). */
 RLT_API void rlt_op_complete(rlt_op *op, int32_t res);
+
+/* (policy) One result of a multishot op (RLT_OP_ACCEPT_MULTI) that stays
+ * in flight; same threads as rlt_op_complete. The op still ends with one
+ * rlt_op_complete(). */
+RLT_API void rlt_op_deliver(rlt_op *op, int32_t res);
 
 /*
  * Register a policy under p->name; p must stay valid for the life of the
