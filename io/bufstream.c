@@ -14,7 +14,8 @@
  * over a socket pair, one worker, take 28-30 ms here (17M lines/s, 1.1
  * GB/s) under io_uring and epoll alike; the system calls are amortised
  * over 64 KiB refills, and a ring would pay off (if at all) in memory for
- * many idle connections, which was not measured. */
+ * many idle connections, which was not measured. docs/NETWORKING.md has
+ * the echo measurements of multishot recv with provided buffers. */
 #include "ringlet/bufstream.h"
 
 #include "ringlet/io.h"
