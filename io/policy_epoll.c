@@ -119,6 +119,8 @@ typedef struct oplist {
 typedef struct fdent {
 	oplist l[3];	 /* L_IN, L_OUT, L_POLL (index - 1) */
 	uint32_t events; /* registered in epoll, as far as we know (0: not) */
+	uint8_t in_misses; /* reads in a row whose first attempt found nothing */
+	uint8_t in_skips;  /* first attempts skipped since the last one made */
 } fdent;
 
 typedef struct eloop {
@@ -496,16 +498,42 @@ static void park(eloop *e, rlt_op *op, unsigned list)
 	link_op(e, ent, op, list);
 }
 
+/* Reads that keep finding nothing (a connection that answers requests:
+ * the next request is read right after the reply went out, before the
+ * peer can have sent it) skip the first attempt and go straight to the
+ * wait. Nothing is lost: park registers the fd (a MOD), and registering
+ * reports what is ready already. What is saved is the recv that fails
+ * with EAGAIN, one system call in four per message of an echo server.
+ * After SKIP_AFTER misses in a row; every SKIP_RUN + 1st time it tries
+ * anyway, and one attempt that finds data ends the skipping, so an fd
+ * whose data is waiting again pays at most SKIP_RUN loop turns for it.
+ * Measured on ringlet-echo, 50 connections x 64 B: 4.1 system calls per
+ * message before, 3.0 after; msg/s the same within this VM's noise (the
+ * kernel's TCP work, ~9 us of the ~10 us a message costs, dominates). */
+#define SKIP_AFTER 2
+#define SKIP_RUN 7
+
 /* Try op now unless others wait before it (FIFO), and park it if it would
  * block. */
 static void try_or_park(eloop *e, rlt_op *op, unsigned list)
 {
 	fdent *ent = entry(e, op->fd);
 	if (!ent || !ent->l[list - 1].head || list == L_POLL) {
-		int r = attempt(op);
-		if (r != NOT_YET) {
-			rlt__op_complete(op, r);
-			return;
+		bool in = list == L_IN && ent;
+		if (in && ent->in_misses >= SKIP_AFTER && ent->in_skips < SKIP_RUN) {
+			ent->in_skips++;
+		} else {
+			int r = attempt(op);
+			if (r != NOT_YET) {
+				if (in)
+					ent->in_misses = 0;
+				rlt__op_complete(op, r);
+				return;
+			}
+			if (in) {
+				ent->in_misses += ent->in_misses < UINT8_MAX;
+				ent->in_skips = 0;
+			}
 		}
 	}
 	park(e, op, list);
