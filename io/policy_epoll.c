@@ -4,7 +4,8 @@
  * calls io_uring.
  *
  * One epoll instance per worker, plus an eventfd in it for wake-ups from
- * other threads. submit tries each operation at once, without blocking:
+ * other threads. submit tries each operation at once, without blocking
+ * (except reads that keep finding nothing: try_or_park):
  * if it finishes (or fails with anything but "would block") the op is
  * completed inside submit and the task does not even suspend. Otherwise
  * the op is parked on its fd in a table indexed by fd (a FIFO of readers,

@@ -160,6 +160,45 @@ static void test_recv_parks_until_peer_sends(void **state)
 	epoll_run(root_recv_parks, NULL, 1);
 }
 
+/* ---- reads that keep waiting skip their first attempt ---- */
+
+/* After a few receives that had to wait, the policy stops trying first
+ * and registers the fd at once. Data that is already there when such a
+ * receive comes must still be found (registering reports it), and so
+ * must data that comes later; every byte, in order. */
+static void *root_skip_first_attempt(void *arg)
+{
+	assert_epoll();
+	int sv[2];
+	unix_pair(sv);
+	for (int round = 0; round < 40; round++) {
+		io_arg a = {.fd = sv[0], .res = -1};
+		bool waiting = round % 3 != 2; /* every third: the data is there first */
+		char msg[16];
+		int len = snprintf(msg, sizeof(msg), "msg %d", round);
+		if (!waiting)
+			assert_int_equal(rlt_send(sv[1], msg, (size_t)len, 0), len);
+		rlt_task *t = rlt_spawn(receiver, &a, NULL);
+		assert_non_null(t);
+		yield_n(3);
+		if (waiting) {
+			assert_false(a.done);
+			assert_int_equal(rlt_send(sv[1], msg, (size_t)len, 0), len);
+		}
+		assert_int_equal(rlt_join(t, NULL), 0);
+		assert_int_equal(a.res, len);
+		assert_memory_equal(a.buf, msg, (size_t)len);
+	}
+	assert_int_equal(rlt_close(sv[0]), 0);
+	assert_int_equal(rlt_close(sv[1]), 0);
+	return NULL;
+}
+
+static void test_reads_that_keep_waiting_still_find_data_already_there(void **state)
+{
+	epoll_run(root_skip_first_attempt, NULL, 1);
+}
+
 /* ---- ready operations complete inside submit ---- */
 
 static void *root_ready_no_suspend(void *arg)
@@ -824,6 +863,7 @@ int main(void)
 	unsetenv("RINGLET_STEAL");
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_recv_parks_until_peer_sends),
+	    cmocka_unit_test(test_reads_that_keep_waiting_still_find_data_already_there),
 	    cmocka_unit_test(test_ready_socket_ops_complete_without_suspending),
 	    cmocka_unit_test(test_regular_file_io_completes_synchronously_with_io_uring_results),
 	    cmocka_unit_test(test_reader_and_writer_parked_on_one_socket_both_complete),
