@@ -6,6 +6,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include <ringlet.h>
@@ -28,6 +31,45 @@ static inline void *rlt_test_run1(rlt_task_fn fn, void *arg)
 	int rc = rlt_run(fn, arg, &cfg, &res);
 	assert_int_equal(rc, 0);
 	return res;
+}
+
+/* Options that start a task on worker w (modulo the workers there are:
+ * RINGLET_WORKERS wins over rlt_config.workers) and keep it there. */
+static inline rlt_spawn_opts rlt_test_on_worker(unsigned w)
+{
+	return (rlt_spawn_opts){.flags = RLT_SPAWN_ON_WORKER | RLT_SPAWN_PINNED,
+				.worker = w % rlt_runtime_workers(rlt_runtime_self())};
+}
+
+/* Spawn fn(arg) pinned on worker w (as above); asserts it was spawned. */
+static inline rlt_task *rlt_test_spawn_on(rlt_task_fn fn, void *arg, unsigned w)
+{
+	rlt_spawn_opts o = rlt_test_on_worker(w);
+	rlt_task *t = rlt_spawn(fn, arg, &o);
+	assert_non_null(t);
+	return t;
+}
+
+/* Run fn(arg) under "fault:<opts>,inner=<the policy this run was given>"
+ * on two workers (the ctest matrix sets RINGLET_POLICY, which wins over
+ * rlt_config, so it is swapped for the length of the run). */
+static inline void rlt_test_run_faults(const char *opts, rlt_task_fn fn, void *arg)
+{
+	const char *env = getenv("RINGLET_POLICY");
+	char *saved = env ? strdup(env) : NULL;
+	const char *inner = env && env[0] && !strchr(env, ':') ? env : "io_uring";
+	char spec[256];
+	snprintf(spec, sizeof(spec), "fault:%s,inner=%s", opts, inner);
+	setenv("RINGLET_POLICY", spec, 1);
+	rlt_config cfg = {.workers = 2, .policy_strict = true};
+	int rc = rlt_run(fn, arg, &cfg, NULL);
+	if (saved)
+		setenv("RINGLET_POLICY", saved, 1);
+	else
+		unsetenv("RINGLET_POLICY");
+	free(saved);
+	if (rc != 0)
+		fail_msg("rlt_run under %s: %d", spec, rc);
 }
 
 /* True when built with a sanitizer (timing bounds are looser there). */

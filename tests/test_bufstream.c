@@ -577,33 +577,12 @@ static void *root_faults(void *arg)
 	return NULL;
 }
 
-/* Run fn under "fault:<opts>,inner=<the policy this run was given>" (the
- * ctest matrix sets RINGLET_POLICY, which wins over rlt_config). */
-static void run_with_faults(const char *opts, rlt_task_fn fn)
-{
-	const char *env = getenv("RINGLET_POLICY");
-	char *saved = env ? strdup(env) : NULL;
-	const char *inner = env && env[0] && !strchr(env, ':') ? env : "io_uring";
-	char spec[256];
-	snprintf(spec, sizeof(spec), "fault:%s,inner=%s", opts, inner);
-	setenv("RINGLET_POLICY", spec, 1);
-	rlt_config cfg = {.workers = 2, .policy_strict = true};
-	int rc = rlt_run(fn, NULL, &cfg, NULL);
-	if (saved)
-		setenv("RINGLET_POLICY", saved, 1);
-	else
-		unsetenv("RINGLET_POLICY");
-	free(saved);
-	if (rc != 0)
-		fail_msg("rlt_run under %s: %d", spec, rc);
-}
-
 static void test_streams_survive_short_transfers_eintr_and_eagain(void **state)
 {
 	/* Every transfer cut short. */
-	run_with_faults("seed=3,rate=1,errors=none,short=1", root_faults);
+	rlt_test_run_faults("seed=3,rate=1,errors=none,short=1", root_faults, NULL);
 	/* A mix, delays included. */
-	run_with_faults("seed=4,rate=0.4,errors=EINTR+EAGAIN,short=1,delay_us=20", root_faults);
+	rlt_test_run_faults("seed=4,rate=0.4,errors=EINTR+EAGAIN,short=1,delay_us=20", root_faults, NULL);
 }
 
 int main(void)

@@ -22,15 +22,6 @@
 
 #define MS RLT_NSEC_PER_MSEC
 
-static rlt_task *spawn_on(rlt_task_fn fn, void *arg, unsigned worker)
-{
-	rlt_spawn_opts o = {.flags = RLT_SPAWN_ON_WORKER | RLT_SPAWN_PINNED,
-			    .worker = worker % rlt_runtime_workers(rlt_runtime_self())};
-	rlt_task *t = rlt_spawn(fn, arg, &o);
-	assert_non_null(t);
-	return t;
-}
-
 /* Yield until t waits on something (what it waits on goes to what), at
  * most 5 s: the cancellation must hit a wait in progress. */
 static void until_waiting(rlt_task *t, char *what, size_t len)
@@ -230,7 +221,7 @@ static void *cancel_each_op(void *arg)
 		case OP_COUNT:
 			break;
 		}
-		rlt_task *t = spawn_on(victim_main, &v, 1);
+		rlt_task *t = rlt_test_spawn_on(victim_main, &v, 1);
 		char what[32];
 		uint64_t end = rlt_now() + 5000 * MS;
 		int st;
@@ -450,9 +441,9 @@ static void *cancel_each_wait(void *arg)
 		if (k == W_CHAN_SEND)
 			assert_int_equal(rlt_chan_send(w.ch, (void *)1), 0); /* full */
 		if (k == W_JOIN)
-			w.sleeper = spawn_on(sleep_long, NULL, 0);
+			w.sleeper = rlt_test_spawn_on(sleep_long, NULL, 0);
 		waiter_arg a = {.kind = (enum wait)k, .w = &w, .rc = 1};
-		rlt_task *t = spawn_on(waiter_main, &a, 1);
+		rlt_task *t = rlt_test_spawn_on(waiter_main, &a, 1);
 		if (k == W_YIELD_LOOP) {
 			while (!atomic_load(&w.spinning))
 				rlt_yield();
@@ -598,7 +589,7 @@ static void *timing(void *arg)
 	assert_int_equal(rlt_join(t, &res), -ECANCELED);
 	assert_ptr_equal(res, (void *)9);
 	/* ... unless it took it back. */
-	t = spawn_on(uncancelled, NULL, 1);
+	t = rlt_test_spawn_on(uncancelled, NULL, 1);
 	until_waiting(t, NULL, 0);
 	rlt_cancel(t);
 	assert_int_equal(rlt_join(t, &res), 0);
@@ -640,7 +631,7 @@ static void *shield_root(void *arg)
 {
 	(void)arg;
 	int stage = 0;
-	rlt_task *t = spawn_on(shielded, &stage, 1);
+	rlt_task *t = rlt_test_spawn_on(shielded, &stage, 1);
 	until_waiting(t, NULL, 0);
 	assert_int_equal(rlt_cancel(t), 0);
 	assert_int_equal(rlt_join(t, NULL), -ECANCELED);
@@ -665,8 +656,8 @@ static void *join_forever(void *arg)
 static void *joiner_root(void *arg)
 {
 	(void)arg;
-	rlt_task *s = spawn_on(sleep_long, NULL, 0);
-	rlt_task *j = spawn_on(join_forever, s, 1);
+	rlt_task *s = rlt_test_spawn_on(sleep_long, NULL, 0);
+	rlt_task *j = rlt_test_spawn_on(join_forever, s, 1);
 	until_waiting(j, NULL, 0);
 	until_waiting(s, NULL, 0);
 	uint64_t t0 = rlt_now();
@@ -703,7 +694,7 @@ static void *cancel_from_thread(void *arg)
 static void *thread_root(void *arg)
 {
 	(void)arg;
-	rlt_task *t = spawn_on(sleep_long, NULL, 1);
+	rlt_task *t = rlt_test_spawn_on(sleep_long, NULL, 1);
 	pthread_t th;
 	atomic_store(&thread_done, false);
 	assert_int_equal(pthread_create(&th, NULL, cancel_from_thread, t), 0);
@@ -761,7 +752,7 @@ static void *stream_root(void *arg)
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	stream s = {.fd = sv[0]};
-	rlt_task *r = spawn_on(reader, &s, 1);
+	rlt_task *r = rlt_test_spawn_on(reader, &s, 1);
 	until_waiting(r, NULL, 0); /* cancelled before it started, it would not run */
 	size_t total = (size_t)RLT_TEST_SCALE(2000) * 256;
 	unsigned char chunk[256];

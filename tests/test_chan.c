@@ -10,17 +10,6 @@
 #define V(i) ((void *)(uintptr_t)(i))
 #define I(v) ((uintptr_t)(v))
 
-/* Pinned to a worker (modulo the workers there are: RINGLET_WORKERS wins
- * over rlt_config.workers). */
-static rlt_task *spawn_on(rlt_task_fn fn, void *arg, unsigned worker)
-{
-	rlt_spawn_opts o = {.flags = RLT_SPAWN_ON_WORKER | RLT_SPAWN_PINNED,
-			    .worker = worker % rlt_runtime_workers(rlt_runtime_self())};
-	rlt_task *t = rlt_spawn(fn, arg, &o);
-	assert_non_null(t);
-	return t;
-}
-
 static void *join_res(rlt_task *t)
 {
 	void *res = NULL;
@@ -186,10 +175,10 @@ static void *root_mpmc(void *arg)
 	struct mpmc_arg pa[MP];
 	rlt_task *prod[MP], *cons[MC];
 	for (unsigned i = 0; i < MC; i++)
-		cons[i] = spawn_on(mpmc_consumer, &m, i % 2);
+		cons[i] = rlt_test_spawn_on(mpmc_consumer, &m, i % 2);
 	for (unsigned i = 0; i < MP; i++) {
 		pa[i] = (struct mpmc_arg){&m, i};
-		prod[i] = spawn_on(mpmc_producer, &pa[i], (i + 1) % 2);
+		prod[i] = rlt_test_spawn_on(mpmc_producer, &pa[i], (i + 1) % 2);
 	}
 	for (unsigned i = 0; i < MP; i++)
 		join_res(prod[i]);
@@ -284,10 +273,10 @@ static void *root_close_2w(void *arg)
 {
 	for (int round = 0; round < RLT_TEST_SCALE(200); round++) {
 		rlt_chan *ch = rlt_chan_new(0);
-		rlt_task *r = spawn_on(recv_one_value, ch, 1);
+		rlt_task *r = rlt_test_spawn_on(recv_one_value, ch, 1);
 		void *a[2] = {ch, V(1)};
-		rlt_task *s = spawn_on(send_one, a, 1);
-		rlt_task *s2 = spawn_on(send_one, a, 0);
+		rlt_task *s = rlt_test_spawn_on(send_one, a, 1);
+		rlt_task *s2 = rlt_test_spawn_on(send_one, a, 0);
 		rlt_yield();
 		assert_int_equal(rlt_chan_close(ch), 0);
 		int rs = (int)(intptr_t)join_res(s), rs2 = (int)(intptr_t)join_res(s2);
@@ -430,8 +419,8 @@ static void *root_race(void *arg)
 		for (size_t k = 0; k < sizeof(tos) / sizeof(tos[0]); k++) {
 			struct race r = {rlt_chan_new(cap), RLT_TEST_SCALE(3000), tos[k][0],
 					 tos[k][1], 0};
-			rlt_task *c = spawn_on(race_consumer, &r, workers - 1);
-			rlt_task *p = spawn_on(race_producer, &r, 0);
+			rlt_task *c = rlt_test_spawn_on(race_consumer, &r, workers - 1);
+			rlt_task *p = rlt_test_spawn_on(race_producer, &r, 0);
 			total += (unsigned long)I(join_res(p));
 			total += (unsigned long)I(join_res(c));
 			assert_int_equal(rlt_chan_free(r.ch), 0);

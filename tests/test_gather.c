@@ -25,17 +25,6 @@ static void run2(rlt_task_fn fn, void *arg)
 
 static unsigned worker_of(unsigned i) { return i % rlt_runtime_workers(rlt_runtime_self()); }
 
-/* Pinned to a worker (modulo the workers there are: RINGLET_WORKERS wins
- * over rlt_config.workers). */
-static rlt_task *spawn_on(rlt_task_fn fn, void *arg, unsigned worker)
-{
-	rlt_spawn_opts o = {.flags = RLT_SPAWN_ON_WORKER | RLT_SPAWN_PINNED,
-			    .worker = worker_of(worker)};
-	rlt_task *t = rlt_spawn(fn, arg, &o);
-	assert_non_null(t);
-	return t;
-}
-
 /* Until t waits, in a wait of kind what (NULL: any), for at most 10 s. */
 static void wait_until_waiting(const rlt_task *t, const char *what)
 {
@@ -133,7 +122,7 @@ static void *root_gather_in_order(void *arg)
 	 * array, not from completion. */
 	for (int i = 0; i < NG; i++) {
 		job_init(&j[i], (uint64_t)(NG - i) * MS, i * i, 0);
-		t[i] = spawn_on(job_main, &j[i], (unsigned)i);
+		t[i] = rlt_test_spawn_on(job_main, &j[i], (unsigned)i);
 	}
 	void *res[NG];
 	int errs[NG];
@@ -147,7 +136,7 @@ static void *root_gather_in_order(void *arg)
 	/* Results may be NULL, and so may errs. */
 	for (int i = 0; i < NG; i++) {
 		job_init(&j[i], 0, i, 0);
-		t[i] = spawn_on(job_main, &j[i], (unsigned)i);
+		t[i] = rlt_test_spawn_on(job_main, &j[i], (unsigned)i);
 	}
 	assert_int_equal(rlt_gather(t, NG, NULL, NULL, 0), 0);
 	for (int i = 0; i < NG; i++)
@@ -173,7 +162,7 @@ static void *root_gather_first_failure(void *arg)
 	j[3].gate = event_new();
 	job_init(&j[4], LONG_NS, 0, 0);
 	for (int i = 0; i < 5; i++)
-		t[i] = spawn_on(job_main, &j[i], (unsigned)i);
+		t[i] = rlt_test_spawn_on(job_main, &j[i], (unsigned)i);
 	for (int i = 0; i < 5; i += 2)
 		wait_until_waiting(t[i], "sleep");
 	void *res[5];
@@ -206,8 +195,8 @@ static void *root_gather_failed_before_the_call(void *arg)
 	rlt_task *t[2];
 	job_init(&j[0], 0, 0, -ENOENT);
 	job_init(&j[1], LONG_NS, 0, 0);
-	t[0] = spawn_on(job_main, &j[0], 1);
-	t[1] = spawn_on(job_main, &j[1], 0);
+	t[0] = rlt_test_spawn_on(job_main, &j[0], 1);
+	t[1] = rlt_test_spawn_on(job_main, &j[1], 0);
 	wait_until_waiting(t[1], "sleep");
 	while (rlt_task_state(t[0], NULL, 0) != RLT_TASK_DONE)
 		assert_int_equal(rlt_sleep(MS), 0);
@@ -233,7 +222,7 @@ static void *root_gather_settle(void *arg)
 	job_init(&j[5], LONG_NS, 0, 0);
 	j[5].fail_on_cancel = -EPIPE;     /* fails when cancelled */
 	for (int i = 0; i < 6; i++)
-		t[i] = spawn_on(job_main, &j[i], (unsigned)i);
+		t[i] = rlt_test_spawn_on(job_main, &j[i], (unsigned)i);
 	wait_until_waiting(t[3], "sleep");
 	wait_until_waiting(t[5], "sleep");
 	assert_int_equal(rlt_cancel(t[3]), 0);
@@ -288,13 +277,13 @@ static void *root_gather_cancelled(void *arg)
 	rlt_task *t[4];
 	for (int i = 0; i < 4; i++) {
 		job_init(&j[i], LONG_NS, 0, 0);
-		t[i] = spawn_on(job_main, &j[i], (unsigned)i);
+		t[i] = rlt_test_spawn_on(job_main, &j[i], (unsigned)i);
 	}
 	for (int i = 0; i < 4; i++)
 		wait_until_waiting(t[i], "sleep");
 	struct gatherer g = {.tasks = t, .n = 4, .flags = flags, .scope_ns = -1};
 	atomic_init(&g.rc, 1);
-	rlt_task *gt = spawn_on(gatherer_main, &g, 1);
+	rlt_task *gt = rlt_test_spawn_on(gatherer_main, &g, 1);
 	wait_until_waiting(gt, "tasks");
 	uint64_t t0 = rlt_now();
 	assert_int_equal(rlt_cancel(gt), 0);
@@ -320,14 +309,14 @@ static void *root_gather_in_deadline_scope(void *arg)
 	for (int i = 1; i < 4; i++)
 		job_init(&j[i], LONG_NS, 0, 0);
 	for (int i = 0; i < 4; i++)
-		t[i] = spawn_on(job_main, &j[i], (unsigned)i);
+		t[i] = rlt_test_spawn_on(job_main, &j[i], (unsigned)i);
 	for (int i = 1; i < 4; i++)
 		wait_until_waiting(t[i], "sleep");
 	struct gatherer g = {.tasks = t, .n = 4, .scope_ns = 20 * MS};
 	atomic_init(&g.rc, 1);
 	atomic_init(&g.leave_rc, 1);
 	uint64_t t0 = rlt_now();
-	rlt_task *gt = spawn_on(gatherer_main, &g, 1);
+	rlt_task *gt = rlt_test_spawn_on(gatherer_main, &g, 1);
 	assert_int_equal(rlt_join(gt, NULL), 0);
 	assert_true(since(t0) >= 20 * MS);
 	assert_true(since(t0) < QUICK_NS);
@@ -340,10 +329,10 @@ static void *root_gather_in_deadline_scope(void *arg)
 	/* In time: the scope changes nothing. */
 	for (int i = 0; i < 4; i++) {
 		job_init(&j[i], MS, i, 0);
-		t[i] = spawn_on(job_main, &j[i], (unsigned)i);
+		t[i] = rlt_test_spawn_on(job_main, &j[i], (unsigned)i);
 	}
 	g.scope_ns = 5 * RLT_NSEC_PER_SEC;
-	gt = spawn_on(gatherer_main, &g, 0);
+	gt = rlt_test_spawn_on(gatherer_main, &g, 0);
 	assert_int_equal(rlt_join(gt, NULL), 0);
 	assert_int_equal(atomic_load(&g.rc), 0);
 	assert_int_equal(atomic_load(&g.leave_rc), 0);
@@ -373,7 +362,7 @@ static void *root_gather_many(void *arg)
 	assert_non_null(res);
 	assert_non_null(errs);
 	for (size_t i = 0; i < n; i++)
-		t[i] = spawn_on(ret_index, V(i), (unsigned)i);
+		t[i] = rlt_test_spawn_on(ret_index, V(i), (unsigned)i);
 	assert_int_equal(rlt_gather(t, n, res, errs, 0), 0);
 	for (size_t i = 0; i < n; i++) {
 		assert_int_equal(I(res[i]), (intptr_t)i + 1);
@@ -412,15 +401,15 @@ static void *root_gather_bad_arguments(void *arg)
 	job_init(&j[0], 0, 5, 0);
 	job_init(&j[1], 0, 0, 0);
 	j[1].gate = event_new();
-	t[0] = spawn_on(job_main, &j[0], 0);
-	t[1] = spawn_on(job_main, &j[1], 1);
+	t[0] = rlt_test_spawn_on(job_main, &j[0], 0);
+	t[1] = rlt_test_spawn_on(job_main, &j[1], 1);
 	t[2] = NULL;
 	assert_int_equal(rlt_gather(NULL, 1, NULL, NULL, 0), -EINVAL);
 	assert_int_equal(rlt_gather(t, 3, NULL, NULL, 0), -EINVAL);
 	assert_int_equal(rlt_gather(t, 2, NULL, NULL, 0x80), -EINVAL);
 	/* t[1] is joined by another task: -EBUSY, and no handle is
 	 * consumed (t[0], registered first, is given back). */
-	rlt_task *joiner = spawn_on(join_it, t[1], 0);
+	rlt_task *joiner = rlt_test_spawn_on(join_it, t[1], 0);
 	wait_until_waiting(joiner, "join");
 	assert_int_equal(rlt_gather(t, 2, NULL, NULL, 0), -EBUSY);
 	assert_int_equal(rlt_wait(t, 2, RLT_ALL_COMPLETED, -1), -EBUSY);
@@ -471,7 +460,7 @@ static void *root_wait_first_completed(void *arg)
 	job_init(&j[2], 0, 2, 0);       /* pending, gated, then joined */
 	j[2].gate = event_new();
 	for (int i = 0; i < 3; i++)
-		orig[i] = t[i] = spawn_on(job_main, &j[i], (unsigned)i);
+		orig[i] = t[i] = rlt_test_spawn_on(job_main, &j[i], (unsigned)i);
 	int n = rlt_wait(t, 3, RLT_FIRST_COMPLETED, -1);
 	assert_int_equal(n, 1);
 	assert_partition(orig, t, 3, n);
@@ -496,7 +485,7 @@ static void *root_wait_first_completed(void *arg)
 	assert_int_equal(rlt_event_free(j[2].gate), 0);
 	/* Done before the call: returns at once. */
 	job_init(&j[0], 0, 7, 0);
-	t[0] = spawn_on(job_main, &j[0], 1);
+	t[0] = rlt_test_spawn_on(job_main, &j[0], 1);
 	while (rlt_task_state(t[0], NULL, 0) != RLT_TASK_DONE)
 		assert_int_equal(rlt_sleep(MS), 0);
 	assert_int_equal(rlt_wait(t, 1, RLT_FIRST_COMPLETED, -1), 1);
@@ -519,7 +508,7 @@ static void *root_wait_first_exception(void *arg)
 	job_init(&j[2], 10 * MS, 0, -EIO);
 	job_init(&j[3], LONG_NS, 0, 0);
 	for (int i = 0; i < 4; i++)
-		orig[i] = t[i] = spawn_on(job_main, &j[i], (unsigned)i);
+		orig[i] = t[i] = rlt_test_spawn_on(job_main, &j[i], (unsigned)i);
 	/* The success of t[1] does not end the wait; the failure does. */
 	uint64_t t0 = rlt_now();
 	int n = rlt_wait(t, 4, RLT_FIRST_EXCEPTION, -1);
@@ -545,7 +534,7 @@ static void *root_wait_first_exception(void *arg)
 	/* No failure at all: the same as ALL_COMPLETED. */
 	for (int i = 0; i < 4; i++) {
 		job_init(&j[i], (uint64_t)i * MS, i, 0);
-		orig[i] = t[i] = spawn_on(job_main, &j[i], (unsigned)i);
+		orig[i] = t[i] = rlt_test_spawn_on(job_main, &j[i], (unsigned)i);
 	}
 	assert_int_equal(rlt_wait(t, 4, RLT_FIRST_EXCEPTION, -1), 4);
 	assert_partition(orig, t, 4, 4);
@@ -567,7 +556,7 @@ static void *root_wait_all_completed(void *arg)
 	rlt_task *orig[4], *t[4];
 	for (int i = 0; i < 4; i++) {
 		job_init(&j[i], (uint64_t)(4 - i) * 3 * MS, i, i == 2 ? -EIO : 0);
-		orig[i] = t[i] = spawn_on(job_main, &j[i], (unsigned)i);
+		orig[i] = t[i] = rlt_test_spawn_on(job_main, &j[i], (unsigned)i);
 	}
 	/* A failure does not end ALL_COMPLETED. */
 	assert_int_equal(rlt_wait(t, 4, RLT_ALL_COMPLETED, -1), 4);
@@ -598,7 +587,7 @@ static void *root_wait_timeout(void *arg)
 	job_init(&j[3], 2 * MS, 3, 0);
 	job_init(&j[4], LONG_NS, 0, 0);
 	for (int i = 0; i < 5; i++)
-		orig[i] = t[i] = spawn_on(job_main, &j[i], (unsigned)i);
+		orig[i] = t[i] = rlt_test_spawn_on(job_main, &j[i], (unsigned)i);
 	uint64_t t0 = rlt_now();
 	/* A timeout is no error: it returns the count done. */
 	int n = rlt_wait(t, 5, how, 100 * MS);
@@ -662,11 +651,11 @@ static void *root_wait_cancelled(void *arg)
 	for (int i = 0; i < 3; i++) {
 		job_init(&j[i], 0, 100 + i, 0);
 		j[i].gate = gate;
-		t[i] = spawn_on(job_main, &j[i], (unsigned)i);
+		t[i] = rlt_test_spawn_on(job_main, &j[i], (unsigned)i);
 	}
 	struct waiter w = {.tasks = t, .n = 3, .scope_ns = scoped ? 20 * (int64_t)MS : -1};
 	atomic_init(&w.rc, 1);
-	rlt_task *wt = spawn_on(waiter_main, &w, 1);
+	rlt_task *wt = rlt_test_spawn_on(waiter_main, &w, 1);
 	uint64_t t0 = rlt_now();
 	if (!scoped) {
 		wait_until_waiting(wt, "tasks");
@@ -702,7 +691,7 @@ static void *root_wait_bad_arguments(void *arg)
 {
 	struct job j;
 	job_init(&j, 0, 1, 0);
-	rlt_task *t[2] = {spawn_on(job_main, &j, 1), NULL};
+	rlt_task *t[2] = {rlt_test_spawn_on(job_main, &j, 1), NULL};
 	assert_int_equal(rlt_wait(t, 1, 7, -1), -EINVAL);
 	assert_int_equal(rlt_wait(t, 2, RLT_ALL_COMPLETED, -1), -EINVAL);
 	assert_int_equal(rlt_join(t[0], NULL), 0);
@@ -723,19 +712,19 @@ static void *root_wait_for(void *arg)
 	void *r = NULL;
 	/* In time: the result. */
 	job_init(&j, MS, 42, 0);
-	assert_int_equal(rlt_wait_for(spawn_on(job_main, &j, 1), 5 * RLT_NSEC_PER_SEC, &r), 0);
+	assert_int_equal(rlt_wait_for(rlt_test_spawn_on(job_main, &j, 1), 5 * RLT_NSEC_PER_SEC, &r), 0);
 	assert_int_equal(I(r), 42);
 	/* No timeout at all. */
 	job_init(&j, MS, 43, 0);
-	assert_int_equal(rlt_wait_for(spawn_on(job_main, &j, 0), -1, &r), 0);
+	assert_int_equal(rlt_wait_for(rlt_test_spawn_on(job_main, &j, 0), -1, &r), 0);
 	assert_int_equal(I(r), 43);
 	/* Failing in time: its error. */
 	job_init(&j, MS, 0, -EIO);
-	assert_int_equal(rlt_wait_for(spawn_on(job_main, &j, 1), 5 * RLT_NSEC_PER_SEC, NULL),
+	assert_int_equal(rlt_wait_for(rlt_test_spawn_on(job_main, &j, 1), 5 * RLT_NSEC_PER_SEC, NULL),
 			 -EIO);
 	/* Too slow: cancelled and waited for (its cleanup has run). */
 	job_init(&j, LONG_NS, 0, 0);
-	rlt_task *t = spawn_on(job_main, &j, 1);
+	rlt_task *t = rlt_test_spawn_on(job_main, &j, 1);
 	wait_until_waiting(t, "sleep");
 	uint64_t t0 = rlt_now();
 	assert_int_equal(rlt_wait_for(t, 20 * MS, &r), -ETIMEDOUT);
@@ -766,10 +755,10 @@ static void *root_wait_for_cancelled(void *arg)
 {
 	struct job j;
 	job_init(&j, LONG_NS, 0, 0);
-	struct wait_for_caller c = {.t = spawn_on(job_main, &j, 0)};
+	struct wait_for_caller c = {.t = rlt_test_spawn_on(job_main, &j, 0)};
 	atomic_init(&c.rc, 1);
 	wait_until_waiting(c.t, "sleep");
-	rlt_task *ct = spawn_on(wait_for_caller_main, &c, 1);
+	rlt_task *ct = rlt_test_spawn_on(wait_for_caller_main, &c, 1);
 	wait_until_waiting(ct, "join");
 	uint64_t t0 = rlt_now();
 	assert_int_equal(rlt_cancel(ct), 0);
@@ -908,7 +897,7 @@ static void *root_group_failure(void *arg)
 	atomic_init(&o.sleep_rc, 1);
 	atomic_init(&o.wait_rc, 1);
 	uint64_t t0 = rlt_now();
-	rlt_task *ot = spawn_on(owner_with_failure, &o, (unsigned)I(arg));
+	rlt_task *ot = rlt_test_spawn_on(owner_with_failure, &o, (unsigned)I(arg));
 	/* Not cancelled, for its joiner. */
 	assert_int_equal(rlt_join(ot, NULL), 0);
 	assert_true(since(t0) < QUICK_NS);
@@ -1050,7 +1039,7 @@ static void *root_group_owner_cancelled(void *arg)
 	bool scoped = I(arg);
 	struct group_owner o = {.scope_ns = scoped ? 20 * (int64_t)MS : -1};
 	atomic_init(&o.rc, 1);
-	rlt_task *ot = spawn_on(owner_waits, &o, 1);
+	rlt_task *ot = rlt_test_spawn_on(owner_waits, &o, 1);
 	uint64_t t0 = rlt_now();
 	if (!scoped) {
 		wait_until_waiting(ot, "tasks");
@@ -1121,7 +1110,7 @@ static void *root_group_bad_arguments(void *arg)
 	assert_int_equal(errno, EINVAL);
 	/* Only the owner waits. */
 	void *r;
-	rlt_task *t = spawn_on(wait_foreign_group, g, 1);
+	rlt_task *t = rlt_test_spawn_on(wait_foreign_group, g, 1);
 	assert_int_equal(rlt_join(t, &r), 0);
 	assert_int_equal(I(r), -EINVAL);
 	assert_int_equal(rlt_group_wait(NULL, NULL), -EINVAL);

@@ -29,23 +29,9 @@ static void run2(rlt_task_fn fn, void *arg)
 
 static unsigned nworkers(void) { return rlt_runtime_workers(rlt_runtime_self()); }
 
-static rlt_spawn_opts on_worker(unsigned w)
-{
-	return (rlt_spawn_opts){.flags = RLT_SPAWN_ON_WORKER | RLT_SPAWN_PINNED,
-				.worker = w % nworkers()};
-}
-
-static rlt_task *spawn_on(rlt_task_fn fn, void *arg, unsigned w)
-{
-	rlt_spawn_opts o = on_worker(w);
-	rlt_task *t = rlt_spawn(fn, arg, &o);
-	assert_non_null(t);
-	return t;
-}
-
 static rlt_gen *gen_on(rlt_gen_fn fn, void *arg, unsigned w)
 {
-	rlt_spawn_opts o = on_worker(w);
+	rlt_spawn_opts o = rlt_test_on_worker(w);
 	rlt_gen *g = rlt_gen_new(fn, arg, &o);
 	assert_non_null(g);
 	return g;
@@ -110,7 +96,7 @@ static void *root_1342(void *arg)
 	struct trace tr = {.producer_worker = (int)I(arg), .yield_rc = 1};
 	if (tr.producer_worker >= (int)nworkers())
 		tr.producer_worker = -1; /* RINGLET_WORKERS=1 */
-	rlt_task *c = spawn_on(consume_1_then_2, &tr, 0);
+	rlt_task *c = rlt_test_spawn_on(consume_1_then_2, &tr, 0);
 	assert_int_equal(rlt_join(c, NULL), 0);
 	const int want[4] = {1, 3, 4, 2};
 	assert_int_equal(tr.n, 4);
@@ -232,7 +218,7 @@ static void *root_other_worker(void *arg)
 {
 	if (nworkers() < 2)
 		return NULL; /* RINGLET_WORKERS=1: nothing to check */
-	rlt_task *c = spawn_on(consume_from_worker_1, V(RLT_TEST_SCALE(2000)), 0);
+	rlt_task *c = rlt_test_spawn_on(consume_from_worker_1, V(RLT_TEST_SCALE(2000)), 0);
 	assert_int_equal(rlt_join(c, NULL), 0);
 	return NULL;
 }
@@ -273,7 +259,7 @@ static void *root_many_generators(void *arg)
 {
 	rlt_task *c[NCONS];
 	for (int i = 0; i < NCONS; i++)
-		c[i] = spawn_on(sum_consumer, V(i), (unsigned)i);
+		c[i] = rlt_test_spawn_on(sum_consumer, V(i), (unsigned)i);
 	for (int i = 0; i < NCONS; i++)
 		assert_int_equal(rlt_join(c[i], NULL), 0);
 	return NULL;
@@ -485,7 +471,7 @@ static void *root_consumer_cancelled(void *arg)
 	assert_non_null(gt.gate);
 	atomic_init(&gt.first_rc, 1);
 	gt.g = gen_on(gated_7_8, &gt, 1);
-	rlt_task *c = spawn_on(gated_consumer, &gt, 0);
+	rlt_task *c = rlt_test_spawn_on(gated_consumer, &gt, 0);
 	wait_until_waiting(c, "generator");
 	assert_int_equal(rlt_cancel(c), 0);
 	assert_int_equal(rlt_join(c, NULL), 0); /* uncancelled */

@@ -974,14 +974,8 @@ static void *root_acceptor_handoff(void *arg)
 		c[i] = rlt_net_connect(&h.where, RLT_NSEC_PER_SEC, 0);
 		assert_true(c[i] >= 0);
 	}
-	rlt_spawn_opts o0 = {.flags = RLT_SPAWN_PINNED | RLT_SPAWN_ON_WORKER, .worker = 0};
-	rlt_spawn_opts o1 = {.flags = RLT_SPAWN_PINNED | RLT_SPAWN_ON_WORKER, .worker = 1};
-	rlt_task *t = rlt_spawn(handoff_first, &h, &o0);
-	assert_non_null(t);
-	assert_int_equal(rlt_join(t, NULL), 0);
-	t = rlt_spawn(handoff_second, &h, &o1);
-	assert_non_null(t);
-	assert_int_equal(rlt_join(t, NULL), 0);
+	assert_int_equal(rlt_join(rlt_test_spawn_on(handoff_first, &h, 0), NULL), 0);
+	assert_int_equal(rlt_join(rlt_test_spawn_on(handoff_second, &h, 1), NULL), 0);
 	assert_int_equal(h.on[0], 0);
 	for (int i = 0; i < 3; i++) {
 		assert_true(h.got[i] >= 0);
@@ -1053,27 +1047,6 @@ static void test_bad_arguments_give_einval_and_refusals_their_errno(void **state
 
 /* ---- under the fault policy ---- */
 
-/* Run fn under "fault:<opts>,inner=<the policy this run was given>" (the
- * ctest matrix sets RINGLET_POLICY, which wins over rlt_config). */
-static void run_with_faults(const char *opts, rlt_task_fn fn, void *arg)
-{
-	const char *env = getenv("RINGLET_POLICY");
-	char *saved = env ? strdup(env) : NULL;
-	const char *inner = env && env[0] && !strchr(env, ':') ? env : "io_uring";
-	char spec[256];
-	snprintf(spec, sizeof(spec), "fault:%s,inner=%s", opts, inner);
-	setenv("RINGLET_POLICY", spec, 1);
-	rlt_config cfg = {.workers = 2, .policy_strict = true};
-	int rc = rlt_run(fn, arg, &cfg, NULL);
-	if (saved)
-		setenv("RINGLET_POLICY", saved, 1);
-	else
-		unsetenv("RINGLET_POLICY");
-	free(saved);
-	if (rc != 0)
-		fail_msg("rlt_run under %s: %d", spec, rc);
-}
-
 static void *root_faults(void *arg)
 {
 	stream_round_trip("127.0.0.1:0", RLT_NET_NODELAY);
@@ -1086,8 +1059,8 @@ static void *root_faults(void *arg)
 
 static void test_round_trips_survive_injected_eintr_eagain_and_short_transfers(void **state)
 {
-	run_with_faults("seed=11,rate=0.3,errors=EINTR+EAGAIN,short=1", root_faults, NULL);
-	run_with_faults("seed=12,rate=0.5,errors=EINTR+EAGAIN,short=1,delay_us=50", root_faults,
+	rlt_test_run_faults("seed=11,rate=0.3,errors=EINTR+EAGAIN,short=1", root_faults, NULL);
+	rlt_test_run_faults("seed=12,rate=0.5,errors=EINTR+EAGAIN,short=1,delay_us=50", root_faults,
 			NULL);
 }
 
