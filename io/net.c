@@ -484,6 +484,13 @@ static void acc_result(rlt__op_sink *s, rlt_op *op, int32_t res, bool more)
 	(void)rlt_chan_try_send(a->q, (void *)Q_END); /* a reserved slot; last touch */
 }
 
+/* A value taken from the queue that is a connection: close it. */
+static void acc_close_queued(intptr_t x)
+{
+	if (x >= Q_FD0)
+		close((int)(x - Q_FD0));
+}
+
 static void acc_stop_msg(rlt__worker *w, rlt__msg *m)
 {
 	rlt_acceptor *a = (rlt_acceptor *)(void *)((char *)m - offsetof(rlt_acceptor, stop_msg));
@@ -538,12 +545,10 @@ static void acc_arm(rlt_acceptor *a, rlt_task *t)
  * already (reset before we got to it), take the next. */
 static int acc_finish(rlt_acceptor *a, int fd, rlt_addr *peer)
 {
-	if ((a->flags & RLT_NET_NODELAY)) {
+	if (a->flags & RLT_NET_NODELAY) {
 		int rc = nodelay(fd);
-		if (rc < 0) {
-			close(fd);
-			return rc == -EINVAL || rc == -ENOTCONN ? -1 : rc;
-		}
+		if (rc < 0)
+			return fail_close(fd, rc); /* as rlt_net_accept */
 	}
 	if (peer) {
 		socklen_t len = sizeof(peer->ss);
@@ -641,15 +646,14 @@ int rlt_acceptor_close(rlt_acceptor *a)
 				a->armed = false;
 			else if (x == Q_STOPPED)
 				stopped = true;
-			else if (x >= Q_FD0)
-				close((int)(x - Q_FD0));
+			else
+				acc_close_queued(x);
 		}
 		rlt_scope_leave(&shield);
 	}
 	void *v;
 	while (rlt_chan_try_recv(a->q, &v) == 0)
-		if ((intptr_t)v >= Q_FD0)
-			close((int)((intptr_t)v - Q_FD0));
+		acc_close_queued((intptr_t)v);
 	for (size_t i = 0; i < a->nspill; i++)
 		close(a->spill[a->spill_head + i]);
 	rlt_chan_free(a->q);
