@@ -120,7 +120,7 @@ RLT_API int rlt_net_accept(int lfd, rlt_addr *peer, unsigned flags);
  * acceptor (up to 62; beyond that accepting pauses and the listener's
  * backlog holds them). Elsewhere rlt_acceptor_next is rlt_net_accept.
  *
- * rlt_acceptor_open: from a task; lfd stays the caller's (closing the
+ * rlt_acceptor_open: from a task, does not suspend; lfd stays the caller's (closing the
  * acceptor does not close it; close the acceptor first: an armed accept
  * keeps the listening socket alive in the kernel). flags: RLT_NET_NODELAY.
  * Returns NULL with errno EPERM (not a task), EBADF, EINVAL or ENOMEM.
