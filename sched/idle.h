@@ -7,6 +7,9 @@
  * wakes a parked worker only when nobody is searching and someone is parked:
  * one at a time, never a herd. The last searcher to give up re-checks every
  * queue before sleeping, so work pushed while it searched is not stranded.
+ * A searcher that finds work anywhere (stolen, its own queues, its inbox)
+ * stops counting before it runs it; one that went on counting would keep
+ * every other worker from searching and from being woken.
  *
  * The list of sleepers is under a mutex: it is touched only on the way into
  * and out of a park, never per task.

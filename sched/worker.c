@@ -379,8 +379,22 @@ static __attribute__((noinline)) void run_timed(rlt__worker *w, rlt_task *t)
 			(unsigned long long)(w->rt->slow_ns / 1000000u));
 }
 
+/* A searcher that found work, wherever (stolen, its own queues, its inbox,
+ * the global queue), stops counting as one. While it counts, no other
+ * worker may search and new work wakes nobody, so it must not go on
+ * counting while it runs tasks. The last searcher to stop wakes another
+ * worker: where there was work to find, there may be more. */
+static void end_search(rlt__worker *w)
+{
+	w->searching = false;
+	if (rlt__idle_stop_search(&w->rt->idle))
+		notify_idle(w->rt);
+}
+
 static inline void run_task(rlt__worker *w, rlt_task *t)
 {
+	if (__builtin_expect(w->searching, 0))
+		end_search(w);
 	if (__builtin_expect(t->owner == NULL, 0) && !rlt__task_start(w, t))
 		return;
 	w->current = t;
@@ -427,13 +441,7 @@ static rlt_task *steal_work(rlt__worker *w)
 	}
 	if (!t)
 		t = rlt__global_q_pop_into(&rt->global, &w->lq, TURN_BUDGET);
-	if (t) {
-		w->searching = false;
-		/* The last searcher found work: there may be more, so wake
-		 * another worker to keep looking. */
-		if (rlt__idle_stop_search(&rt->idle))
-			notify_idle(rt);
-	}
+	/* Found: run_task ends the search. */
 	return t;
 }
 

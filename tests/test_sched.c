@@ -346,6 +346,62 @@ static void test_tasks_spawned_on_one_worker_are_stolen_by_the_other(void **stat
 	assert_true(ran_on[1] > STEAL_TASKS / 10);
 }
 
+/* A worker woken to search (a notifier picked it) that then finds work of its
+ * own must stop counting as a searcher: while it counts, nobody else may
+ * search and new work wakes nobody, so the other worker sleeps through all
+ * of it. The scenario: worker 0 asleep; a task on worker 1 spawns two small
+ * tasks there (which picks worker 0 to search) and a pinned one on worker 0.
+ * Worker 1 runs the small ones long before worker 0 is awake, so worker 0
+ * finds only its pinned task, which spawns the real work. */
+#define SEARCH_TASKS 100
+
+static void *nothing(void *arg) { return arg; }
+
+static void *pinned_spawner(void *arg)
+{
+	rlt_task *ts[SEARCH_TASKS];
+	for (int i = 0; i < SEARCH_TASKS; i++)
+		ts[i] = rlt_spawn(cpu_work, NULL, &(rlt_spawn_opts){.stack_size = 16384});
+	for (int i = 0; i < SEARCH_TASKS; i++)
+		assert_int_equal(rlt_join(ts[i], NULL), 0);
+	return NULL;
+}
+
+static void *root_searcher(void *arg)
+{
+	int *low = arg;
+	for (int round = 0; round < 5; round++) {
+		ran_on[0] = ran_on[1] = 0;
+		/* Let worker 0 go to sleep (a scenario's setup, not a wait for
+		 * a result: if it is still awake, the round proves less). */
+		rlt_sleep(5 * RLT_NSEC_PER_MSEC);
+		rlt_task *x = rlt_spawn(nothing, NULL, NULL);
+		rlt_task *y = rlt_spawn(nothing, NULL, NULL);
+		rlt_task *p = rlt_test_spawn_on(pinned_spawner, NULL, 0);
+		assert_int_equal(rlt_join(x, NULL), 0);
+		assert_int_equal(rlt_join(y, NULL), 0);
+		assert_int_equal(rlt_join(p, NULL), 0);
+		assert_int_equal(ran_on[0] + ran_on[1], SEARCH_TASKS);
+		if (ran_on[1] <= SEARCH_TASKS / 10)
+			++*low;
+	}
+	return NULL;
+}
+
+static void *root_searcher_on_1(void *arg)
+{
+	assert_int_equal(rlt_join(rlt_test_spawn_on(root_searcher, arg, 1), NULL), 0);
+	return NULL;
+}
+
+static void test_a_woken_searcher_that_finds_its_own_work_stops_searching(void **state)
+{
+	int low = 0;
+	run_on(2, root_searcher_on_1, &low);
+	print_message("rounds where worker 1 ran at most 10%% of the tasks: %d of 5\n", low);
+	assert_int_equal(low, 0);
+}
+
 static void test_no_steal_keeps_tasks_on_their_worker(void **state)
 {
 	rlt_config cfg = {.workers = 2, .no_steal = true};
@@ -484,6 +540,7 @@ int main(void)
 		cmocka_unit_test(test_yield_loops_do_not_starve_other_tasks),
 		cmocka_unit_test(test_idle_runtime_uses_no_cpu),
 		cmocka_unit_test(test_tasks_spawned_on_one_worker_are_stolen_by_the_other),
+		cmocka_unit_test(test_a_woken_searcher_that_finds_its_own_work_stops_searching),
 		cmocka_unit_test(test_no_steal_keeps_tasks_on_their_worker),
 		cmocka_unit_test(test_spawn_on_a_given_worker_and_workers_from_environment),
 		cmocka_unit_test(test_pinning_binds_each_worker_to_one_cpu),
