@@ -9,6 +9,7 @@
 #include "ringlet/io.h"
 #include "ringlet/time.h"
 
+#include "io/fdgen.h"
 #include "io/policy.h"
 #include "runtime/alloc.h"
 #include "runtime/cancel.h"
@@ -306,10 +307,11 @@ int rlt_net_resolve(const char *hostport, int socktype, rlt_addr *out, size_t ma
 /* ---- sockets ---- */
 
 /* close(2), not rlt_close: no op of ours waits on fd, and this works
- * outside a task too (where the calls above fail with -EPERM). */
+ * outside a task too (where the calls above fail with -EPERM). Through
+ * rlt__close_fd: a loop may have registered the fd (io/fdgen.h). */
 static int fail_close(int fd, int rc)
 {
-	close(fd);
+	rlt__close_fd(fd);
 	return rc;
 }
 
@@ -324,7 +326,7 @@ static int bound_socket(const rlt_addr *a, int type, unsigned flags)
 	int fam = family_of(a);
 	if (!fam || (flags & ~(RLT_NET_REUSEPORT | RLT_NET_V6ONLY)))
 		return -EINVAL;
-	int fd = socket(fam, type | SOCK_CLOEXEC, 0);
+	int fd = rlt__fd_new(socket(fam, type | SOCK_CLOEXEC, 0));
 	if (fd < 0)
 		return -errno;
 	int rc = 0;
@@ -453,7 +455,7 @@ static void acc_put(rlt_acceptor *a, int32_t res)
 			size_t cap = a->spill_cap ? a->spill_cap * 2 : 16;
 			int *p = rlt__realloc(a->spill, cap * sizeof(*p));
 			if (!p) {
-				close(res); /* no memory: the client sees a reset */
+				rlt__close_fd(res); /* no memory: the client sees a reset */
 				res = -ENOMEM;
 			} else {
 				a->spill = p;
@@ -488,7 +490,7 @@ static void acc_result(rlt__op_sink *s, rlt_op *op, int32_t res, bool more)
 static void acc_close_queued(intptr_t x)
 {
 	if (x >= Q_FD0)
-		close((int)(x - Q_FD0));
+		rlt__close_fd((int)(x - Q_FD0));
 }
 
 static void acc_stop_msg(rlt__worker *w, rlt__msg *m)
@@ -554,7 +556,7 @@ static int acc_finish(rlt_acceptor *a, int fd, rlt_addr *peer)
 		socklen_t len = sizeof(peer->ss);
 		if (getpeername(fd, (struct sockaddr *)&peer->ss, &len) < 0) {
 			int err = errno;
-			close(fd);
+			rlt__close_fd(fd);
 			return err == ENOTCONN ? -1 : -err;
 		}
 		peer->len = len;
@@ -655,7 +657,7 @@ int rlt_acceptor_close(rlt_acceptor *a)
 	while (rlt_chan_try_recv(a->q, &v) == 0)
 		acc_close_queued((intptr_t)v);
 	for (size_t i = 0; i < a->nspill; i++)
-		close(a->spill[a->spill_head + i]);
+		rlt__close_fd(a->spill[a->spill_head + i]);
 	rlt_chan_free(a->q);
 	rlt__free(a->spill);
 	rlt__free(a);
@@ -715,7 +717,7 @@ static int connect_until(const rlt_addr *a, uint64_t deadline, unsigned flags)
 	int fam = family_of(a);
 	if (!fam || (flags & ~RLT_NET_NODELAY))
 		return -EINVAL;
-	int fd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = rlt__fd_new(socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0));
 	if (fd < 0)
 		return -errno;
 	int rc = connect_by(fd, a, deadline);

@@ -13,18 +13,33 @@
  * fd is registered in the epoll; when epoll reports it ready, the parked
  * ops are retried in order until one would block again.
  *
- * Edge-triggered (EPOLLET): a registration stays in place while the fd has
- * no waiters without making epoll_wait spin, so an fd that parks again and
- * again costs one epoll_ctl per park (the MOD that re-checks it, below),
- * not an ADD and a DEL. No readiness is lost: an op parks only after an
- * attempt saw EAGAIN, and any change after that attempt is an edge the
- * registration reports (ADD and MOD also report what is ready already).
+ * Edge-triggered (EPOLLET), and the registration is kept: an fd is
+ * registered the first time an op parks on it and stays registered (for
+ * the union of the events ever waited for) until rlt_close(), so parking
+ * again costs no system call. Each fd's entry remembers whether it may be
+ * ready (R_IN, R_OUT): set by every event epoll reports for it, cleared
+ * when an attempt would block, or when a recv/send on a stream socket
+ * moved fewer bytes than asked (the socket was drained or filled: tokio
+ * does the same). An op whose direction is known not ready parks without
+ * trying. Nothing is lost: a bit is cleared only by an observation made
+ * after the last event was taken, and any change after it is an edge
+ * epoll reports. End of stream and errors (RDHUP, HUP, ERR) make the bit
+ * sticky for the life of the registration: after them no edge would come.
+ * Per echoed message that is one recv and one send, as a hand-written
+ * epoll server does.
  *
- * A registration can go stale behind our back: an fd closed with close(2)
- * instead of rlt_close() leaves the kernel's side gone and ours still
- * marked, and its number may come back as another file. So when an fd
- * with no waiters gets one, we MOD it (falling back to ADD on ENOENT)
- * rather than trusting the table.
+ * A registration can go stale: it dies with its file, and the number may
+ * come back as another file, maybe on another worker than the one whose
+ * epoll holds the old one. Every close made by ringlet (rlt_close under
+ * any worker, ringlet's own close(2) calls) and every fd ringlet makes
+ * (accept, open, its sockets and pipes) bumps the number's close
+ * generation (io/fdgen.h); an entry whose generation differs is
+ * registered again (a MOD, or an ADD on ENOENT), which also reports what
+ * is ready. A file closed with close(2) and a new one made with socket(2),
+ * pipe(2)... both behind ringlet's back cannot be told apart: an op that
+ * parked on a trusted registration and has had no event for one to two
+ * verify periods (VERIFY_US, "epoll:verify_us=N") gets its fd registered
+ * again, so such an fd costs a delay, never a hang.
  *
  * How each operation avoids blocking the worker:
  *   recv, send      MSG_DONTWAIT (a user's MSG_DONTWAIT: -EAGAIN, not a
@@ -72,6 +87,7 @@
  *   [2]       which list (low 2 bits, 0: not parked) and F_* flags
  *   [3]       recv/send with MSG_WAITALL: the bytes done so far
  */
+#include "io/fdgen.h"
 #include "io/policy.h"
 
 #include "runtime/alloc.h"
@@ -81,6 +97,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -117,12 +134,38 @@ typedef struct oplist {
 	rlt_op *head, *tail;
 } oplist;
 
+/* fdent.ready: may the fd be ready for ops of a list? */
+#define R_IN	  1u
+#define R_OUT	  2u
+#define R_IN_END  4u /* RDHUP, HUP or ERR seen: R_IN stays set */
+#define R_OUT_END 8u /* HUP or ERR seen: R_OUT stays set */
+
+enum { K_UNKNOWN, K_STREAM, K_OTHER }; /* fdent.kind */
+
 typedef struct fdent {
 	oplist l[3];	 /* L_IN, L_OUT, L_POLL (index - 1) */
 	uint32_t events; /* registered in epoll, as far as we know (0: not) */
-	uint8_t in_misses; /* reads in a row whose first attempt found nothing */
-	uint8_t in_skips;  /* first attempts skipped since the last one made */
+	uint32_t gen;	 /* the fd's close generation when registered */
+	uint32_t since;	 /* epoch of a park that trusted the registration, unconfirmed since (0: none) */
+	uint8_t ready;	 /* R_* */
+	uint8_t kind;	 /* K_*: the socket's type, looked up on the first short transfer */
 } fdent;
+
+/* Re-register an fd whose op has waited one to two of these on a trusted
+ * registration without an event (a file closed and another made with its
+ * number, both behind ringlet's back, leaves a dead one): the worst delay
+ * such an fd sees. A busy fd's events come much sooner; one that waits
+ * longer pays one epoll_ctl per wait, as it would if every park
+ * registered, and the worker wakes once a period while such waits are
+ * new. Shorter periods make that common: 1 ms cost a MOD per message at
+ * 800 messages/s per connection. */
+#define VERIFY_US 10000u
+
+/* A park that trusted a registration, in the order they came. */
+typedef struct vent {
+	int fd;
+	uint32_t epoch;
+} vent;
 
 typedef struct eloop {
 	int epfd;
@@ -130,6 +173,11 @@ typedef struct eloop {
 	unsigned parked; /* ops in the table */
 	fdent *fds;	 /* indexed by fd, grown by doubling */
 	size_t nfds;
+	vent *vq;	    /* trusting parks to look at again: a ring, oldest first */
+	uint32_t vq_head, vq_len, vq_cap;
+	uint32_t epoch;	    /* verify periods since init, from 1 */
+	uint64_t epoch_ns;  /* when the current one began */
+	uint64_t verify_ns; /* the period; 0: never look again */
 } eloop;
 
 /* ---- parked ops ---- */
@@ -343,7 +391,8 @@ static int accept_try(rlt_op *op)
 	int fl = nb_begin(op->fd);
 	if (fl < 0)
 		return fl;
-	int fd = accept4(op->fd, op->u.accept.addr, op->u.accept.addrlen, op->u.accept.flags);
+	int fd = rlt__fd_new(
+		accept4(op->fd, op->u.accept.addr, op->u.accept.addrlen, op->u.accept.flags));
 	nb_end(op->fd, fl);
 	return nb_res(fd);
 }
@@ -451,6 +500,18 @@ static uint32_t list_events(const rlt_op *op, unsigned list)
 	}
 }
 
+/* Complete every op parked on ent with res. */
+static void flush_fd(eloop *e, fdent *ent, int res)
+{
+	for (unsigned i = 0; i < 3; i++) {
+		rlt_op *op;
+		while ((op = ent->l[i].head) != NULL) {
+			unlink_op(e, op);
+			rlt__op_complete(op, res);
+		}
+	}
+}
+
 /* Register fd for events. known: the table says it is registered. MOD
  * and ADD each fall back to the other: the table may be stale (see the
  * top of the file). */
@@ -471,7 +532,80 @@ static int arm(eloop *e, int fd, uint32_t events, bool known)
 	return -EEXIST;
 }
 
-/* op would block: wait for its fd. */
+static inline uint8_t list_ready(unsigned list)
+{
+	return list == L_IN ? R_IN : list == L_OUT ? R_OUT : 0;
+}
+
+/* Is ent's registration the one of the file fd now names? */
+static inline bool trusted(const fdent *ent, int fd)
+{
+	if (!ent->events)
+		return false;
+	uint32_t g = rlt__fdgen(fd);
+	return g != RLT__FDGEN_UNKNOWN && g == ent->gen;
+}
+
+/* Seen not ready for list's ops (after end of stream or an error, a read
+ * never waits: no edge would end the wait). */
+static inline void not_ready(fdent *ent, unsigned list)
+{
+	if (list == L_IN && !(ent->ready & R_IN_END))
+		ent->ready &= (uint8_t)~R_IN;
+	else if (list == L_OUT && !(ent->ready & R_OUT_END))
+		ent->ready &= (uint8_t)~R_OUT;
+}
+
+/* An event came, or the fd was registered anew: nothing to look at. */
+static inline void confirmed(fdent *ent) { ent->since = 0; }
+
+/* A park trusted fd's registration: look at it again in one to two
+ * periods unless an event confirms it first. Growing the ring is the only
+ * allocation, amortized; without memory, register at once instead. */
+static bool watch(eloop *e, int fd, fdent *ent)
+{
+	if (ent->since || !e->verify_ns)
+		return true;
+	if (e->vq_len == e->vq_cap) {
+		uint32_t cap = e->vq_cap ? e->vq_cap * 2 : 64;
+		vent *q = rlt__malloc(cap * sizeof(*q));
+		if (!q)
+			return false;
+		for (uint32_t i = 0; i < e->vq_len; i++)
+			q[i] = e->vq[(e->vq_head + i) % e->vq_cap];
+		rlt__free(e->vq);
+		e->vq = q;
+		e->vq_head = 0;
+		e->vq_cap = cap;
+	}
+	e->vq[(e->vq_head + e->vq_len++) % e->vq_cap] = (vent){fd, e->epoch};
+	ent->since = e->epoch;
+	return true;
+}
+
+/* A recv or send on a stream socket that moved fewer bytes than asked
+ * drained the socket, or filled it: no need to try again before the next
+ * edge. Not after MSG_PEEK (nothing consumed), MSG_WAITALL (a short one
+ * is the end of the stream), or on datagrams (one per call). */
+static void after_result(fdent *ent, rlt_op *op, int r, unsigned list)
+{
+	if (r <= 0 || !ent->events || (op->code != RLT_OP_RECV && op->code != RLT_OP_SEND) ||
+	    (size_t)r >= op->u.msg.len || (op->u.msg.flags & MSG_PEEK) ||
+	    (OP_FLAGS(op) & F_WAITALL))
+		return;
+	if (ent->kind == K_UNKNOWN) {
+		int type = 0;
+		socklen_t len = sizeof(type);
+		ent->kind = getsockopt(op->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+				    type == SOCK_STREAM
+				? K_STREAM
+				: K_OTHER;
+	}
+	if (ent->kind == K_STREAM)
+		not_ready(ent, list);
+}
+
+/* op would block, or its fd is known not to be ready: wait for it. */
 static void park(eloop *e, rlt_op *op, unsigned list)
 {
 	int rc = reserve(e, op->fd);
@@ -480,63 +614,62 @@ static void park(eloop *e, rlt_op *op, unsigned list)
 		return;
 	}
 	fdent *ent = &e->fds[op->fd];
-	bool idle = idle_fd(ent);
-	uint32_t want = list_events(op, list) | (idle ? 0 : ent->events);
-	if (idle || (want & ~ent->events)) {
-		rc = arm(e, op->fd, want, ent->events != 0);
-		if (rc == -EPERM) {
-			/* epoll cannot wait on this file: do it the slow way. */
-			ent->events = 0;
-			rlt__op_complete(op, op->code <= RLT_OP_WRITEV ? rw_sync(op) : -EPERM);
-			return;
-		}
-		if (rc < 0) {
-			rlt__op_complete(op, rc);
-			return;
-		}
-		ent->events = want;
+	uint32_t need = list_events(op, list);
+	bool trust = trusted(ent, op->fd);
+	if (trust && !(need & ~ent->events) && watch(e, op->fd, ent)) {
+		/* Registered already: no system call. */
+		link_op(e, ent, op, list);
+		return;
 	}
+	/* Register: anew (a fresh registration starts from what waits now),
+	 * or for one more event on a trusted one. */
+	uint32_t want = need | (trust || !idle_fd(ent) ? ent->events : 0);
+	uint32_t gen = rlt__fdgen(op->fd);
+	rc = arm(e, op->fd, want, ent->events != 0);
+	if (rc == -EPERM) {
+		/* epoll cannot wait on this file: do it the slow way. */
+		ent->events = 0;
+		rlt__op_complete(op, op->code <= RLT_OP_WRITEV ? rw_sync(op) : -EPERM);
+		return;
+	}
+	if (rc < 0) {
+		rlt__op_complete(op, rc);
+		return;
+	}
+	if (!trust) {
+		/* What was known is of another registration, maybe of another
+		 * file: registering reports what is ready now. */
+		ent->ready = 0;
+		ent->kind = K_UNKNOWN;
+	}
+	not_ready(ent, list);
+	confirmed(ent);
+	ent->events = want;
+	ent->gen = gen;
 	link_op(e, ent, op, list);
 }
 
-/* Reads that keep finding nothing (a connection that answers requests:
- * the next request is read right after the reply went out, before the
- * peer can have sent it) skip the first attempt and go straight to the
- * wait. Nothing is lost: park registers the fd (a MOD), and registering
- * reports what is ready already. What is saved is the recv that fails
- * with EAGAIN, one system call in four per message of an echo server.
- * After SKIP_AFTER misses in a row; every SKIP_RUN + 1st time it tries
- * anyway, and one attempt that finds data ends the skipping, so an fd
- * whose data is waiting again pays at most SKIP_RUN loop turns for it.
- * Measured on ringlet-echo, 50 connections x 64 B: 4.1 system calls per
- * message before, 3.0 after; msg/s the same within this VM's noise (the
- * kernel's TCP work, ~9 us of the ~10 us a message costs, dominates). */
-#define SKIP_AFTER 2
-#define SKIP_RUN 7
-
-/* Try op now unless others wait before it (FIFO), and park it if it would
- * block. */
+/* Try op now unless others wait before it (FIFO) or its fd is known not
+ * to be ready, and park it if it would block. */
 static void try_or_park(eloop *e, rlt_op *op, unsigned list)
 {
 	fdent *ent = entry(e, op->fd);
-	if (!ent || !ent->l[list - 1].head || list == L_POLL) {
-		bool in = list == L_IN && ent;
-		if (in && ent->in_misses >= SKIP_AFTER && ent->in_skips < SKIP_RUN) {
-			ent->in_skips++;
-		} else {
-			int r = attempt(op);
-			if (r != NOT_YET) {
-				if (in)
-					ent->in_misses = 0;
-				rlt__op_complete(op, r);
-				return;
-			}
-			if (in) {
-				ent->in_misses += ent->in_misses < UINT8_MAX;
-				ent->in_skips = 0;
-			}
-		}
+	if (ent && list != L_POLL &&
+	    (ent->l[list - 1].head ||
+	     (!(ent->ready & list_ready(list)) && !(list_events(op, list) & ~ent->events) &&
+	      trusted(ent, op->fd)))) {
+		park(e, op, list);
+		return;
 	}
+	int r = attempt(op);
+	if (r != NOT_YET) {
+		if (ent && list != L_POLL)
+			after_result(ent, op, r, list);
+		rlt__op_complete(op, r);
+		return;
+	}
+	if (ent)
+		not_ready(ent, list);
 	park(e, op, list);
 }
 
@@ -551,10 +684,14 @@ static int retry(eloop *e, fdent *ent, unsigned list)
 		rlt_op *next = OP_NEXT(op);
 		int r = attempt(op);
 		if (r == NOT_YET) {
-			if (list != L_POLL)
+			if (list != L_POLL) {
+				not_ready(ent, list);
 				break;
+			}
 		} else {
 			unlink_op(e, op);
+			if (list != L_POLL)
+				after_result(ent, op, r, list);
 			rlt__op_complete(op, r);
 			done++;
 		}
@@ -563,33 +700,73 @@ static int retry(eloop *e, fdent *ent, unsigned list)
 	return done;
 }
 
+/* Register fd again, as it is now, for the ops parked on it. */
+static void rearm(eloop *e, int fd, fdent *ent)
+{
+	uint32_t gen = rlt__fdgen(fd);
+	int rc = arm(e, fd, ent->events, true);
+	if (rc < 0) {
+		/* No such file any more (EBADF), or epoll refuses it. */
+		ent->events = 0;
+		flush_fd(e, ent, rc);
+		return;
+	}
+	ent->ready = 0; /* the registration reports what is ready */
+	ent->kind = K_UNKNOWN;
+	ent->gen = gen;
+}
+
 static int on_ready(eloop *e, int fd, uint32_t ev)
 {
 	fdent *ent = entry(e, fd);
 	if (!ent)
 		return 0;
+	uint32_t end = ev & (EPOLLERR | EPOLLHUP);
+	if (ev & (EPOLLIN | EPOLLPRI | EPOLLRDHUP) || end)
+		ent->ready |= R_IN;
+	if (ev & EPOLLRDHUP || end)
+		ent->ready |= R_IN_END;
+	if (ev & EPOLLOUT || end)
+		ent->ready |= R_OUT;
+	if (end)
+		ent->ready |= R_OUT_END;
 	int done = 0;
-	bool hup = ev & (EPOLLERR | EPOLLHUP);
 	/* Pollers first: they see the readiness this event reports, as they
 	 * would under io_uring, before a reader consumes it. */
 	if (ent->l[2].head)
 		done += retry(e, ent, L_POLL);
-	if (ent->l[0].head && (hup || (ev & (EPOLLIN | EPOLLRDHUP | EPOLLPRI))))
+	if (ent->l[0].head && (ent->ready & R_IN))
 		done += retry(e, ent, L_IN);
-	if (ent->l[1].head && (hup || (ev & EPOLLOUT)))
+	if (ent->l[1].head && (ent->ready & R_OUT))
 		done += retry(e, ent, L_OUT);
+	/* An event proves that a registration under this number exists, not
+	 * that it is the current file's (the old file may live on in a dup):
+	 * ops still parked stay watched. */
+	if (idle_fd(ent))
+		confirmed(ent);
+	else if (!watch(e, fd, ent))
+		rearm(e, fd, ent);
 	return done;
 }
 
-/* Complete every op parked on ent with res. */
-static void flush_fd(eloop *e, fdent *ent, int res)
+/* A period has passed: re-register the fds whose ops have waited on a
+ * trusted registration for a whole period without an event (the top of
+ * the file). */
+static void verify(eloop *e)
 {
-	for (unsigned i = 0; i < 3; i++) {
-		rlt_op *op;
-		while ((op = ent->l[i].head) != NULL) {
-			unlink_op(e, op);
-			rlt__op_complete(op, res);
-		}
+	while (e->vq_len) {
+		vent v = e->vq[e->vq_head];
+		if (e->epoch - v.epoch < 2)
+			break;
+		e->vq_head = (e->vq_head + 1) % e->vq_cap;
+		e->vq_len--;
+		fdent *ent = entry(e, v.fd);
+		if (!ent || ent->since != v.epoch)
+			continue; /* confirmed since, maybe parked again */
+		confirmed(ent);
+		if (!idle_fd(ent) && ent->events)
+			rearm(e, v.fd, ent);
+		/* else the next park decides */
 	}
 }
 
@@ -606,9 +783,10 @@ static int do_close(eloop *e, int fd)
 			epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, NULL);
 			ent->events = 0;
 		}
+		confirmed(ent);
 	}
-	/* No retry on EINTR: Linux has closed the fd anyway. */
-	return close(fd) == 0 ? 0 : -errno;
+	/* Other workers' registrations of fd go stale: the bump tells them. */
+	return rlt__close_fd(fd);
 }
 
 #define SYNC(expr)                                                                                 \
@@ -631,14 +809,34 @@ static bool stream_socket(int fd)
 
 /* ---- the vtable ---- */
 
-static int check_options(const char *options)
+/* "verify_us=N" (0: never look again; at most an hour), or nothing. */
+static int parse_options(const char *options, uint64_t *verify_ns)
 {
-	return options && options[0] ? -EINVAL : 0;
+	*verify_ns = (uint64_t)VERIFY_US * 1000u;
+	if (!options || !options[0])
+		return 0;
+	if (strncmp(options, "verify_us=", 10) != 0 || options[10] < '0' || options[10] > '9')
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(options + 10, &end, 10);
+	if (*end || errno || v > 3600000000ull)
+		return -EINVAL;
+	*verify_ns = (uint64_t)v * 1000u;
+	return 0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static int ep_probe(const char *options)
 {
-	int rc = check_options(options);
+	uint64_t verify_ns;
+	int rc = parse_options(options, &verify_ns);
 	if (rc < 0)
 		return rc;
 	int epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -662,18 +860,23 @@ static void ep_fini(rlt_loop *loop)
 	if (e->wake_fd >= 0)
 		close(e->wake_fd);
 	rlt__free(e->fds);
+	rlt__free(e->vq);
 	rlt__free(e);
 	loop->state = NULL;
 }
 
 static int ep_init(rlt_loop *loop)
 {
-	int rc = check_options(loop->options);
+	uint64_t verify_ns;
+	int rc = parse_options(loop->options, &verify_ns);
 	if (rc < 0)
 		return rc;
 	eloop *e = rlt__calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
+	e->verify_ns = verify_ns;
+	e->epoch = 1;
+	e->epoch_ns = now_ns();
 	e->wake_fd = -1;
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (e->epfd < 0)
@@ -749,8 +952,9 @@ static void ep_submit(rlt_loop *loop, rlt_op *op)
 		try_or_park(e, op, L_POLL);
 		return;
 	case RLT_OP_OPENAT:
-		rlt__op_complete(op, SYNC(openat(op->fd, op->u.open.path, op->u.open.flags,
-						 (mode_t)op->u.open.mode)));
+		rlt__op_complete(op, rlt__fd_new(SYNC(openat(op->fd, op->u.open.path,
+							     op->u.open.flags,
+							     (mode_t)op->u.open.mode))));
 		return;
 	case RLT_OP_CLOSE:
 		rlt__op_complete(op, do_close(e, op->fd));
@@ -813,6 +1017,18 @@ static int ep_poll(rlt_loop *loop, int64_t timeout_ns)
 	 * the eventfd only ends the next sleep early. */
 	if (timeout_ns == 0 && !e->parked)
 		return 0;
+	if (e->vq_len) {
+		/* Parks that trusted a registration: a period on, look again
+		 * (the top of the file). No sleep outlasts a period meanwhile. */
+		uint64_t now = now_ns();
+		if (now - e->epoch_ns >= e->verify_ns) {
+			e->epoch += e->epoch == UINT32_MAX ? 2 : 1; /* never 0: "none" */
+			e->epoch_ns = now;
+			verify(e);
+		}
+		if (e->vq_len && (timeout_ns < 0 || (uint64_t)timeout_ns > e->verify_ns))
+			timeout_ns = (int64_t)e->verify_ns;
+	}
 	struct epoll_event evs[MAX_EVENTS];
 	int n;
 	if (timeout_ns > 0)

@@ -25,6 +25,7 @@
 #include "ringlet/io.h"
 #include "ringlet/time.h"
 
+#include "io/fdgen.h"
 #include "runtime/alloc.h"
 #include "runtime/cancel.h"
 #include "sched/worker.h"
@@ -69,13 +70,16 @@ static int pipe_above_stdio(int p[2])
 			return -err;
 		}
 	}
+	rlt__fd_new(p[0]);
+	rlt__fd_new(p[1]);
 	return 0;
 }
 
+/* Through rlt__close_fd: a loop may have registered the fd (io/fdgen.h). */
 static void close_fd(int *fd)
 {
 	if (*fd >= 0)
-		close(*fd);
+		rlt__close_fd(*fd);
 	*fd = -1;
 }
 
@@ -200,7 +204,7 @@ out_fa:
 		goto out_free;
 
 	p->pid = pid;
-	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* close-on-exec by default */
+	p->pidfd = rlt__fd_new((int)syscall(SYS_pidfd_open, pid, 0)); /* close-on-exec by default */
 	if (p->pidfd < 0) {
 		rc = errno;
 		kill_and_reap_pid(pid);
@@ -244,7 +248,7 @@ int rlt_process_close_stdin(rlt_process *p)
 	int fd = p->fd[0];
 	p->fd[0] = -1;
 	/* Linux frees the fd even when close reports an error: never retry */
-	return close(fd) < 0 ? -errno : 0;
+	return rlt__close_fd(fd);
 }
 
 int rlt_process_kill(rlt_process *p, int sig)

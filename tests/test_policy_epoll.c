@@ -24,17 +24,27 @@
 
 /* ---- running under epoll ---- */
 
-static void *epoll_run(rlt_task_fn fn, void *arg, unsigned workers)
+static void *epoll_run_spec(const char *spec, rlt_task_fn fn, void *arg, unsigned workers)
 {
-	rlt_config cfg = {.workers = workers, .policy = "epoll", .policy_strict = true};
+	rlt_config cfg = {.workers = workers, .policy = spec, .policy_strict = true};
 	void *res = NULL;
 	assert_int_equal(rlt_run(fn, arg, &cfg, &res), 0);
 	return res;
 }
 
+static void *epoll_run(rlt_task_fn fn, void *arg, unsigned workers)
+{
+	return epoll_run_spec("epoll", fn, arg, workers);
+}
+
+/* The policy never looks at a trusted registration again: an op that
+ * wrongly trusts one (or wrongly thinks its fd is not ready) then waits
+ * until its I/O timeout instead of being rescued a millisecond later. */
+#define EPOLL_NO_VERIFY "epoll:verify_us=0"
+
 static void assert_epoll(void)
 {
-	assert_string_equal(rlt_runtime_policy(rlt_runtime_self()), "epoll");
+	assert_memory_equal(rlt_runtime_policy(rlt_runtime_self()), "epoll", 5);
 }
 
 static void yield_n(int n)
@@ -160,12 +170,13 @@ static void test_recv_parks_until_peer_sends(void **state)
 	epoll_run(root_recv_parks, NULL, 1);
 }
 
-/* ---- reads that keep waiting skip their first attempt ---- */
+/* ---- reads known not to be ready park without trying ---- */
 
-/* After a few receives that had to wait, the policy stops trying first
- * and registers the fd at once. Data that is already there when such a
- * receive comes must still be found (registering reports it), and so
- * must data that comes later; every byte, in order. */
+/* After a short receive (the socket was drained) the next one parks
+ * without trying, on the registration already in place. Data that is
+ * already there when it comes must still be found (its arrival was an
+ * edge epoll reports), and so must data that comes later; every byte, in
+ * order. */
 static void *root_skip_first_attempt(void *arg)
 {
 	assert_epoll();
@@ -196,7 +207,203 @@ static void *root_skip_first_attempt(void *arg)
 
 static void test_reads_that_keep_waiting_still_find_data_already_there(void **state)
 {
-	epoll_run(root_skip_first_attempt, NULL, 1);
+	epoll_run_spec(EPOLL_NO_VERIFY, root_skip_first_attempt, NULL, 1);
+}
+
+/* ---- what a short transfer does and does not say ---- */
+
+#define GUARD (2 * (int64_t)RLT_NSEC_PER_SEC) /* a wrong wait ends here, as a failure */
+
+/* Data and end of stream reported by one event: the receive that takes
+ * the data is short, and the next must still see the end (no edge will
+ * come for it). Then the end coming by itself, after a short receive. */
+static void *root_short_then_eof(void *arg)
+{
+	assert_epoll();
+	assert_int_equal(rlt_set_io_timeout(GUARD), 0);
+	for (int kind = 0; kind < 2; kind++) {
+		int sv[2];
+		if (kind == 0)
+			unix_pair(sv);
+		else
+			tcp_pair(&sv[1], &sv[0]);
+		/* Both arrive while the receiver waits. */
+		io_arg a = {.fd = sv[0], .res = -1};
+		rlt_task *t = rlt_spawn(receiver, &a, NULL);
+		yield_n(3);
+		assert_false(a.done);
+		assert_int_equal(rlt_send(sv[1], "abc", 3, 0), 3);
+		assert_int_equal(shutdown(sv[1], SHUT_WR), 0);
+		assert_int_equal(rlt_join(t, NULL), 0);
+		assert_int_equal(a.res, 3);
+		char buf[64];
+		assert_int_equal(rlt_recv(sv[0], buf, sizeof(buf), 0), 0);
+		assert_int_equal(rlt_recv(sv[0], buf, sizeof(buf), 0), 0);
+		assert_int_equal(rlt_close(sv[0]), 0);
+		assert_int_equal(rlt_close(sv[1]), 0);
+
+		/* A short receive first; the end later, alone. */
+		if (kind == 0)
+			unix_pair(sv);
+		else
+			tcp_pair(&sv[1], &sv[0]);
+		a = (io_arg){.fd = sv[0], .res = -1};
+		t = rlt_spawn(receiver, &a, NULL);
+		yield_n(3);
+		assert_int_equal(rlt_send(sv[1], "x", 1, 0), 1);
+		assert_int_equal(rlt_join(t, NULL), 0);
+		assert_int_equal(a.res, 1);
+		a = (io_arg){.fd = sv[0], .res = -1};
+		t = rlt_spawn(receiver, &a, NULL);
+		yield_n(3);
+		assert_false(a.done);
+		assert_int_equal(shutdown(sv[1], SHUT_WR), 0);
+		assert_int_equal(rlt_join(t, NULL), 0);
+		assert_int_equal(a.res, 0);
+		assert_int_equal(rlt_close(sv[0]), 0);
+		assert_int_equal(rlt_close(sv[1]), 0);
+	}
+	return NULL;
+}
+
+static void test_a_short_receive_still_sees_the_end_of_stream(void **state)
+{
+	epoll_run_spec(EPOLL_NO_VERIFY, root_short_then_eof, NULL, 1);
+}
+
+/* A peek consumes nothing, and a datagram is one per call: neither says
+ * the socket is empty when it returns less than asked. */
+static void *root_peek_and_datagrams(void *arg)
+{
+	assert_epoll();
+	assert_int_equal(rlt_set_io_timeout(GUARD), 0);
+	int sv[2];
+	unix_pair(sv);
+	char buf[64];
+	/* Make the registration first (a receive that waits), so the
+	 * policy's knowledge is what decides. */
+	io_arg a = {.fd = sv[0], .res = -1};
+	rlt_task *t = rlt_spawn(receiver, &a, NULL);
+	yield_n(3);
+	assert_int_equal(rlt_send(sv[1], "go", 2, 0), 2);
+	assert_int_equal(rlt_join(t, NULL), 0);
+	assert_int_equal(rlt_send(sv[1], "abc", 3, 0), 3);
+	assert_int_equal(rlt_recv(sv[0], buf, sizeof(buf), MSG_PEEK), 3);
+	assert_int_equal(rlt_recv(sv[0], buf, sizeof(buf), 0), 3);
+	assert_memory_equal(buf, "abc", 3);
+	assert_int_equal(rlt_close(sv[0]), 0);
+	assert_int_equal(rlt_close(sv[1]), 0);
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
+	a = (io_arg){.fd = sv[0], .res = -1};
+	t = rlt_spawn(receiver, &a, NULL);
+	yield_n(3);
+	assert_int_equal(rlt_send(sv[1], "go", 2, 0), 2);
+	assert_int_equal(rlt_join(t, NULL), 0);
+	assert_int_equal(a.res, 2);
+	assert_int_equal(rlt_send(sv[1], "a", 1, 0), 1);
+	assert_int_equal(rlt_send(sv[1], "bb", 2, 0), 2);
+	assert_int_equal(rlt_recv(sv[0], buf, sizeof(buf), 0), 1);
+	assert_int_equal(rlt_recv(sv[0], buf, sizeof(buf), 0), 2);
+	assert_memory_equal(buf, "bb", 2);
+	assert_int_equal(rlt_close(sv[0]), 0);
+	assert_int_equal(rlt_close(sv[1]), 0);
+	return NULL;
+}
+
+static void test_peeks_and_datagrams_do_not_mark_the_socket_empty(void **state)
+{
+	epoll_run_spec(EPOLL_NO_VERIFY, root_peek_and_datagrams, NULL, 1);
+}
+
+/* ---- a registration made stale by a close on another worker ---- */
+
+/* Worker 0's epoll registers an fd; a task on worker 1 closes it with
+ * rlt_close (worker 1's loop: worker 0's table is not told); the number
+ * comes back as a new socket, which a task on worker 0 waits on. The old
+ * registration died with its file: the close generation must make worker
+ * 0 register the new one (the look-again pass is off here). */
+typedef struct stale2 {
+	int fd;
+	io_arg a;
+} stale2;
+
+static void *park_and_read(void *arg)
+{
+	stale2 *st = arg;
+	assert_int_equal(rlt_set_io_timeout(GUARD), 0);
+	st->a = (io_arg){.fd = st->fd, .res = -1};
+	receiver(&st->a);
+	return NULL;
+}
+
+/* Until t waits (on worker 0, for its receive): bounded, no sleep. */
+static void until_waiting(rlt_task *t)
+{
+	uint64_t end = rlt_now() + GUARD;
+	while (rlt_task_state(t, NULL, 0) != RLT_TASK_WAITING) {
+		assert_true(rlt_now() < end);
+		rlt_yield();
+	}
+}
+
+static void *close_it(void *arg)
+{
+	assert_int_equal(rlt_worker_index(), 1);
+	assert_int_equal(rlt_close(*(int *)arg), 0);
+	return NULL;
+}
+
+static void *root_stale_other_worker(void *arg)
+{
+	assert_epoll();
+	for (int round = 0; round < 3; round++) {
+		int sv[2];
+		unix_pair(sv);
+		stale2 st = {.fd = sv[0]};
+		rlt_task *t = rlt_test_spawn_on(park_and_read, &st, 0);
+		until_waiting(t); /* parked: registered in worker 0's epoll */
+		assert_int_equal(rlt_send(sv[1], "1", 1, 0), 1);
+		assert_int_equal(rlt_join(t, NULL), 0);
+		assert_int_equal(st.a.res, 1);
+		int num = sv[0];
+		assert_int_equal(rlt_join(rlt_test_spawn_on(close_it, &num, 1), NULL), 0);
+		int nv[2];
+		unix_pair(nv);
+		assert_int_equal(nv[0], num);
+		st.fd = nv[0];
+		t = rlt_test_spawn_on(park_and_read, &st, 0);
+		until_waiting(t);
+		assert_false(st.a.done);
+		assert_int_equal(rlt_send(nv[1], "new", 3, 0), 3);
+		assert_int_equal(rlt_join(t, NULL), 0);
+		assert_int_equal(st.a.res, 3); /* not -ETIMEDOUT */
+		assert_memory_equal(st.a.buf, "new", 3);
+		assert_int_equal(rlt_close(sv[1]), 0);
+		assert_int_equal(rlt_close(nv[0]), 0);
+		assert_int_equal(rlt_close(nv[1]), 0);
+	}
+	return NULL;
+}
+
+static void test_a_close_on_another_worker_makes_the_number_register_again(void **state)
+{
+	epoll_run_spec(EPOLL_NO_VERIFY, root_stale_other_worker, NULL, 2);
+}
+
+/* ---- options ---- */
+
+static void *nothing_here(void *arg) { return arg; }
+
+static void test_verify_option_is_checked(void **state)
+{
+	const char *bad[] = {"epoll:verify_us=", "epoll:verify_us=x", "epoll:verify_us=-1",
+			     "epoll:verify_us=99999999999", "epoll:bogus"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		rlt_config cfg = {.workers = 1, .policy = bad[i]};
+		assert_int_equal(rlt_run(nothing_here, NULL, &cfg, NULL), -EINVAL);
+	}
+	epoll_run_spec("epoll:verify_us=250", nothing_here, NULL, 1);
 }
 
 /* ---- ready operations complete inside submit ---- */
@@ -864,6 +1071,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_recv_parks_until_peer_sends),
 	    cmocka_unit_test(test_reads_that_keep_waiting_still_find_data_already_there),
+	    cmocka_unit_test(test_a_short_receive_still_sees_the_end_of_stream),
+	    cmocka_unit_test(test_peeks_and_datagrams_do_not_mark_the_socket_empty),
+	    cmocka_unit_test(test_a_close_on_another_worker_makes_the_number_register_again),
+	    cmocka_unit_test(test_verify_option_is_checked),
 	    cmocka_unit_test(test_ready_socket_ops_complete_without_suspending),
 	    cmocka_unit_test(test_regular_file_io_completes_synchronously_with_io_uring_results),
 	    cmocka_unit_test(test_reader_and_writer_parked_on_one_socket_both_complete),
