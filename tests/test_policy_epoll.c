@@ -318,23 +318,10 @@ static void test_peeks_and_datagrams_do_not_mark_the_socket_empty(void **state)
 
 /* ---- a registration made stale by a close on another worker ---- */
 
-/* Worker 0's epoll registers an fd; a task on worker 1 closes it with
- * rlt_close (worker 1's loop: worker 0's table is not told); the number
- * comes back as a new socket, which a task on worker 0 waits on. The old
- * registration died with its file: the close generation must make worker
- * 0 register the new one (the look-again pass is off here). */
-typedef struct stale2 {
-	int fd;
-	io_arg a;
-} stale2;
-
-static void *park_and_read(void *arg)
+static void *guarded_receiver(void *arg)
 {
-	stale2 *st = arg;
 	assert_int_equal(rlt_set_io_timeout(GUARD), 0);
-	st->a = (io_arg){.fd = st->fd, .res = -1};
-	receiver(&st->a);
-	return NULL;
+	return receiver(arg);
 }
 
 /* Until t waits (on worker 0, for its receive): bounded, no sleep. */
@@ -354,31 +341,35 @@ static void *close_it(void *arg)
 	return NULL;
 }
 
+/* Worker 0's epoll registers an fd; a task on worker 1 closes it with
+ * rlt_close (worker 1's loop: worker 0's table is not told); the number
+ * comes back as a new socket, which a task on worker 0 waits on. The old
+ * registration died with its file: the close generation must make worker
+ * 0 register the new one (the look-again pass is off here). */
 static void *root_stale_other_worker(void *arg)
 {
 	assert_epoll();
 	for (int round = 0; round < 3; round++) {
 		int sv[2];
 		unix_pair(sv);
-		stale2 st = {.fd = sv[0]};
-		rlt_task *t = rlt_test_spawn_on(park_and_read, &st, 0);
+		io_arg a = {.fd = sv[0], .res = -1};
+		rlt_task *t = rlt_test_spawn_on(guarded_receiver, &a, 0);
 		until_waiting(t); /* parked: registered in worker 0's epoll */
 		assert_int_equal(rlt_send(sv[1], "1", 1, 0), 1);
 		assert_int_equal(rlt_join(t, NULL), 0);
-		assert_int_equal(st.a.res, 1);
+		assert_int_equal(a.res, 1);
 		int num = sv[0];
 		assert_int_equal(rlt_join(rlt_test_spawn_on(close_it, &num, 1), NULL), 0);
 		int nv[2];
 		unix_pair(nv);
 		assert_int_equal(nv[0], num);
-		st.fd = nv[0];
-		t = rlt_test_spawn_on(park_and_read, &st, 0);
-		until_waiting(t);
-		assert_false(st.a.done);
+		a = (io_arg){.fd = nv[0], .res = -1};
+		t = rlt_test_spawn_on(guarded_receiver, &a, 0);
+		until_waiting(t); /* a is the task's until it is joined */
 		assert_int_equal(rlt_send(nv[1], "new", 3, 0), 3);
 		assert_int_equal(rlt_join(t, NULL), 0);
-		assert_int_equal(st.a.res, 3); /* not -ETIMEDOUT */
-		assert_memory_equal(st.a.buf, "new", 3);
+		assert_int_equal(a.res, 3); /* not -ETIMEDOUT */
+		assert_memory_equal(a.buf, "new", 3);
 		assert_int_equal(rlt_close(sv[1]), 0);
 		assert_int_equal(rlt_close(nv[0]), 0);
 		assert_int_equal(rlt_close(nv[1]), 0);
