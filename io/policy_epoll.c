@@ -91,6 +91,7 @@
 #include "io/policy.h"
 
 #include "runtime/alloc.h"
+#include "runtime/cpu.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -537,13 +538,11 @@ static inline uint8_t list_ready(unsigned list)
 	return list == L_IN ? R_IN : list == L_OUT ? R_OUT : 0;
 }
 
-/* Is ent's registration the one of the file fd now names? */
-static inline bool trusted(const fdent *ent, int fd)
+/* Is ent's registration the one of the file its fd names now, whose
+ * close generation is gen (rlt__fdgen)? */
+static inline bool trusted(const fdent *ent, uint32_t gen)
 {
-	if (!ent->events)
-		return false;
-	uint32_t g = rlt__fdgen(fd);
-	return g != RLT__FDGEN_UNKNOWN && g == ent->gen;
+	return ent->events && gen != RLT__FDGEN_UNKNOWN && gen == ent->gen;
 }
 
 /* Seen not ready for list's ops (after end of stream or an error, a read
@@ -615,7 +614,8 @@ static void park(eloop *e, rlt_op *op, unsigned list)
 	}
 	fdent *ent = &e->fds[op->fd];
 	uint32_t need = list_events(op, list);
-	bool trust = trusted(ent, op->fd);
+	uint32_t gen = rlt__fdgen(op->fd);
+	bool trust = trusted(ent, gen);
 	if (trust && !(need & ~ent->events) && watch(e, op->fd, ent)) {
 		/* Registered already: no system call. */
 		link_op(e, ent, op, list);
@@ -624,7 +624,6 @@ static void park(eloop *e, rlt_op *op, unsigned list)
 	/* Register: anew (a fresh registration starts from what waits now),
 	 * or for one more event on a trusted one. */
 	uint32_t want = need | (trust || !idle_fd(ent) ? ent->events : 0);
-	uint32_t gen = rlt__fdgen(op->fd);
 	rc = arm(e, op->fd, want, ent->events != 0);
 	if (rc == -EPERM) {
 		/* epoll cannot wait on this file: do it the slow way. */
@@ -657,7 +656,7 @@ static void try_or_park(eloop *e, rlt_op *op, unsigned list)
 	if (ent && list != L_POLL &&
 	    (ent->l[list - 1].head ||
 	     (!(ent->ready & list_ready(list)) && !(list_events(op, list) & ~ent->events) &&
-	      trusted(ent, op->fd)))) {
+	      trusted(ent, rlt__fdgen(op->fd))))) {
 		park(e, op, list);
 		return;
 	}
@@ -826,13 +825,6 @@ static int parse_options(const char *options, uint64_t *verify_ns)
 	return 0;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static int ep_probe(const char *options)
 {
 	uint64_t verify_ns;
@@ -876,7 +868,7 @@ static int ep_init(rlt_loop *loop)
 		return -ENOMEM;
 	e->verify_ns = verify_ns;
 	e->epoch = 1;
-	e->epoch_ns = now_ns();
+	e->epoch_ns = rlt__mono_ns();
 	e->wake_fd = -1;
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (e->epfd < 0)
@@ -1020,7 +1012,7 @@ static int ep_poll(rlt_loop *loop, int64_t timeout_ns)
 	if (e->vq_len) {
 		/* Parks that trusted a registration: a period on, look again
 		 * (the top of the file). No sleep outlasts a period meanwhile. */
-		uint64_t now = now_ns();
+		uint64_t now = rlt__mono_ns();
 		if (now - e->epoch_ns >= e->verify_ns) {
 			e->epoch += e->epoch == UINT32_MAX ? 2 : 1; /* never 0: "none" */
 			e->epoch_ns = now;

@@ -21,7 +21,6 @@
 #include "ringlet/process.h"
 
 #include "ringlet/cancel.h"
-
 #include "ringlet/io.h"
 #include "ringlet/time.h"
 
