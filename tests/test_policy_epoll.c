@@ -271,6 +271,19 @@ static void test_a_short_receive_still_sees_the_end_of_stream(void **state)
 	epoll_run_spec(EPOLL_NO_VERIFY, root_short_then_eof, NULL, 1);
 }
 
+/* Get fd registered in this worker's epoll: a receive that has to wait
+ * for the peer's two bytes. */
+static void register_by_waiting(int fd, int peer)
+{
+	io_arg a = {.fd = fd, .res = -1};
+	rlt_task *t = rlt_spawn(receiver, &a, NULL);
+	yield_n(3);
+	assert_false(a.done);
+	assert_int_equal(rlt_send(peer, "go", 2, 0), 2);
+	assert_int_equal(rlt_join(t, NULL), 0);
+	assert_int_equal(a.res, 2);
+}
+
 /* A peek consumes nothing, and a datagram is one per call: neither says
  * the socket is empty when it returns less than asked. */
 static void *root_peek_and_datagrams(void *arg)
@@ -280,13 +293,8 @@ static void *root_peek_and_datagrams(void *arg)
 	int sv[2];
 	unix_pair(sv);
 	char buf[64];
-	/* Make the registration first (a receive that waits), so the
-	 * policy's knowledge is what decides. */
-	io_arg a = {.fd = sv[0], .res = -1};
-	rlt_task *t = rlt_spawn(receiver, &a, NULL);
-	yield_n(3);
-	assert_int_equal(rlt_send(sv[1], "go", 2, 0), 2);
-	assert_int_equal(rlt_join(t, NULL), 0);
+	/* The registration first, so the policy's knowledge is what decides. */
+	register_by_waiting(sv[0], sv[1]);
 	assert_int_equal(rlt_send(sv[1], "abc", 3, 0), 3);
 	assert_int_equal(rlt_recv(sv[0], buf, sizeof(buf), MSG_PEEK), 3);
 	assert_int_equal(rlt_recv(sv[0], buf, sizeof(buf), 0), 3);
@@ -295,12 +303,7 @@ static void *root_peek_and_datagrams(void *arg)
 	assert_int_equal(rlt_close(sv[1]), 0);
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
-	a = (io_arg){.fd = sv[0], .res = -1};
-	t = rlt_spawn(receiver, &a, NULL);
-	yield_n(3);
-	assert_int_equal(rlt_send(sv[1], "go", 2, 0), 2);
-	assert_int_equal(rlt_join(t, NULL), 0);
-	assert_int_equal(a.res, 2);
+	register_by_waiting(sv[0], sv[1]);
 	assert_int_equal(rlt_send(sv[1], "a", 1, 0), 1);
 	assert_int_equal(rlt_send(sv[1], "bb", 2, 0), 2);
 	assert_int_equal(rlt_recv(sv[0], buf, sizeof(buf), 0), 1);

@@ -317,14 +317,21 @@ static void *cpu_work(void *arg)
 	return NULL;
 }
 
+/* Spawn n cpu_work tasks (stealable) from here, and join them all. */
+static void spawn_cpu_work(int n)
+{
+	rlt_task *ts[STEAL_TASKS];
+	assert_true(n <= STEAL_TASKS);
+	for (int i = 0; i < n; i++)
+		ts[i] = rlt_spawn(cpu_work, NULL, &(rlt_spawn_opts){.stack_size = 16384});
+	for (int i = 0; i < n; i++)
+		assert_int_equal(rlt_join(ts[i], NULL), 0);
+}
+
 static void *spawner(void *arg)
 {
 	assert_int_equal(rlt_worker_index(), 0);
-	rlt_task *ts[STEAL_TASKS];
-	for (int i = 0; i < STEAL_TASKS; i++)
-		ts[i] = rlt_spawn(cpu_work, NULL, &(rlt_spawn_opts){.stack_size = 16384});
-	for (int i = 0; i < STEAL_TASKS; i++)
-		assert_int_equal(rlt_join(ts[i], NULL), 0);
+	spawn_cpu_work(STEAL_TASKS);
 	return NULL;
 }
 
@@ -359,11 +366,7 @@ static void *nothing(void *arg) { return arg; }
 
 static void *pinned_spawner(void *arg)
 {
-	rlt_task *ts[SEARCH_TASKS];
-	for (int i = 0; i < SEARCH_TASKS; i++)
-		ts[i] = rlt_spawn(cpu_work, NULL, &(rlt_spawn_opts){.stack_size = 16384});
-	for (int i = 0; i < SEARCH_TASKS; i++)
-		assert_int_equal(rlt_join(ts[i], NULL), 0);
+	spawn_cpu_work(SEARCH_TASKS);
 	return NULL;
 }
 
