@@ -113,7 +113,8 @@ int main(int argc, char **argv)
 	bench_series_init(&ratio, "accept.ratio", "x");
 	struct job j = {.o = &o, .single = &single, .multi = &multi, .ratio = &ratio};
 	j.per_client = o.quick ? 250 : 1000;
-	printf("# accept: %u connections per round, %d clients, one worker\n", CON * j.per_client, CON);
+	printf("# accept: %u connections per round, %d clients, one worker\n", CON * j.per_client,
+	       CON);
 	bench_run(1, root, &j);
 	bench_print_median(&single);
 	bench_print_median(&multi);

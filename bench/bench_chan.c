@@ -23,7 +23,7 @@
 
 struct job {
 	rlt_chan *ch;
-	long n;         /* values per sender */
+	long n;		/* values per sender */
 	unsigned nsend; /* senders (= receivers) */
 	unsigned workers;
 	double result; /* ns per value, or values per second */

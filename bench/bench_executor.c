@@ -16,8 +16,10 @@
 #include <errno.h>
 #include <stdatomic.h>
 
-
-static void *empty(void *arg) { return arg; }
+static void *empty(void *arg)
+{
+	return arg;
+}
 
 typedef struct rtt {
 	int n;
@@ -52,7 +54,8 @@ static void bench_rtt(const bench_opts *o, unsigned workers)
 	bench_series s50, s99;
 	bench_series_init(&s50, p50, "us");
 	bench_series_init(&s99, p99, "us");
-	printf("# exec.rtt.%uw: %d empty jobs, one at a time, %u worker(s)\n", workers, r.n, workers);
+	printf("# exec.rtt.%uw: %d empty jobs, one at a time, %u worker(s)\n", workers, r.n,
+	       workers);
 	for (int rep = 0; rep < o->reps; rep++) {
 		bench_run(workers, rtt_root, &r);
 		bench_record(&s50, r.us[r.n / 2]);
@@ -96,7 +99,8 @@ static void bench_tput(const bench_opts *o)
 	long per = total / TPUT_TASKS;
 	bench_series s;
 	bench_series_init(&s, "exec.tput", "kjobs_per_s");
-	printf("# exec.tput: %ld empty jobs from %d tasks on 2 workers\n", per * TPUT_TASKS, TPUT_TASKS);
+	printf("# exec.tput: %ld empty jobs from %d tasks on 2 workers\n", per * TPUT_TASKS,
+	       TPUT_TASKS);
 	for (int rep = 0; rep < o->reps; rep++) {
 		uint64_t t0 = bench_wall_ns();
 		bench_run(2, tput_root, &per);

@@ -87,7 +87,8 @@ static double rlt_round(fileio *f, unsigned depth)
 	rlt_task *ts[32];
 	uint64_t t0 = rlt_now();
 	for (unsigned i = 0; i < depth; i++) {
-		rs[i] = (reader){.f = f, .end = t0 + f->dur_ns, .seed = 0x9E3779B97F4A7C15ull * (i + 1)};
+		rs[i] = (reader){
+		    .f = f, .end = t0 + f->dur_ns, .seed = 0x9E3779B97F4A7C15ull * (i + 1)};
 		ts[i] = rlt_spawn(read_task, &rs[i], NULL);
 		if (!ts[i])
 			die("rlt_spawn", errno);
@@ -108,7 +109,8 @@ static void *root(void *arg)
 	static const unsigned depths[] = {1, 32};
 	for (size_t d = 0; d < 2; d++) {
 		bench_series s;
-		bench_series_init(&s, depths[d] == 1 ? "fileio.rlt.qd1" : "fileio.rlt.qd32", "kiops");
+		bench_series_init(&s, depths[d] == 1 ? "fileio.rlt.qd1" : "fileio.rlt.qd32",
+				  "kiops");
 		if (!bench_want(f->o, s.name))
 			continue;
 		for (int i = 0; i < f->o->reps; i++)

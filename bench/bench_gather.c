@@ -18,7 +18,10 @@
 
 #define N 10000
 
-static void *empty(void *arg) { return arg; }
+static void *empty(void *arg)
+{
+	return arg;
+}
 
 struct job {
 	const bench_opts *o;

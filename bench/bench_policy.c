@@ -47,7 +47,6 @@
 #define MSEC	 1000000ull
 #define MSG_SIZE 64
 
-
 static void run_root(const char *name, unsigned workers, rlt_task_fn fn, void *arg)
 {
 	printf("# %s: running\n", name);

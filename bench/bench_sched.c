@@ -139,7 +139,7 @@ static void *fan_root(void *arg)
 		if (!rlt_spawn(fan_task, f, &o))
 			die("rlt_spawn", errno);
 	while (atomic_load_explicit(&f->count[0].done, memory_order_acquire) +
-		       atomic_load_explicit(&f->count[1].done, memory_order_acquire) <
+		   atomic_load_explicit(&f->count[1].done, memory_order_acquire) <
 	       f->n) {
 		int rc = rlt_sleep(RLT_NSEC_PER_MSEC);
 		if (rc < 0)
@@ -254,7 +254,10 @@ static void *pp_spinner(void *arg)
 	return NULL;
 }
 
-static int cmp_d(const void *a, const void *b) { return bench_cmp_double(a, b); }
+static int cmp_d(const void *a, const void *b)
+{
+	return bench_cmp_double(a, b);
+}
 
 static void *pp_root(void *arg)
 {
@@ -305,8 +308,8 @@ static void bench_rtt(const bench_opts *o, bool busy)
 	p.rtt_us = calloc((size_t)p.rounds, sizeof(*p.rtt_us));
 	if (!p.ping || !p.pong || !p.rtt_us)
 		die("calloc", ENOMEM);
-	printf("# %s: %d round trips between tasks pinned on workers 0 and 1, p50 per run\n",
-	       name, p.rounds);
+	printf("# %s: %d round trips between tasks pinned on workers 0 and 1, p50 per run\n", name,
+	       p.rounds);
 	bench_series s;
 	bench_series_init(&s, name, "us_p50");
 	for (int r = 0; r < o->reps; r++)
@@ -345,7 +348,8 @@ static void bench_rtt_floor(const bench_opts *o)
 {
 	if (!bench_want(o, "sched.rtt.floor"))
 		return;
-	efd_pp p = {.a2b = eventfd(0, EFD_CLOEXEC), .b2a = eventfd(0, EFD_CLOEXEC),
+	efd_pp p = {.a2b = eventfd(0, EFD_CLOEXEC),
+		    .b2a = eventfd(0, EFD_CLOEXEC),
 		    .rounds = o->quick ? 500 : 2000};
 	if (p.a2b < 0 || p.b2a < 0)
 		die("eventfd", errno);
@@ -382,7 +386,10 @@ static void bench_rtt_floor(const bench_opts *o)
 
 #define SPAWNERS 8
 
-static void *empty(void *arg) { return arg; }
+static void *empty(void *arg)
+{
+	return arg;
+}
 
 static void *spawner(void *arg)
 {

@@ -77,7 +77,8 @@ static void bench_sleepers_series(const bench_opts *o, const char *name, uint32_
 	for (int r = 0; r < o->reps; r++) {
 		uint64_t cpu = bench_sleepers_round(n, sleeps, min_ns, span_ns, &wall);
 		bench_record(&s, (double)cpu / ((double)n * sleeps));
-		printf("# %s: wall %.1f ms, cpu %.1f ms\n", name, (double)wall / 1e6, (double)cpu / 1e6);
+		printf("# %s: wall %.1f ms, cpu %.1f ms\n", name, (double)wall / 1e6,
+		       (double)cpu / 1e6);
 	}
 	bench_print_median(&s);
 }

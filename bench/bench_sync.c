@@ -18,7 +18,10 @@
 
 #include <errno.h>
 
-static void run(unsigned workers, rlt_task_fn fn, void *arg) { bench_run(workers, fn, arg); }
+static void run(unsigned workers, rlt_task_fn fn, void *arg)
+{
+	bench_run(workers, fn, arg);
+}
 
 typedef struct job {
 	const bench_opts *o;

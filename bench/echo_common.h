@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 /* The buffer each connection reads into, in every server. */
-#define ECHO_BUF 16384
+#define ECHO_BUF      16384
 #define ECHO_MAX_CPUS 256
 
 typedef struct cpulist {
@@ -88,7 +88,8 @@ static inline int echo_listen(int port, int reuseport, int nonblock)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
 		goto fail;
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)port),
 				.sin_addr.s_addr = htonl(INADDR_ANY)};
 	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 4096) < 0)
 		goto fail;

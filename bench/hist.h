@@ -23,9 +23,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#define HIST_SUB_BITS 8
-#define HIST_HALF (1u << (HIST_SUB_BITS - 1))
-#define HIST_BUCKETS ((64u - HIST_SUB_BITS + 1u) * HIST_HALF + HIST_HALF)
+#define HIST_SUB_BITS  8
+#define HIST_HALF      (1u << (HIST_SUB_BITS - 1))
+#define HIST_BUCKETS   ((64u - HIST_SUB_BITS + 1u) * HIST_HALF + HIST_HALF)
 #define HIST_PRECISION (1.0 / HIST_HALF)
 
 typedef struct hist {

@@ -21,7 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define DELAY_MS 200
+#define DELAY_MS  200
 #define FILE_SIZE 65536
 #define DOWNLOADS 3
 
@@ -111,7 +111,8 @@ static void *main_task(void *arg)
 	}
 	uint64_t ms = (rlt_now() - t0) / RLT_NSEC_PER_MSEC;
 	/* One after another would take DOWNLOADS * DELAY_MS. */
-	printf("%s\n", ms < (uint64_t)(DOWNLOADS - 1) * DELAY_MS ? "all three in one go" : "one after another");
+	printf("%s\n", ms < (uint64_t)(DOWNLOADS - 1) * DELAY_MS ? "all three in one go"
+								 : "one after another");
 	rlt_join(srv, NULL);
 	rlt_pool_shutdown(pool, true);
 	close(lfd);

@@ -41,7 +41,7 @@
 #include <string.h>
 
 #define TIMEOUT_MS 200
-#define SLOW_MS 2000 /* c: cancelled long before it would wake */
+#define SLOW_MS	   2000 /* c: cancelled long before it would wake */
 
 /* An example has nothing to undo on failure: report and exit, from any task. */
 static void check(int rc, const char *what)

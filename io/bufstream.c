@@ -81,7 +81,10 @@ static ssize_t read_some(rlt_reader *r, void *p, size_t len)
 	}
 }
 
-static inline size_t avail(const rlt_reader *r) { return r->end - r->start; }
+static inline size_t avail(const rlt_reader *r)
+{
+	return r->end - r->start;
+}
 
 static inline void consume(rlt_reader *r, size_t n)
 {
@@ -152,9 +155,15 @@ void rlt_reader_free(rlt_reader *r)
 	rlt__free(r);
 }
 
-size_t rlt_reader_buffered(const rlt_reader *r) { return r ? avail(r) : 0; }
+size_t rlt_reader_buffered(const rlt_reader *r)
+{
+	return r ? avail(r) : 0;
+}
 
-bool rlt_reader_at_eof(const rlt_reader *r) { return r && r->eof && !avail(r); }
+bool rlt_reader_at_eof(const rlt_reader *r)
+{
+	return r && r->eof && !avail(r);
+}
 
 ssize_t rlt_reader_readuntil(rlt_reader *r, const void *delim, size_t dlen, const char **out)
 {
@@ -165,7 +174,7 @@ ssize_t rlt_reader_readuntil(rlt_reader *r, const void *delim, size_t dlen, cons
 		if (have >= dlen) {
 			const unsigned char *base = r->buf + r->start;
 			const unsigned char *hit =
-				memmem(base + r->scanned, have - r->scanned, delim, dlen);
+			    memmem(base + r->scanned, have - r->scanned, delim, dlen);
 			if (hit) {
 				size_t len = (size_t)(hit - base) + dlen;
 				if (len > r->limit)
@@ -325,7 +334,10 @@ ssize_t rlt_writer_write(rlt_writer *w, const void *buf, size_t len)
 	return (ssize_t)len;
 }
 
-size_t rlt_writer_buffered(const rlt_writer *w) { return w ? w->len : 0; }
+size_t rlt_writer_buffered(const rlt_writer *w)
+{
+	return w ? w->len : 0;
+}
 
 int rlt_writer_close(rlt_writer *w)
 {

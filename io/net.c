@@ -408,10 +408,10 @@ int rlt_net_accept(int lfd, rlt_addr *peer, unsigned flags)
  * touches the acceptor after it sent Q_END or Q_STOPPED: the consumer may
  * free it from then on.
  */
-#define QCAP 64
-#define Q_END ((intptr_t)0)
+#define QCAP	  64
+#define Q_END	  ((intptr_t)0)
 #define Q_STOPPED ((intptr_t)1)
-#define Q_FD0 ((intptr_t)2)
+#define Q_FD0	  ((intptr_t)2)
 
 struct rlt_acceptor {
 	rlt__op_sink sink;
@@ -421,7 +421,7 @@ struct rlt_acceptor {
 	rlt__msg stop_msg;
 	int lfd;
 	unsigned flags;
-	bool multishot; /* the policy can; otherwise next is rlt_net_accept */
+	bool multishot;	  /* the policy can; otherwise next is rlt_net_accept */
 	atomic_bool busy; /* a task is in next or close */
 	/* The consumer's: an arming is on whose Q_END has not been taken. */
 	bool armed;
@@ -783,7 +783,8 @@ static ssize_t msg_retry(int fd, struct msghdr *m, int flags, bool out)
 	for (;;) {
 		m->msg_namelen = namelen;
 		ssize_t n = out ? rlt_sendmsg(fd, m, flags) : rlt_recvmsg(fd, m, flags);
-		if (n >= 0 || (n != -EINTR && n != -EAGAIN) || (n == -EAGAIN && (flags & MSG_DONTWAIT)))
+		if (n >= 0 || (n != -EINTR && n != -EAGAIN) ||
+		    (n == -EAGAIN && (flags & MSG_DONTWAIT)))
 			return n;
 		if (n == -EAGAIN) {
 			int ev = rlt_poll(fd, out ? POLLOUT : POLLIN);
@@ -799,10 +800,10 @@ ssize_t rlt_net_sendto(int fd, const void *buf, size_t len, int flags, const rlt
 		return -EINVAL;
 	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
 	struct msghdr m = {
-		.msg_name = to ? (void *)&to->ss : NULL,
-		.msg_namelen = to ? to->len : 0,
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
+	    .msg_name = to ? (void *)&to->ss : NULL,
+	    .msg_namelen = to ? to->len : 0,
+	    .msg_iov = &iov,
+	    .msg_iovlen = 1,
 	};
 	return msg_retry(fd, &m, flags, true);
 }
@@ -813,10 +814,10 @@ ssize_t rlt_net_recvfrom(int fd, void *buf, size_t len, int flags, rlt_addr *fro
 		return -EINVAL;
 	struct iovec iov = {.iov_base = buf, .iov_len = len};
 	struct msghdr m = {
-		.msg_name = from ? &from->ss : NULL,
-		.msg_namelen = from ? sizeof(from->ss) : 0,
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
+	    .msg_name = from ? &from->ss : NULL,
+	    .msg_namelen = from ? sizeof(from->ss) : 0,
+	    .msg_iov = &iov,
+	    .msg_iovlen = 1,
 	};
 	ssize_t n = msg_retry(fd, &m, flags, false);
 	if (n >= 0 && from)

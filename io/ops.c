@@ -19,7 +19,10 @@
 /* Linux's MAX_RW_COUNT: larger transfers are clamped (and come back short). */
 #define RLT_MAX_RW ((size_t)INT_MAX & ~(size_t)4095)
 
-static inline size_t clamp_len(size_t len) { return len > RLT_MAX_RW ? RLT_MAX_RW : len; }
+static inline size_t clamp_len(size_t len)
+{
+	return len > RLT_MAX_RW ? RLT_MAX_RW : len;
+}
 
 /* Begin an operation of the calling task. */
 #define OP_BEGIN(t, op, opcode, fd_)                                                               \

@@ -13,13 +13,13 @@
 #define MAX_POLICIES 32
 
 static const rlt_policy *const shipped[] = {
-	&rlt__policy_uring,
-	&rlt__policy_sqpoll,
+    &rlt__policy_uring,
+    &rlt__policy_sqpoll,
 #ifdef RLT_HAVE_EPOLL_POLICY
-	&rlt__policy_epoll,
+    &rlt__policy_epoll,
 #endif
 #ifdef RLT_HAVE_FAULT_POLICY
-	&rlt__policy_fault,
+    &rlt__policy_fault,
 #endif
 };
 #define NSHIPPED (sizeof(shipped) / sizeof(shipped[0]))
@@ -52,7 +52,8 @@ static const rlt_policy *find_locked(const char *name, size_t len)
 		if (strlen(shipped[i]->name) == len && memcmp(shipped[i]->name, name, len) == 0)
 			return shipped[i];
 	for (size_t i = 0; i < nregistered; i++)
-		if (strlen(registered[i]->name) == len && memcmp(registered[i]->name, name, len) == 0)
+		if (strlen(registered[i]->name) == len &&
+		    memcmp(registered[i]->name, name, len) == 0)
 			return registered[i];
 	return NULL;
 }
@@ -160,14 +161,18 @@ int rlt__policy_choose(const rlt_config *cfg, rlt__policy_choice *out)
 
 	const rlt_policy *p = rlt_policy_find(spec);
 	if (!p) {
-		fprintf(stderr, "ringlet: no loop policy named \"%.*s\" (tools/ringlet policies lists them)\n",
-			(int)name_len(spec), spec);
+		fprintf(
+		    stderr,
+		    "ringlet: no loop policy named \"%.*s\" (tools/ringlet policies lists them)\n",
+		    (int)name_len(spec), spec);
 		return -ENOENT;
 	}
 #ifdef RLT_POLICY_DIRECT
 	if (p != &rlt__policy_uring) {
-		fprintf(stderr, "ringlet: this build calls the io_uring policy directly "
-				"(RINGLET_POLICY_DIRECT): \"%s\" is not available\n", spec);
+		fprintf(stderr,
+			"ringlet: this build calls the io_uring policy directly "
+			"(RINGLET_POLICY_DIRECT): \"%s\" is not available\n",
+			spec);
 		return -ENOTSUP;
 	}
 #endif
@@ -193,22 +198,23 @@ int rlt__policy_choose(const rlt_config *cfg, rlt__policy_choice *out)
 	/* Fall back only when the kernel refuses the mechanism itself
 	 * (seccomp, sysctl, no io_uring, no memory for rings): a bad option
 	 * or an unknown name is the caller's error, and stays one. */
-	bool refused = rc == -EPERM || rc == -EACCES || rc == -ENOSYS || rc == -ENOMEM ||
-		       rc == -EOPNOTSUPP;
+	bool refused =
+	    rc == -EPERM || rc == -EACCES || rc == -ENOSYS || rc == -ENOMEM || rc == -EOPNOTSUPP;
 	const rlt_policy *fb = rlt_policy_find("epoll");
 	if (strict || !refused || !fb || fb == p) {
-		fprintf(stderr, "ringlet: loop policy \"%s\" cannot start: %s%s%s\n", out->spec, err,
-			note, strict && refused ? " (strict: no fallback)" : "");
+		fprintf(stderr, "ringlet: loop policy \"%s\" cannot start: %s%s%s\n", out->spec,
+			err, note, strict && refused ? " (strict: no fallback)" : "");
 		return rc;
 	}
 	int frc = probe(fb, "");
 	if (frc < 0) {
-		fprintf(stderr, "ringlet: loop policy \"%s\" cannot start (%s%s), nor can \"epoll\" (%s)\n",
+		fprintf(stderr,
+			"ringlet: loop policy \"%s\" cannot start (%s%s), nor can \"epoll\" (%s)\n",
 			out->spec, err, note, strerror(-frc));
 		return rc;
 	}
-	say_once("ringlet: loop policy \"%s\" cannot start (%s%s); falling back to \"%s\"\n", out->spec,
-		 err, note, fb->name);
+	say_once("ringlet: loop policy \"%s\" cannot start (%s%s); falling back to \"%s\"\n",
+		 out->spec, err, note, fb->name);
 	set_choice(out, fb, "");
 	out->fell_back = true;
 	return 0;
@@ -217,13 +223,15 @@ int rlt__policy_choose(const rlt_config *cfg, rlt__policy_choice *out)
 const char *rlt_op_name(unsigned code)
 {
 	static const char *const names[RLT_OP_COUNT] = {
-		[RLT_OP_READ] = "read",       [RLT_OP_WRITE] = "write",   [RLT_OP_READV] = "readv",
-		[RLT_OP_WRITEV] = "writev",   [RLT_OP_OPENAT] = "openat", [RLT_OP_CLOSE] = "close",
-		[RLT_OP_FSYNC] = "fsync",     [RLT_OP_STATX] = "statx",   [RLT_OP_ACCEPT] = "accept",
-		[RLT_OP_CONNECT] = "connect", [RLT_OP_RECV] = "recv",     [RLT_OP_SEND] = "send",
-		[RLT_OP_SHUTDOWN] = "shutdown", [RLT_OP_POLL] = "poll",   [RLT_OP_WAITID] = "waitid",
-		[RLT_OP_SENDMSG] = "sendmsg", [RLT_OP_RECVMSG] = "recvmsg",
-		[RLT_OP_ACCEPT_MULTI] = "accept-multishot",
+	    [RLT_OP_READ] = "read",	    [RLT_OP_WRITE] = "write",
+	    [RLT_OP_READV] = "readv",	    [RLT_OP_WRITEV] = "writev",
+	    [RLT_OP_OPENAT] = "openat",	    [RLT_OP_CLOSE] = "close",
+	    [RLT_OP_FSYNC] = "fsync",	    [RLT_OP_STATX] = "statx",
+	    [RLT_OP_ACCEPT] = "accept",	    [RLT_OP_CONNECT] = "connect",
+	    [RLT_OP_RECV] = "recv",	    [RLT_OP_SEND] = "send",
+	    [RLT_OP_SHUTDOWN] = "shutdown", [RLT_OP_POLL] = "poll",
+	    [RLT_OP_WAITID] = "waitid",	    [RLT_OP_SENDMSG] = "sendmsg",
+	    [RLT_OP_RECVMSG] = "recvmsg",   [RLT_OP_ACCEPT_MULTI] = "accept-multishot",
 	};
 	return code < RLT_OP_COUNT && names[code] ? names[code] : "?";
 }

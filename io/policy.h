@@ -68,10 +68,10 @@ void rlt__uring_submit(rlt_loop *loop, rlt_op *op);
 int rlt__uring_poll(rlt_loop *loop, int64_t timeout_ns);
 
 #ifdef RLT_POLICY_DIRECT
-#define RLT__POL_SUBMIT(loop, op) rlt__uring_submit((loop), (op))
+#define RLT__POL_SUBMIT(loop, op)    rlt__uring_submit((loop), (op))
 #define RLT__POL_POLL(loop, timeout) rlt__uring_poll((loop), (timeout))
 #else
-#define RLT__POL_SUBMIT(loop, op) (loop)->policy->submit((loop), (op))
+#define RLT__POL_SUBMIT(loop, op)    (loop)->policy->submit((loop), (op))
 #define RLT__POL_POLL(loop, timeout) (loop)->policy->poll((loop), (timeout))
 #endif
 

@@ -147,9 +147,10 @@ typedef struct fdent {
 	oplist l[3];	 /* L_IN, L_OUT, L_POLL (index - 1) */
 	uint32_t events; /* registered in epoll, as far as we know (0: not) */
 	uint32_t gen;	 /* the fd's close generation when registered */
-	uint32_t since;	 /* epoch of a park that trusted the registration, unconfirmed since (0: none) */
-	uint8_t ready;	 /* R_* */
-	uint8_t kind;	 /* K_*: the socket's type, looked up on the first short transfer */
+	uint32_t
+	    since; /* epoch of a park that trusted the registration, unconfirmed since (0: none) */
+	uint8_t ready; /* R_* */
+	uint8_t kind;  /* K_*: the socket's type, looked up on the first short transfer */
 } fdent;
 
 /* Re-register an fd whose op has waited one to two of these on a trusted
@@ -174,7 +175,7 @@ typedef struct eloop {
 	unsigned parked; /* ops in the table */
 	fdent *fds;	 /* indexed by fd, grown by doubling */
 	size_t nfds;
-	vent *vq;	    /* trusting parks to look at again: a ring, oldest first */
+	vent *vq; /* trusting parks to look at again: a ring, oldest first */
 	uint32_t vq_head, vq_len, vq_cap;
 	uint32_t epoch;	    /* verify periods since init, from 1 */
 	uint64_t epoch_ns;  /* when the current one began */
@@ -393,7 +394,7 @@ static int accept_try(rlt_op *op)
 	if (fl < 0)
 		return fl;
 	int fd = rlt__fd_new(
-		accept4(op->fd, op->u.accept.addr, op->u.accept.addrlen, op->u.accept.flags));
+	    accept4(op->fd, op->u.accept.addr, op->u.accept.addrlen, op->u.accept.flags));
 	nb_end(op->fd, fl);
 	return nb_res(fd);
 }
@@ -443,7 +444,10 @@ static int connect_try(rlt_op *op)
 	return -errno;
 }
 
-static int poll_try(rlt_op *op) { return poll_now(op->fd, (short)op->u.poll.events); }
+static int poll_try(rlt_op *op)
+{
+	return poll_now(op->fd, (short)op->u.poll.events);
+}
 
 /* sendmsg/recvmsg: one attempt (they carry datagrams, mostly; MSG_WAITALL
  * is not looped on, unlike recv/send). A caller's MSG_DONTWAIT gets
@@ -454,7 +458,8 @@ static int mhdr_try(rlt_op *op)
 	int flags = op->u.msg.flags | MSG_DONTWAIT;
 	ssize_t n;
 	do
-		n = op->code == RLT_OP_RECVMSG ? recvmsg(op->fd, m, flags) : sendmsg(op->fd, m, flags);
+		n = op->code == RLT_OP_RECVMSG ? recvmsg(op->fd, m, flags)
+					       : sendmsg(op->fd, m, flags);
 	while (n < 0 && errno == EINTR);
 	if (n < 0 && errno == EAGAIN && !(op->u.msg.flags & MSG_DONTWAIT))
 		return NOT_YET;
@@ -556,7 +561,10 @@ static inline void not_ready(fdent *ent, unsigned list)
 }
 
 /* An event came, or the fd was registered anew: nothing to look at. */
-static inline void confirmed(fdent *ent) { ent->since = 0; }
+static inline void confirmed(fdent *ent)
+{
+	ent->since = 0;
+}
 
 /* A park trusted fd's registration: look at it again in one to two
  * periods unless an event confirms it first. Growing the ring is the only
@@ -595,10 +603,10 @@ static void after_result(fdent *ent, rlt_op *op, int r, unsigned list)
 	if (ent->kind == K_UNKNOWN) {
 		int type = 0;
 		socklen_t len = sizeof(type);
-		ent->kind = getsockopt(op->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
-				    type == SOCK_STREAM
-				? K_STREAM
-				: K_OTHER;
+		ent->kind =
+		    getsockopt(op->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM
+			? K_STREAM
+			: K_OTHER;
 	}
 	if (ent->kind == K_STREAM)
 		not_ready(ent, list);
@@ -944,9 +952,9 @@ static void ep_submit(rlt_loop *loop, rlt_op *op)
 		try_or_park(e, op, L_POLL);
 		return;
 	case RLT_OP_OPENAT:
-		rlt__op_complete(op, rlt__fd_new(SYNC(openat(op->fd, op->u.open.path,
-							     op->u.open.flags,
-							     (mode_t)op->u.open.mode))));
+		rlt__op_complete(op,
+				 rlt__fd_new(SYNC(openat(op->fd, op->u.open.path, op->u.open.flags,
+							 (mode_t)op->u.open.mode))));
 		return;
 	case RLT_OP_CLOSE:
 		rlt__op_complete(op, do_close(e, op->fd));

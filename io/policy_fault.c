@@ -63,7 +63,7 @@
 enum kind { K_EINTR, K_EAGAIN, K_ENOMEM, K_ECONNRESET, K_EIO, K_SHORT, K_DELAY, K_COUNT };
 #define K_ERRORS 5 /* kinds 0 .. K_ERRORS-1 are errors */
 
-#define B(code) RLT_OP_BIT(RLT_OP_##code)
+#define B(code)	      RLT_OP_BIT(RLT_OP_##code)
 #define ALL_BUT_CLOSE (RLT_OP_ALL & ~B(CLOSE))
 
 static const struct {
@@ -71,14 +71,14 @@ static const struct {
 	int err;
 	uint32_t ops; /* where it applies */
 } kinds[K_COUNT] = {
-	[K_EINTR] = {"EINTR", EINTR, ALL_BUT_CLOSE},
-	[K_EAGAIN] = {"EAGAIN", EAGAIN,
-		      B(READ) | B(WRITE) | B(RECV) | B(SEND) | B(ACCEPT) | B(SENDMSG) | B(RECVMSG)},
-	[K_ENOMEM] = {"ENOMEM", ENOMEM, ALL_BUT_CLOSE},
-	[K_ECONNRESET] = {"ECONNRESET", ECONNRESET, B(RECV) | B(SEND) | B(SENDMSG) | B(RECVMSG)},
-	[K_EIO] = {"EIO", EIO, B(READ) | B(WRITE) | B(READV) | B(WRITEV) | B(FSYNC)},
-	[K_SHORT] = {"short", 0, B(READ) | B(WRITE) | B(RECV) | B(SEND)},
-	[K_DELAY] = {"delay", 0, ALL_BUT_CLOSE},
+    [K_EINTR] = {"EINTR", EINTR, ALL_BUT_CLOSE},
+    [K_EAGAIN] = {"EAGAIN", EAGAIN,
+		  B(READ) | B(WRITE) | B(RECV) | B(SEND) | B(ACCEPT) | B(SENDMSG) | B(RECVMSG)},
+    [K_ENOMEM] = {"ENOMEM", ENOMEM, ALL_BUT_CLOSE},
+    [K_ECONNRESET] = {"ECONNRESET", ECONNRESET, B(RECV) | B(SEND) | B(SENDMSG) | B(RECVMSG)},
+    [K_EIO] = {"EIO", EIO, B(READ) | B(WRITE) | B(READV) | B(WRITEV) | B(FSYNC)},
+    [K_SHORT] = {"short", 0, B(READ) | B(WRITE) | B(RECV) | B(SEND)},
+    [K_DELAY] = {"delay", 0, ALL_BUT_CLOSE},
 };
 
 #define MAX_DELAY_US 60000000ull /* a minute: beyond it, a typo */
@@ -143,8 +143,8 @@ static int parse_errors(const char *s, unsigned *kinds_out)
 	for (;;) {
 		size_t len = strcspn(s, "+");
 		int k = 0;
-		while (k < K_ERRORS && !(strlen(kinds[k].name) == len &&
-					 strncasecmp(s, kinds[k].name, len) == 0))
+		while (k < K_ERRORS &&
+		       !(strlen(kinds[k].name) == len && strncasecmp(s, kinds[k].name, len) == 0))
 			k++;
 		if (k == K_ERRORS)
 			return -EINVAL; /* also an empty name: "EIO+", "+EIO" */
@@ -158,10 +158,10 @@ static int parse_errors(const char *s, unsigned *kinds_out)
 static int parse_options(const char *options, fault_opts *o)
 {
 	*o = (fault_opts){
-		.seed = 1,
-		.rate = 0.05,
-		.inner = &rlt__policy_uring,
-		.kinds = ((1u << K_ERRORS) - 1) | (1u << K_SHORT),
+	    .seed = 1,
+	    .rate = 0.05,
+	    .inner = &rlt__policy_uring,
+	    .kinds = ((1u << K_ERRORS) - 1) | (1u << K_SHORT),
 	};
 	const char *p = options ? options : "";
 	while (*p) {
@@ -174,7 +174,8 @@ static int parse_options(const char *options, fault_opts *o)
 		} else if (item_value(p, len, "rate", v, sizeof(v))) {
 			char *end;
 			o->rate = strtod(v, &end);
-			if (!v[0] || *end || !(o->rate >= 0.0 && o->rate <= 1.0)) /* NaN fails too */
+			if (!v[0] || *end ||
+			    !(o->rate >= 0.0 && o->rate <= 1.0)) /* NaN fails too */
 				rc = -EINVAL;
 		} else if (item_value(p, len, "inner", v, sizeof(v))) {
 			/* No ':' (the inner policy's options are not supported), and
@@ -187,7 +188,8 @@ static int parse_options(const char *options, fault_opts *o)
 		} else if (item_value(p, len, "short", v, sizeof(v))) {
 			if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
 				rc = -EINVAL;
-			o->kinds = (o->kinds & ~(1u << K_SHORT)) | (unsigned)(v[0] == '1') << K_SHORT;
+			o->kinds = (o->kinds & ~(1u << K_SHORT)) | (unsigned)(v[0] == '1')
+								       << K_SHORT;
 		} else if (item_value(p, len, "delay_us", v, sizeof(v))) {
 			uint64_t us;
 			rc = parse_u64(v, MAX_DELAY_US, &us);
@@ -217,14 +219,23 @@ static inline uint64_t rng_next(uint64_t *s)
 }
 
 /* Uniform in [0, 1): the top 53 bits. rate 1 therefore always hits. */
-static inline double rng_unit(uint64_t *s) { return (double)(rng_next(s) >> 11) * 0x1.0p-53; }
+static inline double rng_unit(uint64_t *s)
+{
+	return (double)(rng_next(s) >> 11) * 0x1.0p-53;
+}
 
 /* ---- delayed ops ---- */
 
 #define mono_ns rlt__mono_ns
 
-static inline rlt_op *next_of(const rlt_op *op) { return op->policy_data[0]; }
-static inline void set_next(rlt_op *op, rlt_op *next) { op->policy_data[0] = next; }
+static inline rlt_op *next_of(const rlt_op *op)
+{
+	return op->policy_data[0];
+}
+static inline void set_next(rlt_op *op, rlt_op *next)
+{
+	op->policy_data[0] = next;
+}
 
 /* policy_data[1] and [2] hold 8 bytes even where a pointer is 4. */
 static inline uint64_t deadline_of(const rlt_op *op)
@@ -339,8 +350,8 @@ static void fini(rlt_loop *loop)
 	f->inner.policy->fini(&f->inner);
 	if (f->report) {
 		char line[256];
-		int n = snprintf(line, sizeof(line), "ringlet: fault worker %u: %llu ops", loop->index,
-				 (unsigned long long)f->ops);
+		int n = snprintf(line, sizeof(line), "ringlet: fault worker %u: %llu ops",
+				 loop->index, (unsigned long long)f->ops);
 		for (int k = 0; k < K_COUNT && n > 0 && (size_t)n < sizeof(line); k++)
 			n += snprintf(line + n, sizeof(line) - (size_t)n, " %s=%llu", kinds[k].name,
 				      (unsigned long long)f->injected[k]);
@@ -360,9 +371,9 @@ static void submit(rlt_loop *loop, rlt_op *op)
 		f->inner.policy->submit(&f->inner, op);
 		return;
 	}
-	size_t *len = op->code == RLT_OP_READ || op->code == RLT_OP_WRITE ? &op->u.rw.len
+	size_t *len = op->code == RLT_OP_READ || op->code == RLT_OP_WRITE  ? &op->u.rw.len
 		      : op->code == RLT_OP_RECV || op->code == RLT_OP_SEND ? &op->u.msg.len
-									      : NULL;
+									   : NULL;
 	enum kind cand[K_COUNT];
 	unsigned n = 0;
 	for (unsigned k = 0; k < K_COUNT; k++) {
@@ -441,17 +452,18 @@ static void cancel_all(rlt_loop *loop)
 }
 
 const rlt_policy rlt__policy_fault = {
-	.name = "fault",
-	.summary = "another policy with errors, short transfers and delays injected from a seed (testing)",
-	/* The inner policy's set, but which one that is is known only per
-	 * run and this table is const: the default inner's (io_uring). */
-	.native_ops = RLT_OP_ALL & ~RLT_OP_BIT(RLT_OP_ACCEPT_MULTI),
-	.probe = probe,
-	.init = init,
-	.fini = fini,
-	.submit = submit,
-	.poll = poll_,
-	.wake = wake,
-	.cancel = cancel,
-	.cancel_all = cancel_all,
+    .name = "fault",
+    .summary =
+	"another policy with errors, short transfers and delays injected from a seed (testing)",
+    /* The inner policy's set, but which one that is is known only per
+     * run and this table is const: the default inner's (io_uring). */
+    .native_ops = RLT_OP_ALL & ~RLT_OP_BIT(RLT_OP_ACCEPT_MULTI),
+    .probe = probe,
+    .init = init,
+    .fini = fini,
+    .submit = submit,
+    .poll = poll_,
+    .wake = wake,
+    .cancel = cancel,
+    .cancel_all = cancel_all,
 };

@@ -62,18 +62,18 @@
 #endif
 
 #define UD_WAKE ((uint64_t)1)
-#define UD_MSG ((uint64_t)2)
-#define UD_MAX UD_MSG
+#define UD_MSG	((uint64_t)2)
+#define UD_MAX	UD_MSG
 
 typedef struct uring {
 	struct io_uring ring;
 	bool taskrun_flag; /* the kernel flags deferred completions in sq.kflags */
 	bool sqpoll;
 	bool wake_armed;
-	bool no_rearm; /* shutting down: leave the wake read unarmed */
+	bool no_rearm;	   /* shutting down: leave the wake read unarmed */
 	unsigned inflight; /* SQEs whose CQE was not reaped (ops and the wake read) */
-	int ring_fd;       /* target of MSG_RING wake-ups */
-	int wake_fd;       /* eventfd, for threads without a ring */
+	int ring_fd;	   /* target of MSG_RING wake-ups */
+	int wake_fd;	   /* eventfd, for threads without a ring */
 	uint64_t wake_buf;
 } uring;
 
@@ -82,21 +82,21 @@ typedef struct uring {
  * TASKRUN_FLAG makes the kernel say (IORING_SQ_TASKRUN) when such work is
  * waiting, so a busy loop skips io_uring_enter when there is nothing. */
 static const unsigned plain_flags[] = {
-	IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
-	IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
-	IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
-	0,
+    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+    IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+    0,
 };
 static const unsigned sqpoll_flags[] = {
-	IORING_SETUP_SQPOLL | IORING_SETUP_SINGLE_ISSUER,
-	IORING_SETUP_SQPOLL,
+    IORING_SETUP_SQPOLL | IORING_SETUP_SINGLE_ISSUER,
+    IORING_SETUP_SQPOLL,
 };
 
 /* Set up a ring with the best flags the kernel takes. Only EINVAL (an
  * unknown flag) is worth a retry; EPERM, ENOMEM, ENOSYS are the kernel
  * saying no to io_uring itself. */
-static int setup(struct io_uring *ring, unsigned entries, bool sqpoll, unsigned idle_ms, int attach_fd,
-		 unsigned *flags_out)
+static int setup(struct io_uring *ring, unsigned entries, bool sqpoll, unsigned idle_ms,
+		 int attach_fd, unsigned *flags_out)
 {
 	const unsigned *flags = sqpoll ? sqpoll_flags : plain_flags;
 	size_t n = sqpoll ? sizeof(sqpoll_flags) / sizeof(sqpoll_flags[0])
@@ -190,8 +190,14 @@ static int probe_common(bool sqpoll, const char *options)
 	return 0;
 }
 
-static int probe_plain(const char *options) { return probe_common(false, options); }
-static int probe_sqpoll(const char *options) { return probe_common(true, options); }
+static int probe_plain(const char *options)
+{
+	return probe_common(false, options);
+}
+static int probe_sqpoll(const char *options)
+{
+	return probe_common(true, options);
+}
 
 static int init_common(rlt_loop *loop, bool sqpoll)
 {
@@ -231,8 +237,14 @@ static int init_common(rlt_loop *loop, bool sqpoll)
 	return 0;
 }
 
-static int init_plain(rlt_loop *loop) { return init_common(loop, false); }
-static int init_sqpoll(rlt_loop *loop) { return init_common(loop, true); }
+static int init_plain(rlt_loop *loop)
+{
+	return init_common(loop, false);
+}
+static int init_sqpoll(rlt_loop *loop)
+{
+	return init_common(loop, true);
+}
 
 static void fini(rlt_loop *loop)
 {
@@ -286,10 +298,12 @@ void rlt__uring_submit(rlt_loop *loop, rlt_op *op)
 	struct io_uring_sqe *sqe = get_sqe(u);
 	switch ((rlt_opcode)op->code) {
 	case RLT_OP_READ:
-		io_uring_prep_read(sqe, op->fd, op->u.rw.buf, (unsigned)op->u.rw.len, (__u64)op->u.rw.off);
+		io_uring_prep_read(sqe, op->fd, op->u.rw.buf, (unsigned)op->u.rw.len,
+				   (__u64)op->u.rw.off);
 		break;
 	case RLT_OP_WRITE:
-		io_uring_prep_write(sqe, op->fd, op->u.rw.buf, (unsigned)op->u.rw.len, (__u64)op->u.rw.off);
+		io_uring_prep_write(sqe, op->fd, op->u.rw.buf, (unsigned)op->u.rw.len,
+				    (__u64)op->u.rw.off);
 		break;
 	case RLT_OP_READV:
 		io_uring_prep_readv(sqe, op->fd, op->u.vec.iov, (unsigned)op->u.vec.iovcnt,
@@ -300,7 +314,8 @@ void rlt__uring_submit(rlt_loop *loop, rlt_op *op)
 				     (__u64)op->u.vec.off);
 		break;
 	case RLT_OP_OPENAT:
-		io_uring_prep_openat(sqe, op->fd, op->u.open.path, op->u.open.flags, op->u.open.mode);
+		io_uring_prep_openat(sqe, op->fd, op->u.open.path, op->u.open.flags,
+				     op->u.open.mode);
 		break;
 	case RLT_OP_CLOSE:
 		io_uring_prep_close(sqe, op->fd);
@@ -309,8 +324,8 @@ void rlt__uring_submit(rlt_loop *loop, rlt_op *op)
 		io_uring_prep_fsync(sqe, op->fd, op->u.fsync.datasync ? IORING_FSYNC_DATASYNC : 0);
 		break;
 	case RLT_OP_STATX:
-		io_uring_prep_statx(sqe, op->fd, op->u.statx.path, op->u.statx.flags, op->u.statx.mask,
-				    op->u.statx.out);
+		io_uring_prep_statx(sqe, op->fd, op->u.statx.path, op->u.statx.flags,
+				    op->u.statx.mask, op->u.statx.out);
 		break;
 	case RLT_OP_ACCEPT:
 		io_uring_prep_accept(sqe, op->fd, op->u.accept.addr, op->u.accept.addrlen,
@@ -366,8 +381,7 @@ static int reap(uring *u)
 	struct io_uring_cqe *cqe;
 	unsigned head, n = 0;
 	int done = 0;
-	io_uring_for_each_cqe(&u->ring, head, cqe)
-	{
+	io_uring_for_each_cqe (&u->ring, head, cqe) {
 		uint64_t ud = cqe->user_data;
 		n++;
 		if (ud > UD_MAX) {
@@ -405,8 +419,9 @@ int rlt__uring_poll(rlt_loop *loop, int64_t timeout_ns)
 				/* Completions can be waiting in the kernel (deferred
 				 * task work); with TASKRUN_FLAG the kernel says so,
 				 * without it, ask. */
-				must_enter = !u->taskrun_flag ||
-					     (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_TASKRUN);
+				must_enter =
+				    !u->taskrun_flag ||
+				    (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_TASKRUN);
 			}
 			if (must_enter)
 				io_uring_submit_and_get_events(&u->ring);
@@ -418,8 +433,8 @@ int rlt__uring_poll(rlt_loop *loop, int64_t timeout_ns)
 	struct io_uring_cqe *cqe;
 	if (timeout_ns > 0) {
 		struct __kernel_timespec ts = {
-			.tv_sec = timeout_ns / 1000000000,
-			.tv_nsec = timeout_ns % 1000000000,
+		    .tv_sec = timeout_ns / 1000000000,
+		    .tv_nsec = timeout_ns % 1000000000,
 		};
 		io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
 	} else {
@@ -482,19 +497,19 @@ static void cancel_all(rlt_loop *loop)
 /* Linked timeouts (op deadlines) only without SQPOLL: an SQ thread shared
  * by several rings submits at most 8 SQEs per ring per pass, and a link
  * cut at the end of a pass goes in without its timeout. */
-#define URING_POLICY(name_, summary_, probe_, init_, flags_)                                      \
+#define URING_POLICY(name_, summary_, probe_, init_, flags_)                                       \
 	{                                                                                          \
-		.name = name_, .summary = summary_, .native_ops = RLT_OP_ALL, .probe = probe_,    \
-		.init = init_, .fini = fini, .submit = rlt__uring_submit,                          \
-		.poll = rlt__uring_poll, .wake = wake, .cancel = cancel, .cancel_all = cancel_all, \
+		.name = name_, .summary = summary_, .native_ops = RLT_OP_ALL, .probe = probe_,     \
+		.init = init_, .fini = fini, .submit = rlt__uring_submit, .poll = rlt__uring_poll, \
+		.wake = wake, .cancel = cancel, .cancel_all = cancel_all,                          \
 		.flags = (flags_) | RLT_POLICY_MULTISHOT,                                          \
 	}
 
-const rlt_policy rlt__policy_uring =
-	URING_POLICY("io_uring", "one io_uring per worker, DEFER_TASKRUN, batched submissions (default)",
-		     probe_plain, init_plain, RLT_POLICY_DEADLINES);
+const rlt_policy rlt__policy_uring = URING_POLICY(
+    "io_uring", "one io_uring per worker, DEFER_TASKRUN, batched submissions (default)",
+    probe_plain, init_plain, RLT_POLICY_DEADLINES);
 
 const rlt_policy rlt__policy_sqpoll = URING_POLICY(
-	"io_uring-sqpoll",
-	"io_uring with a kernel SQ polling thread shared by the workers (costs a core under load)",
-	probe_sqpoll, init_sqpoll, 0);
+    "io_uring-sqpoll",
+    "io_uring with a kernel SQ polling thread shared by the workers (costs a core under load)",
+    probe_sqpoll, init_sqpoll, 0);

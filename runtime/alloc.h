@@ -8,16 +8,40 @@
 
 #ifdef RLT_USE_MIMALLOC
 #include <mimalloc.h>
-static inline void *rlt__malloc(size_t n) { return mi_malloc(n); }
-static inline void *rlt__calloc(size_t n, size_t size) { return mi_calloc(n, size); }
-static inline void *rlt__realloc(void *p, size_t n) { return mi_realloc(p, n); }
-static inline void rlt__free(void *p) { mi_free(p); }
+static inline void *rlt__malloc(size_t n)
+{
+	return mi_malloc(n);
+}
+static inline void *rlt__calloc(size_t n, size_t size)
+{
+	return mi_calloc(n, size);
+}
+static inline void *rlt__realloc(void *p, size_t n)
+{
+	return mi_realloc(p, n);
+}
+static inline void rlt__free(void *p)
+{
+	mi_free(p);
+}
 #else
 #include <stdlib.h>
-static inline void *rlt__malloc(size_t n) { return malloc(n); }
-static inline void *rlt__calloc(size_t n, size_t size) { return calloc(n, size); }
-static inline void *rlt__realloc(void *p, size_t n) { return realloc(p, n); }
-static inline void rlt__free(void *p) { free(p); }
+static inline void *rlt__malloc(size_t n)
+{
+	return malloc(n);
+}
+static inline void *rlt__calloc(size_t n, size_t size)
+{
+	return calloc(n, size);
+}
+static inline void *rlt__realloc(void *p, size_t n)
+{
+	return realloc(p, n);
+}
+static inline void rlt__free(void *p)
+{
+	free(p);
+}
 #endif
 
 #endif

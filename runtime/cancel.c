@@ -45,7 +45,8 @@ void rlt__cancel_msg_run(rlt__worker *w, rlt__msg *m)
 	if (on == w) {
 		/* t waits here and cannot be woken behind our back (cancel.h). */
 		if ((c & RLT__C_PENDING) && !t->shield && t->wait->cancel(w, t->wait))
-			atomic_fetch_and_explicit(&t->cancel, ~RLT__C_PENDING, memory_order_acq_rel);
+			atomic_fetch_and_explicit(&t->cancel, ~RLT__C_PENDING,
+						  memory_order_acq_rel);
 	} else if (on && (c & RLT__C_PENDING)) {
 		/* t moved on and waits elsewhere now: follow it, keeping the
 		 * reference the message holds. */
@@ -72,10 +73,13 @@ static void setup(void)
 		return;
 	/* Registering is what makes the expedited command usable later. */
 	rlt__cancel_fence_cheap =
-		syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+	    syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 }
 
-void rlt__cancel_setup(void) { pthread_once(&setup_once, setup); }
+void rlt__cancel_setup(void)
+{
+	pthread_once(&setup_once, setup);
+}
 
 void rlt__cancel_fence(void)
 {
@@ -171,7 +175,10 @@ int rlt_scope_enter(rlt_scope *sc, int64_t timeout_ns)
 	return scope_push(sc, timeout_ns < 0 ? UINT64_MAX : rlt_now() + (uint64_t)timeout_ns, 0);
 }
 
-int rlt_shield_enter(rlt_scope *sc) { return scope_push(sc, UINT64_MAX, SCOPE_SHIELD); }
+int rlt_shield_enter(rlt_scope *sc)
+{
+	return scope_push(sc, UINT64_MAX, SCOPE_SHIELD);
+}
 
 int rlt_scope_leave(rlt_scope *sc)
 {

@@ -82,9 +82,8 @@ void rlt__cancel_repend(rlt_task *t);
 /* A cancellation point that is not a wait (yield, I/O entry). */
 static inline int rlt__cancel_point(rlt_task *t)
 {
-	if (__builtin_expect(!(atomic_load_explicit(&t->cancel, memory_order_relaxed) &
-			       RLT__C_PENDING),
-			     1) ||
+	if (__builtin_expect(
+		!(atomic_load_explicit(&t->cancel, memory_order_relaxed) & RLT__C_PENDING), 1) ||
 	    t->shield)
 		return 0;
 	return rlt__cancel_take(t);
@@ -107,9 +106,8 @@ static inline int rlt__wait_enter(rlt_task *t, rlt__wait *wt, unsigned kind)
 	} else {
 		atomic_exchange_explicit(&t->wait_on, t->worker, memory_order_seq_cst);
 	}
-	if (__builtin_expect(!(atomic_load_explicit(&t->cancel, memory_order_seq_cst) &
-			       RLT__C_PENDING),
-			     1) ||
+	if (__builtin_expect(
+		!(atomic_load_explicit(&t->cancel, memory_order_seq_cst) & RLT__C_PENDING), 1) ||
 	    t->shield)
 		return 0;
 	int rc = rlt__cancel_take(t);

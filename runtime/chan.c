@@ -176,7 +176,10 @@ int rlt_chan_send_timeout(rlt_chan *ch, void *v, int64_t timeout_ns)
 	return chan_send(ch, v, timeout_ns, true);
 }
 
-int rlt_chan_send(rlt_chan *ch, void *v) { return rlt_chan_send_timeout(ch, v, -1); }
+int rlt_chan_send(rlt_chan *ch, void *v)
+{
+	return rlt_chan_send_timeout(ch, v, -1);
+}
 
 int rlt_chan_try_send(rlt_chan *ch, void *v)
 {
@@ -194,7 +197,10 @@ int rlt_chan_recv_timeout(rlt_chan *ch, void **v, int64_t timeout_ns)
 	return chan_recv(ch, v, timeout_ns, true);
 }
 
-int rlt_chan_recv(rlt_chan *ch, void **v) { return rlt_chan_recv_timeout(ch, v, -1); }
+int rlt_chan_recv(rlt_chan *ch, void **v)
+{
+	return rlt_chan_recv_timeout(ch, v, -1);
+}
 
 int rlt_chan_try_recv(rlt_chan *ch, void **v)
 {
@@ -260,4 +266,7 @@ size_t rlt_chan_len(rlt_chan *ch)
 	return n;
 }
 
-size_t rlt_chan_cap(const rlt_chan *ch) { return ch ? ch->cap : 0; }
+size_t rlt_chan_cap(const rlt_chan *ch)
+{
+	return ch ? ch->cap : 0;
+}

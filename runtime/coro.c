@@ -12,19 +12,19 @@ void rlt__coro_init(rlt__coro *co, void *lo, size_t size, void (*entry)(void *),
 	/* After the 6 pops and `ret`, rsp = top, 16-byte aligned, as the
 	 * `call` in rlt__ctx_boot needs. Layout: r15 r14 r13 r12 rbx rbp ret. */
 	sp = (void **)(top - 7 * 8);
-	sp[0] = NULL;               /* r15 */
-	sp[1] = NULL;               /* r14 */
-	sp[2] = arg;                /* r13 */
-	sp[3] = (void *)entry;      /* r12 */
-	sp[4] = NULL;               /* rbx */
-	sp[5] = NULL;               /* rbp: ends the frame chain */
+	sp[0] = NULL;	       /* r15 */
+	sp[1] = NULL;	       /* r14 */
+	sp[2] = arg;	       /* r13 */
+	sp[3] = (void *)entry; /* r12 */
+	sp[4] = NULL;	       /* rbx */
+	sp[5] = NULL;	       /* rbp: ends the frame chain */
 	sp[6] = (void *)rlt__ctx_boot;
 #elif defined(__aarch64__)
 	/* 176-byte frame: x19..x30 at [0, 96), d8..d15 at [96, 160). */
 	sp = (void **)(top - 176);
 	memset(sp, 0, 176);
-	sp[0] = (void *)entry;      /* x19 */
-	sp[1] = arg;                /* x20 */
+	sp[0] = (void *)entry;		/* x19 */
+	sp[1] = arg;			/* x20 */
 	sp[11] = (void *)rlt__ctx_boot; /* x30 */
 #else
 #error "ringlet: no context switch for this architecture"

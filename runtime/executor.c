@@ -30,8 +30,8 @@
  * decrements it as its very last touch of the runtime, and rlt_run's
  * teardown waits for zero before freeing anything (polling: it is the rare
  * case of a runtime ending with jobs still running, and a lock or futex
- * after the decrement would be a touch too many). (Jobs whose task timed out are counted too: simpler, and a
- * discard callback may still want the program's state.)
+ * after the decrement would be a touch too many). (Jobs whose task timed out are counted too:
+ * simpler, and a discard callback may still want the program's state.)
  */
 #include "ringlet/executor.h"
 #include "ringlet/future.h"
@@ -52,7 +52,7 @@
 #include <string.h>
 #include <time.h>
 
-#define DEFAULT_MAX_THREADS 512u
+#define DEFAULT_MAX_THREADS   512u
 #define DEFAULT_KEEP_ALIVE_MS 10000u
 
 typedef struct job {
@@ -64,15 +64,15 @@ typedef struct job {
 	rlt_future *future; /* rlt_pool_submit: set it instead of waking */
 	rlt__runtime *rt;   /* the waiter's runtime (NULL for futures) */
 	rlt__oneshot done;
-	int err;            /* -ECANCELED when dropped by a shutdown */
-	bool consumed;      /* the waiter took the outcome: no discard */
+	int err;       /* -ECANCELED when dropped by a shutdown */
+	bool consumed; /* the waiter took the outcome: no discard */
 	atomic_uint refs;
 } job;
 
 struct rlt_pool {
 	pthread_mutex_t lock;
-	pthread_cond_t work;   /* idle threads wait here */
-	pthread_cond_t exited; /* shutdown waits here for the last thread */
+	pthread_cond_t work;	 /* idle threads wait here */
+	pthread_cond_t exited;	 /* shutdown waits here for the last thread */
 	pthread_cond_t starving; /* the monitor waits here */
 	job *head, *tail;
 	size_t max_queue;
@@ -80,10 +80,10 @@ struct rlt_pool {
 	unsigned threads, idle, spinning, max_threads;
 	uint64_t keep_alive_ns;
 	uint64_t completed;
-	uint64_t taken; /* jobs taken off the queue: the monitor's progress mark */
-	bool monitor;   /* the monitor thread is alive */
+	uint64_t taken;	     /* jobs taken off the queue: the monitor's progress mark */
+	bool monitor;	     /* the monitor thread is alive */
 	bool monitor_wanted; /* a job waits with no thread free: look again soon */
-	unsigned serial; /* thread names */
+	unsigned serial;     /* thread names */
 	bool shutting_down;
 	bool is_default;
 	char name[11];
@@ -130,12 +130,11 @@ static void job_finish(job *j)
 
 #define mono_ns rlt__mono_ns
 
-
 /* A thread out of jobs watches the queue this long before it sleeps on the
  * condition variable: a job submitted meanwhile costs no futex wake-up on
  * either side (~5 us each on a VM). At most SPINNERS threads do it at once,
  * so a big pool does not burn the machine. */
-#define SPIN_NS 50000u
+#define SPIN_NS	 50000u
 #define SPINNERS 1u
 
 static bool spin_for_job(rlt_pool *p)
@@ -210,7 +209,8 @@ static void *pool_thread(void *arg)
 		if (!p->head)
 			p->tail = NULL;
 		p->taken++;
-		atomic_store_explicit(&p->queued, atomic_load_explicit(&p->queued, memory_order_relaxed) - 1,
+		atomic_store_explicit(&p->queued,
+				      atomic_load_explicit(&p->queued, memory_order_relaxed) - 1,
 				      memory_order_relaxed);
 		pthread_mutex_unlock(&p->lock);
 
@@ -327,7 +327,8 @@ static int pool_push(rlt_pool *p, job *j)
 	int rc = 0;
 	if (p->shutting_down) {
 		rc = -ESHUTDOWN;
-	} else if (p->max_queue && atomic_load_explicit(&p->queued, memory_order_relaxed) >= p->max_queue) {
+	} else if (p->max_queue &&
+		   atomic_load_explicit(&p->queued, memory_order_relaxed) >= p->max_queue) {
 		rc = -EAGAIN;
 	} else {
 		size_t queued = atomic_load_explicit(&p->queued, memory_order_relaxed);
@@ -412,7 +413,9 @@ static void default_init(void)
 		char *end;
 		unsigned long v = strtoul(env, &end, 10);
 		if (*end || v < 1 || v > 100000) {
-			fprintf(stderr, "ringlet: RINGLET_BLOCKING_THREADS=%s is not a number in [1, 100000]; using %u\n",
+			fprintf(stderr,
+				"ringlet: RINGLET_BLOCKING_THREADS=%s is not a number in [1, "
+				"100000]; using %u\n",
 				env, DEFAULT_MAX_THREADS);
 		} else {
 			cfg.max_threads = (unsigned)v;

@@ -62,9 +62,8 @@ static inline void disarm(rlt__worker *w, rlt_task *t, rlt__timer *tm)
 /* Register on o and suspend, with a timer at deadline (UINT64_MAX: none),
  * published for rlt_cancel unless not cancellable. Inlined twice, so that
  * the common wait (no timer, cancellable) is compiled without the rest. */
-static inline __attribute__((always_inline)) int wait_on_oneshot(rlt_task *t, rlt__oneshot *o,
-								 unsigned kind, uint64_t deadline,
-								 bool cancellable)
+static inline __attribute__((always_inline)) int
+wait_on_oneshot(rlt_task *t, rlt__oneshot *o, unsigned kind, uint64_t deadline, bool cancellable)
 {
 	rlt__worker *w = t->worker;
 	oneshot_waiter ow;
@@ -142,9 +141,8 @@ int rlt__oneshot_wait_t(rlt_task *t, rlt__oneshot *o, int64_t timeout_ns, unsign
 {
 	if (rlt__oneshot_is_set(o))
 		return 0;
-	if (__builtin_expect(timeout_ns >= 0 || t->deadline != UINT64_MAX ||
-				     (kind & RLT__WAIT_NOCANCEL),
-			     0))
+	if (__builtin_expect(
+		timeout_ns >= 0 || t->deadline != UINT64_MAX || (kind & RLT__WAIT_NOCANCEL), 0))
 		return oneshot_wait_slow(t, o, timeout_ns, kind);
 	return wait_on_oneshot(t, o, kind, UINT64_MAX, true);
 }
@@ -210,7 +208,10 @@ int rlt_future_fail(rlt_future *f, int err)
 	return complete(f, NULL, err);
 }
 
-bool rlt_future_done(const rlt_future *f) { return f && rlt__oneshot_is_set(&f->os); }
+bool rlt_future_done(const rlt_future *f)
+{
+	return f && rlt__oneshot_is_set(&f->os);
+}
 
 int rlt_future_await(rlt_future *f, void **value, int64_t timeout_ns)
 {

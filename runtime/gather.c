@@ -23,19 +23,22 @@
 #include <string.h>
 
 /* The outcome that counts as a failure (a cancelled task is not one). */
-static inline bool failed(int outcome) { return outcome != 0 && outcome != -ECANCELED; }
+static inline bool failed(int outcome)
+{
+	return outcome != 0 && outcome != -ECANCELED;
+}
 
 /* ---- a watch over n tasks ---- */
 
 typedef struct tasks_watch {
 	rlt__watch wa;
 	atomic_uint refs;
-	atomic_uint done;       /* tasks finished */
-	atomic_bool fired;      /* os completed (once) */
-	atomic_int first_fail;  /* the first failure's outcome, 0 if none yet */
-	unsigned need;          /* fire when done reaches it... */
-	bool on_fail;           /* ...or on the first failure */
-	rlt__oneshot os;        /* the waiter's */
+	atomic_uint done;      /* tasks finished */
+	atomic_bool fired;     /* os completed (once) */
+	atomic_int first_fail; /* the first failure's outcome, 0 if none yet */
+	unsigned need;	       /* fire when done reaches it... */
+	bool on_fail;	       /* ...or on the first failure */
+	rlt__oneshot os;       /* the waiter's */
 } tasks_watch;
 
 static void watch_unref(tasks_watch *tw)
@@ -381,8 +384,8 @@ int rlt_group_wait(rlt_group *g, rlt_group_report *report)
 	g->owner_waiting = true;
 	if (g->owner_cancelled) {
 		/* The failure cancelled us to bring us here: take it back. */
-		uint32_t old = atomic_fetch_and_explicit(&self->cancel, ~RLT__C_PENDING,
-							 memory_order_acq_rel);
+		uint32_t old =
+		    atomic_fetch_and_explicit(&self->cancel, ~RLT__C_PENDING, memory_order_acq_rel);
 		if (!(old & RLT__C_PENDING) && self->c.ncancel)
 			self->c.ncancel--;
 		g->owner_cancelled = false;

@@ -28,9 +28,9 @@ struct rlt_gen {
 	rlt__oneshot want; /* consumer -> producer: go on */
 	rlt__oneshot have; /* producer -> consumer: a value, or the end */
 	void *value;
-	bool finished; /* the producer returned (published by have) */
-	int err;       /* its rlt_fail() error */
-	bool asked;    /* consumer: want completed, have not yet taken */
+	bool finished;	    /* the producer returned (published by have) */
+	int err;	    /* its rlt_fail() error */
+	bool asked;	    /* consumer: want completed, have not yet taken */
 	rlt_task *producer; /* the consumer's handle: only the consumer reads it */
 	/* The producer task, as the producer itself knows it: set by gen_main
 	 * before fn runs. Not g->producer, which the consumer stores only once

@@ -26,21 +26,21 @@
 #include <unistd.h>
 
 static const char *const kind_names[RLT__WK_COUNT] = {
-	[RLT__WK_NONE] = "?",
-	[RLT__WK_IO] = "io",
-	[RLT__WK_SLEEP] = "sleep",
-	[RLT__WK_FUTURE] = "future",
-	[RLT__WK_JOIN] = "join",
-	[RLT__WK_TASKS] = "tasks",
-	[RLT__WK_MUTEX] = "mutex",
-	[RLT__WK_EVENT] = "event",
-	[RLT__WK_SEM] = "semaphore",
-	[RLT__WK_COND] = "condition",
-	[RLT__WK_WAITGROUP] = "waitgroup",
-	[RLT__WK_CHAN_SEND] = "channel send",
-	[RLT__WK_CHAN_RECV] = "channel recv",
-	[RLT__WK_JOB] = "pool job",
-	[RLT__WK_GEN] = "generator",
+    [RLT__WK_NONE] = "?",
+    [RLT__WK_IO] = "io",
+    [RLT__WK_SLEEP] = "sleep",
+    [RLT__WK_FUTURE] = "future",
+    [RLT__WK_JOIN] = "join",
+    [RLT__WK_TASKS] = "tasks",
+    [RLT__WK_MUTEX] = "mutex",
+    [RLT__WK_EVENT] = "event",
+    [RLT__WK_SEM] = "semaphore",
+    [RLT__WK_COND] = "condition",
+    [RLT__WK_WAITGROUP] = "waitgroup",
+    [RLT__WK_CHAN_SEND] = "channel send",
+    [RLT__WK_CHAN_RECV] = "channel recv",
+    [RLT__WK_JOB] = "pool job",
+    [RLT__WK_GEN] = "generator",
 };
 
 static int state_of(const rlt_task *t, char *what, size_t len)
@@ -70,13 +70,14 @@ static int state_of(const rlt_task *t, char *what, size_t len)
 	if (what && len) {
 		what[0] = '\0';
 		if (out == RLT_TASK_WAITING) {
-			unsigned k = atomic_load_explicit(&((rlt_task *)t)->wait_kind,
-							  memory_order_relaxed);
+			unsigned k =
+			    atomic_load_explicit(&((rlt_task *)t)->wait_kind, memory_order_relaxed);
 			unsigned kind = k & 0xff;
 			if (kind == RLT__WK_IO)
 				snprintf(what, len, "io %s", rlt_op_name(k >> 8));
 			else
-				snprintf(what, len, "%s", kind_names[kind < RLT__WK_COUNT ? kind : 0]);
+				snprintf(what, len, "%s",
+					 kind_names[kind < RLT__WK_COUNT ? kind : 0]);
 		}
 	}
 	return out;

@@ -28,7 +28,7 @@
 #include <stdint.h>
 
 #define RLT__ONESHOT_EMPTY ((uintptr_t)0)
-#define RLT__ONESHOT_SET ((uintptr_t)1)
+#define RLT__ONESHOT_SET   ((uintptr_t)1)
 #define RLT__ONESHOT_WATCH ((uintptr_t)2)
 
 struct rlt_task;

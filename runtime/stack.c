@@ -14,9 +14,9 @@
 #ifdef RLT_HAVE_VALGRIND_H
 #include <valgrind/valgrind.h>
 #else
-#define RUNNING_ON_VALGRIND 0
+#define RUNNING_ON_VALGRIND		0
 #define VALGRIND_STACK_REGISTER(lo, hi) 0u
-#define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
+#define VALGRIND_STACK_DEREGISTER(id)	((void)(id))
 #endif
 
 #ifndef MADV_GUARD_INSTALL
@@ -24,8 +24,8 @@
 #endif
 
 #define SLAB_TARGET_BYTES (8u << 20)
-#define SLAB_MAX_STACKS 256u
-#define ALTSTACK_SIZE (64u * 1024u)
+#define SLAB_MAX_STACKS	  256u
+#define ALTSTACK_SIZE	  (64u * 1024u)
 
 struct rlt__slab {
 	rlt__slab *next;
@@ -335,7 +335,8 @@ int rlt__altstack_enter(void **mem)
 	*mem = NULL;
 	if (sigaltstack(NULL, &old) == 0 && !(old.ss_flags & SS_DISABLE))
 		return 0; /* the thread already has one (ASan installs its own) */
-	void *m = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *m =
+	    mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return -ENOMEM;
 	ss.ss_sp = m;

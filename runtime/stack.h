@@ -17,9 +17,9 @@
 #define RLT__STACK_CLASSES 8
 
 typedef struct rlt__stack {
-	void *lo;      /* lowest usable byte; the guard lies just below */
-	size_t size;   /* usable bytes */
-	bool pooled;   /* from a slab (else its own mapping, unmapped on put) */
+	void *lo;    /* lowest usable byte; the guard lies just below */
+	size_t size; /* usable bytes */
+	bool pooled; /* from a slab (else its own mapping, unmapped on put) */
 } rlt__stack;
 
 typedef struct rlt__stack_class {

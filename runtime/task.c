@@ -62,7 +62,8 @@ static uint64_t next_id(rlt__runtime *rt, rlt__worker *w)
 	if (!w || w->rt != rt)
 		return atomic_fetch_add_explicit(&rt->next_id, 1, memory_order_relaxed);
 	if (w->id_next == w->id_end) {
-		w->id_next = atomic_fetch_add_explicit(&rt->next_id, ID_BATCH, memory_order_relaxed);
+		w->id_next =
+		    atomic_fetch_add_explicit(&rt->next_id, ID_BATCH, memory_order_relaxed);
 		w->id_end = w->id_next + ID_BATCH;
 	}
 	return w->id_next++;
@@ -181,7 +182,6 @@ void rlt__task_free(rlt_task *t)
 						      memory_order_release, memory_order_relaxed));
 }
 
-
 /* The task is over (returned, or never started): wake its joiner, and if
  * it is the root, stop the runtime. */
 static inline __attribute__((always_inline)) void task_finished(rlt__worker *w, rlt_task *t)
@@ -224,8 +224,8 @@ static void task_entry(void *arg)
 	rlt__coro_started(&t->coro);
 	/* Cancelled before it ever ran (or started while the runtime shuts
 	 * down: rlt__task_start): it does not run at all (asyncio). */
-	if (__builtin_expect(atomic_load_explicit(&t->cancel, memory_order_acquire) &
-			     RLT__C_PENDING, 0) &&
+	if (__builtin_expect(
+		atomic_load_explicit(&t->cancel, memory_order_acquire) & RLT__C_PENDING, 0) &&
 	    rlt__cancel_take(t))
 		t->result = NULL;
 	else
@@ -308,8 +308,7 @@ rlt_task *rlt_spawn(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)
 	return spawn(w->rt, w, fn, arg, opts, NULL);
 }
 
-rlt_task *rlt__spawn_watched(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts,
-			     rlt__watch *wa)
+rlt_task *rlt__spawn_watched(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts, rlt__watch *wa)
 {
 	rlt__worker *w = rlt__worker_self();
 	if (!w || !w->current) {
@@ -357,8 +356,10 @@ int rlt__join(rlt_task *t, void **result, int64_t timeout_ns)
 	return rc < 0 ? rc : err;
 }
 
-int rlt_join(rlt_task *t, void **result) { return rlt__join(t, result, -1); }
-
+int rlt_join(rlt_task *t, void **result)
+{
+	return rlt__join(t, result, -1);
+}
 
 void *rlt_fail(int err)
 {
@@ -391,7 +392,10 @@ int rlt_yield(void)
 	return 0;
 }
 
-rlt_task *rlt_current(void) { return rlt__task_self(); }
+rlt_task *rlt_current(void)
+{
+	return rlt__task_self();
+}
 
 const char *rlt__task_name(rlt_task *t)
 {
@@ -400,9 +404,9 @@ const char *rlt__task_name(rlt_task *t)
 	uint8_t st = atomic_load_explicit(&t->name_state, memory_order_acquire);
 	if (__builtin_expect(st == NAME_READY, 1))
 		return t->name;
-	if (st == NAME_UNSET && atomic_compare_exchange_strong_explicit(
-					&t->name_state, &st, NAME_BUSY, memory_order_acquire,
-					memory_order_acquire)) {
+	if (st == NAME_UNSET &&
+	    atomic_compare_exchange_strong_explicit(&t->name_state, &st, NAME_BUSY,
+						    memory_order_acquire, memory_order_acquire)) {
 		default_name(t->name, t->id);
 		atomic_store_explicit(&t->name_state, NAME_READY, memory_order_release);
 		return t->name;

@@ -25,7 +25,7 @@ typedef struct rlt__msg {
 
 /* rlt_task.cancel bits */
 #define RLT__C_PENDING 1u /* rlt_cancel() asked; not delivered yet */
-#define RLT__C_QUEUED 2u  /* cancel_msg is posted to a worker */
+#define RLT__C_QUEUED  2u /* cancel_msg is posted to a worker */
 
 #define RLT__TF_PINNED 1u
 
@@ -33,18 +33,18 @@ enum rlt__task_state {
 	RLT__T_RUNNABLE, /* in a run queue or an inbox */
 	RLT__T_RUNNING,
 	RLT__T_WAITING, /* suspended until something wakes it */
-	RLT__T_DONE,    /* returned; stack given back */
+	RLT__T_DONE,	/* returned; stack given back */
 	RLT__T_YIELDED, /* switched away to be queued again at once */
 };
 
 /* What a waiting task waits for (introspection: rlt_dump_tasks). */
 enum rlt__wait_kind {
 	RLT__WK_NONE,
-	RLT__WK_IO,     /* an I/O operation; wait_info holds the opcode */
+	RLT__WK_IO, /* an I/O operation; wait_info holds the opcode */
 	RLT__WK_SLEEP,
 	RLT__WK_FUTURE,
 	RLT__WK_JOIN,
-	RLT__WK_TASKS,  /* gather, wait, a task group */
+	RLT__WK_TASKS, /* gather, wait, a task group */
 	RLT__WK_MUTEX,
 	RLT__WK_EVENT,
 	RLT__WK_SEM,
@@ -52,14 +52,14 @@ enum rlt__wait_kind {
 	RLT__WK_WAITGROUP,
 	RLT__WK_CHAN_SEND,
 	RLT__WK_CHAN_RECV,
-	RLT__WK_JOB,    /* a pool job (rlt_run_blocking) */
-	RLT__WK_GEN,    /* a generator hand-off */
+	RLT__WK_JOB, /* a pool job (rlt_run_blocking) */
+	RLT__WK_GEN, /* a generator hand-off */
 	RLT__WK_COUNT
 };
 
 /* The state as other threads may read it (the dump): relaxed, a plain
  * move on the machines ringlet runs on. */
-#define rlt__tstate(t) atomic_load_explicit(&(t)->state, memory_order_relaxed)
+#define rlt__tstate(t)	      atomic_load_explicit(&(t)->state, memory_order_relaxed)
 #define rlt__tstate_set(t, s) atomic_store_explicit(&(t)->state, (uint8_t)(s), memory_order_relaxed)
 
 struct rlt_task {
@@ -84,7 +84,7 @@ struct rlt_task {
 	 * for a posted cancel_msg. */
 	atomic_uint refs;
 	_Atomic uint8_t state;
-	uint8_t flags; /* RLT__TF_* */
+	uint8_t flags;	   /* RLT__TF_* */
 	int16_t start_err; /* -ENOMEM when no stack could be had: never ran */
 	rlt__oneshot done; /* set when fn returned; the joiner waits here */
 
@@ -94,23 +94,23 @@ struct rlt_task {
 	rlt_task *all_prev, *all_next;
 
 	/* Cancellation (runtime/cancel.h has the protocol). Any thread: */
-	_Atomic uint32_t cancel;               /* RLT__C_* */
-	_Atomic uint16_t wait_kind;            /* for the dump: rlt__wait_kind | opcode << 8 */
-	uint16_t shield;                       /* shields entered: cancellation deferred */
+	_Atomic uint32_t cancel;	       /* RLT__C_* */
+	_Atomic uint16_t wait_kind;	       /* for the dump: rlt__wait_kind | opcode << 8 */
+	uint16_t shield;		       /* shields entered: cancellation deferred */
 	_Atomic(struct rlt__worker *) wait_on; /* suspended there in a cancellable wait */
 	/* The task's own (and wait_on's worker's while it waits there): */
-	struct rlt__wait *wait;   /* the current wait's record, on the task's stack */
-	uint64_t deadline;        /* the nearest scope deadline (UINT64_MAX: none) */
-	uint64_t born;            /* for the dump's age */
+	struct rlt__wait *wait; /* the current wait's record, on the task's stack */
+	uint64_t deadline;	/* the nearest scope deadline (UINT64_MAX: none) */
+	uint64_t born;		/* for the dump's age */
 	/* Rarely used; zeroed in one go by rlt__task_create (keep together). */
 	struct rlt__task_cold {
-		rlt__msg cancel_msg;       /* routes a cancel to wait_on */
+		rlt__msg cancel_msg;	   /* routes a cancel to wait_on */
 		struct rlt_scope *scope;   /* innermost deadline scope or shield */
 		struct rlt__defer *defers; /* cleanup to run (LIFO), runtime/cancel.c */
 		uint32_t ndefers;
-		uint16_t ncancel;          /* cancellations delivered (-ECANCELED returned) */
-		bool ended_cancelled;      /* finished with ncancel > 0: its joiner sees it */
-		int fail;                  /* rlt_fail(): the task's error, for its joiner */
+		uint16_t ncancel;     /* cancellations delivered (-ECANCELED returned) */
+		bool ended_cancelled; /* finished with ncancel > 0: its joiner sees it */
+		int fail;	      /* rlt_fail(): the task's error, for its joiner */
 	} c;
 
 	uint64_t id;
@@ -119,8 +119,7 @@ struct rlt_task {
 } __attribute__((aligned(16)));
 
 /* rlt_spawn, with wa watching the task's completion from the start. */
-rlt_task *rlt__spawn_watched(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts,
-			     rlt__watch *wa);
+rlt_task *rlt__spawn_watched(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts, rlt__watch *wa);
 /* rlt_join with a timeout (rlt_wait_for). */
 int rlt__join(rlt_task *t, void **result, int64_t timeout_ns);
 /* Free t (on its owner's thread, or handed to it). */

@@ -37,7 +37,10 @@ typedef struct rlt__spin {
 	atomic_bool locked;
 } rlt__spin;
 
-static inline void rlt__spin_init(rlt__spin *s) { atomic_init(&s->locked, false); }
+static inline void rlt__spin_init(rlt__spin *s)
+{
+	atomic_init(&s->locked, false);
+}
 
 static inline bool rlt__spin_trylock(rlt__spin *s)
 {
@@ -66,18 +69,24 @@ static inline void rlt__spin_unlock(rlt__spin *s)
 typedef struct rlt__waiter {
 	struct rlt__waiter *next, *prev;
 	rlt__oneshot os; /* completed by the waker: the hand-off */
-	bool queued;     /* in the queue (guarded by the primitive's lock) */
-	int result;      /* for the primitive: what the waker handed over */
-	void *data;      /* for the primitive: e.g. where a channel value goes */
+	bool queued;	 /* in the queue (guarded by the primitive's lock) */
+	int result;	 /* for the primitive: what the waker handed over */
+	void *data;	 /* for the primitive: e.g. where a channel value goes */
 } rlt__waiter;
 
 typedef struct rlt__waitq {
 	rlt__waiter *head, *tail;
 } rlt__waitq;
 
-static inline void rlt__waitq_init(rlt__waitq *q) { q->head = q->tail = NULL; }
+static inline void rlt__waitq_init(rlt__waitq *q)
+{
+	q->head = q->tail = NULL;
+}
 
-static inline bool rlt__waitq_empty(const rlt__waitq *q) { return q->head == NULL; }
+static inline bool rlt__waitq_empty(const rlt__waitq *q)
+{
+	return q->head == NULL;
+}
 
 static inline void rlt__waiter_init(rlt__waiter *w)
 {

@@ -5,7 +5,7 @@
 #include <errno.h>
 
 #define SEARCHING 1u
-#define UNPARKED (1u << 16)
+#define UNPARKED  (1u << 16)
 
 int rlt__idle_init(rlt__idle *id, unsigned nworkers)
 {

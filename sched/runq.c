@@ -4,8 +4,14 @@
 
 #include <string.h>
 
-static inline uint32_t h_real(uint64_t h) { return (uint32_t)h; }
-static inline uint32_t h_steal(uint64_t h) { return (uint32_t)(h >> 32); }
+static inline uint32_t h_real(uint64_t h)
+{
+	return (uint32_t)h;
+}
+static inline uint32_t h_steal(uint64_t h)
+{
+	return (uint32_t)(h >> 32);
+}
 static inline uint64_t h_pack(uint32_t steal, uint32_t real)
 {
 	return ((uint64_t)steal << 32) | real;
@@ -20,7 +26,10 @@ void rlt__global_q_init(rlt__global_q *g)
 	atomic_init(&g->len, 0);
 }
 
-void rlt__global_q_destroy(rlt__global_q *g) { pthread_mutex_destroy(&g->lock); }
+void rlt__global_q_destroy(rlt__global_q *g)
+{
+	pthread_mutex_destroy(&g->lock);
+}
 
 void rlt__global_q_push_batch(rlt__global_q *g, rlt_task *first, rlt_task *last, size_t n)
 {
@@ -101,8 +110,8 @@ static bool push_overflow(rlt__local_q *q, rlt_task *t, uint32_t head, uint32_t 
 	rlt_task *first = atomic_load_explicit(&q->buf[head & RLT__LQ_MASK], memory_order_relaxed);
 	rlt_task *last = first;
 	for (uint32_t i = 1; i < n; i++) {
-		rlt_task *x = atomic_load_explicit(&q->buf[(head + i) & RLT__LQ_MASK],
-						   memory_order_relaxed);
+		rlt_task *x =
+		    atomic_load_explicit(&q->buf[(head + i) & RLT__LQ_MASK], memory_order_relaxed);
 		last->next = x;
 		last = x;
 	}
@@ -119,7 +128,8 @@ void rlt__local_q_push(rlt__local_q *q, rlt_task *t, rlt__global_q *g)
 		uint32_t steal = h_steal(h), real = h_real(h);
 		uint32_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
 		if (tail - steal < RLT__LQ_CAP) {
-			atomic_store_explicit(&q->buf[tail & RLT__LQ_MASK], t, memory_order_relaxed);
+			atomic_store_explicit(&q->buf[tail & RLT__LQ_MASK], t,
+					      memory_order_relaxed);
 			/* release: a thief that reads the new tail sees the slot. */
 			atomic_store_explicit(&q->tail, tail + 1, memory_order_release);
 			return;
@@ -144,7 +154,8 @@ rlt_task *rlt__local_q_pop(rlt__local_q *q)
 		if (real == tail)
 			return NULL;
 		uint32_t next_real = real + 1;
-		uint64_t next = steal == real ? h_pack(next_real, next_real) : h_pack(steal, next_real);
+		uint64_t next =
+		    steal == real ? h_pack(next_real, next_real) : h_pack(steal, next_real);
 		if (atomic_compare_exchange_weak_explicit(&q->head, &h, next, memory_order_acq_rel,
 							  memory_order_acquire))
 			return atomic_load_explicit(&q->buf[real & RLT__LQ_MASK],
@@ -157,7 +168,8 @@ rlt_task *rlt__local_q_steal(rlt__local_q *src, rlt__local_q *dst)
 	uint32_t dst_tail = atomic_load_explicit(&dst->tail, memory_order_relaxed);
 	{
 		/* Only steal into an at most half-full queue: it must have room. */
-		uint32_t dst_steal = h_steal(atomic_load_explicit(&dst->head, memory_order_acquire));
+		uint32_t dst_steal =
+		    h_steal(atomic_load_explicit(&dst->head, memory_order_acquire));
 		if (dst_tail - dst_steal > RLT__LQ_CAP / 2)
 			return NULL;
 	}
@@ -176,9 +188,8 @@ rlt_task *rlt__local_q_steal(rlt__local_q *src, rlt__local_q *dst)
 		first = real;
 		/* Claim [real, real + n): move real, leave steal behind. */
 		next = h_pack(steal, real + n);
-		if (atomic_compare_exchange_weak_explicit(&src->head, &prev, next,
-							  memory_order_acq_rel,
-							  memory_order_acquire))
+		if (atomic_compare_exchange_weak_explicit(
+			&src->head, &prev, next, memory_order_acq_rel, memory_order_acquire))
 			break;
 	}
 	for (uint32_t i = 0; i < n; i++) {
@@ -198,8 +209,8 @@ rlt_task *rlt__local_q_steal(rlt__local_q *src, rlt__local_q *dst)
 			break;
 	}
 	n--;
-	rlt_task *run = atomic_load_explicit(&dst->buf[(dst_tail + n) & RLT__LQ_MASK],
-					     memory_order_relaxed);
+	rlt_task *run =
+	    atomic_load_explicit(&dst->buf[(dst_tail + n) & RLT__LQ_MASK], memory_order_relaxed);
 	if (n)
 		atomic_store_explicit(&dst->tail, dst_tail + n, memory_order_release);
 	return run;

@@ -32,7 +32,7 @@
 
 typedef struct rlt_task rlt_task;
 
-#define RLT__LQ_CAP 256u
+#define RLT__LQ_CAP  256u
 #define RLT__LQ_MASK (RLT__LQ_CAP - 1)
 
 typedef struct rlt__global_q {

@@ -41,9 +41,21 @@ static size_t parse_size(const char *s)
 	if (end == s)
 		return 0;
 	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
+	case 'k':
+	case 'K':
+		v <<= 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		v <<= 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		v <<= 30;
+		end++;
+		break;
 	}
 	if (*end == 'i' || *end == 'I')
 		end++;
@@ -110,7 +122,8 @@ static int resolve_config(const rlt_config *in, rlt__runtime *rt)
 	if (env && *env) {
 		size_t v = parse_size(env);
 		if (!v || !rlt__stack_round(v)) {
-			fprintf(stderr, "ringlet: RINGLET_STACK_SIZE=%s is not a size in [8k, 1g]\n", env);
+			fprintf(stderr,
+				"ringlet: RINGLET_STACK_SIZE=%s is not a size in [8k, 1g]\n", env);
 			return -EINVAL;
 		}
 		cfg.stack_size = v;
@@ -120,8 +133,8 @@ static int resolve_config(const rlt_config *in, rlt__runtime *rt)
 		char *end;
 		unsigned long v = strtoul(env, &end, 10);
 		if (*end || v < 1 || v > RLT_MAX_WORKERS) {
-			fprintf(stderr, "ringlet: RINGLET_WORKERS=%s is not a number in [1, %d]\n", env,
-				RLT_MAX_WORKERS);
+			fprintf(stderr, "ringlet: RINGLET_WORKERS=%s is not a number in [1, %d]\n",
+				env, RLT_MAX_WORKERS);
 			return -EINVAL;
 		}
 		cfg.workers = (unsigned)v;
@@ -143,7 +156,9 @@ static int resolve_config(const rlt_config *in, rlt__runtime *rt)
 		char *end;
 		long v = strtol(env, &end, 10);
 		if (*end || v < 0 || v > 1000000) {
-			fprintf(stderr, "ringlet: RINGLET_SPIN_US=%s is not a number in [0, 1000000]\n", env);
+			fprintf(stderr,
+				"ringlet: RINGLET_SPIN_US=%s is not a number in [0, 1000000]\n",
+				env);
 			return -EINVAL;
 		}
 		spin = v;
@@ -162,7 +177,9 @@ static int resolve_config(const rlt_config *in, rlt__runtime *rt)
 		char *end;
 		unsigned long v = strtoul(env, &end, 10);
 		if (*end || v < 1 || v > 3600000) {
-			fprintf(stderr, "ringlet: RINGLET_SLOW_MS=%s is not a number in [1, 3600000]\n", env);
+			fprintf(stderr,
+				"ringlet: RINGLET_SLOW_MS=%s is not a number in [1, 3600000]\n",
+				env);
 			return -EINVAL;
 		}
 		cfg.slow_ms = (unsigned)v;
@@ -175,7 +192,8 @@ static int resolve_config(const rlt_config *in, rlt__runtime *rt)
 		char *end;
 		long v = strtol(env, &end, 10);
 		if (*end || v < 0 || v > 3600000) {
-			fprintf(stderr, "ringlet: RINGLET_SHUTDOWN_MS=%s is not a number in [0, 3600000]\n",
+			fprintf(stderr,
+				"ringlet: RINGLET_SHUTDOWN_MS=%s is not a number in [0, 3600000]\n",
 				env);
 			return -EINVAL;
 		}
@@ -320,7 +338,8 @@ static void teardown(rlt__runtime *rt, unsigned nthreads, unsigned *dropped)
 	/* Every worker thread has exited: this thread may touch everything. */
 	unsigned n = 0;
 	rlt_task *t;
-	while ((t = rlt__global_q_pop_into(&rt->global, &rt->workers[0].lq, RLT__LQ_CAP / 2)) != NULL) {
+	while ((t = rlt__global_q_pop_into(&rt->global, &rt->workers[0].lq, RLT__LQ_CAP / 2)) !=
+	       NULL) {
 		if (!t->owner) {
 			rlt__free(t);
 			n++;
@@ -340,9 +359,15 @@ rlt_runtime *rlt_runtime_self(void)
 	return w ? w->rt : NULL;
 }
 
-unsigned rlt_runtime_workers(const rlt_runtime *rt) { return rt ? rt->nworkers : 0; }
+unsigned rlt_runtime_workers(const rlt_runtime *rt)
+{
+	return rt ? rt->nworkers : 0;
+}
 
-const char *rlt_runtime_policy(const rlt_runtime *rt) { return rt ? rt->policy.spec : NULL; }
+const char *rlt_runtime_policy(const rlt_runtime *rt)
+{
+	return rt ? rt->policy.spec : NULL;
+}
 
 int rlt_worker_index(void)
 {
@@ -398,8 +423,8 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 	}
 
 	cpu_set_t saved_affinity;
-	bool restore_affinity = rt->pin && sched_getaffinity(0, sizeof(saved_affinity),
-							     &saved_affinity) == 0;
+	bool restore_affinity =
+	    rt->pin && sched_getaffinity(0, sizeof(saved_affinity), &saved_affinity) == 0;
 	if (rt->pin)
 		pin_self(rt, 0);
 	rlt__worker *w0 = &rt->workers[0];
@@ -470,9 +495,10 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 		rlt__altstack_leave(w0->altstack);
 	rlt__worker_set_self(NULL);
 	if (dropped)
-		fprintf(stderr,
-			"ringlet: %u task%s still running when the root task returned %s abandoned\n",
-			dropped, dropped == 1 ? "" : "s", dropped == 1 ? "was" : "were");
+		fprintf(
+		    stderr,
+		    "ringlet: %u task%s still running when the root task returned %s abandoned\n",
+		    dropped, dropped == 1 ? "" : "s", dropped == 1 ? "was" : "were");
 	if (restore_affinity)
 		sched_setaffinity(0, sizeof(saved_affinity), &saved_affinity);
 	pthread_cond_destroy(&rt->start_cond);

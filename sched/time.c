@@ -7,13 +7,16 @@
 
 #include <time.h>
 
-uint64_t rlt_now(void) { return rlt__mono_ns(); }
+uint64_t rlt_now(void)
+{
+	return rlt__mono_ns();
+}
 
 typedef struct sleeper {
 	rlt__wait wt;
 	rlt__timer tm;
 	rlt_task *task;
-	int cause;      /* what the sleep returns */
+	int cause;	/* what the sleep returns */
 	int fire_cause; /* 0, or -ETIMEDOUT when the timer is a scope's deadline */
 } sleeper;
 

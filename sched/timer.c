@@ -12,7 +12,10 @@
  * node i (slots 4i+1 .. 4i+4, i.e. base slots 4i+4 .. 4i+7) fill exactly one
  * cache line. */
 
-void rlt__timer_heap_init(rlt__timer_heap *th) { memset(th, 0, sizeof(*th)); }
+void rlt__timer_heap_init(rlt__timer_heap *th)
+{
+	memset(th, 0, sizeof(*th));
+}
 
 #define SLOT_MASK (RLT__TIMER_SLOTS - 1)
 

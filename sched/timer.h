@@ -26,17 +26,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RLT__TIMER_IDLE UINT32_MAX
-#define RLT__TIMER_WHEEL 0x80000000u /* idx flag: on a wheel slot, at idx & ~flag */
-#define RLT__TIMER_SLOT_SHIFT 20u         /* slot width: 2^20 ns */
-#define RLT__TIMER_SLOTS 256u
+#define RLT__TIMER_IDLE	      UINT32_MAX
+#define RLT__TIMER_WHEEL      0x80000000u /* idx flag: on a wheel slot, at idx & ~flag */
+#define RLT__TIMER_SLOT_SHIFT 20u	  /* slot width: 2^20 ns */
+#define RLT__TIMER_SLOTS      256u
 
 typedef struct rlt__timer rlt__timer;
 typedef void (*rlt__timer_fn)(rlt__timer *tm);
 
 struct rlt__timer {
 	uint64_t deadline; /* CLOCK_MONOTONIC ns */
-	uint32_t idx;      /* heap slot, RLT__TIMER_WHEEL | position, or RLT__TIMER_IDLE */
+	uint32_t idx;	   /* heap slot, RLT__TIMER_WHEEL | position, or RLT__TIMER_IDLE */
 	rlt__timer_fn fn;
 };
 
@@ -58,9 +58,9 @@ typedef struct rlt__timer_bucket {
 
 typedef struct rlt__timer_heap {
 	rlt__timer_slot *h; /* h[0] is the root; children of i: 4i+1 .. 4i+4 */
-	void *mem;          /* allocation behind h (h is offset for alignment) */
-	uint32_t n, cap; /* cap also covers the wheel's timers: moving one into the
-			  * heap never allocates */
+	void *mem;	    /* allocation behind h (h is offset for alignment) */
+	uint32_t n, cap;    /* cap also covers the wheel's timers: moving one into the
+			     * heap never allocates */
 	uint32_t wheel_n;
 	/* Absolute slot (deadline >> SHIFT) the wheel starts at: every timer
 	 * with a deadline before cursor << SHIFT is in the heap, every wheel
@@ -77,7 +77,10 @@ static inline void rlt__timer_init(rlt__timer *tm, rlt__timer_fn fn)
 	tm->deadline = 0;
 }
 
-static inline bool rlt__timer_armed(const rlt__timer *tm) { return tm->idx != RLT__TIMER_IDLE; }
+static inline bool rlt__timer_armed(const rlt__timer *tm)
+{
+	return tm->idx != RLT__TIMER_IDLE;
+}
 
 void rlt__timer_heap_init(rlt__timer_heap *th);
 void rlt__timer_heap_destroy(rlt__timer_heap *th);
@@ -86,7 +89,10 @@ int rlt__timer_add(rlt__timer_heap *th, rlt__timer *tm);
 /* Disarm an armed timer. */
 void rlt__timer_del(rlt__timer_heap *th, rlt__timer *tm);
 
-static inline uint32_t rlt__timer_count(const rlt__timer_heap *th) { return th->n + th->wheel_n; }
+static inline uint32_t rlt__timer_count(const rlt__timer_heap *th)
+{
+	return th->n + th->wheel_n;
+}
 
 /* When the worker must look at its timers next: the earliest heap deadline
  * or the start of the next non-empty wheel slot; UINT64_MAX when none is

@@ -44,8 +44,8 @@
 #include <string.h>
 #include <time.h>
 
-#define TURN_BUDGET 128u
-#define GLOBAL_EVERY 61u
+#define TURN_BUDGET   128u
+#define GLOBAL_EVERY  61u
 #define LIFO_MAX_RUNS 3u
 
 static __thread rlt__worker *tls_worker;
@@ -63,7 +63,10 @@ __attribute__((noinline)) rlt_task *rlt__task_self(void)
 	return w ? w->current : NULL;
 }
 
-void rlt__worker_set_self(rlt__worker *w) { tls_worker = w; }
+void rlt__worker_set_self(rlt__worker *w)
+{
+	tls_worker = w;
+}
 
 /* Declared in io/policy.h. */
 rlt_loop *rlt__loop_peer(rlt_loop *loop, unsigned index)
@@ -86,7 +89,10 @@ bool rlt__current_stack_info(const void **lo, size_t *size, const char **name)
 	return true;
 }
 
-static inline uint64_t mono_now(void) { return rlt__mono_ns(); }
+static inline uint64_t mono_now(void)
+{
+	return rlt__mono_ns();
+}
 
 int rlt__worker_init(rlt__worker *w, rlt__runtime *rt, unsigned index)
 {
@@ -144,7 +150,10 @@ void rlt__task_suspend(rlt_task *t)
 
 /* ---- queues ---- */
 
-static inline bool stealing(const rlt__runtime *rt) { return rt->steal && rt->nworkers > 1; }
+static inline bool stealing(const rlt__runtime *rt)
+{
+	return rt->steal && rt->nworkers > 1;
+}
 
 /* New work exists somewhere: wake one parked worker if nobody is looking. */
 static void notify_idle(rlt__runtime *rt)
@@ -297,12 +306,16 @@ void rlt__task_wake(rlt_task *t)
  * workers through it (a pool thread's ring, for MSG_RING). */
 static __thread rlt_loop *tls_foreign_loop;
 
-void rlt__set_foreign_loop(rlt_loop *loop) { tls_foreign_loop = loop; }
+void rlt__set_foreign_loop(rlt_loop *loop)
+{
+	tls_foreign_loop = loop;
+}
 
 void rlt__worker_kick(rlt__worker *w)
 {
 	rlt__worker *self = tls_worker;
-	rlt_loop *from = self && self != w && self->rt == w->rt && self->loop_ready ? &self->loop : NULL;
+	rlt_loop *from =
+	    self && self != w && self->rt == w->rt && self->loop_ready ? &self->loop : NULL;
 	if (!self && tls_foreign_loop && tls_foreign_loop->policy == w->loop.policy)
 		from = tls_foreign_loop;
 	w->loop.policy->wake(&w->loop, from);
@@ -372,11 +385,12 @@ static __attribute__((noinline)) void run_timed(rlt__worker *w, rlt_task *t)
 	rlt__coro_switch(&w->sched, &t->coro, 0);
 	uint64_t dt = mono_now() - t0;
 	if (dt > w->rt->slow_ns)
-		fprintf(stderr,
-			"ringlet: task \"%s\" (id %llu) ran %.1f ms on worker %u without suspending "
-			"(slow_ms %llu): a blocking call? run it with rlt_run_blocking()\n",
-			rlt__task_name(t), (unsigned long long)t->id, (double)dt / 1e6, w->index,
-			(unsigned long long)(w->rt->slow_ns / 1000000u));
+		fprintf(
+		    stderr,
+		    "ringlet: task \"%s\" (id %llu) ran %.1f ms on worker %u without suspending "
+		    "(slow_ms %llu): a blocking call? run it with rlt_run_blocking()\n",
+		    rlt__task_name(t), (unsigned long long)t->id, (double)dt / 1e6, w->index,
+		    (unsigned long long)(w->rt->slow_ns / 1000000u));
 }
 
 /* A searcher that found work, wherever (stolen, its own queues, its inbox,
@@ -467,7 +481,6 @@ static inline bool stopping(rlt__worker *w)
 	return atomic_load_explicit(&w->rt->stopping, memory_order_acquire);
 }
 
-
 /* Before parking, keep looking for work for rt->spin_ns (rlt_config.spin_us,
  * RINGLET_SPIN_US): a wake-up that comes within that window costs the
  * waker no system call (we are not marked parked, so it only pushes on our
@@ -539,7 +552,6 @@ static void park(rlt__worker *w)
 		w->searching = true; /* a notifier woke us to look for work */
 }
 
-
 void rlt__worker_loop(rlt__worker *w)
 {
 	rlt__runtime *rt = w->rt;
@@ -568,10 +580,11 @@ void rlt__worker_loop(rlt__worker *w)
 		if (atomic_load_explicit(&w->zombies, memory_order_relaxed))
 			drain_zombies(w);
 		/* One load for the rare requests: a dump (SIGQUIT), shutdown. */
-		if (__builtin_expect(atomic_load_explicit(&rt->attn, memory_order_acquire) != 0, 0)) {
+		if (__builtin_expect(atomic_load_explicit(&rt->attn, memory_order_acquire) != 0,
+				     0)) {
 			if (dump_asked(w))
-				rlt__dump_worker(w, atomic_load_explicit(&rt->dump_gen,
-									 memory_order_relaxed));
+				rlt__dump_worker(
+				    w, atomic_load_explicit(&rt->dump_gen, memory_order_relaxed));
 			if (atomic_load_explicit(&rt->draining, memory_order_acquire)) {
 				rlt__runtime_drain_check(w);
 				if (stopping(w))

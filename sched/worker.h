@@ -22,16 +22,16 @@
 typedef struct rlt__runtime rlt__runtime;
 
 /* rlt__runtime.attn */
-#define RLT__ATTN_DUMP 1u  /* SIGQUIT asked for a dump (debug mode) */
+#define RLT__ATTN_DUMP	1u /* SIGQUIT asked for a dump (debug mode) */
 #define RLT__ATTN_DRAIN 2u /* the root returned: shutdown drain */
 
 typedef struct rlt__worker {
 	/* Shared with other threads (thieves, wakers). */
-	rlt__local_q lq;             /* stealable runnable tasks */
+	rlt__local_q lq;	     /* stealable runnable tasks */
 	_Atomic(rlt_task *) inbox;   /* remote wakes/spawns: Treiber stack via ->next */
 	_Atomic(rlt_task *) zombies; /* tasks of ours freed elsewhere: unlink+free */
 	_Atomic(rlt__msg *) msgs;    /* messages for the loop (rlt__worker_post) */
-	atomic_int parked;           /* 1 while (about to be) asleep in the kernel */
+	atomic_int parked;	     /* 1 while (about to be) asleep in the kernel */
 	/* The loop policy's instance: its wake may be called from any thread
 	 * (reading what init set up); the rest is the worker's. */
 	rlt_loop loop;
@@ -41,12 +41,13 @@ typedef struct rlt__worker {
 	unsigned index;
 	rlt__coro sched;   /* the thread's own stack: where the loop runs */
 	rlt_task *current; /* running task, NULL in the loop */
-	rlt_task *lifo;    /* the task woken last by a running task: runs next */
+	rlt_task *lifo;	   /* the task woken last by a running task: runs next */
 	unsigned lifo_runs;
-	rlt_task *pin_head, *pin_tail; /* private FIFO, never stolen: pinned tasks (all with no_steal) */
+	rlt_task *pin_head,
+	    *pin_tail; /* private FIFO, never stolen: pinned tasks (all with no_steal) */
 	uint32_t pin_len;
 	uint32_t tick;
-	uint32_t rng; /* xorshift state for victim order */
+	uint32_t rng;		  /* xorshift state for victim order */
 	uint64_t id_next, id_end; /* task ids reserved by this worker */
 	bool searching;
 
@@ -54,13 +55,13 @@ typedef struct rlt__worker {
 	rlt__stack_pool stacks;
 	uint64_t now; /* cached CLOCK_MONOTONIC of the current loop turn */
 
-	bool loop_ready; /* loop.policy->init succeeded */
-	unsigned dump_seen; /* the SIGQUIT dump generation last printed */
-	rlt__msg drain_msg;  /* shutdown: cancel the tasks we own */
+	bool loop_ready;	/* loop.policy->init succeeded */
+	unsigned dump_seen;	/* the SIGQUIT dump generation last printed */
+	rlt__msg drain_msg;	/* shutdown: cancel the tasks we own */
 	uint64_t drain_counted; /* when we last counted our live tasks */
-	atomic_uint live;       /* shutdown: our tasks not finished, as last counted */
+	atomic_uint live;	/* shutdown: our tasks not finished, as last counted */
 
-	rlt_task *all; /* tasks whose owner is this worker, not yet freed */
+	rlt_task *all;	      /* tasks whose owner is this worker, not yet freed */
 	rlt_task *task_cache; /* freed task structs kept for reuse, via ->next */
 	unsigned task_cache_len;
 	void *altstack;
@@ -85,8 +86,8 @@ struct rlt__runtime {
 	atomic_uint attn;     /* RLT__ATTN_* once asked: the loop looks at dump_gen
 			       * and draining only when non-zero */
 	atomic_uint dump_gen; /* bumped by SIGQUIT in debug mode */
-	atomic_bool draining;   /* the root returned: the others are cancelled */
-	uint64_t drain_ns;      /* how long they get (0: none) */
+	atomic_bool draining; /* the root returned: the others are cancelled */
+	uint64_t drain_ns;    /* how long they get (0: none) */
 	_Atomic uint64_t drain_deadline;
 	atomic_uint_fast64_t next_id;
 	rlt_task *root;

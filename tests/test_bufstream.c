@@ -19,8 +19,14 @@ static inline unsigned char pat(unsigned seed, size_t i)
 }
 
 /* Line k: printable, no '\n', of a length that varies with k. */
-static size_t line_len(unsigned k) { return (k * 37u) % 300u; }
-static char line_ch(unsigned k, size_t i) { return (char)('a' + (k + i * 3) % 26); }
+static size_t line_len(unsigned k)
+{
+	return (k * 37u) % 300u;
+}
+static char line_ch(unsigned k, size_t i)
+{
+	return (char)('a' + (k + i * 3) % 26);
+}
 
 static void socket_pair(int sv[2])
 {
@@ -293,8 +299,8 @@ static void *root_limit(void *arg)
 	return NULL;
 }
 
-static void test_records_longer_than_the_limit_give_emsgsize_and_leave_the_stream_usable(
-	void **state)
+static void
+test_records_longer_than_the_limit_give_emsgsize_and_leave_the_stream_usable(void **state)
 {
 	rlt_test_run(root_limit, NULL);
 }
@@ -582,20 +588,21 @@ static void test_streams_survive_short_transfers_eintr_and_eagain(void **state)
 	/* Every transfer cut short. */
 	rlt_test_run_faults("seed=3,rate=1,errors=none,short=1", root_faults, NULL);
 	/* A mix, delays included. */
-	rlt_test_run_faults("seed=4,rate=0.4,errors=EINTR+EAGAIN,short=1,delay_us=20", root_faults, NULL);
+	rlt_test_run_faults("seed=4,rate=0.4,errors=EINTR+EAGAIN,short=1,delay_us=20", root_faults,
+			    NULL);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_readline_reassembles_lines_sent_a_few_bytes_at_a_time),
-		cmocka_unit_test(test_readuntil_and_readexactly_across_piece_boundaries),
-		cmocka_unit_test(
-			test_records_longer_than_the_limit_give_emsgsize_and_leave_the_stream_usable),
-		cmocka_unit_test(test_end_of_stream_is_zero_and_a_cut_record_is_epipe),
-		cmocka_unit_test(test_writer_buffers_small_writes_and_flushes_in_order),
-		cmocka_unit_test(test_bad_arguments_give_einval),
-		cmocka_unit_test(test_streams_survive_short_transfers_eintr_and_eagain),
+	    cmocka_unit_test(test_readline_reassembles_lines_sent_a_few_bytes_at_a_time),
+	    cmocka_unit_test(test_readuntil_and_readexactly_across_piece_boundaries),
+	    cmocka_unit_test(
+		test_records_longer_than_the_limit_give_emsgsize_and_leave_the_stream_usable),
+	    cmocka_unit_test(test_end_of_stream_is_zero_and_a_cut_record_is_epipe),
+	    cmocka_unit_test(test_writer_buffers_small_writes_and_flushes_in_order),
+	    cmocka_unit_test(test_bad_arguments_give_einval),
+	    cmocka_unit_test(test_streams_survive_short_transfers_eintr_and_eagain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

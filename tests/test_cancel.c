@@ -79,12 +79,23 @@ static size_t drain(int fd)
 
 /* ---- every I/O operation, cancelled in flight ---- */
 
-enum op { OP_READ, OP_READV, OP_RECV, OP_WRITE, OP_WRITEV, OP_SEND, OP_ACCEPT, OP_CONNECT,
-	  OP_POLL, OP_WAITID, OP_COUNT };
+enum op {
+	OP_READ,
+	OP_READV,
+	OP_RECV,
+	OP_WRITE,
+	OP_WRITEV,
+	OP_SEND,
+	OP_ACCEPT,
+	OP_CONNECT,
+	OP_POLL,
+	OP_WAITID,
+	OP_COUNT
+};
 
-static const char *const op_what[OP_COUNT] = {"io read", "io readv", "io recv", "io write",
-					      "io writev", "io send", "io accept", "io connect",
-					      "io poll", "io waitid"};
+static const char *const op_what[OP_COUNT] = {"io read",   "io readv", "io recv",   "io write",
+					      "io writev", "io send",  "io accept", "io connect",
+					      "io poll",   "io waitid"};
 
 typedef struct victim {
 	enum op op;
@@ -202,7 +213,8 @@ static void *cancel_each_op(void *arg)
 			 * connect to it waits (retransmitting) until cancelled. */
 			lfd = listener(&sa, 0);
 			for (; nfill < 8; nfill++) {
-				filler[nfill] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+				filler[nfill] =
+				    socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 				connect(filler[nfill], (struct sockaddr *)&sa, sizeof(sa));
 			}
 			v.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -312,8 +324,21 @@ static void test_every_io_operation_cancelled_in_flight_from_another_worker(void
 
 /* ---- the other waits ---- */
 
-enum wait { W_SLEEP, W_FUTURE, W_JOIN, W_CHAN, W_CHAN_SEND, W_MUTEX, W_EVENT, W_SEM, W_COND, W_WG, W_JOB,
-	    W_YIELD_LOOP, W_COUNT };
+enum wait {
+	W_SLEEP,
+	W_FUTURE,
+	W_JOIN,
+	W_CHAN,
+	W_CHAN_SEND,
+	W_MUTEX,
+	W_EVENT,
+	W_SEM,
+	W_COND,
+	W_WG,
+	W_JOB,
+	W_YIELD_LOOP,
+	W_COUNT
+};
 
 typedef struct waits {
 	rlt_future *f;
@@ -418,8 +443,8 @@ static void *waiter_main(void *arg)
 }
 
 static const char *const wait_what[W_COUNT] = {
-	"sleep", "future", "join", "channel recv", "channel send", "mutex", "event", "semaphore", "condition",
-	"waitgroup", "pool job", ""};
+    "sleep", "future",	  "join",      "channel recv", "channel send", "mutex",
+    "event", "semaphore", "condition", "waitgroup",    "pool job",     ""};
 
 static void *cancel_each_wait(void *arg)
 {
@@ -739,7 +764,8 @@ static void *reader(void *arg)
 		if (n == 0)
 			break;
 		for (ssize_t i = 0; i < n; i++)
-			assert_int_equal((unsigned char)buf[i], (unsigned char)((s->got + (size_t)i) % 251));
+			assert_int_equal((unsigned char)buf[i],
+					 (unsigned char)((s->got + (size_t)i) % 251));
 		s->got += (size_t)n;
 	}
 	rlt_uncancel();
@@ -854,14 +880,14 @@ static void test_a_pending_cancel_stops_file_operations_before_they_start(void *
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_every_io_operation_cancelled_in_flight_from_another_worker),
-		cmocka_unit_test(test_every_wait_cancelled_from_another_worker),
-		cmocka_unit_test(test_cancel_before_start_after_end_edge_triggered_and_uncancel),
-		cmocka_unit_test(test_a_shield_defers_cancellation_to_its_end),
-		cmocka_unit_test(test_cancelling_a_joiner_cancels_the_joined_task),
-		cmocka_unit_test(test_cancel_from_a_plain_thread),
-		cmocka_unit_test(test_random_cancels_lose_no_byte_of_a_stream),
-		cmocka_unit_test(test_a_pending_cancel_stops_file_operations_before_they_start),
+	    cmocka_unit_test(test_every_io_operation_cancelled_in_flight_from_another_worker),
+	    cmocka_unit_test(test_every_wait_cancelled_from_another_worker),
+	    cmocka_unit_test(test_cancel_before_start_after_end_edge_triggered_and_uncancel),
+	    cmocka_unit_test(test_a_shield_defers_cancellation_to_its_end),
+	    cmocka_unit_test(test_cancelling_a_joiner_cancels_the_joined_task),
+	    cmocka_unit_test(test_cancel_from_a_plain_thread),
+	    cmocka_unit_test(test_random_cancels_lose_no_byte_of_a_stream),
+	    cmocka_unit_test(test_a_pending_cancel_stops_file_operations_before_they_start),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -474,7 +474,10 @@ static void *root_feed(void *arg)
 	return NULL;
 }
 
-static int threads_unusable(void) { return getenv("RLT_TEST_NO_FOREIGN_THREADS") != NULL; }
+static int threads_unusable(void)
+{
+	return getenv("RLT_TEST_NO_FOREIGN_THREADS") != NULL;
+}
 
 static void test_try_send_from_a_plain_thread_feeds_a_task(void **state)
 {
@@ -546,17 +549,17 @@ static void test_errors_outside_a_task_and_bad_arguments(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fifo_order_one_producer_one_consumer_buffered),
-		cmocka_unit_test(test_fifo_order_one_producer_one_consumer_rendezvous),
-		cmocka_unit_test(test_blocked_senders_are_served_in_order_after_the_buffer),
-		cmocka_unit_test(test_mpmc_4x4_on_2_workers_delivers_every_value_once),
-		cmocka_unit_test(test_close_drains_then_epipe_and_wakes_blocked_senders),
-		cmocka_unit_test(test_close_from_another_worker_races_hand_offs_cleanly),
-		cmocka_unit_test(test_timeouts_fire_and_leave_nothing_behind),
-		cmocka_unit_test(test_timeouts_racing_hand_offs_lose_and_double_nothing),
-		cmocka_unit_test(test_try_send_from_a_plain_thread_feeds_a_task),
-		cmocka_unit_test(test_async_for_over_a_generator_task_sums_0_to_99),
-		cmocka_unit_test(test_errors_outside_a_task_and_bad_arguments),
+	    cmocka_unit_test(test_fifo_order_one_producer_one_consumer_buffered),
+	    cmocka_unit_test(test_fifo_order_one_producer_one_consumer_rendezvous),
+	    cmocka_unit_test(test_blocked_senders_are_served_in_order_after_the_buffer),
+	    cmocka_unit_test(test_mpmc_4x4_on_2_workers_delivers_every_value_once),
+	    cmocka_unit_test(test_close_drains_then_epipe_and_wakes_blocked_senders),
+	    cmocka_unit_test(test_close_from_another_worker_races_hand_offs_cleanly),
+	    cmocka_unit_test(test_timeouts_fire_and_leave_nothing_behind),
+	    cmocka_unit_test(test_timeouts_racing_hand_offs_lose_and_double_nothing),
+	    cmocka_unit_test(test_try_send_from_a_plain_thread_feeds_a_task),
+	    cmocka_unit_test(test_async_for_over_a_generator_task_sums_0_to_99),
+	    cmocka_unit_test(test_errors_outside_a_task_and_bad_arguments),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

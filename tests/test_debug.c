@@ -96,8 +96,8 @@ int main(void)
 	unsetenv("RINGLET_DEBUG");
 	unsetenv("RINGLET_SLOW_MS");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_a_task_holding_its_worker_is_reported_by_name),
-		cmocka_unit_test(test_off_by_default_and_on_by_environment),
+	    cmocka_unit_test(test_a_task_holding_its_worker_is_reported_by_name),
+	    cmocka_unit_test(test_off_by_default_and_on_by_environment),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,8 +37,8 @@ extern char **environ;
 #define DOWNLOAD_CHUNKS	     16	 /* examples/downloads.c FILE_SIZE / CHUNK_SIZE */
 #define DOWNLOAD_PACE_MS     20	 /* examples/downloads.c PACE_MS */
 #define DOWNLOAD_MS	     (DOWNLOAD_CHUNKS * DOWNLOAD_PACE_MS)
-#define BLOCKING_DELAY_MS    200 /* examples/blocking_downloads.c DELAY_MS */
-#define WAIT_TIMEOUT_MS	     200 /* examples/wait.c TIMEOUT_MS */
+#define BLOCKING_DELAY_MS    200  /* examples/blocking_downloads.c DELAY_MS */
+#define WAIT_TIMEOUT_MS	     200  /* examples/wait.c TIMEOUT_MS */
 #define WAIT_SLOW_MS	     2000 /* examples/wait.c SLOW_MS */
 
 typedef struct run {

@@ -124,7 +124,8 @@ static void *ten_thousand(void *arg)
 	rlt_task *ts[TASKS];
 	atomic_store(&total, 0);
 	for (int i = 0; i < tasks; i++)
-		assert_non_null(ts[i] = rlt_spawn(many_jobs_task, (void *)(intptr_t)(i * 1000), NULL));
+		assert_non_null(ts[i] =
+				    rlt_spawn(many_jobs_task, (void *)(intptr_t)(i * 1000), NULL));
 	for (int i = 0; i < tasks; i++)
 		assert_int_equal(rlt_join(ts[i], NULL), 0);
 	assert_int_equal(atomic_load(&total), tasks * 100);
@@ -297,7 +298,8 @@ static void *timeout_task(void *arg)
 	assert_int_equal(atomic_load(&discarded), 1);
 	/* In time: the result is the caller's, discard is not called. */
 	r = NULL;
-	assert_int_equal(rlt_run_blocking_timeout(NULL, square, (void *)5, &r, 5000 * MS, discard_both), 0);
+	assert_int_equal(
+	    rlt_run_blocking_timeout(NULL, square, (void *)5, &r, 5000 * MS, discard_both), 0);
 	assert_int_equal((intptr_t)r, 25);
 	assert_int_equal(atomic_load(&discarded), 1);
 	return NULL;
@@ -546,16 +548,16 @@ static void test_rlt_run_waits_for_the_jobs_of_its_tasks(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_results_come_back_in_order),
-		cmocka_unit_test(test_ten_thousand_jobs_from_tasks_on_every_worker),
-		cmocka_unit_test(test_pool_grows_to_its_limit_and_shrinks_when_idle),
-		cmocka_unit_test(test_a_full_queue_is_refused_with_eagain),
-		cmocka_unit_test(test_timeout_leaves_the_job_running_and_discards_its_result),
-		cmocka_unit_test(test_a_blocking_job_does_not_delay_timers),
-		cmocka_unit_test(test_shutdown_with_and_without_waiting),
-		cmocka_unit_test(test_shutdown_without_waiting_cancels_queued_task_jobs),
-		cmocka_unit_test(test_submit_from_a_plain_thread),
-		cmocka_unit_test(test_rlt_run_waits_for_the_jobs_of_its_tasks),
+	    cmocka_unit_test(test_results_come_back_in_order),
+	    cmocka_unit_test(test_ten_thousand_jobs_from_tasks_on_every_worker),
+	    cmocka_unit_test(test_pool_grows_to_its_limit_and_shrinks_when_idle),
+	    cmocka_unit_test(test_a_full_queue_is_refused_with_eagain),
+	    cmocka_unit_test(test_timeout_leaves_the_job_running_and_discards_its_result),
+	    cmocka_unit_test(test_a_blocking_job_does_not_delay_timers),
+	    cmocka_unit_test(test_shutdown_with_and_without_waiting),
+	    cmocka_unit_test(test_shutdown_without_waiting_cancels_queued_task_jobs),
+	    cmocka_unit_test(test_submit_from_a_plain_thread),
+	    cmocka_unit_test(test_rlt_run_waits_for_the_jobs_of_its_tasks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

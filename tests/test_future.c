@@ -23,7 +23,10 @@ static void *root_set_before_await(void *arg)
 	return NULL;
 }
 
-static void test_set_before_await(void **state) { rlt_test_run(root_set_before_await, NULL); }
+static void test_set_before_await(void **state)
+{
+	rlt_test_run(root_set_before_await, NULL);
+}
 
 static void *set_later(void *arg)
 {
@@ -71,7 +74,10 @@ static void *root_fail(void *arg)
 	return NULL;
 }
 
-static void test_failed_future_gives_its_error(void **state) { rlt_test_run(root_fail, NULL); }
+static void test_failed_future_gives_its_error(void **state)
+{
+	rlt_test_run(root_fail, NULL);
+}
 
 static void *root_timeout_fires(void *arg)
 {
@@ -92,7 +98,10 @@ static void *root_timeout_fires(void *arg)
 	return NULL;
 }
 
-static void test_await_timeout_fires(void **state) { rlt_test_run(root_timeout_fires, NULL); }
+static void test_await_timeout_fires(void **state)
+{
+	rlt_test_run(root_timeout_fires, NULL);
+}
 
 static void *root_timeout_not_fired(void *arg)
 {
@@ -116,7 +125,10 @@ static void test_await_timeout_not_fired_when_set_in_time(void **state)
 	rlt_test_run(root_timeout_not_fired, NULL);
 }
 
-static void *await_forever(void *arg) { return (void *)(intptr_t)rlt_future_await(arg, NULL, -1); }
+static void *await_forever(void *arg)
+{
+	return (void *)(intptr_t)rlt_future_await(arg, NULL, -1);
+}
 
 static void *root_second_awaiter(void *arg)
 {
@@ -134,7 +146,10 @@ static void *root_second_awaiter(void *arg)
 	return NULL;
 }
 
-static void test_second_awaiter_gets_ebusy(void **state) { rlt_test_run1(root_second_awaiter, NULL); }
+static void test_second_awaiter_gets_ebusy(void **state)
+{
+	rlt_test_run1(root_second_awaiter, NULL);
+}
 
 static void test_await_outside_a_task_gives_eperm(void **state)
 {
@@ -162,7 +177,8 @@ static void *root_foreign(void *arg)
 	for (int i = 0; i < 20; i++) {
 		rlt_future *f = rlt_future_new();
 		pthread_t th;
-		assert_int_equal(pthread_create(&th, NULL, foreign_setter, rlt_future_retain(f)), 0);
+		assert_int_equal(pthread_create(&th, NULL, foreign_setter, rlt_future_retain(f)),
+				 0);
 		void *v = NULL;
 		assert_int_equal(rlt_future_await(f, &v, 10 * RLT_NSEC_PER_SEC), 0);
 		assert_int_equal((intptr_t)v, 4242);
@@ -174,7 +190,10 @@ static void *root_foreign(void *arg)
 
 /* valgrind 3.19 holds its big lock while a thread sleeps in io_uring_enter,
  * so another thread cannot run to wake it: the valgrind run skips these. */
-static int threads_unusable(void) { return getenv("RLT_TEST_NO_FOREIGN_THREADS") != NULL; }
+static int threads_unusable(void)
+{
+	return getenv("RLT_TEST_NO_FOREIGN_THREADS") != NULL;
+}
 
 static void test_future_set_from_foreign_thread_wakes_parked_worker(void **state)
 {
@@ -228,15 +247,15 @@ static void test_foreign_set_racing_timeout_wakes_once(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_set_before_await),
-		cmocka_unit_test(test_set_after_await_wakes_awaiter),
-		cmocka_unit_test(test_failed_future_gives_its_error),
-		cmocka_unit_test(test_await_timeout_fires),
-		cmocka_unit_test(test_await_timeout_not_fired_when_set_in_time),
-		cmocka_unit_test(test_second_awaiter_gets_ebusy),
-		cmocka_unit_test(test_await_outside_a_task_gives_eperm),
-		cmocka_unit_test(test_future_set_from_foreign_thread_wakes_parked_worker),
-		cmocka_unit_test(test_foreign_set_racing_timeout_wakes_once),
+	    cmocka_unit_test(test_set_before_await),
+	    cmocka_unit_test(test_set_after_await_wakes_awaiter),
+	    cmocka_unit_test(test_failed_future_gives_its_error),
+	    cmocka_unit_test(test_await_timeout_fires),
+	    cmocka_unit_test(test_await_timeout_not_fired_when_set_in_time),
+	    cmocka_unit_test(test_second_awaiter_gets_ebusy),
+	    cmocka_unit_test(test_await_outside_a_task_gives_eperm),
+	    cmocka_unit_test(test_future_set_from_foreign_thread_wakes_parked_worker),
+	    cmocka_unit_test(test_foreign_set_racing_timeout_wakes_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

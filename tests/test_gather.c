@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define V(i) ((void *)(intptr_t)(i))
-#define I(v) ((intptr_t)(v))
-#define MS RLT_NSEC_PER_MSEC
+#define V(i)	((void *)(intptr_t)(i))
+#define I(v)	((intptr_t)(v))
+#define MS	RLT_NSEC_PER_MSEC
 #define LONG_NS (10 * RLT_NSEC_PER_SEC) /* "forever": only a cancel ends it early */
 
 /* Every wait that a cancel or a failure should cut short must end well
@@ -23,7 +23,10 @@ static void run2(rlt_task_fn fn, void *arg)
 	assert_int_equal(rlt_run(fn, arg, &cfg, NULL), 0);
 }
 
-static unsigned worker_of(unsigned i) { return i % rlt_runtime_workers(rlt_runtime_self()); }
+static unsigned worker_of(unsigned i)
+{
+	return i % rlt_runtime_workers(rlt_runtime_self());
+}
 
 /* Until t waits, in a wait of kind what (NULL: any), for at most 10 s. */
 static void wait_until_waiting(const rlt_task *t, const char *what)
@@ -43,11 +46,11 @@ struct job {
 	rlt_event *gate;   /* if not NULL: wait for it first */
 	uint64_t sleep_ns; /* then sleep that long (0: just yield) */
 	intptr_t value;
-	int fail;              /* rlt_fail(fail) after the wait, if not 0 */
-	int fail_on_cancel;    /* rlt_fail(it) when the wait was cancelled */
+	int fail;	    /* rlt_fail(fail) after the wait, if not 0 */
+	int fail_on_cancel; /* rlt_fail(it) when the wait was cancelled */
 	atomic_int started;
-	atomic_int wait_rc;    /* what the wait returned (1: not yet) */
-	atomic_int cleaned;    /* the rlt_defer cleanup ran */
+	atomic_int wait_rc; /* what the wait returned (1: not yet) */
+	atomic_int cleaned; /* the rlt_defer cleanup ran */
 };
 
 static void job_init(struct job *j, uint64_t sleep_ns, intptr_t value, int fail)
@@ -92,7 +95,10 @@ static void assert_cancelled_job(struct job *j)
 	assert_int_equal(atomic_load(&j->cleaned), 1);
 }
 
-static uint64_t since(uint64_t t0) { return rlt_now() - t0; }
+static uint64_t since(uint64_t t0)
+{
+	return rlt_now() - t0;
+}
 
 /* A task cancelled before it first ran never runs (and never cleans up):
  * tests that check a job's cleanup let it get to its wait first. */
@@ -156,7 +162,7 @@ static void *root_gather_first_failure(void *arg)
 	struct job j[5];
 	rlt_task *t[5];
 	job_init(&j[0], LONG_NS, 0, 0);
-	job_init(&j[1], 0, 11, 0);       /* succeeds at once */
+	job_init(&j[1], 0, 11, 0); /* succeeds at once */
 	job_init(&j[2], LONG_NS, 0, 0);
 	job_init(&j[3], 5 * MS, 0, -EIO); /* the failure, once let go */
 	j[3].gate = event_new();
@@ -217,10 +223,10 @@ static void *root_gather_settle(void *arg)
 	job_init(&j[0], 0, 10, 0);
 	job_init(&j[1], 2 * MS, 0, -EIO);
 	job_init(&j[2], 0, 0, -ENOENT);
-	job_init(&j[3], LONG_NS, 0, 0);   /* cancelled by us: -ECANCELED */
+	job_init(&j[3], LONG_NS, 0, 0);	 /* cancelled by us: -ECANCELED */
 	job_init(&j[4], 30 * MS, 14, 0); /* finishes after the failures */
 	job_init(&j[5], LONG_NS, 0, 0);
-	j[5].fail_on_cancel = -EPIPE;     /* fails when cancelled */
+	j[5].fail_on_cancel = -EPIPE; /* fails when cancelled */
 	for (int i = 0; i < 6; i++)
 		t[i] = rlt_test_spawn_on(job_main, &j[i], (unsigned)i);
 	wait_until_waiting(t[3], "sleep");
@@ -456,8 +462,8 @@ static void *root_wait_first_completed(void *arg)
 	struct job j[3];
 	rlt_task *orig[3], *t[3];
 	job_init(&j[0], LONG_NS, 0, 0); /* pending, cancelled at the end */
-	job_init(&j[1], MS, 1, 0);      /* the first */
-	job_init(&j[2], 0, 2, 0);       /* pending, gated, then joined */
+	job_init(&j[1], MS, 1, 0);	/* the first */
+	job_init(&j[2], 0, 2, 0);	/* pending, gated, then joined */
 	j[2].gate = event_new();
 	for (int i = 0; i < 3; i++)
 		orig[i] = t[i] = rlt_test_spawn_on(job_main, &j[i], (unsigned)i);
@@ -712,7 +718,8 @@ static void *root_wait_for(void *arg)
 	void *r = NULL;
 	/* In time: the result. */
 	job_init(&j, MS, 42, 0);
-	assert_int_equal(rlt_wait_for(rlt_test_spawn_on(job_main, &j, 1), 5 * RLT_NSEC_PER_SEC, &r), 0);
+	assert_int_equal(rlt_wait_for(rlt_test_spawn_on(job_main, &j, 1), 5 * RLT_NSEC_PER_SEC, &r),
+			 0);
 	assert_int_equal(I(r), 42);
 	/* No timeout at all. */
 	job_init(&j, MS, 43, 0);
@@ -720,8 +727,8 @@ static void *root_wait_for(void *arg)
 	assert_int_equal(I(r), 43);
 	/* Failing in time: its error. */
 	job_init(&j, MS, 0, -EIO);
-	assert_int_equal(rlt_wait_for(rlt_test_spawn_on(job_main, &j, 1), 5 * RLT_NSEC_PER_SEC, NULL),
-			 -EIO);
+	assert_int_equal(
+	    rlt_wait_for(rlt_test_spawn_on(job_main, &j, 1), 5 * RLT_NSEC_PER_SEC, NULL), -EIO);
 	/* Too slow: cancelled and waited for (its cleanup has run). */
 	job_init(&j, LONG_NS, 0, 0);
 	rlt_task *t = rlt_test_spawn_on(job_main, &j, 1);
@@ -807,7 +814,8 @@ static rlt_task *group_spawn_on(rlt_group *g, rlt_task_fn fn, void *arg, unsigne
 				const char *name)
 {
 	rlt_spawn_opts o = {.flags = RLT_SPAWN_ON_WORKER | RLT_SPAWN_PINNED,
-			    .worker = worker_of(worker), .name = name};
+			    .worker = worker_of(worker),
+			    .name = name};
 	rlt_task *t = rlt_group_spawn(g, fn, arg, &o);
 	assert_non_null(t);
 	return t;
@@ -863,7 +871,7 @@ static void *owner_with_failure(void *arg)
 	job_init(&o->j[2], 0, 0, -EIO); /* the first failure, once let go */
 	o->j[2].gate = event_new();
 	job_init(&o->j[3], LONG_NS, 0, 0);
-	o->j[3].fail_on_cancel = -ENOENT;      /* a second failure, when cancelled */
+	o->j[3].fail_on_cancel = -ENOENT; /* a second failure, when cancelled */
 	job_init(&o->j[4], LONG_NS, 0, 0);
 	rlt_task *t[5];
 	t[0] = group_spawn_on(g, job_main, &o->j[0], 0, "sleeper-0");

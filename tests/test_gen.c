@@ -9,10 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define V(i) ((void *)(intptr_t)(i))
-#define I(v) ((intptr_t)(v))
-#define MS RLT_NSEC_PER_MSEC
-#define LONG_NS (10 * RLT_NSEC_PER_SEC)
+#define V(i)	 ((void *)(intptr_t)(i))
+#define I(v)	 ((intptr_t)(v))
+#define MS	 RLT_NSEC_PER_MSEC
+#define LONG_NS	 (10 * RLT_NSEC_PER_SEC)
 #define QUICK_NS (3 * RLT_NSEC_PER_SEC)
 
 static void run1(rlt_task_fn fn, void *arg)
@@ -27,7 +27,10 @@ static void run2(rlt_task_fn fn, void *arg)
 	assert_int_equal(rlt_run(fn, arg, &cfg, NULL), 0);
 }
 
-static unsigned nworkers(void) { return rlt_runtime_workers(rlt_runtime_self()); }
+static unsigned nworkers(void)
+{
+	return rlt_runtime_workers(rlt_runtime_self());
+}
 
 static rlt_gen *gen_on(rlt_gen_fn fn, void *arg, unsigned w)
 {
@@ -47,7 +50,10 @@ static void wait_until_waiting(const rlt_task *t, const char *what)
 	}
 }
 
-static uint64_t since(uint64_t t0) { return rlt_now() - t0; }
+static uint64_t since(uint64_t t0)
+{
+	return rlt_now() - t0;
+}
 
 /* ---- 1 3 4 2 ---- */
 
@@ -274,10 +280,10 @@ static void test_many_generators_across_two_workers(void **state)
 
 struct closing {
 	atomic_int started;
-	atomic_int yield_rc;   /* what the interrupted yield returned */
-	atomic_int sleep_rc;   /* what the interrupted sleep returned */
-	atomic_int cleaned;    /* the producer's rlt_defer cleanup finished */
-	uint64_t first_sleep;  /* before the first value */
+	atomic_int yield_rc;  /* what the interrupted yield returned */
+	atomic_int sleep_rc;  /* what the interrupted sleep returned */
+	atomic_int cleaned;   /* the producer's rlt_defer cleanup finished */
+	uint64_t first_sleep; /* before the first value */
 };
 
 static void closing_cleanup(void *arg)

@@ -168,8 +168,8 @@ static void test_sigquit_prints_the_tasks_in_debug_mode(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_state_and_dump_of_every_worker),
-		cmocka_unit_test(test_sigquit_prints_the_tasks_in_debug_mode),
+	    cmocka_unit_test(test_state_and_dump_of_every_worker),
+	    cmocka_unit_test(test_sigquit_prints_the_tasks_in_debug_mode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

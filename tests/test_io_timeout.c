@@ -181,11 +181,11 @@ static void test_outside_a_task(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_recv_times_out_and_the_socket_stays_usable),
-		cmocka_unit_test(test_an_operation_done_in_time_is_untouched),
-		cmocka_unit_test(test_poll_read_and_accept_time_out),
-		cmocka_unit_test(test_many_tasks_time_out_on_their_own_workers),
-		cmocka_unit_test(test_outside_a_task),
+	    cmocka_unit_test(test_recv_times_out_and_the_socket_stays_usable),
+	    cmocka_unit_test(test_an_operation_done_in_time_is_untouched),
+	    cmocka_unit_test(test_poll_read_and_accept_time_out),
+	    cmocka_unit_test(test_many_tasks_time_out_on_their_own_workers),
+	    cmocka_unit_test(test_outside_a_task),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,7 +36,8 @@ static void check(const unsigned char *buf, size_t len, unsigned seed)
 {
 	for (size_t i = 0; i < len; i++)
 		if (buf[i] != pat(seed, i))
-			fail_msg("seed %u byte %zu: got %u, want %u", seed, i, buf[i], pat(seed, i));
+			fail_msg("seed %u byte %zu: got %u, want %u", seed, i, buf[i],
+				 pat(seed, i));
 }
 
 /* Whether ::1 can be bound here (containers without IPv6 exist). */
@@ -110,10 +111,28 @@ static void test_addr_parse_and_format_round_trip(void **state)
 	assert_int_equal(((struct sockaddr_un *)&a.ss)->sun_path[0], '\0');
 
 	const char *bad[] = {
-		"", "127.0.0.1", "127.0.0.1:", ":80", "127.0.0.1:65536", "127.0.0.1:-1",
-		"127.0.0.1:+80", "127.0.0.1:0x50", "127.0.0.1:80 ", "127.0.0.256:80", "1.2.3:80",
-		"localhost:80", "::1:80", "[::1]", "[::1]80", "[::1:80", "[::g]:80", "[::1%]:80",
-		"[::1%no-such-if0]:80", "unix:", "unix:@", "127.0.0.1:123456",
+	    "",
+	    "127.0.0.1",
+	    "127.0.0.1:",
+	    ":80",
+	    "127.0.0.1:65536",
+	    "127.0.0.1:-1",
+	    "127.0.0.1:+80",
+	    "127.0.0.1:0x50",
+	    "127.0.0.1:80 ",
+	    "127.0.0.256:80",
+	    "1.2.3:80",
+	    "localhost:80",
+	    "::1:80",
+	    "[::1]",
+	    "[::1]80",
+	    "[::1:80",
+	    "[::g]:80",
+	    "[::1%]:80",
+	    "[::1%no-such-if0]:80",
+	    "unix:",
+	    "unix:@",
+	    "127.0.0.1:123456",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		parse_bad(bad[i], -EINVAL);
@@ -205,7 +224,10 @@ typedef struct rt {
 	rlt_addr peer; /* what accept said */
 } rt;
 
-static size_t rt_len(unsigned k) { return 1 + (k * 7919u) % 70000u; }
+static size_t rt_len(unsigned k)
+{
+	return 1 + (k * 7919u) % 70000u;
+}
 
 static void *rt_server(void *arg)
 {
@@ -392,7 +414,10 @@ typedef struct udp_arg {
 	rlt_addr client; /* the client's bound address, for the server to check */
 } udp_arg;
 
-static size_t udp_len(unsigned k) { return (k * 211u) % 1400u; } /* 0 included */
+static size_t udp_len(unsigned k)
+{
+	return (k * 211u) % 1400u;
+} /* 0 included */
 
 static void *udp_server(void *arg)
 {
@@ -459,12 +484,14 @@ static void udp_round_trip(const char *any, bool faults)
 
 	/* The raw calls, with two iovecs. */
 	struct iovec iov[2] = {{.iov_base = "ab", .iov_len = 2}, {.iov_base = "cde", .iov_len = 3}};
-	struct msghdr m = {.msg_name = &server.ss, .msg_namelen = server.len, .msg_iov = iov, .msg_iovlen = 2};
+	struct msghdr m = {
+	    .msg_name = &server.ss, .msg_namelen = server.len, .msg_iov = iov, .msg_iovlen = 2};
 	assert_int_equal(rlt_sendmsg(cfd, &m, 0), 5);
 	char got[8];
 	struct sockaddr_storage from;
 	struct iovec riov = {.iov_base = got, .iov_len = sizeof(got)};
-	struct msghdr rm = {.msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &riov, .msg_iovlen = 1};
+	struct msghdr rm = {
+	    .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &riov, .msg_iovlen = 1};
 	assert_int_equal(rlt_recvmsg(u.fd, &rm, 0), 5);
 	assert_memory_equal(got, "abcde", 5);
 	assert_int_equal(rm.msg_namelen, u.client.len);
@@ -1061,7 +1088,7 @@ static void test_round_trips_survive_injected_eintr_eagain_and_short_transfers(v
 {
 	rlt_test_run_faults("seed=11,rate=0.3,errors=EINTR+EAGAIN,short=1", root_faults, NULL);
 	rlt_test_run_faults("seed=12,rate=0.5,errors=EINTR+EAGAIN,short=1,delay_us=50", root_faults,
-			NULL);
+			    NULL);
 }
 
 /* ---- 1000 connections at once ---- */
@@ -1204,24 +1231,24 @@ static void test_thousand_concurrent_connections_echo_every_byte(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_addr_parse_and_format_round_trip),
-		cmocka_unit_test(test_resolve_numeric_at_once_and_names_on_the_pool),
-		cmocka_unit_test(test_tcp_ipv4_listen_accept_dial_round_trip),
-		cmocka_unit_test(test_tcp_ipv6_listen_accept_dial_round_trip),
-		cmocka_unit_test(test_unix_listen_accept_dial_round_trip),
-		cmocka_unit_test(test_reuseport_lets_two_listeners_share_a_port),
-		cmocka_unit_test(test_udp_ipv4_round_trip_with_addresses),
-		cmocka_unit_test(test_udp_ipv6_round_trip_with_addresses),
-		cmocka_unit_test(test_sendmsg_recvmsg_outside_a_task_give_eperm),
-		cmocka_unit_test(test_connect_to_full_accept_queue_times_out),
-		cmocka_unit_test(test_bad_arguments_give_einval_and_refusals_their_errno),
-		cmocka_unit_test(test_round_trips_survive_injected_eintr_eagain_and_short_transfers),
-		cmocka_unit_test(test_thousand_concurrent_connections_echo_every_byte),
-		cmocka_unit_test(test_acceptor_takes_a_burst_beyond_its_queue_once_each),
-		cmocka_unit_test(test_acceptor_close_ends_accepting_and_closes_the_queued),
-		cmocka_unit_test(test_acceptor_deadline_cancel_and_second_taker),
-		cmocka_unit_test(test_acceptor_emfile_nonblocking_listener_and_bad_arguments),
-		cmocka_unit_test(test_acceptor_armed_on_one_worker_taken_on_another),
+	    cmocka_unit_test(test_addr_parse_and_format_round_trip),
+	    cmocka_unit_test(test_resolve_numeric_at_once_and_names_on_the_pool),
+	    cmocka_unit_test(test_tcp_ipv4_listen_accept_dial_round_trip),
+	    cmocka_unit_test(test_tcp_ipv6_listen_accept_dial_round_trip),
+	    cmocka_unit_test(test_unix_listen_accept_dial_round_trip),
+	    cmocka_unit_test(test_reuseport_lets_two_listeners_share_a_port),
+	    cmocka_unit_test(test_udp_ipv4_round_trip_with_addresses),
+	    cmocka_unit_test(test_udp_ipv6_round_trip_with_addresses),
+	    cmocka_unit_test(test_sendmsg_recvmsg_outside_a_task_give_eperm),
+	    cmocka_unit_test(test_connect_to_full_accept_queue_times_out),
+	    cmocka_unit_test(test_bad_arguments_give_einval_and_refusals_their_errno),
+	    cmocka_unit_test(test_round_trips_survive_injected_eintr_eagain_and_short_transfers),
+	    cmocka_unit_test(test_thousand_concurrent_connections_echo_every_byte),
+	    cmocka_unit_test(test_acceptor_takes_a_burst_beyond_its_queue_once_each),
+	    cmocka_unit_test(test_acceptor_close_ends_accepting_and_closes_the_queued),
+	    cmocka_unit_test(test_acceptor_deadline_cancel_and_second_taker),
+	    cmocka_unit_test(test_acceptor_emfile_nonblocking_listener_and_bad_arguments),
+	    cmocka_unit_test(test_acceptor_armed_on_one_worker_taken_on_another),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -135,7 +135,7 @@ static int counting_init(rlt_loop *loop)
 	counting *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	c->inner = *loop; /* same worker, same sizes... */
+	c->inner = *loop;	 /* same worker, same sizes... */
 	c->inner.policy = inner; /* ...the wrapped policy, with its own state */
 	c->inner.options = "";
 	c->inner.state = NULL;
@@ -188,17 +188,17 @@ static void counting_cancel_all(rlt_loop *loop)
 }
 
 static const rlt_policy counting_policy = {
-	.name = "counting",
-	.summary = "counts calls, then hands them to epoll",
-	.native_ops = 0, /* set from the inner policy in the test */
-	.probe = counting_probe,
-	.init = counting_init,
-	.fini = counting_fini,
-	.submit = counting_submit,
-	.poll = counting_poll,
-	.wake = counting_wake,
-	.cancel = counting_cancel,
-	.cancel_all = counting_cancel_all,
+    .name = "counting",
+    .summary = "counts calls, then hands them to epoll",
+    .native_ops = 0, /* set from the inner policy in the test */
+    .probe = counting_probe,
+    .init = counting_init,
+    .fini = counting_fini,
+    .submit = counting_submit,
+    .poll = counting_poll,
+    .wake = counting_wake,
+    .cancel = counting_cancel,
+    .cancel_all = counting_cancel_all,
 };
 
 static void *spawn_from_thread_then_join(void *arg)
@@ -217,7 +217,8 @@ static void test_user_policy_is_selected_by_name_and_used(void **state)
 	(void)state;
 	inner = rlt_policy_find("epoll");
 	if (!inner) {
-		print_message("no epoll policy in this build: the counting policy wraps io_uring\n");
+		print_message(
+		    "no epoll policy in this build: the counting policy wraps io_uring\n");
 		inner = rlt_policy_find("io_uring");
 	}
 	assert_int_equal(rlt_policy_register(&counting_policy), 0);
@@ -264,13 +265,13 @@ static void test_user_policy_is_selected_by_name_and_used(void **state)
 static int forbid_io_uring(void)
 {
 	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, THIS_AUDIT_ARCH, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, THIS_AUDIT_ARCH, 1, 0),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
 	struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
@@ -281,17 +282,18 @@ static int forbid_io_uring(void)
 }
 
 typedef struct child_result {
-	int rc[2];         /* of two rlt_run calls */
+	int rc[2]; /* of two rlt_run calls */
 	char policy[2][64];
 	int filter_rc;
 } child_result;
 
 /* Fork; in the child, forbid io_uring, run twice; collect the results and
  * everything written to stderr. */
-static void run_forbidden(const char *policy, bool strict, child_result *out, char *err, size_t errlen)
+static void run_forbidden(const char *policy, bool strict, child_result *out, char *err,
+			  size_t errlen)
 {
-	child_result *shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE,
-				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	child_result *shared =
+	    mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	assert_true(shared != MAP_FAILED);
 	memset(shared, 0, sizeof(*shared));
 	int ep[2];
@@ -381,15 +383,15 @@ int main(void)
 	unsetenv("RINGLET_POLICY");
 	unsetenv("RINGLET_POLICY_STRICT");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_default_is_io_uring),
-		cmocka_unit_test(test_config_selects_sqpoll_on_every_worker),
-		cmocka_unit_test(test_environment_wins_over_config),
-		cmocka_unit_test(test_unknown_name_and_bad_options_fail_clearly),
-		cmocka_unit_test(test_registry),
-		cmocka_unit_test(test_user_policy_is_selected_by_name_and_used),
+	    cmocka_unit_test(test_default_is_io_uring),
+	    cmocka_unit_test(test_config_selects_sqpoll_on_every_worker),
+	    cmocka_unit_test(test_environment_wins_over_config),
+	    cmocka_unit_test(test_unknown_name_and_bad_options_fail_clearly),
+	    cmocka_unit_test(test_registry),
+	    cmocka_unit_test(test_user_policy_is_selected_by_name_and_used),
 #ifdef THIS_AUDIT_ARCH
-		cmocka_unit_test(test_seccomp_forbidden_io_uring_falls_back_to_epoll),
-		cmocka_unit_test(test_seccomp_forbidden_io_uring_strict_fails_naming_the_cause),
+	    cmocka_unit_test(test_seccomp_forbidden_io_uring_falls_back_to_epoll),
+	    cmocka_unit_test(test_seccomp_forbidden_io_uring_strict_fails_naming_the_cause),
 #endif
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -387,7 +387,10 @@ static void test_a_close_on_another_worker_makes_the_number_register_again(void 
 
 /* ---- options ---- */
 
-static void *nothing_here(void *arg) { return arg; }
+static void *nothing_here(void *arg)
+{
+	return arg;
+}
 
 static void test_verify_option_is_checked(void **state)
 {

@@ -48,7 +48,10 @@ static inline unsigned char pat(unsigned seed, size_t i)
 	return (unsigned char)((i * 151u + seed * 13u + (i >> 10)) & 0xff);
 }
 
-static bool fd_closed(int fd) { return fcntl(fd, F_GETFD) < 0 && errno == EBADF; }
+static bool fd_closed(int fd)
+{
+	return fcntl(fd, F_GETFD) < 0 && errno == EBADF;
+}
 
 /* ---- (a) determinism ---- */
 
@@ -294,14 +297,16 @@ typedef struct side {
 static void *send_side(void *arg)
 {
 	side *s = arg;
-	s->res = s->sock ? rlt_send_all(s->fd, s->buf, MIB, 0) : rlt_write_all(s->fd, s->buf, MIB, -1);
+	s->res =
+	    s->sock ? rlt_send_all(s->fd, s->buf, MIB, 0) : rlt_write_all(s->fd, s->buf, MIB, -1);
 	return NULL;
 }
 
 static void *recv_side(void *arg)
 {
 	side *s = arg;
-	s->res = s->sock ? rlt_recv_exact(s->fd, s->buf, MIB, 0) : rlt_read_full(s->fd, s->buf, MIB, -1);
+	s->res =
+	    s->sock ? rlt_recv_exact(s->fd, s->buf, MIB, 0) : rlt_read_full(s->fd, s->buf, MIB, -1);
 	return NULL;
 }
 
@@ -353,7 +358,8 @@ static void test_short_transfers_come_back_short_and_helpers_move_everything(voi
 {
 	must_run("fault:rate=1,errors=none,short=1", 0, root_short_counts, NULL);
 	must_run("fault:seed=5,rate=1,errors=none,short=1", 0, root_short_streams, NULL);
-	must_run("fault:seed=6,rate=0.5,errors=none,short=1,delay_us=20", 0, root_short_streams, NULL);
+	must_run("fault:seed=6,rate=0.5,errors=none,short=1,delay_us=20", 0, root_short_streams,
+		 NULL);
 }
 
 static void test_short_transfers_over_the_epoll_policy(void **state)
@@ -405,8 +411,10 @@ static void test_cancel_completes_delayed_ops_with_ecanceled(void **state)
 {
 	const rlt_policy *p = rlt_policy_find("fault");
 	assert_non_null(p);
-	rlt_loop loop = {.policy = p, .options = "rate=1,errors=none,short=0,delay_us=1000000",
-			 .nworkers = 1, .queue_depth = 8};
+	rlt_loop loop = {.policy = p,
+			 .options = "rate=1,errors=none,short=0,delay_us=1000000",
+			 .nworkers = 1,
+			 .queue_depth = 8};
 	assert_int_equal(p->init(&loop), 0);
 	int fds[2];
 	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
@@ -567,28 +575,33 @@ static void test_mixed_faults_at_rate_0_2_finish_and_close_every_fd(void **state
 
 /* ---- (f) options ---- */
 
-static void *root_nothing(void *arg) { return arg; }
+static void *root_nothing(void *arg)
+{
+	return arg;
+}
 
 static void test_bad_options_fail_with_einval(void **state)
 {
 	static const char *const bad[] = {
-	    "fault:bogus=1",       "fault:rate=2",          "fault:rate=-0.1",
-	    "fault:rate=nan",      "fault:rate=",           "fault:seed=x",
-	    "fault:seed=-1",       "fault:short=2",         "fault:delay_us=-5",
-	    "fault:delay_us=1e3",  "fault:errors=EPERM",    "fault:errors=EIO+",
-	    "fault:inner=fault",   "fault:inner=nosuch",    "fault:inner=io_uring:x",
-	    "fault:inner=",        "fault:seed=1,",         "fault:,seed=1",
-	    "fault:seed",          "fault:rate=0.5x",       "fault:delay_us=99999999999",
+	    "fault:bogus=1",	  "fault:rate=2",	"fault:rate=-0.1",
+	    "fault:rate=nan",	  "fault:rate=",	"fault:seed=x",
+	    "fault:seed=-1",	  "fault:short=2",	"fault:delay_us=-5",
+	    "fault:delay_us=1e3", "fault:errors=EPERM", "fault:errors=EIO+",
+	    "fault:inner=fault",  "fault:inner=nosuch", "fault:inner=io_uring:x",
+	    "fault:inner=",	  "fault:seed=1,",	"fault:,seed=1",
+	    "fault:seed",	  "fault:rate=0.5x",	"fault:delay_us=99999999999",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		if (rlt_policy_probe(bad[i]) != -EINVAL)
-			fail_msg("probe of \"%s\": %d, want -EINVAL", bad[i], rlt_policy_probe(bad[i]));
+			fail_msg("probe of \"%s\": %d, want -EINVAL", bad[i],
+				 rlt_policy_probe(bad[i]));
 		assert_int_equal(run_policy(bad[i], 1, root_nothing, NULL), -EINVAL);
 	}
 	static const char *const good[] = {
 	    "fault",
 	    "fault:",
-	    "fault:seed=7,rate=0.1,inner=io_uring,errors=EINTR+EAGAIN+ENOMEM+ECONNRESET+EIO,short=1,"
+	    "fault:seed=7,rate=0.1,inner=io_uring,errors=EINTR+EAGAIN+ENOMEM+ECONNRESET+EIO,short="
+	    "1,"
 	    "delay_us=200",
 	    "fault:errors=none",
 	    "fault:errors=",

@@ -10,7 +10,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void *ret_arg(void *arg) { return arg; }
+static void *ret_arg(void *arg)
+{
+	return arg;
+}
 
 static void test_run_returns_root_result(void **state)
 {
@@ -38,7 +41,10 @@ static void test_bad_config_gives_einval(void **state)
 	assert_int_equal(rlt_run(ret_arg, NULL, &zero, NULL), 0);
 }
 
-static void *nested(void *arg) { return (void *)(intptr_t)rlt_run(ret_arg, NULL, NULL, NULL); }
+static void *nested(void *arg)
+{
+	return (void *)(intptr_t)rlt_run(ret_arg, NULL, NULL, NULL);
+}
 
 static void test_nested_run_gives_ebusy(void **state)
 {
@@ -148,7 +154,8 @@ static void test_shutdown_abandons_live_tasks_and_reports_them(void **state)
 	assert_int_equal(rc, 0);
 	assert_int_equal((intptr_t)r, 5);
 	assert_true(n > 0);
-	assert_non_null(strstr(buf, "3 tasks still running when the root task returned were abandoned"));
+	assert_non_null(
+	    strstr(buf, "3 tasks still running when the root task returned were abandoned"));
 	/* Did not wait for the hour-long sleep or the blocked read. */
 	assert_true(rlt_now() - t0 < 5 * RLT_NSEC_PER_SEC);
 	close(pipe_fds[0]);
@@ -248,12 +255,16 @@ static void test_shutdown_abandons_a_task_that_outlives_the_grace_period(void **
 	uint64_t dt = rlt_now() - t0;
 	assert_true(dt >= 50 * RLT_NSEC_PER_MSEC);
 	assert_true(dt < 5 * RLT_NSEC_PER_SEC);
-	assert_non_null(strstr(buf, "1 task still running when the root task returned was abandoned"));
+	assert_non_null(
+	    strstr(buf, "1 task still running when the root task returned was abandoned"));
 }
 
 /* ---- spawn/exit cycles: nothing grows (ASan's leak check runs at exit) ---- */
 
-static void *nop(void *arg) { return arg; }
+static void *nop(void *arg)
+{
+	return arg;
+}
 
 static long rss_kib(void)
 {
@@ -308,13 +319,13 @@ static void test_many_spawn_exit_cycles_leak_nothing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_run_returns_root_result),
-		cmocka_unit_test(test_bad_config_gives_einval),
-		cmocka_unit_test(test_nested_run_gives_ebusy),
-		cmocka_unit_test(test_shutdown_abandons_live_tasks_and_reports_them),
-		cmocka_unit_test(test_shutdown_cancels_live_tasks_and_runs_their_cleanup),
-		cmocka_unit_test(test_shutdown_abandons_a_task_that_outlives_the_grace_period),
-		cmocka_unit_test(test_many_spawn_exit_cycles_leak_nothing),
+	    cmocka_unit_test(test_run_returns_root_result),
+	    cmocka_unit_test(test_bad_config_gives_einval),
+	    cmocka_unit_test(test_nested_run_gives_ebusy),
+	    cmocka_unit_test(test_shutdown_abandons_live_tasks_and_reports_them),
+	    cmocka_unit_test(test_shutdown_cancels_live_tasks_and_runs_their_cleanup),
+	    cmocka_unit_test(test_shutdown_abandons_a_task_that_outlives_the_grace_period),
+	    cmocka_unit_test(test_many_spawn_exit_cycles_leak_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

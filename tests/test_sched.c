@@ -108,8 +108,10 @@ static void *root_pingpong(void *arg)
 		pp->to_a[i] = rlt_future_new();
 		pp->to_b[i] = rlt_future_new();
 	}
-	rlt_spawn_opts oa = {.name = "a", .flags = RLT_SPAWN_PINNED | RLT_SPAWN_ON_WORKER, .worker = 0};
-	rlt_spawn_opts ob = {.name = "b", .flags = RLT_SPAWN_PINNED | RLT_SPAWN_ON_WORKER, .worker = 1};
+	rlt_spawn_opts oa = {
+	    .name = "a", .flags = RLT_SPAWN_PINNED | RLT_SPAWN_ON_WORKER, .worker = 0};
+	rlt_spawn_opts ob = {
+	    .name = "b", .flags = RLT_SPAWN_PINNED | RLT_SPAWN_ON_WORKER, .worker = 1};
 	rlt_task *b = rlt_spawn(player_b, pp, &ob);
 	rlt_task *a = rlt_spawn(player_a, pp, &oa);
 	assert_int_equal(rlt_join(a, NULL), 0);
@@ -275,7 +277,8 @@ static long cpu_ticks(void)
 	buf[n] = '\0';
 	char *p = strrchr(buf, ')');
 	unsigned long ut = 0, st = 0;
-	/* after ") " : state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+	/* after ") " : state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
+	 * stime */
 	sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
 	return (long)(ut + st);
 }
@@ -362,7 +365,10 @@ static void test_tasks_spawned_on_one_worker_are_stolen_by_the_other(void **stat
  * finds only its pinned task, which spawns the real work. */
 #define SEARCH_TASKS 100
 
-static void *nothing(void *arg) { return arg; }
+static void *nothing(void *arg)
+{
+	return arg;
+}
 
 static void *pinned_spawner(void *arg)
 {
@@ -420,7 +426,10 @@ static void test_no_steal_keeps_tasks_on_their_worker(void **state)
 
 /* ---- spawning onto a worker, joining across workers ---- */
 
-static void *where_am_i(void *arg) { return (void *)(intptr_t)rlt_worker_index(); }
+static void *where_am_i(void *arg)
+{
+	return (void *)(intptr_t)rlt_worker_index();
+}
 
 static void *root_on_worker(void *arg)
 {
@@ -536,18 +545,18 @@ static void test_shutdown_with_pending_tasks_on_every_worker(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fanout_of_100k_tasks_across_workers),
-		cmocka_unit_test(test_futures_ping_pong_between_pinned_tasks_on_two_workers),
-		cmocka_unit_test(test_spawns_and_completions_from_a_foreign_thread),
-		cmocka_unit_test(test_runtime_spawn_checks_its_arguments),
-		cmocka_unit_test(test_yield_loops_do_not_starve_other_tasks),
-		cmocka_unit_test(test_idle_runtime_uses_no_cpu),
-		cmocka_unit_test(test_tasks_spawned_on_one_worker_are_stolen_by_the_other),
-		cmocka_unit_test(test_a_woken_searcher_that_finds_its_own_work_stops_searching),
-		cmocka_unit_test(test_no_steal_keeps_tasks_on_their_worker),
-		cmocka_unit_test(test_spawn_on_a_given_worker_and_workers_from_environment),
-		cmocka_unit_test(test_pinning_binds_each_worker_to_one_cpu),
-		cmocka_unit_test(test_shutdown_with_pending_tasks_on_every_worker),
+	    cmocka_unit_test(test_fanout_of_100k_tasks_across_workers),
+	    cmocka_unit_test(test_futures_ping_pong_between_pinned_tasks_on_two_workers),
+	    cmocka_unit_test(test_spawns_and_completions_from_a_foreign_thread),
+	    cmocka_unit_test(test_runtime_spawn_checks_its_arguments),
+	    cmocka_unit_test(test_yield_loops_do_not_starve_other_tasks),
+	    cmocka_unit_test(test_idle_runtime_uses_no_cpu),
+	    cmocka_unit_test(test_tasks_spawned_on_one_worker_are_stolen_by_the_other),
+	    cmocka_unit_test(test_a_woken_searcher_that_finds_its_own_work_stops_searching),
+	    cmocka_unit_test(test_no_steal_keeps_tasks_on_their_worker),
+	    cmocka_unit_test(test_spawn_on_a_given_worker_and_workers_from_environment),
+	    cmocka_unit_test(test_pinning_binds_each_worker_to_one_cpu),
+	    cmocka_unit_test(test_shutdown_with_pending_tasks_on_every_worker),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -321,12 +321,12 @@ static void test_cleanup_runs_at_a_mark_and_at_exit_after_a_cancel(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_every_wait_in_an_expired_scope_times_out),
-		cmocka_unit_test(test_work_done_in_time_is_untouched),
-		cmocka_unit_test(test_scopes_nest_and_the_nearest_deadline_wins),
-		cmocka_unit_test(test_a_shield_hides_outer_deadlines),
-		cmocka_unit_test(test_process_waits_end_with_their_scope),
-		cmocka_unit_test(test_cleanup_runs_at_a_mark_and_at_exit_after_a_cancel),
+	    cmocka_unit_test(test_every_wait_in_an_expired_scope_times_out),
+	    cmocka_unit_test(test_work_done_in_time_is_untouched),
+	    cmocka_unit_test(test_scopes_nest_and_the_nearest_deadline_wins),
+	    cmocka_unit_test(test_a_shield_hides_outer_deadlines),
+	    cmocka_unit_test(test_process_waits_end_with_their_scope),
+	    cmocka_unit_test(test_cleanup_runs_at_a_mark_and_at_exit_after_a_cancel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,7 +19,10 @@ static int recurse(int depth)
 	return recurse(depth + 1) + pad[0];
 }
 
-static void *overflow(void *arg) { return (void *)(intptr_t)recurse(0); }
+static void *overflow(void *arg)
+{
+	return (void *)(intptr_t)recurse(0);
+}
 
 static void *root_overflow(void *arg)
 {
@@ -156,12 +159,12 @@ static void test_stack_size_from_environment(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_stack_overflow_hits_guard_and_names_task),
-		cmocka_unit_test(test_other_segfaults_are_not_called_overflows),
-		cmocka_unit_test(test_pool_reuses_most_recent_stack_first),
-		cmocka_unit_test(test_stack_sizes_are_rounded_and_bounded),
-		cmocka_unit_test(test_runtime_without_guard_pages_runs_tasks),
-		cmocka_unit_test(test_stack_size_from_environment),
+	    cmocka_unit_test(test_stack_overflow_hits_guard_and_names_task),
+	    cmocka_unit_test(test_other_segfaults_are_not_called_overflows),
+	    cmocka_unit_test(test_pool_reuses_most_recent_stack_first),
+	    cmocka_unit_test(test_stack_sizes_are_rounded_and_bounded),
+	    cmocka_unit_test(test_runtime_without_guard_pages_runs_tasks),
+	    cmocka_unit_test(test_stack_size_from_environment),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

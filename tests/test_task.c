@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
-static void *return_arg_plus_one(void *arg) { return (void *)((intptr_t)arg + 1); }
+static void *return_arg_plus_one(void *arg)
+{
+	return (void *)((intptr_t)arg + 1);
+}
 
 static void *root_spawn_join(void *arg)
 {
@@ -97,7 +100,10 @@ static void test_detached_tasks_run_and_are_freed(void **state)
 	assert_int_equal(detached_ran, 2);
 }
 
-static void *name_of_self(void *arg) { return (void *)rlt_task_name(NULL); }
+static void *name_of_self(void *arg)
+{
+	return (void *)rlt_task_name(NULL);
+}
 
 static void *root_names(void *arg)
 {
@@ -123,7 +129,10 @@ static void *root_names(void *arg)
 	return NULL;
 }
 
-static void test_task_names_and_ids(void **state) { rlt_test_run(root_names, NULL); }
+static void test_task_names_and_ids(void **state)
+{
+	rlt_test_run(root_names, NULL);
+}
 
 static void *root_bad_args(void *arg)
 {
@@ -142,7 +151,10 @@ static void *root_bad_args(void *arg)
 	return NULL;
 }
 
-static void test_bad_arguments_give_errors(void **state) { rlt_test_run(root_bad_args, NULL); }
+static void test_bad_arguments_give_errors(void **state)
+{
+	rlt_test_run(root_bad_args, NULL);
+}
 
 static void test_calls_outside_a_task_give_eperm(void **state)
 {
@@ -177,7 +189,10 @@ static void *root_double_join(void *arg)
 	return NULL;
 }
 
-static void test_second_joiner_gets_ebusy(void **state) { rlt_test_run1(root_double_join, NULL); }
+static void test_second_joiner_gets_ebusy(void **state)
+{
+	rlt_test_run1(root_double_join, NULL);
+}
 
 #define MANY RLT_TEST_SCALE(5000)
 
@@ -204,7 +219,10 @@ static void *root_many(void *arg)
 	return NULL;
 }
 
-static void test_thousands_of_tasks_interleave(void **state) { rlt_test_run(root_many, NULL); }
+static void test_thousands_of_tasks_interleave(void **state)
+{
+	rlt_test_run(root_many, NULL);
+}
 
 static void *spawn_tree(void *arg)
 {
@@ -250,22 +268,25 @@ static void *root_stack_sizes(void *arg)
 	return NULL;
 }
 
-static void test_per_task_stack_sizes(void **state) { rlt_test_run(root_stack_sizes, NULL); }
+static void test_per_task_stack_sizes(void **state)
+{
+	rlt_test_run(root_stack_sizes, NULL);
+}
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_spawn_join_returns_result),
-		cmocka_unit_test(test_join_after_task_already_returned),
-		cmocka_unit_test(test_yield_round_robins_between_tasks),
-		cmocka_unit_test(test_detached_tasks_run_and_are_freed),
-		cmocka_unit_test(test_task_names_and_ids),
-		cmocka_unit_test(test_bad_arguments_give_errors),
-		cmocka_unit_test(test_calls_outside_a_task_give_eperm),
-		cmocka_unit_test(test_second_joiner_gets_ebusy),
-		cmocka_unit_test(test_thousands_of_tasks_interleave),
-		cmocka_unit_test(test_tasks_spawned_by_tasks),
-		cmocka_unit_test(test_per_task_stack_sizes),
+	    cmocka_unit_test(test_spawn_join_returns_result),
+	    cmocka_unit_test(test_join_after_task_already_returned),
+	    cmocka_unit_test(test_yield_round_robins_between_tasks),
+	    cmocka_unit_test(test_detached_tasks_run_and_are_freed),
+	    cmocka_unit_test(test_task_names_and_ids),
+	    cmocka_unit_test(test_bad_arguments_give_errors),
+	    cmocka_unit_test(test_calls_outside_a_task_give_eperm),
+	    cmocka_unit_test(test_second_joiner_gets_ebusy),
+	    cmocka_unit_test(test_thousands_of_tasks_interleave),
+	    cmocka_unit_test(test_tasks_spawned_by_tasks),
+	    cmocka_unit_test(test_per_task_stack_sizes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -151,7 +151,8 @@ static void *root_accuracy(void *arg)
 	}
 	qsort(d, RUNS, sizeof(d[0]), cmp_u64);
 	uint64_t median = d[RUNS / 2];
-	print_message("sleep(10 ms): median %.3f ms, max %.3f ms\n", median / 1e6, d[RUNS - 1] / 1e6);
+	print_message("sleep(10 ms): median %.3f ms, max %.3f ms\n", median / 1e6,
+		      d[RUNS - 1] / 1e6);
 	/* The acceptance bound: within [10 ms, 12 ms] in the median (the
 	 * sanitizers' own overhead gets 3 ms more). */
 	assert_true(median <= (rlt_test_sanitized() ? 15 : 12) * RLT_NSEC_PER_MSEC);
@@ -217,7 +218,10 @@ static void *root_until(void *arg)
 	return NULL;
 }
 
-static void test_sleep_until_and_past_deadlines(void **state) { rlt_test_run(root_until, NULL); }
+static void test_sleep_until_and_past_deadlines(void **state)
+{
+	rlt_test_run(root_until, NULL);
+}
 
 static void test_sleep_outside_a_task_gives_eperm(void **state)
 {
@@ -254,18 +258,21 @@ static void *root_many(void *arg)
 	return NULL;
 }
 
-static void test_many_thousand_sleepers_all_wake(void **state) { rlt_test_run(root_many, NULL); }
+static void test_many_thousand_sleepers_all_wake(void **state)
+{
+	rlt_test_run(root_many, NULL);
+}
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_heap_fires_in_deadline_order_with_deletes),
-		cmocka_unit_test(test_wheel_and_heap_agree_with_a_reference),
-		cmocka_unit_test(test_sleep_10ms_is_accurate_in_the_median),
-		cmocka_unit_test(test_sleeps_run_concurrently_and_wake_in_order),
-		cmocka_unit_test(test_sleep_until_and_past_deadlines),
-		cmocka_unit_test(test_sleep_outside_a_task_gives_eperm),
-		cmocka_unit_test(test_many_thousand_sleepers_all_wake),
+	    cmocka_unit_test(test_heap_fires_in_deadline_order_with_deletes),
+	    cmocka_unit_test(test_wheel_and_heap_agree_with_a_reference),
+	    cmocka_unit_test(test_sleep_10ms_is_accurate_in_the_median),
+	    cmocka_unit_test(test_sleeps_run_concurrently_and_wake_in_order),
+	    cmocka_unit_test(test_sleep_until_and_past_deadlines),
+	    cmocka_unit_test(test_sleep_outside_a_task_gives_eperm),
+	    cmocka_unit_test(test_many_thousand_sleepers_all_wake),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

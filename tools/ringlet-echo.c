@@ -81,11 +81,12 @@ static void *root(void *arg)
 	for (unsigned i = 0; i < n; i++) {
 		int lfd = echo_listen(s->port, !s->one_listener, 0);
 		if (lfd < 0) {
-			fprintf(stderr, "ringlet-echo: listen on port %d: %s\n", s->port, strerror(-lfd));
+			fprintf(stderr, "ringlet-echo: listen on port %d: %s\n", s->port,
+				strerror(-lfd));
 			exit(1);
 		}
-		rlt_spawn_opts o = {.name = "accept", .flags = RLT_SPAWN_ON_WORKER | RLT_SPAWN_PINNED,
-				    .worker = i};
+		rlt_spawn_opts o = {
+		    .name = "accept", .flags = RLT_SPAWN_ON_WORKER | RLT_SPAWN_PINNED, .worker = i};
 		acc[i] = rlt_spawn(accept_task, (void *)(intptr_t)lfd, &o);
 		if (!acc[i]) {
 			fprintf(stderr, "ringlet-echo: spawn: %s\n", strerror(errno));
@@ -106,8 +107,12 @@ int main(int argc, char **argv)
 	int opt;
 	while ((opt = getopt(argc, argv, "p:w:P:c:1")) != -1) {
 		switch (opt) {
-		case 'p': s.port = (int)echo_num("-p", optarg, 1, 65535); break;
-		case 'w': cfg.workers = (unsigned)echo_num("-w", optarg, 1, RLT_MAX_WORKERS); break;
+		case 'p':
+			s.port = (int)echo_num("-p", optarg, 1, 65535);
+			break;
+		case 'w':
+			cfg.workers = (unsigned)echo_num("-w", optarg, 1, RLT_MAX_WORKERS);
+			break;
 		case 'P':
 			cfg.policy = optarg;
 			cfg.policy_strict = true;
@@ -120,9 +125,12 @@ int main(int argc, char **argv)
 			}
 			cfg.pin = true; /* worker i on the i-th CPU of the list */
 			break;
-		case '1': s.one_listener = 1; break;
+		case '1':
+			s.one_listener = 1;
+			break;
 		default:
-			fprintf(stderr, "usage: ringlet-echo [-p PORT] [-w WORKERS] [-P POLICY] [-c CPULIST] [-1]\n");
+			fprintf(stderr, "usage: ringlet-echo [-p PORT] [-w WORKERS] [-P POLICY] "
+					"[-c CPULIST] [-1]\n");
 			return 2;
 		}
 	}

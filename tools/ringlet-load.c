@@ -104,7 +104,8 @@ static void *conn_task(void *arg)
 		}
 		r = rlt_recv_exact(fd, rx, ld->size, 0);
 		if (r != (ssize_t)ld->size) {
-			fail(ld, r < 0 ? "recv" : "server closed the connection", c->id, r < 0 ? r : 0);
+			fail(ld, r < 0 ? "recv" : "server closed the connection", c->id,
+			     r < 0 ? r : 0);
 			break;
 		}
 		uint64_t done = rlt_now();
@@ -187,7 +188,8 @@ static void *root(void *arg)
 		int fd = connect_one(ld);
 		if (fd < 0) {
 			fprintf(stderr, "ringlet-load: connect to %s:%u (connection %u): %s\n",
-				inet_ntoa(ld->addr.sin_addr), ntohs(ld->addr.sin_port), i, strerror(-fd));
+				inet_ntoa(ld->addr.sin_addr), ntohs(ld->addr.sin_port), i,
+				strerror(-fd));
 			exit(1);
 		}
 		ld->fds[i] = fd;
@@ -227,9 +229,10 @@ static void *root(void *arg)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: ringlet-load [-a ADDR] [-p PORT] [-c CONNS] [-m BYTES] [-d SECONDS] "
-			"[-W SECONDS] [-R RATE] [-w WORKERS] [-C CPULIST] [-P POLICY] [-l LABEL] "
-			"[-o FILE]\n");
+	fprintf(stderr,
+		"usage: ringlet-load [-a ADDR] [-p PORT] [-c CONNS] [-m BYTES] [-d SECONDS] "
+		"[-W SECONDS] [-R RATE] [-w WORKERS] [-C CPULIST] [-P POLICY] [-l LABEL] "
+		"[-o FILE]\n");
 	exit(2);
 }
 
@@ -264,13 +267,27 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'p': ld.addr.sin_port = htons((uint16_t)echo_num("-p", optarg, 1, 65535)); break;
-		case 'c': ld.conns = (unsigned)echo_num("-c", optarg, 1, 100000); break;
-		case 'm': ld.size = (size_t)echo_num("-m", optarg, 1, 1 << 24); break;
-		case 'd': dur = secs("-d", optarg); break;
-		case 'W': warm = secs("-W", optarg); break;
-		case 'R': ld.rate = (double)echo_num("-R", optarg, 0, 1000000000); break;
-		case 'w': cfg.workers = (unsigned)echo_num("-w", optarg, 1, RLT_MAX_WORKERS); break;
+		case 'p':
+			ld.addr.sin_port = htons((uint16_t)echo_num("-p", optarg, 1, 65535));
+			break;
+		case 'c':
+			ld.conns = (unsigned)echo_num("-c", optarg, 1, 100000);
+			break;
+		case 'm':
+			ld.size = (size_t)echo_num("-m", optarg, 1, 1 << 24);
+			break;
+		case 'd':
+			dur = secs("-d", optarg);
+			break;
+		case 'W':
+			warm = secs("-W", optarg);
+			break;
+		case 'R':
+			ld.rate = (double)echo_num("-R", optarg, 0, 1000000000);
+			break;
+		case 'w':
+			cfg.workers = (unsigned)echo_num("-w", optarg, 1, RLT_MAX_WORKERS);
+			break;
 		case 'C':
 			if (cpulist_parse(optarg, &cpus) < 0 || cpulist_apply(&cpus) < 0) {
 				fprintf(stderr, "ringlet-load: bad CPU list '%s'\n", optarg);
@@ -283,9 +300,14 @@ int main(int argc, char **argv)
 			cfg.policy_strict = true;
 			setenv("RINGLET_POLICY", optarg, 1);
 			break;
-		case 'l': ld.label = optarg; break;
-		case 'o': ld.out = optarg; break;
-		default: usage();
+		case 'l':
+			ld.label = optarg;
+			break;
+		case 'o':
+			ld.out = optarg;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (optind != argc || dur <= 0)
@@ -322,16 +344,15 @@ int main(int argc, char **argv)
 	       "\"lat_us\":{\"mean\":%.2f,\"min\":%.2f,\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,"
 	       "\"p999\":%.2f,\"max\":%.2f},\"ok\":%s}\n",
 	       ld.label ? ld.label : "", ld.conns, ld.size, ld.rate, dur, (unsigned long long)msgs,
-	       rate, rate * (double)ld.size / (1 << 20), hist_mean(h) / 1e3,
-	       us(msgs ? h->min : 0), us(hist_percentile(h, 50)), us(hist_percentile(h, 90)),
-	       us(hist_percentile(h, 99)), us(hist_percentile(h, 99.9)), us(h->max),
-	       ld.failed ? "false" : "true");
+	       rate, rate * (double)ld.size / (1 << 20), hist_mean(h) / 1e3, us(msgs ? h->min : 0),
+	       us(hist_percentile(h, 50)), us(hist_percentile(h, 90)), us(hist_percentile(h, 99)),
+	       us(hist_percentile(h, 99.9)), us(h->max), ld.failed ? "false" : "true");
 	printf("%s%s%u conns x %zu B%s: %.0f msg/s (%.1f MiB/s each way); latency us: "
 	       "p50 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
 	       ld.label ? ld.label : "", ld.label ? ": " : "", ld.conns, ld.size,
 	       ld.rate > 0 ? " at a fixed rate" : "", rate, rate * (double)ld.size / (1 << 20),
-	       us(hist_percentile(h, 50)), us(hist_percentile(h, 99)),
-	       us(hist_percentile(h, 99.9)), us(h->max));
+	       us(hist_percentile(h, 50)), us(hist_percentile(h, 99)), us(hist_percentile(h, 99.9)),
+	       us(h->max));
 	if (ld.out)
 		write_spectrum(&ld, h);
 	free(ld.h);

@@ -34,7 +34,8 @@ int main(int argc, char **argv)
 	if (argc == 2) {
 		int rc = rlt_policy_probe(argv[1]);
 		if (rc < 0)
-			fprintf(stderr, "%s: %s\n", argv[1], rc == -ENOENT ? "no such policy" : strerror(-rc));
+			fprintf(stderr, "%s: %s\n", argv[1],
+				rc == -ENOENT ? "no such policy" : strerror(-rc));
 		return rc < 0;
 	}
 	const rlt_policy *list[64];
@@ -55,8 +56,10 @@ int main(int argc, char **argv)
 	}
 	const char *env = getenv("RINGLET_POLICY");
 	if (env && *env)
-		printf("\nRINGLET_POLICY=%s: programs run with it (unless it cannot start here)\n", env);
+		printf("\nRINGLET_POLICY=%s: programs run with it (unless it cannot start here)\n",
+		       env);
 	else
-		printf("\nRINGLET_POLICY is unset: programs run with their configured policy, by default io_uring\n");
+		printf("\nRINGLET_POLICY is unset: programs run with their configured policy, by "
+		       "default io_uring\n");
 	return 0;
 }

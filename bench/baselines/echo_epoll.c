@@ -156,8 +156,12 @@ int main(int argc, char **argv)
 	cpulist cpus = {0};
 	while ((opt = getopt(argc, argv, "p:t:c:")) != -1) {
 		switch (opt) {
-		case 'p': port = (int)echo_num("-p", optarg, 1, 65535); break;
-		case 't': threads = (int)echo_num("-t", optarg, 1, 1024); break;
+		case 'p':
+			port = (int)echo_num("-p", optarg, 1, 65535);
+			break;
+		case 't':
+			threads = (int)echo_num("-t", optarg, 1, 1024);
+			break;
 		case 'c':
 			if (cpulist_parse(optarg, &cpus) < 0) {
 				fprintf(stderr, "echo_epoll: bad CPU list '%s'\n", optarg);

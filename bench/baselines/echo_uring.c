@@ -56,7 +56,7 @@ static __thread pbufs pb;
 
 typedef struct conn {
 	int fd;
-	int sending;     /* the op in flight: 0 recv, 1 send */
+	int sending;	 /* the op in flight: 0 recv, 1 send */
 	size_t len, off; /* while sending: buf[off, len) is left to go */
 	char buf[ECHO_BUF];
 } conn;
@@ -107,19 +107,22 @@ static void arm_send(struct io_uring *ring, conn *c)
 	struct io_uring_sqe *sqe = sqe_get(ring);
 	io_uring_prep_send(sqe, c->fd, c->buf + c->off, c->len - c->off, MSG_NOSIGNAL);
 	/* multishot: the recv stays armed, so the two need telling apart */
-	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c | (recv_mode == R_MULTISHOT ? SEND_TAG : 0));
+	io_uring_sqe_set_data64(sqe,
+				(uint64_t)(uintptr_t)c | (recv_mode == R_MULTISHOT ? SEND_TAG : 0));
 	c->sending = 1;
 }
 
 static int pbufs_setup(struct io_uring *ring)
 {
 	size_t ring_bytes = NBUFS * sizeof(struct io_uring_buf);
-	void *br = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	void *br =
+	    mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
 	pb.mem = malloc((size_t)NBUFS * BUFSZ);
 	if (br == MAP_FAILED || !pb.mem)
 		return -ENOMEM;
 	pb.br = br;
-	struct io_uring_buf_reg reg = {.ring_addr = (uint64_t)(uintptr_t)br, .ring_entries = NBUFS, .bgid = BGID};
+	struct io_uring_buf_reg reg = {
+	    .ring_addr = (uint64_t)(uintptr_t)br, .ring_entries = NBUFS, .bgid = BGID};
 	int rc = io_uring_register_buf_ring(ring, &reg, 0);
 	if (rc < 0)
 		return rc;
@@ -170,7 +173,8 @@ static void on_multishot(struct io_uring *ring, struct io_uring_cqe *cqe)
 		res = (int)(ECHO_BUF - c->len); /* a client that does not read: cut */
 	memcpy(c->buf + c->len, data, (size_t)res);
 	c->len += (size_t)res;
-	io_uring_buf_ring_add(pb.br, data, BUFSZ, (unsigned short)bid, io_uring_buf_ring_mask(NBUFS), 0);
+	io_uring_buf_ring_add(pb.br, data, BUFSZ, (unsigned short)bid,
+			      io_uring_buf_ring_mask(NBUFS), 0);
 	io_uring_buf_ring_advance(pb.br, 1);
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		arm_recv(ring, c);
@@ -219,9 +223,9 @@ static void on_accept(struct io_uring *ring, int lfd, struct io_uring_cqe *cqe)
 static int ring_init(struct io_uring *ring)
 {
 	static const unsigned flags[] = {
-		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-		IORING_SETUP_COOP_TASKRUN,
-		0,
+	    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+	    IORING_SETUP_COOP_TASKRUN,
+	    0,
 	};
 	int rc = -EINVAL;
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]) && rc == -EINVAL; i++) {
@@ -255,12 +259,13 @@ static void *serve(void *arg)
 	for (;;) {
 		rc = io_uring_submit_and_wait(&ring, 1);
 		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-			fprintf(stderr, "echo_uring: io_uring_submit_and_wait: %s\n", strerror(-rc));
+			fprintf(stderr, "echo_uring: io_uring_submit_and_wait: %s\n",
+				strerror(-rc));
 			exit(1);
 		}
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
-		io_uring_for_each_cqe(&ring, head, cqe) {
+		io_uring_for_each_cqe (&ring, head, cqe) {
 			if (cqe->user_data == ACCEPT_TAG)
 				on_accept(&ring, lfd, cqe);
 			else if (recv_mode == R_MULTISHOT)
@@ -280,8 +285,12 @@ int main(int argc, char **argv)
 	cpulist cpus = {0};
 	while ((opt = getopt(argc, argv, "p:t:c:r:")) != -1) {
 		switch (opt) {
-		case 'p': port = (int)echo_num("-p", optarg, 1, 65535); break;
-		case 't': threads = (int)echo_num("-t", optarg, 1, 1024); break;
+		case 'p':
+			port = (int)echo_num("-p", optarg, 1, 65535);
+			break;
+		case 't':
+			threads = (int)echo_num("-t", optarg, 1, 1024);
+			break;
 		case 'c':
 			if (cpulist_parse(optarg, &cpus) < 0) {
 				fprintf(stderr, "echo_uring: bad CPU list '%s'\n", optarg);
@@ -296,12 +305,15 @@ int main(int argc, char **argv)
 			else if (strcmp(optarg, "multishot") == 0)
 				recv_mode = R_MULTISHOT;
 			else {
-				fprintf(stderr, "echo_uring: -r plain|pollfirst|multishot, not '%s'\n", optarg);
+				fprintf(stderr,
+					"echo_uring: -r plain|pollfirst|multishot, not '%s'\n",
+					optarg);
 				return 2;
 			}
 			break;
 		default:
-			fprintf(stderr, "usage: echo_uring [-p PORT] [-t THREADS] [-c CPULIST] [-r plain|pollfirst|multishot]\n");
+			fprintf(stderr, "usage: echo_uring [-p PORT] [-t THREADS] [-c CPULIST] [-r "
+					"plain|pollfirst|multishot]\n");
 			return 2;
 		}
 	}

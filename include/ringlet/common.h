@@ -8,7 +8,7 @@
 
 #ifdef __cplusplus
 #define RLT_EXTERN_C_BEGIN extern "C" {
-#define RLT_EXTERN_C_END }
+#define RLT_EXTERN_C_END   }
 #else
 #define RLT_EXTERN_C_BEGIN
 #define RLT_EXTERN_C_END
@@ -22,7 +22,7 @@
 
 #define RLT_NSEC_PER_USEC 1000ull
 #define RLT_NSEC_PER_MSEC 1000000ull
-#define RLT_NSEC_PER_SEC 1000000000ull
+#define RLT_NSEC_PER_SEC  1000000000ull
 
 /* Opaque handles. */
 typedef struct rlt_task rlt_task;

@@ -105,9 +105,9 @@ RLT_API int rlt_run_blocking_timeout(rlt_pool *pool, rlt_job_fn fn, void *arg, v
 RLT_API rlt_future *rlt_pool_submit(rlt_pool *pool, rlt_job_fn fn, void *arg);
 
 typedef struct rlt_pool_stats {
-	unsigned threads; /* alive */
-	unsigned idle;    /* alive and waiting for a job */
-	size_t queued;    /* jobs waiting for a thread */
+	unsigned threads;   /* alive */
+	unsigned idle;	    /* alive and waiting for a job */
+	size_t queued;	    /* jobs waiting for a thread */
 	uint64_t completed; /* jobs run to their end, since the pool was made */
 } rlt_pool_stats;
 

@@ -16,7 +16,8 @@ RLT_EXTERN_C_BEGIN
  */
 
 /* rlt_gather() flags */
-#define RLT_GATHER_SETTLE (1u << 0) /* wait for every task; each outcome in errs[] (return_exceptions=True) */
+#define RLT_GATHER_SETTLE                                                                          \
+	(1u << 0) /* wait for every task; each outcome in errs[] (return_exceptions=True) */
 
 /*
  * Wait for tasks[0..n) and collect results[i] (if results is not NULL) in
@@ -34,13 +35,12 @@ RLT_EXTERN_C_BEGIN
  * n > 0, or a NULL task), -EBUSY (a task is already being joined or
  * waited for), -ENOMEM.
  */
-RLT_API int rlt_gather(rlt_task *const *tasks, size_t n, void **results, int *errs,
-		       unsigned flags);
+RLT_API int rlt_gather(rlt_task *const *tasks, size_t n, void **results, int *errs, unsigned flags);
 
 /* rlt_wait() modes */
 #define RLT_FIRST_COMPLETED 0
 #define RLT_FIRST_EXCEPTION 1 /* the first failure, or all done */
-#define RLT_ALL_COMPLETED 2
+#define RLT_ALL_COMPLETED   2
 
 /*
  * asyncio.wait: wait until how is met or timeout_ns passes (negative: no
@@ -76,9 +76,9 @@ RLT_API int rlt_wait_for(rlt_task *t, int64_t timeout_ns, void **result);
 typedef struct rlt_group rlt_group;
 
 typedef struct rlt_group_report {
-	int err;          /* the first failure's outcome, or 0 */
-	size_t failed;    /* how many tasks failed */
-	size_t tasks;     /* how many were spawned */
+	int err;	  /* the first failure's outcome, or 0 */
+	size_t failed;	  /* how many tasks failed */
+	size_t tasks;	  /* how many were spawned */
 	uint64_t task_id; /* the first failed task's id and name */
 	char task_name[RLT_TASK_NAME_MAX + 1];
 } rlt_group_report;

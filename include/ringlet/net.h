@@ -33,8 +33,8 @@ typedef struct rlt_addr {
 
 /* Flags for rlt_net_listen, rlt_net_udp, rlt_net_accept, rlt_net_connect. */
 #define RLT_NET_REUSEPORT 1u /* SO_REUSEPORT: one listener per worker on the same port */
-#define RLT_NET_V6ONLY 2u    /* IPV6_V6ONLY on an AF_INET6 socket (default: dual stack) */
-#define RLT_NET_NODELAY 4u   /* TCP_NODELAY on the connection (no effect on Unix) */
+#define RLT_NET_V6ONLY	  2u /* IPV6_V6ONLY on an AF_INET6 socket (default: dual stack) */
+#define RLT_NET_NODELAY	  4u /* TCP_NODELAY on the connection (no effect on Unix) */
 
 /*
  * Parse a numeric address: "127.0.0.1:80", "[::1]:8080",

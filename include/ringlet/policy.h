@@ -31,23 +31,24 @@ RLT_EXTERN_C_BEGIN
 
 /* The operations a loop carries out. */
 typedef enum rlt_opcode {
-	RLT_OP_READ,     /* u.rw, fd */
-	RLT_OP_WRITE,    /* u.rw, fd */
-	RLT_OP_READV,    /* u.vec, fd */
-	RLT_OP_WRITEV,   /* u.vec, fd */
-	RLT_OP_OPENAT,   /* u.open, fd is the directory fd */
-	RLT_OP_CLOSE,    /* fd */
-	RLT_OP_FSYNC,    /* u.fsync, fd */
-	RLT_OP_STATX,    /* u.statx, fd is the directory fd */
-	RLT_OP_ACCEPT,   /* u.accept, fd */
-	RLT_OP_CONNECT,  /* u.connect, fd */
-	RLT_OP_RECV,     /* u.msg, fd */
-	RLT_OP_SEND,     /* u.msg, fd (flags already include MSG_NOSIGNAL) */
+	RLT_OP_READ,	 /* u.rw, fd */
+	RLT_OP_WRITE,	 /* u.rw, fd */
+	RLT_OP_READV,	 /* u.vec, fd */
+	RLT_OP_WRITEV,	 /* u.vec, fd */
+	RLT_OP_OPENAT,	 /* u.open, fd is the directory fd */
+	RLT_OP_CLOSE,	 /* fd */
+	RLT_OP_FSYNC,	 /* u.fsync, fd */
+	RLT_OP_STATX,	 /* u.statx, fd is the directory fd */
+	RLT_OP_ACCEPT,	 /* u.accept, fd */
+	RLT_OP_CONNECT,	 /* u.connect, fd */
+	RLT_OP_RECV,	 /* u.msg, fd */
+	RLT_OP_SEND,	 /* u.msg, fd (flags already include MSG_NOSIGNAL) */
 	RLT_OP_SHUTDOWN, /* u.shutdown, fd */
-	RLT_OP_POLL,     /* u.poll, fd: completes with the ready poll(2) events */
-	RLT_OP_WAITID,   /* u.waitid: waitid(2), blocking until a child changes state */
-	RLT_OP_SENDMSG,  /* u.msg, fd: buf is the struct msghdr *, len 0 (flags include MSG_NOSIGNAL) */
-	RLT_OP_RECVMSG,  /* u.msg, fd: buf is the struct msghdr *, len 0 */
+	RLT_OP_POLL,	 /* u.poll, fd: completes with the ready poll(2) events */
+	RLT_OP_WAITID,	 /* u.waitid: waitid(2), blocking until a child changes state */
+	RLT_OP_SENDMSG, /* u.msg, fd: buf is the struct msghdr *, len 0 (flags include MSG_NOSIGNAL)
+			 */
+	RLT_OP_RECVMSG, /* u.msg, fd: buf is the struct msghdr *, len 0 */
 	/* u.accept, fd; only for policies with RLT_POLICY_MULTISHOT. Accepts
 	 * connections until stopped: rlt_op_deliver() once per new fd (or per
 	 * error that does not end it), then rlt_op_complete() once at the end
@@ -123,10 +124,10 @@ typedef struct rlt_op {
 			unsigned events;
 		} poll;
 		struct {
-			int idtype;    /* P_PID, P_PIDFD, ... */
-			unsigned id;   /* the pid, or the pidfd */
-			void *info;    /* siginfo_t *, filled in */
-			int options;   /* WEXITED, ... (never WNOHANG) */
+			int idtype;  /* P_PID, P_PIDFD, ... */
+			unsigned id; /* the pid, or the pidfd */
+			void *info;  /* siginfo_t *, filled in */
+			int options; /* WEXITED, ... (never WNOHANG) */
 		} waitid;
 	} u;
 	/* With RLT_POLICY_DEADLINES: when the op must end (CLOCK_MONOTONIC ns,
@@ -149,13 +150,13 @@ typedef struct rlt_op {
  * copying the fields and setting policy and options.
  */
 typedef struct rlt_loop {
-	void *state;                   /* the policy's, set by init */
+	void *state; /* the policy's, set by init */
 	const struct rlt_policy *policy;
-	const char *options;           /* what followed "name:" ("" if nothing) */
-	unsigned index;                /* the worker's index, 0..nworkers-1 */
+	const char *options; /* what followed "name:" ("" if nothing) */
+	unsigned index;	     /* the worker's index, 0..nworkers-1 */
 	unsigned nworkers;
-	unsigned queue_depth;          /* rlt_config.ring_entries: a sizing hint */
-	void *runtime_;                /* ringlet's own */
+	unsigned queue_depth; /* rlt_config.ring_entries: a sizing hint */
+	void *runtime_;	      /* ringlet's own */
 } rlt_loop;
 
 /* The vtable. Calls marked (worker) come from the loop's own worker thread

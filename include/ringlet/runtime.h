@@ -18,7 +18,7 @@ RLT_EXTERN_C_BEGIN
 /* Smallest stack a task may ask for. */
 #define RLT_MIN_STACK_SIZE (8u * 1024u)
 /* Largest: 1 GiB. */
-#define RLT_MAX_STACK_SIZE (1024u * 1024u * 1024u)
+#define RLT_MAX_STACK_SIZE  (1024u * 1024u * 1024u)
 #define RLT_DEFAULT_SPIN_US 20
 
 /* Runtime configuration. Zero means "default" for every field, so

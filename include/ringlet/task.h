@@ -11,14 +11,14 @@ RLT_EXTERN_C_BEGIN
 #define RLT_TASK_NAME_MAX 31
 
 /* rlt_spawn_opts.flags */
-#define RLT_SPAWN_DETACHED (1u << 0) /* as if rlt_detach() were called at once */
-#define RLT_SPAWN_PINNED (1u << 1)   /* never stolen: runs only on its first worker */
+#define RLT_SPAWN_DETACHED  (1u << 0) /* as if rlt_detach() were called at once */
+#define RLT_SPAWN_PINNED    (1u << 1) /* never stolen: runs only on its first worker */
 #define RLT_SPAWN_ON_WORKER (1u << 2) /* start on worker opts->worker, not the caller's */
 
 typedef struct rlt_spawn_opts {
 	const char *name;  /* copied; NULL gives "task-<id>" */
 	size_t stack_size; /* 0 = the runtime default */
-	unsigned flags;    /* RLT_SPAWN_* */
+	unsigned flags;	   /* RLT_SPAWN_* */
 	unsigned worker;   /* with RLT_SPAWN_ON_WORKER: the worker's index */
 } rlt_spawn_opts;
 
@@ -95,9 +95,9 @@ RLT_API uint64_t rlt_task_id(const rlt_task *t);
 
 /* rlt_task_state() */
 #define RLT_TASK_RUNNABLE 0 /* queued, or spawned and not started */
-#define RLT_TASK_RUNNING 1
-#define RLT_TASK_WAITING 2  /* suspended: what says on what */
-#define RLT_TASK_DONE 3
+#define RLT_TASK_RUNNING  1
+#define RLT_TASK_WAITING  2 /* suspended: what says on what */
+#define RLT_TASK_DONE	  3
 
 /*
  * What t is doing now: one of RLT_TASK_*. If what is not NULL, it receives

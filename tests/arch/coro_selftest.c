@@ -56,12 +56,12 @@ static void fail_eq(int line, const char *what, uint64_t got, uint64_t want)
 	exit(1);
 }
 
-#define CHECK_EQ(what, got, want)                                                      \
-	do {                                                                           \
-		uint64_t got_ = (uint64_t)(got), want_ = (uint64_t)(want);             \
-		if (got_ != want_)                                                     \
-			fail_eq(__LINE__, (what), got_, want_);                        \
-		checks++;                                                              \
+#define CHECK_EQ(what, got, want)                                                                  \
+	do {                                                                                       \
+		uint64_t got_ = (uint64_t)(got), want_ = (uint64_t)(want);                         \
+		if (got_ != want_)                                                                 \
+			fail_eq(__LINE__, (what), got_, want_);                                    \
+		checks++;                                                                          \
 	} while (0)
 #define CHECK(what, cond) CHECK_EQ(what " (" #cond ")", !!(cond), 1)
 
@@ -77,7 +77,10 @@ static void on_crash(int sig)
 	say("coro selftest: FAILED [");
 	say(current);
 	say("]: crashed with ");
-	say(sig == SIGSEGV ? "SIGSEGV" : sig == SIGBUS ? "SIGBUS" : sig == SIGILL ? "SIGILL" : "SIGTRAP");
+	say(sig == SIGSEGV  ? "SIGSEGV"
+	    : sig == SIGBUS ? "SIGBUS"
+	    : sig == SIGILL ? "SIGILL"
+			    : "SIGTRAP");
 	say("\n");
 	_exit(1);
 }
@@ -110,8 +113,8 @@ static void stack_alloc(struct stack *s)
 {
 	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
 	s->map_len = STACK_SIZE + pg;
-	s->map = mmap(NULL, s->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
-		      -1, 0);
+	s->map = mmap(NULL, s->map_len, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	CHECK("mmap a stack", s->map != MAP_FAILED);
 	CHECK("guard page", mprotect(s->map, pg, PROT_NONE) == 0);
 	s->lo = (char *)s->map + pg;
@@ -130,7 +133,7 @@ static void stack_free(struct stack *s)
 /* ---- pingpong ---- */
 
 #define PP_ROUNDS 100000u
-#define PP_STOP UINT64_MAX
+#define PP_STOP	  UINT64_MAX
 
 static rlt__coro pp_co;
 static uint64_t pp_value, pp_reply, pp_count;
@@ -229,10 +232,11 @@ static NOIPA void churn(uint64_t seed, unsigned rounds, void (*yield)(void), uin
 	*iout = a0 ^ ROTL(a1, 1) ^ ROTL(a2, 2) ^ ROTL(a3, 3) ^ ROTL(a4, 4) ^ ROTL(a5, 5) ^
 		ROTL(a6, 6) ^ ROTL(a7, 7) ^ ROTL(a8, 8) ^ ROTL(a9, 9) ^ ROTL(a10, 10) ^
 		ROTL(a11, 11) ^ ROTL(a12, 12) ^ ROTL(a13, 13);
-	*fout = f0 + f1 * 2 + f2 * 3 + f3 * 4 + f4 * 5 + f5 * 6 + f6 * 7 + f7 * 8 + f8 * 9 + f9 * 10;
+	*fout =
+	    f0 + f1 * 2 + f2 * 3 + f3 * 4 + f4 * 5 + f5 * 6 + f6 * 7 + f7 * 8 + f8 * 9 + f9 * 10;
 }
 
-#define REG_ROUNDS 20000u
+#define REG_ROUNDS    20000u
 #define REG_SEED_MAIN 0x0123456789ABCDEFull
 #define REG_SEED_CORO 0xFEDCBA9876543210ull
 
@@ -240,9 +244,7 @@ static rlt__coro reg_co;
 static uint64_t reg_coro_i, reg_yields;
 static double reg_coro_f;
 
-static void yield_nothing(void)
-{
-}
+static void yield_nothing(void) {}
 
 static void yield_to_coro(void)
 {
@@ -380,8 +382,8 @@ static void test_alignment(void)
 
 /* ---- roundrobin ---- */
 
-#define RR_N 5
-#define RR_ROUNDS 2000u
+#define RR_N	       5
+#define RR_ROUNDS      2000u
 #define RR_RING_ROUNDS 2000u
 
 struct rr {
@@ -431,8 +433,7 @@ static void rr_entry(void *arg)
 	for (unsigned r = 0; r < RR_ROUNDS; r++) {
 		rr_record(me);
 		local += r + me->id;
-		CHECK_EQ("frames intact across switch",
-			 rr_switch_deep(me, &main_co, me->id, 0), 0);
+		CHECK_EQ("frames intact across switch", rr_switch_deep(me, &main_co, me->id, 0), 0);
 	}
 	me->result = local;
 	me->done = 1;
