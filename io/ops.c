@@ -114,22 +114,21 @@ static int op_submit_wait(rlt_task *t, rlt_op *op, uint64_t deadline)
 		if (w->loop.policy->flags & RLT_POLICY_DEADLINES) {
 			op->deadline = deadline;
 		} else {
-			rlt__timer_init(&ow.tm, op_deadline_fire);
-			ow.tm.deadline = deadline;
-			/* (no room for the timer: wait without one rather than
-			 * fail an op that is about to be in flight) */
-			if (rlt__timer_add(&w->timers, &ow.tm) == 0)
-				t->wait_timer = &ow.tm;
+			/* Armed before the submit (sched/sched.h, rule 1). No
+			 * room for it: the op fails before it starts, as every
+			 * timed wait does. */
+			int arm = rlt__wait_timer_arm(t, &ow.tm, op_deadline_fire, deadline);
+			if (arm < 0) {
+				rlt__wait_abandon(t);
+				return arm;
+			}
 		}
 	}
 	op->state_ = RLT__OP_SUBMITTING;
 	RLT__POL_SUBMIT(&w->loop, op);
 	if (op->state_ == RLT__OP_DONE) {
 		rlt__wait_abandon(t);
-		if (t->wait_timer) {
-			rlt__timer_del(&w->timers, t->wait_timer);
-			t->wait_timer = NULL;
-		}
+		rlt__wait_timer_disarm(t);
 		return op->res_;
 	}
 	op->state_ = RLT__OP_WAITING;
