@@ -4,6 +4,7 @@
 
 #include "ringlet/time.h"
 
+#include "io/ops.h"
 #include "io/policy.h"
 #include "runtime/cancel.h"
 #include "sched/worker.h"
@@ -348,4 +349,25 @@ ssize_t rlt_recvmsg(int fd, struct msghdr *msg, int flags)
 	op.u.msg.len = 0;
 	op.u.msg.flags = flags;
 	return op_run(t, &op);
+}
+
+/* ---- multishot ops (io/ops.h) ---- */
+
+unsigned rlt__op_policy_flags(rlt_task *t)
+{
+	return t->worker->loop.policy->flags;
+}
+
+void rlt__op_submit_multi(rlt_task *t, rlt_op *op, rlt__op_sink *sink, rlt__worker **owner)
+{
+	rlt__worker *w = t->worker;
+	*owner = w;
+	op->task_ = sink;
+	op->state_ = RLT__OP_MULTI;
+	RLT__POL_SUBMIT(&w->loop, op);
+}
+
+void rlt__op_cancel_multi(rlt__worker *owner, rlt_op *op)
+{
+	owner->loop.policy->cancel(&owner->loop, op);
 }
