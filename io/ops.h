@@ -19,8 +19,7 @@ unsigned rlt__op_policy_flags(rlt_task *t);
  * of t's worker, where every result goes to sink (rlt__op_sink). *owner is
  * set to that worker before the submit (the sink may need it at once): the
  * only thread on which the op may be cancelled. Never suspends. */
-void rlt__op_submit_multi(rlt_task *t, rlt_op *op, rlt__op_sink *sink,
-			  struct rlt__worker **owner);
+void rlt__op_submit_multi(rlt_task *t, rlt_op *op, rlt__op_sink *sink, struct rlt__worker **owner);
 
 /* On owner's thread (a message posted to it): ask its loop to end a
  * multishot op; the sink hears the end. */
