@@ -186,14 +186,9 @@ int rlt__wait_timer_arm(rlt_task *t, rlt__timer *tm, rlt__timer_fn fire, uint64_
 	return 0;
 }
 
-void rlt__wait_timer_disarm(rlt_task *t)
+void rlt__wait_timer_del(rlt_task *t, rlt__timer *tm)
 {
-	rlt__timer *tm = t->wait_timer;
-	if (tm) {
-		if (rlt__timer_armed(tm))
-			rlt__timer_del(&t->worker->timers, tm);
-		t->wait_timer = NULL;
-	}
+	rlt__timer_del(&t->worker->timers, tm);
 }
 
 rlt__runtime *rlt__runtime_job_begin(rlt_task *t)
