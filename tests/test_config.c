@@ -54,8 +54,8 @@ static void test_sizes_take_units_and_bounds(void **state)
 	assert_int_equal(parse_ok("RINGLET_STACK_SIZE", "64kib"), 65536);
 	assert_int_equal(parse_ok("RINGLET_STACK_SIZE", "1m"), 1 << 20);
 	assert_int_equal(parse_ok("RINGLET_STACK_SIZE", "1g"), 1u << 30);
-	parse_bad("RINGLET_STACK_SIZE", "4k");	/* below 8k */
-	parse_bad("RINGLET_STACK_SIZE", "2g");	/* above 1g */
+	parse_bad("RINGLET_STACK_SIZE", "4k"); /* below 8k */
+	parse_bad("RINGLET_STACK_SIZE", "2g"); /* above 1g */
 	parse_bad("RINGLET_STACK_SIZE", "64q");
 	parse_bad("RINGLET_STACK_SIZE", "k");
 	parse_bad("RINGLET_STACK_SIZE", "-64k");
@@ -77,8 +77,8 @@ static void test_durations_take_units_and_the_names_unit_when_bare(void **state)
 	parse_bad("RINGLET_SPIN_US", "2s"); /* above 1 s */
 	parse_bad("RINGLET_SPIN_US", "20 us");
 	parse_bad("RINGLET_SPIN_US", "20min");
-	parse_bad("RINGLET_SLOW_MS", "0");	/* below 1 ms */
-	parse_bad("RINGLET_SLOW_MS", "500us");	/* below 1 ms */
+	parse_bad("RINGLET_SLOW_MS", "0");     /* below 1 ms */
+	parse_bad("RINGLET_SLOW_MS", "500us"); /* below 1 ms */
 	parse_bad("RINGLET_SHUTDOWN_MS", "2h");
 }
 
@@ -149,12 +149,18 @@ static void test_rlt_run_refuses_each_bad_variable(void **state)
 	static const struct {
 		const char *name, *bad;
 	} cases[] = {
-	    {"RINGLET_WORKERS", "many"},	 {"RINGLET_PIN", "2"},
-	    {"RINGLET_STEAL", "sometimes"},	 {"RINGLET_STACK_SIZE", "1t"},
-	    {"RINGLET_POLICY_STRICT", "yes!"},	 {"RINGLET_SPIN_US", "-1"},
-	    {"RINGLET_BLOCKING_THREADS", "1e3"}, {"RINGLET_POOL_WAKE", "futex"},
-	    {"RINGLET_DEBUG", "2"},		 {"RINGLET_SLOW_MS", "0"},
-	    {"RINGLET_SHUTDOWN_MS", "1y"},	 {"RINGLET_CANCEL_FENCE", "none"},
+	    {"RINGLET_WORKERS", "many"},
+	    {"RINGLET_PIN", "2"},
+	    {"RINGLET_STEAL", "sometimes"},
+	    {"RINGLET_STACK_SIZE", "1t"},
+	    {"RINGLET_POLICY_STRICT", "yes!"},
+	    {"RINGLET_SPIN_US", "-1"},
+	    {"RINGLET_BLOCKING_THREADS", "1e3"},
+	    {"RINGLET_POOL_WAKE", "futex"},
+	    {"RINGLET_DEBUG", "2"},
+	    {"RINGLET_SLOW_MS", "0"},
+	    {"RINGLET_SHUTDOWN_MS", "1y"},
+	    {"RINGLET_CANCEL_FENCE", "none"},
 	    {"RINGLET_FAULT_REPORT", "x"},
 	};
 	char path[] = "/tmp/rlt-config-XXXXXX";
