@@ -4,6 +4,7 @@
 
 #include "ringlet/time.h"
 
+#include "io/ops.h"
 #include "io/policy.h"
 #include "runtime/cancel.h"
 #include "sched/worker.h"
@@ -348,5 +349,17 @@ ssize_t rlt_recvmsg(int fd, struct msghdr *msg, int flags)
 	op.u.msg.buf = msg;
 	op.u.msg.len = 0;
 	op.u.msg.flags = flags;
+	return op_run(t, &op);
+}
+
+ssize_t rlt__splice(int fd_in, int64_t off_in, int fd_out, int64_t off_out, size_t len,
+		    unsigned flags)
+{
+	OP_BEGIN(t, op, RLT_OP_SPLICE, fd_out);
+	op.u.splice.fd_in = fd_in;
+	op.u.splice.off_in = off_in;
+	op.u.splice.off_out = off_out;
+	op.u.splice.len = (unsigned)clamp_len(len);
+	op.u.splice.flags = flags;
 	return op_run(t, &op);
 }

@@ -983,6 +983,12 @@ static void ep_submit(rlt_loop *loop, rlt_op *op)
 		}
 		try_or_park(e, op, op->code == RLT_OP_RECVMSG ? L_IN : L_OUT);
 		return;
+	case RLT_OP_SPLICE:
+		/* A wait here would be for two fds at once (the input's data and
+		 * the output's room): rlt_sendfile does it with sendfile(2) on a
+		 * non-blocking output and rlt_poll instead. */
+		rlt__op_complete(op, -EOPNOTSUPP);
+		return;
 	case RLT_OP_ACCEPT_MULTI: /* not RLT_POLICY_MULTISHOT: never asked */
 	case RLT_OP_COUNT:
 		break;

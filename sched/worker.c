@@ -132,6 +132,7 @@ void rlt__worker_fini(rlt__worker *w)
 	rlt__timer_heap_destroy(&w->timers);
 	rlt__stack_pool_destroy(&w->stacks);
 	rlt__task_cache_drain(w);
+	rlt__sendfile_worker_fini(w);
 	if (tls_worker == w) {
 		rlt__altstack_leave(w->altstack);
 		tls_worker = NULL;

@@ -142,6 +142,34 @@ RLT_API ssize_t rlt_recv_exact(int fd, void *buf, size_t len, int flags);
 /* rlt_send() until all len bytes are sent. */
 RLT_API ssize_t rlt_send_all(int fd, const void *buf, size_t len, int flags);
 
+/*
+ * Send up to len bytes of the file in_fd, from offset on, to out_fd (a
+ * socket, TCP or Unix, or a pipe) without copying them through the task:
+ * sendfile(2), as a server hands a file to a client. Suspends only the
+ * calling task, as often as it takes, until all of it has gone (like
+ * rlt_send_all). offset -1 starts at in_fd's current position and
+ * advances it; otherwise the position is neither used nor changed.
+ *
+ * How, per loop policy: io_uring and io_uring-sqpoll splice the file into
+ * a pipe and the pipe into out_fd (IORING_OP_SPLICE, run by the kernel's
+ * io-wq threads; the pipe is the worker's, 1 MiB, reused); epoll and
+ * policies without RLT_OP_SPLICE call sendfile(2) with out_fd made
+ * non-blocking for each call, and wait for it with rlt_poll(POLLOUT), the
+ * file being read synchronously (the page cache, or the disk) as for every
+ * regular-file read under epoll.
+ *
+ * Returns the bytes sent: len, or fewer only when the file ends first (its
+ * size when the call starts; 0 when offset is at or past it). An error is
+ * returned as a negative errno even if some bytes were sent before it (how
+ * many is not said: treat the connection as broken), as for the stream
+ * helpers above. Errors: -EBADF, -EINVAL (in_fd not a regular file or a
+ * block device, offset < -1, len > SSIZE_MAX), -EPIPE / -ECONNRESET (the
+ * peer went away), -ECANCELED, -ETIMEDOUT (a deadline scope, the I/O
+ * timeout: each splice or wait is one operation), -EPERM outside a task,
+ * -ENFILE / -EMFILE (no pipe could be made).
+ */
+RLT_API ssize_t rlt_sendfile(int out_fd, int in_fd, off_t offset, size_t len);
+
 RLT_EXTERN_C_END
 
 #endif
