@@ -75,10 +75,10 @@
  * until the executor pool takes them over; their results are what
  * io_uring would return.
  *
- * Close: rlt_close() of an fd with ops parked on this worker completes
- * them with -EBADF (io_uring keeps them waiting on the file instead), then
- * closes it. Ops parked on it by other workers' loops are not reached (no
- * locks between loops): close such an fd only once nobody waits on it.
+ * Close: before any policy sees a close, rlt_close() has cancelled the
+ * ops of other tasks waiting on the fd, on every worker (io/fdwait.h),
+ * and their tasks get -EBADF. Any op still parked here (one that does not
+ * suspend a task) is completed with -EBADF before the fd is closed.
  *
  * Everything runs on the worker's thread except wake. An op parks on the
  * loop of the worker that submitted it and completes there.

@@ -74,6 +74,8 @@ typedef struct rlt__worker {
 	unsigned task_cache_len;
 	rlt__pipe pipes[RLT__PIPE_CACHE]; /* rlt_sendfile's, empty, for reuse */
 	unsigned npipes;
+	/* Our tasks' I/O waits by fd (io/fdwait.h): others read, for rlt_close. */
+	rlt__fdwait fdwaits;
 	void *altstack;
 	pthread_t thread;
 	int init_rc;

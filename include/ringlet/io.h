@@ -49,7 +49,18 @@ RLT_API ssize_t rlt_writev(int fd, const struct iovec *iov, int iovcnt, off_t of
 
 /* openat(2): returns the new fd. Use AT_FDCWD for dfd. */
 RLT_API int rlt_openat(int dfd, const char *path, int flags, mode_t mode);
-/* close(2). */
+/*
+ * close(2). Other tasks waiting on fd in an I/O call (rlt_recv, rlt_send,
+ * rlt_accept, rlt_connect, rlt_poll, rlt_read, ...), on any worker, are
+ * woken first, the same under every loop policy: their operations are
+ * cancelled in the kernel and return -EBADF (or their real result, if
+ * they completed first), as if fd had been closed before they started.
+ * When such waiters are on other workers the call suspends until each of
+ * those workers has asked for their cancellation (microseconds); an
+ * operation started while rlt_close runs is a race of the program's, as
+ * with close(2). An rlt_acceptor's armed accept is not such a wait: close
+ * the acceptor before its listener.
+ */
 RLT_API int rlt_close(int fd);
 /* fsync(2); flags RLT_FSYNC_DATASYNC gives fdatasync(2). */
 #define RLT_FSYNC_DATASYNC 1u

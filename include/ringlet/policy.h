@@ -157,6 +157,7 @@ typedef struct rlt_op {
 	int32_t res_;
 	uint8_t state_;
 	void *task_;
+	void *fdnext_, *fdpprev_; /* the waits on fd (io/fdwait.h) */
 } rlt_op;
 
 /*
