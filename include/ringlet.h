@@ -27,6 +27,7 @@
 #include "ringlet/bufstream.h"
 #include "ringlet/process.h"
 #include "ringlet/signal.h"
+#include "ringlet/procpool.h"
 #include "ringlet/policy.h"
 #include "ringlet/executor.h"
 #include "ringlet/sync.h"
