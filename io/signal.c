@@ -38,7 +38,7 @@
 #include "io/fdgen.h"
 #include "runtime/alloc.h"
 #include "runtime/cancel.h"
-#include "sched/worker.h"
+#include "sched/sched.h"
 
 #include <errno.h>
 #include <pthread.h>

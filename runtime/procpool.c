@@ -25,7 +25,7 @@
 
 #include "io/fdgen.h"
 #include "runtime/alloc.h"
-#include "sched/worker.h"
+#include "sched/sched.h"
 
 #include <errno.h>
 #include <fcntl.h>
