@@ -165,13 +165,6 @@ static int spawn_worker(rlt_procpool *p, slot *s)
 	return 0;
 }
 
-/* Whether s's process has exited (its pidfd is readable). */
-static bool exited(const slot *s)
-{
-	struct pollfd pfd = {.fd = s->pidfd, .events = POLLIN};
-	return poll(&pfd, 1, 0) > 0;
-}
-
 /* Wait up to timeout_ns (negative: no limit) for s's process to exit:
  * from a task with rlt_poll (the task suspends), else with poll(2).
  * Returns true if it did. */
@@ -318,9 +311,10 @@ fail:
 }
 
 /* sendmsg until all of iov has gone (MSG_NOSIGNAL: a dead worker is
- * -EPIPE, not SIGPIPE). iov is consumed. */
-static int send_all(int fd, struct iovec *iov, int cnt)
+ * -EPIPE, not SIGPIPE). iov is consumed. *sent: whether any byte went. */
+static int send_all(int fd, struct iovec *iov, int cnt, bool *sent)
 {
+	*sent = false;
 	while (cnt > 0) {
 		struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
 		ssize_t n = rlt_sendmsg(fd, &m, 0);
@@ -330,6 +324,7 @@ static int send_all(int fd, struct iovec *iov, int cnt)
 			return (int)n;
 		if (n == 0)
 			return -EPIPE;
+		*sent = true;
 		while (cnt > 0 && (size_t)n >= iov->iov_len) {
 			n -= (ssize_t)iov->iov_len;
 			iov++;
@@ -353,13 +348,20 @@ static int recv_all(int fd, void *buf, size_t len)
 }
 
 /* One job on slot s. Returns 0 or the job's error (the stream is intact),
- * or 1 with *err set when the slot must be replaced. */
+ * 1 with *err set when the slot must be replaced, or 2 when the worker was
+ * gone before any byte of the request was sent: it died while idle (killed
+ * from outside, out of memory), so the job may go to a new one. That is
+ * how idle deaths are found, at no cost to a healthy worker: a Unix
+ * stream socket whose peer is closed refuses the first send with EPIPE. */
 static int exchange(slot *s, const char *name, size_t name_len, const void *in, size_t in_len,
 		    void **out, size_t *out_len, int *err)
 {
 	rlt__pp_hdr h = {.magic = RLT__PP_REQ, .arg = (int32_t)name_len, .len = in_len};
 	struct iovec iov[3] = {{&h, sizeof(h)}, {(void *)name, name_len}, {(void *)in, in_len}};
-	int rc = send_all(s->fd, iov, in_len ? 3 : 2);
+	bool sent;
+	int rc = send_all(s->fd, iov, in_len ? 3 : 2, &sent);
+	if ((rc == -EPIPE || rc == -ECONNRESET) && !sent)
+		return 2;
 	if (rc == 0)
 		rc = recv_all(s->fd, &h, sizeof(h));
 	if (rc == 0 && (h.magic != RLT__PP_RSP || h.arg > 0 || h.len > RLT__PP_MAX_LEN))
@@ -420,14 +422,21 @@ int rlt_procpool_run(rlt_procpool *p, const char *name, const void *in, size_t i
 	 * per-operation I/O timeout (a job may compute for minutes). */
 	int64_t saved = rlt_io_timeout();
 	rlt_set_io_timeout(0);
-	/* A worker that died while idle (killed from outside, out of memory)
-	 * is replaced now, without failing this job. */
-	if (s->pid < 0 || exited(s))
-		rc = replace(p, s);
+	if (s->pid < 0) /* its last spawn failed */
+		rc = spawn_worker(p, s);
 	if (rc == 0) {
 		int err = 0;
 		rc = exchange(s, name, name_len, in, in_len, out, out_len, &err);
-		if (rc == 1) {
+		if (rc == 2) { /* died while idle: once more on a new process */
+			int sr = replace(p, s);
+			rc = sr < 0 ? 3
+				    : exchange(s, name, name_len, in, in_len, out, out_len, &err);
+			err = sr < 0 ? sr : rc == 2 ? -ECHILD : err;
+			rc = rc == 2 ? 1 : rc;
+		}
+		if (rc == 3) {
+			rc = err; /* no new process: the slot is spawned again next time */
+		} else if (rc == 1) {
 			atomic_fetch_add_explicit(err == -ECHILD ? &p->crashed : &p->killed, 1,
 						  memory_order_relaxed);
 			replace(p, s); /* a failed spawn is tried again next time */
