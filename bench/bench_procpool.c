@@ -10,11 +10,14 @@
  *                            what the kernel's socket and two wake-ups cost
  *   procpool.tput            thousands of empty jobs per second: 2
  *                            processes, 16 tasks on 2 runtime workers
+ *   procpool.tput1w          the same on 1 runtime worker (on 2 CPUs, the
+ *                            worker processes then have a CPU to themselves)
  *   procpool.floor.tput      2 plain threads, each with its own worker
  *                            process, blocking round trips
  *   procpool.cpu.parent/.workers   us of CPU per job in this process and in
  *                            the worker processes (getrusage), for the
- *                            throughput runs
+ *                            throughput runs; procpool.floor.cpu.* the same
+ *                            for the floor's
  *
  * Each metric is printed per repetition, then as "median"; the table at
  * the end has median, min-max and the ratio to the floor. Run it through
@@ -241,14 +244,17 @@ int main(int argc, char **argv)
 	if (o.reps < 5 && !o.quick)
 		o.reps = 5;
 
-	bench_series rtt50, rtt99, frtt, tp, ftp, cpar, cwork;
+	bench_series rtt50, rtt99, frtt, tp, tp1, ftp, cpar, cwork, fcpar, fcwork;
 	bench_series_init(&rtt50, "procpool.rtt.p50", "us");
 	bench_series_init(&rtt99, "procpool.rtt.p99", "us");
 	bench_series_init(&frtt, "procpool.floor.rtt.p50", "us");
 	bench_series_init(&tp, "procpool.tput", "kjobs_per_s");
+	bench_series_init(&tp1, "procpool.tput1w", "kjobs_per_s");
 	bench_series_init(&ftp, "procpool.floor.tput", "kjobs_per_s");
 	bench_series_init(&cpar, "procpool.cpu.parent", "us_per_job");
 	bench_series_init(&cwork, "procpool.cpu.workers", "us_per_job");
+	bench_series_init(&fcpar, "procpool.floor.cpu.parent", "us_per_job");
+	bench_series_init(&fcwork, "procpool.floor.cpu.workers", "us_per_job");
 
 	int n = o.quick ? 5000 : 20000;
 	long total = o.quick ? 100000 : 400000;
@@ -291,33 +297,52 @@ int main(int argc, char **argv)
 			bench_record(&cpar, (c1 - c0) / jobs);
 			bench_record(&cwork, (w1 - w0) / jobs);
 		}
+		if (bench_want(&o, "procpool.tput1w")) {
+			tput t = {.per = total / TPUT_TASKS};
+			bench_run(1, pool_start_root, &t);
+			uint64_t t0 = bench_wall_ns();
+			bench_run(1, tput_root, &t);
+			double sec = (double)(bench_wall_ns() - t0) / 1e9;
+			bench_run(1, pool_stop_root, &t);
+			bench_record(&tp1, (double)(t.per * TPUT_TASKS) / sec / 1e3);
+		}
 		if (bench_want(&o, "procpool.floor.tput")) {
 			floor_arg a = {.n = total / 2};
 			pthread_t th[2];
+			double c0 = cpu_us(RUSAGE_SELF), w0 = cpu_us(RUSAGE_CHILDREN);
 			uint64_t t0 = bench_wall_ns();
 			for (int i = 0; i < 2; i++)
 				pthread_create(&th[i], NULL, floor_thread, &a);
 			for (int i = 0; i < 2; i++)
 				pthread_join(th[i], NULL);
 			double sec = (double)(bench_wall_ns() - t0) / 1e9;
-			bench_record(&ftp, (double)(2 * a.n) / sec / 1e3);
+			double jobs = (double)(2 * a.n);
+			bench_record(&ftp, jobs / sec / 1e3);
+			bench_record(&fcpar, (cpu_us(RUSAGE_SELF) - c0) / jobs);
+			bench_record(&fcwork, (cpu_us(RUSAGE_CHILDREN) - w0) / jobs);
 		}
 	}
 	bench_print_median(&rtt50);
 	bench_print_median(&rtt99);
 	bench_print_median(&frtt);
 	bench_print_median(&tp);
+	bench_print_median(&tp1);
 	bench_print_median(&ftp);
 	bench_print_median(&cpar);
 	bench_print_median(&cwork);
+	bench_print_median(&fcpar);
+	bench_print_median(&fcwork);
 	printf("# %-24s %10s  %-21s %-12s\n", "metric", "median", "min-max", "unit");
 	row(&rtt50, &frtt, 0);
 	row(&rtt99, NULL, 0);
 	row(&frtt, NULL, 0);
 	row(&tp, &ftp, 1);
+	row(&tp1, &ftp, 1);
 	row(&ftp, NULL, 1);
-	row(&cpar, NULL, 0);
-	row(&cwork, NULL, 0);
+	row(&cpar, &fcpar, 0);
+	row(&cwork, &fcwork, 0);
+	row(&fcpar, NULL, 0);
+	row(&fcwork, NULL, 0);
 	free(r.us);
 	free(fus);
 	return 0;

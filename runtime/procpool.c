@@ -364,7 +364,8 @@ static int exchange(slot *s, const char *name, size_t name_len, const void *in, 
 		return 2;
 	if (rc == 0)
 		rc = recv_all(s->fd, &h, sizeof(h));
-	if (rc == 0 && (h.magic != RLT__PP_RSP || h.arg > 0 || h.len > RLT__PP_MAX_LEN))
+	if (rc == 0 && (h.magic != RLT__PP_RSP || h.arg > 0 || h.len > RLT__PP_MAX_LEN ||
+			(h.arg < 0 && h.len)))
 		rc = -EPROTO;
 	if (rc < 0) {
 		*err = rc == -EPIPE || rc == -ECONNRESET ? -ECHILD : rc;

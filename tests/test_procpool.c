@@ -160,6 +160,23 @@ static void *root_errors(void *arg)
 	return NULL;
 }
 
+/* A helper program as the worker: here this test program again, by path,
+ * with no arguments (it serves because of the marker, not its argv). */
+static void *root_helper_program(void *arg)
+{
+	rlt_procpool *p = rlt_procpool_create(
+	    &(rlt_procpool_config){.processes = 1, .program = "/proc/self/exe"});
+	assert_non_null(p);
+	void *out;
+	size_t len;
+	assert_int_equal(rlt_procpool_run(p, "echo", "helper", 6, &out, &len), 0);
+	assert_int_equal(len, 6);
+	assert_memory_equal(out, "helper", 6);
+	free(out);
+	assert_int_equal(rlt_procpool_free(p), 0);
+	return NULL;
+}
+
 static void test_job_errors_and_unknown_names_come_back(void **state)
 {
 	rlt_test_run(root_errors, NULL);
@@ -172,6 +189,20 @@ static void test_job_errors_and_unknown_names_come_back(void **state)
 	assert_int_equal(rlt_procpool_register("echo", job_echo), -EEXIST);
 	assert_int_equal(rlt_procpool_register("", job_echo), -EINVAL);
 	assert_int_equal(rlt_procpool_register("x", NULL), -EINVAL);
+	errno = 0;
+	assert_null(rlt_procpool_create(&(rlt_procpool_config){.program = "/nonexistent/worker"}));
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(rlt_procpool_create(&(rlt_procpool_config){.processes = 2000}) == NULL &&
+			     errno == EINVAL,
+			 1);
+	/* a worker (the marker set) that reached the parent's code makes no pool */
+	setenv("RINGLET_PROCPOOL_WORKER", "3", 1);
+	errno = 0;
+	assert_null(rlt_procpool_create(NULL));
+	assert_int_equal(errno, ENOEXEC);
+	unsetenv("RINGLET_PROCPOOL_WORKER");
+	rlt_test_run(root_helper_program, NULL);
+	assert_no_children();
 	errno = 0;
 	assert_null(rlt_procpool_create(&(rlt_procpool_config){.program = "/nonexistent/worker"}));
 	assert_int_equal(errno, ENOENT);

@@ -53,7 +53,9 @@ RLT_EXTERN_C_BEGIN
  * one before the call returns. Cancelling the calling task, or a deadline
  * scope of it expiring, kills the job's process (SIGKILL) and replaces it
  * too: the call returns -ECANCELED or -ETIMEDOUT. A worker that died while
- * idle is replaced when it is next picked, without failing a job.
+ * idle is replaced when it is next picked, without failing a job. A
+ * replacement is a posix_spawn made by the calling task's worker thread,
+ * which it holds until the new process has exec'd (about a millisecond).
  *
  * Workers stay in this process's process group (a shell's Ctrl-C reaches
  * them) but ignore SIGINT: the parent decides when they end (see
