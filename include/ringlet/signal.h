@@ -4,6 +4,14 @@
 #include "common.h"
 
 #include <signal.h>
+/* sigset_t is POSIX: <signal.h> declares it only with a feature macro
+ * (_POSIX_C_SOURCE, _GNU_SOURCE...), which a strict C11 program (-std=c11)
+ * does not define. glibc keeps it in a header of its own that needs none. */
+#if defined(__has_include)
+#if __has_include(<bits/types/sigset_t.h>)
+#include <bits/types/sigset_t.h>
+#endif
+#endif
 #include <stdint.h>
 
 RLT_EXTERN_C_BEGIN
