@@ -362,6 +362,8 @@ static int exchange(slot *s, const char *name, size_t name_len, const void *in, 
 	int rc = send_all(s->fd, iov, in_len ? 3 : 2, &sent);
 	if ((rc == -EPIPE || rc == -ECONNRESET) && !sent)
 		return 2;
+	if (rc < 0 && !sent)
+		return rc; /* cancelled or timed out before a byte went: the stream is intact */
 	if (rc == 0)
 		rc = recv_all(s->fd, &h, sizeof(h));
 	if (rc == 0 && (h.magic != RLT__PP_RSP || h.arg > 0 || h.len > RLT__PP_MAX_LEN ||

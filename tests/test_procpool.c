@@ -317,13 +317,25 @@ static void *root_cancel(void *arg)
 	assert_int_equal(len, 5);
 	free(out);
 
+	/* cancelled before the call, or the scope already expired: nothing was
+	 * sent, no process is harmed */
+	rlt_procpool_stats st0, st1;
+	rlt_procpool_get_stats(p, &st0);
+	rlt_cancel(rlt_current());
+	assert_int_equal(rlt_procpool_run(p, "echo", "x", 1, NULL, NULL), -ECANCELED);
+	rlt_scope_enter(&sc, 0);
+	assert_int_equal(rlt_procpool_run(p, "echo", "x", 1, NULL, NULL), -ETIMEDOUT);
+	rlt_scope_leave(&sc);
+	rlt_procpool_get_stats(p, &st1);
+	assert_int_equal(st1.killed, st0.killed);
+	assert_int_equal(st1.spawned, st0.spawned);
+
 	/* cancelled while waiting for a free worker: no process is harmed */
 	sleeper busy = {.p = p}, queued = {.p = p};
 	rlt_task *tb = rlt_spawn(sleep_job, &busy, NULL);
 	rlt_sleep(20 * MSEC);
 	rlt_task *tq = rlt_spawn(sleep_job, &queued, NULL);
 	rlt_sleep(20 * MSEC);
-	rlt_procpool_stats st0, st1;
 	rlt_procpool_get_stats(p, &st0);
 	rlt_cancel(tq);
 	rlt_join(tq, NULL);
