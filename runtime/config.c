@@ -28,7 +28,10 @@ const rlt__cfg_var rlt__cfg_vars[RLT__CFG_N] = {
 				"fail instead of falling back to epoll"},
     [RLT__CFG_SPIN_US] = {"RINGLET_SPIN_US", RLT__CFG_DURATION, RLT_DEFAULT_SPIN_US *NS_US, "20us",
 			  0, NS_S, NS_US, NULL,
-			  "how long a worker out of work looks before it sleeps (0: never)"},
+			  "how long a worker out of work looks before it sleeps (0: never; "
+			  "adaptive: at most)"},
+    [RLT__CFG_SPIN] = {"RINGLET_SPIN", RLT__CFG_CHOICE, 0, "adaptive", 0, 0, 0, "adaptive|fixed",
+		       "spin only while events come soon enough (fixed: always RINGLET_SPIN_US)"},
     [RLT__CFG_BLOCKING_THREADS] = {"RINGLET_BLOCKING_THREADS", RLT__CFG_COUNT, 512, "512", 1,
 				   100000, 0, NULL, "ceiling of the default blocking pool"},
     [RLT__CFG_POOL_WAKE] = {"RINGLET_POOL_WAKE", RLT__CFG_CHOICE, 0, "msg_ring", 0, 0, 0,

@@ -103,6 +103,7 @@ static int resolve_config(const rlt_config *in, const rlt__settings *env, rlt__r
 	if (GIVEN(SPIN_US))
 		spin_ns = VAL(SPIN_US);
 	rt->spin_ns = spin_ns;
+	rt->spin_fixed = VAL(SPIN) == 1;
 
 	uint64_t slow_ns = cfg.slow_ms ? (uint64_t)cfg.slow_ms * 1000000u : VAL(SLOW_MS);
 	if (GIVEN(SLOW_MS))

@@ -126,6 +126,7 @@ int rlt__worker_init(rlt__worker *w, rlt__runtime *rt, unsigned index)
 	w->index = index;
 	w->rng = 0x9e3779b9u * (index + 1);
 	rlt__timer_heap_init(&w->timers);
+	rlt__spinpol_init(&w->spin, rt->spin_ns);
 	rlt__stack_pool_init(&w->stacks, rt->stack_cache, rt->stack_guard);
 	w->loop.state = NULL;
 	w->loop.policy = rt->policy.policy;
@@ -544,16 +545,15 @@ static inline bool stopping(rlt__worker *w)
 	return atomic_load_explicit(&w->rt->stopping, memory_order_acquire);
 }
 
-/* Before parking, keep looking for work for rt->spin_ns (rlt_config.spin_us,
- * RINGLET_SPIN_US): a wake-up that comes within that window costs the
- * waker no system call (we are not marked parked, so it only pushes on our
- * inbox) and us no sleep and wake in the kernel (~5 us each on a VM). The
- * price is that CPU time, spent whenever the worker runs dry. Returns true
- * when there is something to do. */
-static bool spin_for_work(rlt__worker *w)
+/* Before parking, keep looking for work until deadline: a wake-up that
+ * comes within the window costs the waker no system call (we are not
+ * marked parked, so it only pushes on our inbox) and us no sleep and wake
+ * in the kernel (~5 us each on a VM). The price is that CPU time; how long
+ * to spin is spin_window's choice. Returns true when there is something to
+ * do. */
+static bool spin_for_work(rlt__worker *w, uint64_t deadline)
 {
 	rlt__runtime *rt = w->rt;
-	uint64_t deadline = rlt__mono_ns() + rt->spin_ns;
 	for (unsigned i = 1;; i++) {
 		if (atomic_load_explicit(&w->inbox, memory_order_acquire) ||
 		    atomic_load_explicit(&w->msgs, memory_order_acquire) ||
@@ -578,7 +578,47 @@ static bool spin_for_work(rlt__worker *w)
 	}
 }
 
-static void park(rlt__worker *w)
+/* How long to spin now (0: park at once). Fixed: the whole RINGLET_SPIN_US.
+ * Adaptive: the per-worker policy's window (sched/spin.h), and only while
+ * the process has a CPU for every worker and every pool job of ours in
+ * flight (a spinner would take the CPU from one of them), and fewer than
+ * half the CPUs (at least one) spin at once, as Go bounds its spinning Ms.
+ * Counted in rt->nspinning until spin_done. */
+static uint64_t spin_window(rlt__worker *w)
+{
+	rlt__runtime *rt = w->rt;
+	if (rt->spin_fixed)
+		return rt->spin_ns;
+	uint64_t win = rlt__spinpol_window(&w->spin);
+	if (!win)
+		return 0;
+	unsigned busy = atomic_load_explicit(&rt->jobs_waiting, memory_order_relaxed);
+	if (rt->nworkers + busy > rt->ncpus)
+		return 0;
+	unsigned most = rt->ncpus / 2 ? rt->ncpus / 2 : 1;
+	if (atomic_fetch_add_explicit(&rt->nspinning, 1, memory_order_relaxed) >= most) {
+		atomic_fetch_sub_explicit(&rt->nspinning, 1, memory_order_relaxed);
+		return 0;
+	}
+	return win;
+}
+
+static inline void spin_done(rlt__worker *w)
+{
+	if (!w->rt->spin_fixed)
+		atomic_fetch_sub_explicit(&w->rt->nspinning, 1, memory_order_relaxed);
+}
+
+static inline uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Sleep until something happens. *cpu_ns: the CPU time the sleeping poll
+ * cost this thread, measured on every 16th sleep (0 otherwise). */
+static void park(rlt__worker *w, uint64_t *cpu_ns)
 {
 	rlt__runtime *rt = w->rt;
 	bool multi = rt->nworkers > 1;
@@ -607,7 +647,11 @@ static void park(rlt__worker *w)
 			timeout = next > w->now ? (int64_t)(next - w->now) : 0;
 		}
 		rlt__stack_trim(&w->stacks);
+		bool measure = !rt->spin_fixed && (++w->parks & 15u) == 0;
+		uint64_t c0 = measure ? thread_cpu_ns() : 0;
 		RLT__POL_POLL(&w->loop, timeout);
+		if (measure)
+			*cpu_ns = thread_cpu_ns() - c0;
 		w->now = rlt__mono_ns(); /* after a sleep, the cached clock is stale */
 	}
 	atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst);
@@ -669,9 +713,25 @@ void rlt__worker_loop(rlt__worker *w)
 			run_task(w, t);
 			continue;
 		}
-		if (rt->spin_ns && spin_for_work(w))
+		w->idles++;
+		if (!rt->spin_ns) {
+			uint64_t cpu = 0;
+			park(w, &cpu);
 			continue;
-		park(w);
+		}
+		uint64_t t0 = rlt__mono_ns();
+		uint64_t win = spin_window(w);
+		bool found = false;
+		if (win) {
+			w->spins++;
+			found = spin_for_work(w, t0 + win);
+			spin_done(w);
+		}
+		uint64_t cpu = 0;
+		if (!found)
+			park(w, &cpu);
+		if (!rt->spin_fixed)
+			rlt__spinpol_record(&w->spin, win, found, rlt__mono_ns() - t0, cpu);
 	}
 }
 

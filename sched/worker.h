@@ -11,6 +11,7 @@
 #include "runtime/task.h"
 #include "sched/idle.h"
 #include "sched/runq.h"
+#include "sched/spin.h"
 #include "sched/timer.h"
 
 #include "io/policy.h"
@@ -58,6 +59,10 @@ typedef struct rlt__worker {
 	uint32_t rng;		  /* xorshift state for victim order */
 	uint64_t id_next, id_end; /* task ids reserved by this worker */
 	bool searching;
+	rlt__spinpol spin; /* adaptive spinning (sched/spin.h) */
+	uint32_t parks;	   /* parks so far: every 16th measures its CPU cost */
+	uint64_t idles;	   /* times the worker ran dry (spun or parked) */
+	uint64_t spins;	   /* of which it spun first */
 
 	rlt__timer_heap timers;
 	rlt__stack_pool stacks;
@@ -91,8 +96,10 @@ struct rlt__runtime {
 	bool stack_guard;
 	bool steal;
 	bool pin;
-	uint64_t spin_ns; /* look for work this long before parking */
-	uint64_t slow_ns; /* debug: report tasks running longer (0: off) */
+	uint64_t spin_ns;      /* look for work this long before parking (adaptive: at most) */
+	bool spin_fixed;       /* RINGLET_SPIN=fixed: always the whole spin_ns */
+	atomic_uint nspinning; /* workers spinning now (adaptive) */
+	uint64_t slow_ns;      /* debug: report tasks running longer (0: off) */
 	rlt__policy_choice policy;
 	rlt__settings settings; /* the RINGLET_* variables, read by rlt_run */
 	atomic_bool stopping;

@@ -1,0 +1,306 @@
+/* Adaptive spinning (sched/spin.h): the policy's decisions fed with gaps,
+ * and a runtime at light load that does not spin. */
+#include "rlt_test.h"
+
+#include "sched/spin.h"
+#include "sched/worker.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define US 1000ull
+#define MS 1000000ull
+
+/* A park with gap g (not spun before it), as the worker records it: the
+ * measured gap includes the wake-up, about the park cost. */
+static void parked(rlt__spinpol *p, uint64_t g)
+{
+	rlt__spinpol_record(p, 0, false, g + p->park_cost, 0);
+}
+
+/* An idle period under the policy's own decision: when the event comes
+ * after g, a spin of window w finds it if g <= w, else we park. Returns
+ * whether it spun. */
+static bool idle(rlt__spinpol *p, uint64_t g)
+{
+	uint64_t w = rlt__spinpol_window(p);
+	if (w && g <= w)
+		rlt__spinpol_record(p, w, true, g, 0);
+	else if (w)
+		rlt__spinpol_record(p, w, false, g + p->park_cost, 0);
+	else
+		parked(p, g);
+	return w != 0;
+}
+
+static void test_cold_start_does_not_spin(void **state)
+{
+	(void)state;
+	rlt__spinpol p;
+	rlt__spinpol_init(&p, 20 * US);
+	assert_int_equal(rlt__spinpol_window(&p), 0);
+	/* Never with a cap of 0 (RINGLET_SPIN_US=0), whatever the gaps. */
+	rlt__spinpol_init(&p, 0);
+	for (int i = 0; i < 100; i++)
+		parked(&p, 100);
+	assert_int_equal(rlt__spinpol_window(&p), 0);
+}
+
+static void test_dense_events_start_spinning(void **state)
+{
+	(void)state;
+	rlt__spinpol p;
+	rlt__spinpol_init(&p, 20 * US);
+	/* Events 1 us after running dry: parks measure the gaps, and the
+	 * policy starts spinning within a few periods. */
+	int first = -1;
+	for (int i = 0; i < 50 && first < 0; i++)
+		if (idle(&p, 1 * US))
+			first = i;
+	assert_true(first >= 0 && first < 20);
+	/* Then it keeps spinning, for a window that covers the gap but stays
+	 * within twice the park cost (and the cap). */
+	for (int i = 0; i < 200; i++)
+		assert_true(idle(&p, 1 * US));
+	uint64_t w = rlt__spinpol_window(&p);
+	assert_true(w >= 1 * US);
+	assert_true(w <= rlt__spinpol_ref(&p));
+	assert_true(w <= 4 * US); /* about twice the typical gap, not the cap */
+	assert_true(p.n_spin_hit >= 200);
+}
+
+static void test_light_load_never_spins(void **state)
+{
+	(void)state;
+	rlt__spinpol p;
+	rlt__spinpol_init(&p, 20 * US);
+	/* A timer every millisecond, a request now and then: no spin. */
+	for (int i = 0; i < 1000; i++)
+		assert_false(idle(&p, (i % 7 == 0) ? 300 * US : 1 * MS));
+	/* Gaps just above the reference window (twice the park cost): a spin
+	 * would always miss, so none starts. */
+	rlt__spinpol_init(&p, 20 * US);
+	for (int i = 0; i < 1000; i++)
+		assert_false(idle(&p, rlt__spinpol_ref(&p) + 2 * US));
+}
+
+static void test_stops_when_spins_fail(void **state)
+{
+	(void)state;
+	rlt__spinpol p;
+	rlt__spinpol_init(&p, 20 * US);
+	for (int i = 0; i < 100; i++)
+		idle(&p, 1 * US);
+	assert_true(rlt__spinpol_window(&p) > 0);
+	/* The load goes light: after a handful of failed spins it parks at
+	 * once, and over a long stretch spins are rare. */
+	int spun = 0;
+	for (int i = 0; i < 1000; i++)
+		spun += idle(&p, 2 * MS);
+	assert_true(spun <= 12);
+	for (int i = 0; i < 100; i++)
+		assert_false(idle(&p, 2 * MS));
+	/* Dense again: spinning resumes on its own (parks still measure
+	 * gaps), after the backoff at most. */
+	int first = -1;
+	for (int i = 0; i < 200 && first < 0; i++)
+		if (idle(&p, 1 * US))
+			first = i;
+	assert_true(first >= 0 && first < 100);
+}
+
+static void test_mixed_gaps(void **state)
+{
+	(void)state;
+	rlt__spinpol p;
+	rlt__spinpol_init(&p, 20 * US);
+	/* Mostly short gaps with a long one in four: still spins (3 of 4
+	 * spins pay), and a long gap costs at most the window. */
+	int spun = 0;
+	for (int i = 0; i < 400; i++)
+		spun += idle(&p, (i % 4 == 3) ? 500 * US : 2 * US);
+	assert_true(spun >= 300);
+	/* One short gap in four: it stops. */
+	rlt__spinpol_init(&p, 20 * US);
+	spun = 0;
+	for (int i = 0; i < 400; i++)
+		spun += idle(&p, (i % 4 == 0) ? 2 * US : 500 * US);
+	assert_true(spun <= 4);
+}
+
+static void test_park_cost_sets_window(void **state)
+{
+	(void)state;
+	rlt__spinpol p;
+	rlt__spinpol_init(&p, 20 * US);
+	/* Measured parks of 30 us CPU each: the reference window grows to the
+	 * cap (20 us), and gaps of 15 us become worth a spin. */
+	for (int i = 0; i < 100; i++)
+		rlt__spinpol_record(&p, 0, false, 15 * US + 30 * US, 30 * US);
+	assert_int_equal(rlt__spinpol_ref(&p), 20 * US);
+	assert_true(rlt__spinpol_window(&p) > 15 * US);
+	/* Cheap parks (1 us): the reference window shrinks to 2 us, and the
+	 * same 15 us gaps are not worth spinning for. */
+	rlt__spinpol_init(&p, 20 * US);
+	for (int i = 0; i < 100; i++)
+		rlt__spinpol_record(&p, 0, false, 15 * US + 1 * US, 1 * US);
+	assert_true(rlt__spinpol_ref(&p) <= 3 * US);
+	assert_int_equal(rlt__spinpol_window(&p), 0);
+	/* An outlier park (preempted in the system call) moves the estimate
+	 * by a bounded step only. */
+	uint32_t before = p.park_cost;
+	rlt__spinpol_record(&p, 0, false, 10 * MS, 10 * MS);
+	assert_true(p.park_cost <= before + (4 * before + 1000) / 8 + 1);
+}
+
+/* ---- in the runtime ---- */
+
+static uint64_t process_cpu_ns(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ull +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
+}
+
+typedef struct light {
+	uint64_t spins, idles;
+} light;
+
+static void *ticker(void *arg)
+{
+	light *l = arg;
+	rlt__worker *w = rlt__worker_self();
+	uint64_t s0 = w->spins, i0 = w->idles;
+	for (int i = 0; i < 1000; i++) {
+		/* Wake-ups 1 ms apart, all of them on this worker. */
+		assert_int_equal(rlt_sleep(1 * MS), 0);
+	}
+	w = rlt__worker_self();
+	l->spins = w->spins - s0;
+	l->idles = w->idles - i0;
+	return NULL;
+}
+
+static void *light_root(void *arg)
+{
+	light *l = arg;
+	rlt_task *t = rlt_test_spawn_on(ticker, l, 0);
+	assert_int_equal(rlt_join(t, NULL), 0);
+	return NULL;
+}
+
+static void test_light_load_runtime(void **state)
+{
+	(void)state;
+	const char *spin = getenv("RINGLET_SPIN");
+	if (spin && strcmp(spin, "adaptive")) {
+		print_message("skipped: RINGLET_SPIN=%s is not adaptive\n", spin);
+		skip();
+	}
+	light l = {0};
+	uint64_t c0 = process_cpu_ns();
+	uint64_t t0 = rlt_now();
+	rlt_config cfg = {.workers = 1};
+	assert_int_equal(rlt_run(light_root, &l, &cfg, NULL), 0);
+	uint64_t wall = rlt_now() - t0;
+	uint64_t cpu = process_cpu_ns() - c0;
+	print_message("1000 sleeps of 1 ms: %llu idle periods, %llu spins, CPU %.1f%% of %.2f s\n",
+		      (unsigned long long)l.idles, (unsigned long long)l.spins,
+		      100.0 * (double)cpu / (double)wall, (double)wall / 1e9);
+	assert_true(l.idles >= 1000);
+	/* Events 1 ms apart are never worth a spin: the first few periods
+	 * may spin (none do from a cold start), the rest must not. */
+	assert_true(l.spins <= 10);
+	/* A worker spinning 20 us per wake-up would not exceed this either;
+	 * what it bounds is a runtime that spins or polls while idle. Generous:
+	 * the machine is shared, and sanitizers are slow. */
+	assert_true(cpu < wall / (rlt_test_sanitized() ? 2 : 4));
+}
+
+/* More workers than CPUs: no worker may spin, however dense the events. */
+typedef struct pingpong {
+	rlt_chan *a, *b;
+	uint64_t spins[2];
+} pingpong;
+
+static void *ping(void *arg)
+{
+	pingpong *pp = arg;
+	rlt__worker *w = rlt__worker_self();
+	uint64_t s0 = w->spins;
+	for (uintptr_t i = 1; i <= 2000; i++) {
+		void *v;
+		assert_int_equal(rlt_chan_send(pp->a, (void *)i), 0);
+		assert_int_equal(rlt_chan_recv(pp->b, &v), 0);
+		assert_ptr_equal(v, (void *)i);
+	}
+	pp->spins[0] = rlt__worker_self()->spins - s0;
+	return NULL;
+}
+
+static void *pong(void *arg)
+{
+	pingpong *pp = arg;
+	rlt__worker *w = rlt__worker_self();
+	uint64_t s0 = w->spins;
+	for (int i = 0; i < 2000; i++) {
+		void *v;
+		assert_int_equal(rlt_chan_recv(pp->a, &v), 0);
+		assert_int_equal(rlt_chan_send(pp->b, v), 0);
+	}
+	pp->spins[1] = rlt__worker_self()->spins - s0;
+	return NULL;
+}
+
+static void *pingpong_root(void *arg)
+{
+	pingpong *pp = arg;
+	pp->a = rlt_chan_new(0);
+	pp->b = rlt_chan_new(0);
+	rlt_task *x = rlt_test_spawn_on(ping, pp, 0);
+	rlt_task *y = rlt_test_spawn_on(pong, pp, 1);
+	assert_int_equal(rlt_join(x, NULL), 0);
+	assert_int_equal(rlt_join(y, NULL), 0);
+	rlt_chan_free(pp->a);
+	rlt_chan_free(pp->b);
+	return NULL;
+}
+
+static void test_no_spin_without_cpus(void **state)
+{
+	(void)state;
+	const char *spin = getenv("RINGLET_SPIN");
+	if (spin && strcmp(spin, "adaptive")) {
+		print_message("skipped: RINGLET_SPIN=%s is not adaptive\n", spin);
+		skip();
+	}
+	cpu_set_t set;
+	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+	unsigned ncpu = (unsigned)CPU_COUNT(&set);
+	pingpong pp = {0};
+	/* One worker more than the CPUs the process may use. */
+	rlt_config cfg = {.workers = ncpu + 1};
+	if (getenv("RINGLET_WORKERS")) {
+		print_message("skipped: RINGLET_WORKERS is set\n");
+		skip();
+	}
+	assert_int_equal(rlt_run(pingpong_root, &pp, &cfg, NULL), 0);
+	assert_int_equal(pp.spins[0], 0);
+	assert_int_equal(pp.spins[1], 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_cold_start_does_not_spin),
+	    cmocka_unit_test(test_dense_events_start_spinning),
+	    cmocka_unit_test(test_light_load_never_spins),
+	    cmocka_unit_test(test_stops_when_spins_fail),
+	    cmocka_unit_test(test_mixed_gaps),
+	    cmocka_unit_test(test_park_cost_sets_window),
+	    cmocka_unit_test(test_light_load_runtime),
+	    cmocka_unit_test(test_no_spin_without_cpus),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
