@@ -70,10 +70,11 @@ typedef struct uring {
 	bool taskrun_flag; /* the kernel flags deferred completions in sq.kflags */
 	bool sqpoll;
 	bool wake_armed;
-	bool no_rearm;	   /* shutting down: leave the wake read unarmed */
-	unsigned inflight; /* SQEs whose CQE was not reaped (ops and the wake read) */
-	int ring_fd;	   /* target of MSG_RING wake-ups */
-	int wake_fd;	   /* eventfd, for threads without a ring */
+	bool no_rearm;	      /* shutting down: leave the wake read unarmed */
+	bool ring_registered; /* the ring fd is registered (enter skips fdget) */
+	unsigned inflight;    /* SQEs whose CQE was not reaped (ops and the wake read) */
+	int ring_fd;	      /* target of MSG_RING wake-ups */
+	int wake_fd;	      /* eventfd, for threads without a ring */
 	uint64_t wake_buf;
 } uring;
 
@@ -125,18 +126,29 @@ static int setup(struct io_uring *ring, unsigned entries, bool sqpoll, unsigned 
 	return rc;
 }
 
-static int parse_options(bool sqpoll, const char *options, unsigned *idle_ms)
+/* Options, comma-separated: idle_ms=N (sqpoll only), regfd=0|1 (register
+ * the ring fd, default 1; 0 is for measuring what it is worth). */
+static int parse_options(bool sqpoll, const char *options, unsigned *idle_ms, bool *regfd)
 {
 	*idle_ms = 2;
-	if (!options || !options[0])
-		return 0;
-	if (!sqpoll || strncmp(options, "idle_ms=", 8) != 0)
-		return -EINVAL;
-	char *end;
-	unsigned long v = strtoul(options + 8, &end, 10);
-	if (end == options + 8 || *end || v > 60000)
-		return -EINVAL;
-	*idle_ms = (unsigned)v;
+	*regfd = true;
+	const char *o = options;
+	while (o && *o) {
+		char *end;
+		if (sqpoll && !strncmp(o, "idle_ms=", 8)) {
+			unsigned long v = strtoul(o + 8, &end, 10);
+			if (end == o + 8 || (*end && *end != ',') || v > 60000)
+				return -EINVAL;
+			*idle_ms = (unsigned)v;
+		} else if (!strncmp(o, "regfd=", 6) && (o[6] == '0' || o[6] == '1') &&
+			   (!o[7] || o[7] == ',')) {
+			*regfd = o[6] == '1';
+			end = (char *)o + 7;
+		} else {
+			return -EINVAL;
+		}
+		o = *end ? end + 1 : end;
+	}
 	return 0;
 }
 
@@ -179,7 +191,8 @@ static void arm_wake(uring *u)
 static int probe_common(bool sqpoll, const char *options)
 {
 	unsigned idle_ms, flags;
-	int rc = parse_options(sqpoll, options, &idle_ms);
+	bool regfd;
+	int rc = parse_options(sqpoll, options, &idle_ms, &regfd);
 	if (rc < 0)
 		return rc;
 	struct io_uring ring;
@@ -202,7 +215,8 @@ static int probe_sqpoll(const char *options)
 static int init_common(rlt_loop *loop, bool sqpoll)
 {
 	unsigned idle_ms, flags = 0;
-	int rc = parse_options(sqpoll, loop->options, &idle_ms);
+	bool regfd;
+	int rc = parse_options(sqpoll, loop->options, &idle_ms, &regfd);
 	if (rc < 0)
 		return rc;
 	uring *u = rlt__calloc(1, sizeof(*u));
@@ -232,6 +246,12 @@ static int init_common(rlt_loop *loop, bool sqpoll)
 		return rc;
 	}
 	has_msg_ring(&u->ring);
+	/* Register the ring's fd with this thread (5.18+): io_uring_enter then
+	 * finds the ring by index, without fdget/fdput, which in a process with
+	 * threads is an atomic on the file's reference count per system call.
+	 * Unregistered by cancel_all, on this thread, at the end. Optional: a
+	 * kernel without it (or out of slots) enters by fd as before. */
+	u->ring_registered = regfd && io_uring_register_ring_fd(&u->ring) == 1;
 	arm_wake(u);
 	loop->state = u;
 	return 0;
@@ -489,14 +509,21 @@ static void cancel_all(rlt_loop *loop)
 {
 	uring *u = loop->state;
 	u->no_rearm = true;
-	if (!u->inflight)
-		return;
-	struct io_uring_sqe *sqe = get_sqe(u);
-	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
-	io_uring_sqe_set_data64(sqe, 0);
-	while (u->inflight) {
-		io_uring_submit_and_wait(&u->ring, 1);
-		reap(u);
+	if (u->inflight) {
+		struct io_uring_sqe *sqe = get_sqe(u);
+		io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
+		io_uring_sqe_set_data64(sqe, 0);
+		while (u->inflight) {
+			io_uring_submit_and_wait(&u->ring, 1);
+			reap(u);
+		}
+	}
+	/* On the thread that registered it (fini may run on another, where the
+	 * unregistration would miss and the registration would keep the ring
+	 * alive as long as this thread). */
+	if (u->ring_registered) {
+		io_uring_unregister_ring_fd(&u->ring);
+		u->ring_registered = false;
 	}
 }
 
