@@ -69,13 +69,13 @@ if [ "$QUICK" -eq 1 ]; then
 else
 	CONNS=(1 50 500) SIZES=(64 4096) WARM=1 DUR=3 RATE_DUR=5 FIO_SECS=2 FIO_DEPTHS=(1 32) FILEIO_Q=()
 fi
-SERVERS=(uring-base ringlet-uring epoll-base ringlet-epoll)
+SERVERS=(uring-base ringlet-uring epoll-base ringlet-epoll ringlet-sqpoll)
 HAVE_FIO=0
 command -v fio >/dev/null && HAVE_FIO=1
 
 # ---- progress ----
 STEPS_TOTAL=$((MICRO + 1 + HAVE_FIO * REPS * ${#FIO_DEPTHS[@]} * 2 +
-	${#CONNS[@]} * ${#SIZES[@]} * ${#SERVERS[@]} * REPS + ${#SERVERS[@]} * REPS))
+	${#CONNS[@]} * ${#SIZES[@]} * ${#SERVERS[@]} * REPS + 3 * ${#SERVERS[@]} * REPS))
 STEP=0
 T_START=$(date +%s)
 progress() {
@@ -140,6 +140,7 @@ server_cmd() { # variant port
 	epoll-base) echo "$BUILD/bench/echo_epoll -t 1 -c $SRV_CPU -p $2" ;;
 	ringlet-uring) echo "$BUILD/tools/ringlet-echo -w 1 -c $SRV_CPU -P io_uring -p $2" ;;
 	ringlet-epoll) echo "$BUILD/tools/ringlet-echo -w 1 -c $SRV_CPU -P epoll -p $2" ;;
+	ringlet-sqpoll) echo "$BUILD/tools/ringlet-echo -w 1 -c $SRV_CPU -P io_uring-sqpoll -p $2" ;;
 	esac
 }
 cpu_ticks() { # pid: utime + stime, in clock ticks
@@ -202,21 +203,51 @@ for c in "${CONNS[@]}"; do
 	done
 done
 
-# Half the liburing baseline's peak at 50 x 64 B, offered to every server.
+# 25%, 50% and 75% of the liburing baseline's peak at 50 x 64 B, offered
+# to every server (latency from each message's scheduled send time).
 PEAK=$(awk -F'\t' '$1 == "echo.c50.m64" && $2 == "uring-base" && $3 == "rate" { print $4 }' "$TSV" |
 	sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
 if [ -n "$PEAK" ]; then
 	RATE=$(awk -v p="$PEAK" 'BEGIN { printf "%d", p / 2 }')
 	for REPNO in $(seq "$REPS"); do
-		for v in $(rotate "$REPNO"); do
-			progress "echo: $v, 50 conns x 64 B at $RATE msg/s (rep $REPNO/$REPS)"
-			echo_one "echo.rate50.c50.m64" "$v" 50 64 "$WARM" "$RATE_DUR" "$RATE"
+		for pct in 25 50 75; do
+			r=$(awk -v p="$PEAK" -v q="$pct" 'BEGIN { printf "%d", p * q / 100 }')
+			for v in $(rotate "$REPNO"); do
+				progress "echo: $v, 50 conns x 64 B at $r msg/s, $pct% (rep $REPNO/$REPS)"
+				echo_one "echo.rate$pct.c50.m64" "$v" 50 64 "$WARM" "$RATE_DUR" "$r"
+			done
 		done
 	done
 else
 	RATE=0
 	note "suite: no liburing baseline peak: fixed-rate runs skipped"
 fi
+# The server's CPU per message (issue 17): CPU share (utime+stime from
+# /proc/PID/stat over the run) / messages per second, per repetition, then
+# the median; and the ratio to the epoll baseline's, per repetition.
+awk -F'\t' '
+$3 == "rate" { r[$1, $2, ++nr[$1, $2]] = $4 }
+$3 == "cpu" { c[$1, $2, ++nc[$1, $2]] = $4; if (!(($1, $2) in seen)) { seen[$1, $2] = 1; k[++n] = $1 SUBSEP $2 } }
+function med(a, m,   i, j, t) {
+	for (i = 2; i <= m; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+	return m ? ((m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2) : 0
+}
+END {
+	printf "\n== echo: server CPU per message (ns; median [min-max] of the repetitions; xE: vs epoll-base, repetition by repetition)\n"
+	printf "%-22s %-15s %-24s %s\n", "test", "server", "cpu ns/msg", "xE"
+	for (i = 1; i <= n; i++) {
+		split(k[i], tv, SUBSEP); t = tv[1]; v = tv[2]; m = 0; q = 0
+		delete a; delete b
+		for (j = 1; j <= nc[t, v]; j++) if (r[t, v, j] > 0) {
+			a[++m] = c[t, v, j] * 1e9 / r[t, v, j]
+			if (r[t, "epoll-base", j] > 0 && c[t, "epoll-base", j] > 0)
+				b[++q] = a[m] / (c[t, "epoll-base", j] * 1e9 / r[t, "epoll-base", j])
+		}
+		if (!m) continue
+		x = med(a, m); lo = a[1]; hi = a[m]
+		printf "%-22s %-15s %-24s %s\n", t, v, sprintf("%.0f [%.0f-%.0f]", x, lo, hi), q ? sprintf("%.2f", med(b, q)) : "-"
+	}
+}' "$TSV" >"$WORK/echo_cpu.txt"
 el=$(($(date +%s) - T_START))
 note "suite: done in $((el / 60))m$((el % 60))s"
 
@@ -318,6 +349,7 @@ function target(t, v, b, k, op, lim, what,   x, y, ratio, ok) {
 	printf "  %-55s %5.2fx (%s %.1fx) %s\n", what, ratio, op, lim, ok ? "PASS" : "MISS"
 	tg[++nt2] = sprintf("{\"what\":\"%s\",\"ratio\":%.3f,\"limit\":\"%s %.2f\",\"pass\":%s}", what, ratio, op, lim, ok ? "true" : "false")
 }' "$TSV"
+cat "$WORK/echo_cpu.txt"
 cp "$JSON" "$RES/suite-latest.json"
 echo "(JSON: ${JSON#"$ROOT"/})"
 
@@ -330,13 +362,17 @@ if command -v gnuplot >/dev/null && [ -s "$WORK/specs.txt" ]; then
 		# Tic labels are formats: %% is a percent sign.
 		echo "set xtics ('0%%' 1, '50%%' 2, '90%%' 10, '99%%' 100, '99.9%%' 1000, '99.99%%' 10000, '99.999%%' 100000)"
 		echo "set key top left"
-		for term in "pngcairo size 1400,560 font ',10'" "svg size 1400,560 dynamic"; do
+		for term in "pngcairo size 1400,1000 font ',10'" "svg size 1400,1000 dynamic"; do
 			ext=png
 			[[ $term == svg* ]] && ext=svg
 			echo "set terminal $term; set output '$PLOT.$ext'"
-			echo "set multiplot layout 1,2 title 'ringlet echo: 50 connections x 64 B, server on CPU $SRV_CPU, load on CPU $LOAD_CPU ($STAMP)'"
-			for t in echo.c50.m64 echo.rate50.c50.m64; do
-				if [ "$t" = echo.c50.m64 ]; then title="closed loop (peak)"; else title="fixed rate: $RATE msg/s (half the liburing peak)"; fi
+			echo "set multiplot layout 2,2 title 'ringlet echo: 50 connections x 64 B, server on CPU $SRV_CPU, load on CPU $LOAD_CPU ($STAMP)'"
+			for t in echo.c50.m64 echo.rate25.c50.m64 echo.rate50.c50.m64 echo.rate75.c50.m64; do
+				case "$t" in
+				echo.c50.m64) title="closed loop (peak)" ;;
+				*) pct=${t#echo.rate}; pct=${pct%%.*}
+				   title="fixed rate: $pct% of the liburing peak ($(awk -v p="$PEAK" -v q="$pct" 'BEGIN { printf "%d", p * q / 100 }') msg/s)" ;;
+				esac
 				echo "set title '$title'"
 				plot=""
 				while IFS=$'\t' read -r tt v f; do

@@ -653,6 +653,7 @@ static void park(rlt__worker *w, uint64_t *cpu_ns)
 		if (measure)
 			*cpu_ns = thread_cpu_ns() - c0;
 		w->now = rlt__mono_ns(); /* after a sleep, the cached clock is stale */
+		w->woke_ns = w->now;
 	}
 	atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst);
 	if (multi && !rlt__idle_unpark_self(&rt->idle, w->index))

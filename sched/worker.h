@@ -63,6 +63,7 @@ typedef struct rlt__worker {
 	uint32_t parks;	   /* parks so far: every 16th measures its CPU cost */
 	uint64_t idles;	   /* times the worker ran dry (spun or parked) */
 	uint64_t spins;	   /* of which it spun first */
+	uint64_t woke_ns;  /* when the last sleep in the kernel ended (bench_wake) */
 
 	rlt__timer_heap timers;
 	rlt__stack_pool stacks;
