@@ -56,13 +56,18 @@ typedef struct rlt_config {
 	 * seccomp or sysctl, say), ringlet says so once on stderr and uses
 	 * "epoll" instead... */
 	const char *policy;
-	/* Microseconds a worker that runs out of work keeps looking (its
-	 * inbox, its I/O, the other workers) before it sleeps in the kernel.
-	 * A wake-up within the window skips a kernel sleep and wake-up (~5 us
-	 * each on a VM, less on bare metal) and costs the waker no system
-	 * call; the price is that much CPU every time a worker runs dry.
-	 * 0: the default (RLT_DEFAULT_SPIN_US); negative: never spin. Env
-	 * RINGLET_SPIN_US overrides (0 there means never). */
+	/* The longest, in microseconds, a worker that runs out of work keeps
+	 * looking (its inbox, its I/O, the other workers) before it sleeps in
+	 * the kernel. A wake-up within the window skips a kernel sleep and
+	 * wake-up (~5 us each on a VM, less on bare metal) and costs the waker
+	 * no system call; the price is the CPU spent looking. By default
+	 * (RINGLET_SPIN=adaptive) a worker spins only while its recent idle
+	 * gaps were mostly shorter than about two of its measured sleeps'
+	 * cost, for about twice the typical gap, never when the process has
+	 * fewer CPUs than workers plus running pool jobs, and at most half the
+	 * CPUs at once (docs/LOWCPU.md); RINGLET_SPIN=fixed spins the whole
+	 * window every time. 0: the default (RLT_DEFAULT_SPIN_US); negative:
+	 * never spin. Env RINGLET_SPIN_US overrides (0 there means never). */
 	int spin_us;
 	/* Debug mode (asyncio's debug=True): report on stderr every task that
 	 * ran longer than slow_ms (0: 100) without suspending, with its name
