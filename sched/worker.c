@@ -554,7 +554,9 @@ static inline bool stopping(rlt__worker *w)
 static bool spin_for_work(rlt__worker *w, uint64_t deadline)
 {
 	rlt__runtime *rt = w->rt;
-	for (unsigned i = 1;; i++) {
+	/* i = 0: the first look polls (the loop may have left this turn's SQEs
+	 * for here). */
+	for (unsigned i = 0;; i++) {
 		if (atomic_load_explicit(&w->inbox, memory_order_acquire) ||
 		    atomic_load_explicit(&w->msgs, memory_order_acquire) ||
 		    !rlt__global_q_empty(&rt->global) || stopping(w) || dump_asked(w))
@@ -572,7 +574,8 @@ static bool spin_for_work(rlt__worker *w, uint64_t deadline)
 			 * this very CPU (the kernel likes to put a wakee next to its
 			 * waker): spinning without yielding would hold it off for
 			 * the whole window. */
-			sched_yield();
+			if (i)
+				sched_yield();
 		}
 		rlt__cpu_relax();
 	}
@@ -704,9 +707,17 @@ void rlt__worker_loop(rlt__worker *w)
 			w->now = rlt__mono_ns();
 			rlt__timer_run(&w->timers, w->now);
 		}
-		RLT__POL_POLL(&w->loop, 0);
-		if (has_local_work(w))
-			continue;
+		/* Submit this turn's SQEs and reap, unless the turn leaves nothing
+		 * to run: then the worker is about to spin (whose first look polls)
+		 * or sleep (whose io_uring_enter submits and waits in one system
+		 * call), and a separate submit would be one system call more per
+		 * message at low load (the recv a task queued before it ran dry).
+		 * RINGLET_SPIN=fixed keeps the old order. */
+		if (has_local_work(w) || rt->spin_fixed) {
+			RLT__POL_POLL(&w->loop, 0);
+			if (has_local_work(w))
+				continue;
+		}
 		t = rlt__global_q_pop_into(&rt->global, &w->lq, TURN_BUDGET);
 		if (!t && stealing(rt))
 			t = steal_work(w);
