@@ -551,12 +551,14 @@ static inline bool stopping(rlt__worker *w)
  * in the kernel (~5 us each on a VM). The price is that CPU time; how long
  * to spin is spin_window's choice. Returns true when there is something to
  * do. */
-static bool spin_for_work(rlt__worker *w, uint64_t deadline)
+static bool spin_for_work(rlt__worker *w, uint64_t deadline, bool *first)
 {
 	rlt__runtime *rt = w->rt;
 	/* i = 0: the first look polls (the loop may have left this turn's SQEs
-	 * for here). */
+	 * for here); *first says the work was found then. */
+	*first = false;
 	for (unsigned i = 0;; i++) {
+		*first = i == 0;
 		if (atomic_load_explicit(&w->inbox, memory_order_acquire) ||
 		    atomic_load_explicit(&w->msgs, memory_order_acquire) ||
 		    !rlt__global_q_empty(&rt->global) || stopping(w) || dump_asked(w))
@@ -624,6 +626,14 @@ static inline uint64_t thread_cpu_ns(void)
 static void park(rlt__worker *w, uint64_t *cpu_ns)
 {
 	rlt__runtime *rt = w->rt;
+	bool measure = !rt->spin_fixed && (++w->parks & 15u) == 0;
+	if (measure) {
+		/* A measured sleep must cost only the sleep: submit what the turn
+		 * left (which the sleeping enter would otherwise carry) first. */
+		RLT__POL_POLL(&w->loop, 0);
+		if (has_local_work(w))
+			return;
+	}
 	bool multi = rt->nworkers > 1;
 	if (multi) {
 		bool last = rlt__idle_park(&rt->idle, w->index, w->searching);
@@ -650,7 +660,6 @@ static void park(rlt__worker *w, uint64_t *cpu_ns)
 			timeout = next > w->now ? (int64_t)(next - w->now) : 0;
 		}
 		rlt__stack_trim(&w->stacks);
-		bool measure = !rt->spin_fixed && (++w->parks & 15u) == 0;
 		uint64_t c0 = measure ? thread_cpu_ns() : 0;
 		RLT__POL_POLL(&w->loop, timeout);
 		if (measure)
@@ -733,17 +742,25 @@ void rlt__worker_loop(rlt__worker *w)
 		}
 		uint64_t t0 = rlt__mono_ns();
 		uint64_t win = spin_window(w);
-		bool found = false;
+		bool found = false, first = false;
 		if (win) {
 			w->spins++;
-			found = spin_for_work(w, t0 + win);
+			found = spin_for_work(w, t0 + win, &first);
 			spin_done(w);
 		}
 		uint64_t cpu = 0;
 		if (!found)
 			park(w, &cpu);
-		if (!rt->spin_fixed)
-			rlt__spinpol_record(&w->spin, win, found, rlt__mono_ns() - t0, cpu);
+		if (rt->spin_fixed)
+			continue;
+		/* Work that the first look of the spin, or a sleep that ended
+		 * sooner than a sleep costs, found was made by this turn's own
+		 * submissions (a send that completed at once): the worker was not
+		 * idle waiting for an event, and the policy must not learn from it
+		 * that events come back-to-back. */
+		uint64_t gap = rlt__mono_ns() - t0;
+		if (found ? !first : gap >= w->spin.park_cost)
+			rlt__spinpol_record(&w->spin, win, found, gap, cpu);
 	}
 }
 
