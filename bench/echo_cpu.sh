@@ -9,6 +9,7 @@
 #   uring-base       bench/baselines/echo_uring.c (hand-written, liburing)
 #   ringlet-uring    tools/ringlet-echo, io_uring policy, adaptive spinning
 #   ringlet-fixed    the same with RINGLET_SPIN=fixed (the old 20 us window)
+#   ringlet-before   as before issue 17: RINGLET_SPIN=fixed, io_uring:regfd=0
 #   ringlet-nospin   the same with RINGLET_SPIN_US=0
 #   ringlet-epoll    tools/ringlet-echo, epoll policy (adaptive spinning)
 #   ringlet-sqpoll   tools/ringlet-echo, io_uring-sqpoll policy
@@ -46,7 +47,7 @@ if [ "$QUICK" = 1 ]; then
 	ROUNDS=1; DUR=1; WARM=0.3
 	[ -n "$SERVERS" ] || SERVERS="epoll-base uring-base ringlet-uring"
 fi
-[ -n "$SERVERS" ] || SERVERS="epoll-base uring-base ringlet-uring ringlet-fixed ringlet-epoll ringlet-sqpoll"
+[ -n "$SERVERS" ] || SERVERS="epoll-base uring-base ringlet-uring ringlet-before ringlet-epoll ringlet-sqpoll"
 SRV_CPU=${SRV_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 for b in bench/echo_epoll bench/echo_uring tools/ringlet-echo tools/ringlet-load; do
@@ -66,6 +67,7 @@ server_cmd() { # variant port
 	uring-base) echo "env $BUILD/bench/echo_uring -t 1 -c $SRV_CPU -p $2" ;;
 	ringlet-uring) echo "env RINGLET_SPIN=adaptive $e -P io_uring" ;;
 	ringlet-fixed) echo "env RINGLET_SPIN=fixed $e -P io_uring" ;;
+	ringlet-before) echo "env RINGLET_SPIN=fixed $e -P io_uring:regfd=0" ;;
 	ringlet-nospin) echo "env RINGLET_SPIN_US=0 $e -P io_uring" ;;
 	ringlet-epoll) echo "env RINGLET_SPIN=adaptive $e -P epoll" ;;
 	ringlet-sqpoll) echo "env $e -P io_uring-sqpoll" ;;
