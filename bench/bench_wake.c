@@ -24,7 +24,9 @@
  * the client sent) have the first two stages; the share of those is
  * printed ("slept"). The policy and spinning come from RINGLET_POLICY,
  * RINGLET_SPIN, RINGLET_SPIN_US. Output: p50, p90, p99 and p99.9 per stage
- * in microseconds, one line each.
+ * in microseconds, one line each; and the server worker's CPU time (this
+ * thread's, RUSAGE_THREAD: the worker runs on it) per message, warm-up
+ * included.
  */
 #include "bench/hist.h"
 #include "sched/worker.h"
@@ -37,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -202,7 +205,14 @@ int main(int argc, char **argv)
 	rlt_config_init(&cfg);
 	cfg.workers = 1;
 	void *res = NULL;
+	struct rusage ru0, ru1;
+	getrusage(RUSAGE_THREAD, &ru0);
 	int rc = rlt_run(root_async, NULL, &cfg, &res);
+	getrusage(RUSAGE_THREAD, &ru1);
+	double cpu_s = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
+		       (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+		       (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
+		       (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
 	void *crc;
 	pthread_join(th, &crc);
 	if (rc < 0 || crc) {
@@ -214,6 +224,8 @@ int main(int argc, char **argv)
 	printf("# %u msgs at %.0f/s, policy %s, spin %s/%s us; slept for %.1f%% of messages\n",
 	       nmsg, rate, pol ? pol : "default", spin ? spin : "adaptive",
 	       spin_us ? spin_us : "20", 100.0 * (double)slept / (double)nmsg);
+	printf("server cpu %.0f ns/msg (%.1f%% of one CPU)\n", cpu_s * 1e9 / (nmsg + nmsg / 10),
+	       100.0 * cpu_s / ((double)(nmsg + nmsg / 10) / rate));
 	line("total", &h_total);
 	line("wire+wake", &h_wake);
 	line("loop", &h_loop);
