@@ -54,6 +54,8 @@ static int srv_cpu = 0, cli_cpu = 1;
 static int sv[2];
 static hist h_total, h_wake, h_loop, h_back;
 static uint64_t slept;
+static rlt__spinpol spin_end; /* the worker's spin policy at the end */
+static uint64_t spins, idles;
 
 static uint64_t now_ns(void)
 {
@@ -119,6 +121,10 @@ static void *server(void *arg)
 	int fd = sv[0];
 	msg m;
 	for (;;) {
+		rlt__worker *w = rlt__worker_self();
+		spin_end = w->spin;
+		spins = w->spins;
+		idles = w->idles;
 		size_t off = 0;
 		while (off < sizeof(m)) {
 			ssize_t n = rlt_recv(fd, (char *)&m + off, sizeof(m) - off, 0);
@@ -206,9 +212,11 @@ int main(int argc, char **argv)
 	cfg.workers = 1;
 	void *res = NULL;
 	struct rusage ru0, ru1;
+	uint64_t w0 = now_ns();
 	getrusage(RUSAGE_THREAD, &ru0);
 	int rc = rlt_run(root_async, NULL, &cfg, &res);
 	getrusage(RUSAGE_THREAD, &ru1);
+	double wall_s = (double)(now_ns() - w0) / 1e9;
 	double cpu_s = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
 		       (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
 		       (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
@@ -225,7 +233,12 @@ int main(int argc, char **argv)
 	       nmsg, rate, pol ? pol : "default", spin ? spin : "adaptive",
 	       spin_us ? spin_us : "20", 100.0 * (double)slept / (double)nmsg);
 	printf("server cpu %.0f ns/msg (%.1f%% of one CPU)\n", cpu_s * 1e9 / (nmsg + nmsg / 10),
-	       100.0 * cpu_s / ((double)(nmsg + nmsg / 10) / rate));
+	       100.0 * cpu_s / wall_s);
+	printf("worker: %llu idle periods, %llu spun; policy: park cost %.1f us, gap avg %.1f "
+	       "us, hit rate %.2f, window now %.1f us\n",
+	       (unsigned long long)idles, (unsigned long long)spins, spin_end.park_cost / 1e3,
+	       spin_end.gap_avg / 1e3, spin_end.hits / 256.0,
+	       (double)rlt__spinpol_window(&spin_end) / 1e3);
 	line("total", &h_total);
 	line("wire+wake", &h_wake);
 	line("loop", &h_loop);

@@ -554,16 +554,20 @@ static inline bool stopping(rlt__worker *w)
 static bool spin_for_work(rlt__worker *w, uint64_t deadline, bool *first)
 {
 	rlt__runtime *rt = w->rt;
-	/* i = 0: the first look polls (the loop may have left this turn's SQEs
-	 * for here); *first says the work was found then. */
-	*first = false;
+	/* The first look polls (the loop may have left this turn's SQEs for
+	 * here); *first says the work was found then. */
+	RLT__POL_POLL(&w->loop, 0);
+	*first = true;
+	if (has_local_work(w))
+		return true;
 	for (unsigned i = 0;; i++) {
-		*first = i == 0;
+		if (i == 1)
+			*first = false;
 		if (atomic_load_explicit(&w->inbox, memory_order_acquire) ||
 		    atomic_load_explicit(&w->msgs, memory_order_acquire) ||
 		    !rlt__global_q_empty(&rt->global) || stopping(w) || dump_asked(w))
 			return true;
-		if ((i & 15) == 0) {
+		if ((i & 15) == 0 && i) {
 			/* Every few hundred ns: completions, timers, the clock, and
 			 * work another worker could give us. */
 			RLT__POL_POLL(&w->loop, 0);
@@ -576,8 +580,7 @@ static bool spin_for_work(rlt__worker *w, uint64_t deadline, bool *first)
 			 * this very CPU (the kernel likes to put a wakee next to its
 			 * waker): spinning without yielding would hold it off for
 			 * the whole window. */
-			if (i)
-				sched_yield();
+			sched_yield();
 		}
 		rlt__cpu_relax();
 	}
@@ -626,7 +629,7 @@ static inline uint64_t thread_cpu_ns(void)
 static void park(rlt__worker *w, uint64_t *cpu_ns)
 {
 	rlt__runtime *rt = w->rt;
-	bool measure = !rt->spin_fixed && (++w->parks & 15u) == 0;
+	bool measure = !rt->spin_fixed && ++w->parks >= 16;
 	if (measure) {
 		/* A measured sleep must cost only the sleep: submit what the turn
 		 * left (which the sleeping enter would otherwise carry) first. */
@@ -646,7 +649,11 @@ static void park(rlt__worker *w, uint64_t *cpu_ns)
 		     !atomic_load_explicit(&w->msgs, memory_order_seq_cst) && !dump_asked(w) &&
 		     rlt__global_q_empty(&rt->global) && !has_local_work(w) &&
 		     !atomic_load_explicit(&rt->stopping, memory_order_seq_cst);
-	if (sleep) {
+	if (!sleep) {
+		/* Work arrived meanwhile: still submit what the turn left, or a
+		 * worker kept busy by remote wake-ups would hold its SQEs. */
+		RLT__POL_POLL(&w->loop, 0);
+	} else {
 		int64_t timeout = -1;
 		uint64_t next = rlt__timer_next(&w->timers);
 		/* Shutting down: look again every millisecond (recount, deadline). */
@@ -662,8 +669,10 @@ static void park(rlt__worker *w, uint64_t *cpu_ns)
 		rlt__stack_trim(&w->stacks);
 		uint64_t c0 = measure ? thread_cpu_ns() : 0;
 		RLT__POL_POLL(&w->loop, timeout);
-		if (measure)
+		if (measure) {
 			*cpu_ns = thread_cpu_ns() - c0;
+			w->parks = 0;
+		}
 		w->now = rlt__mono_ns(); /* after a sleep, the cached clock is stale */
 		w->woke_ns = w->now;
 	}
@@ -722,7 +731,8 @@ void rlt__worker_loop(rlt__worker *w)
 		 * call), and a separate submit would be one system call more per
 		 * message at low load (the recv a task queued before it ran dry).
 		 * RINGLET_SPIN=fixed keeps the old order. */
-		if (has_local_work(w) || rt->spin_fixed) {
+		bool polled = has_local_work(w) || rt->spin_fixed;
+		if (polled) {
 			RLT__POL_POLL(&w->loop, 0);
 			if (has_local_work(w))
 				continue;
@@ -731,6 +741,10 @@ void rlt__worker_loop(rlt__worker *w)
 		if (!t && stealing(rt))
 			t = steal_work(w);
 		if (t) {
+			/* Not idle after all: this turn's SQEs go out now, or a
+			 * worker that keeps finding work elsewhere would hold them. */
+			if (!polled)
+				RLT__POL_POLL(&w->loop, 0);
 			run_task(w, t);
 			continue;
 		}
