@@ -8,15 +8,25 @@
  * many parks without spinning. */
 #define FAILS_BEFORE_BACKOFF 4u
 #define MAX_SKIP	     64u
+/* While not spinning, probe (spin one reference window) after this many
+ * idle periods, doubling after each failed probe up to the most. */
+#define PROBE_FIRST 8u
+#define PROBE_MOST  64u
+/* A park whose gap exceeds this many reference windows was a miss for
+ * sure, whatever the wake-up latency added to it; a shorter one says
+ * nothing (its gap is the event's plus an unknown wake-up latency). */
+#define SURE_MISS 8u
 
 void rlt__spinpol_init(rlt__spinpol *p, uint64_t cap_ns)
 {
 	*p = (rlt__spinpol){0};
 	p->cap_ns = cap_ns;
 	p->park_cost = RLT__SPIN_PARK_COST0;
-	/* Start cold: no spinning until gaps have been seen to be short. */
+	/* Start cold: no spinning until a probe has seen a short gap. */
 	p->gap_avg = (uint32_t)(rlt__spinpol_ref(p) * 2u);
 	p->hits = 0;
+	p->probe_every = PROBE_FIRST;
+	p->probe_in = PROBE_FIRST;
 }
 
 static inline void ewma(uint32_t *avg, uint64_t sample)
@@ -25,17 +35,40 @@ static inline void ewma(uint32_t *avg, uint64_t sample)
 	*avg = (uint32_t)((int64_t)*avg + d / (1 << EWMA_SHIFT));
 }
 
+static inline void hit(rlt__spinpol *p)
+{
+	uint32_t up = (256u - p->hits) >> EWMA_SHIFT;
+	p->hits += up ? up : 1u;
+	if (p->hits > 256u)
+		p->hits = 256u;
+}
+
+static inline void miss(rlt__spinpol *p)
+{
+	p->hits -= (p->hits + (1u << EWMA_SHIFT) - 1) >> EWMA_SHIFT;
+}
+
 uint64_t rlt__spinpol_window(rlt__spinpol *p)
 {
+	p->probing = false;
 	if (p->cap_ns == 0)
 		return 0;
 	if (p->skip) {
 		p->skip--;
 		return 0;
 	}
-	if (p->hits < 128u)
-		return 0;
 	uint64_t ref = rlt__spinpol_ref(p);
+	if (p->hits < 128u) {
+		/* Not spinning: a parked gap cannot tell a short event from a
+		 * slow wake-up, so look now and then, for one reference window. */
+		if (p->probe_in > 1) {
+			p->probe_in--;
+			return 0;
+		}
+		p->probing = true;
+		p->n_spin++;
+		return ref;
+	}
 	uint64_t w = 2u * (uint64_t)p->gap_avg + RLT__SPIN_MIN_NS;
 	if (w > ref)
 		w = ref;
@@ -48,37 +81,49 @@ uint64_t rlt__spinpol_window(rlt__spinpol *p)
 void rlt__spinpol_record(rlt__spinpol *p, uint64_t spun_ns, bool found, uint64_t gap_ns,
 			 uint64_t park_cpu_ns)
 {
+	uint64_t ref = rlt__spinpol_ref(p);
+	uint64_t clamp = 2u * ref;
+	bool probe = p->probing;
+	p->probing = false;
+	if (park_cpu_ns) {
+		/* One outlier (a preemption inside the system call) must not
+		 * make spinning look cheap: clamp the sample. */
+		uint64_t c = park_cpu_ns;
+		uint64_t hi = 4u * (uint64_t)p->park_cost + 1000u;
+		if (c > hi)
+			c = hi;
+		ewma(&p->park_cost, c);
+	}
 	if (found) {
+		/* A spin found work after gap_ns: a hit. */
 		p->n_spin_hit++;
 		p->fails = 0;
+		ewma(&p->gap_avg, gap_ns < clamp ? gap_ns : clamp);
+		hit(p);
+		if (probe) {
+			/* Events are dense again: one probe is enough to start. */
+			if (p->hits < 160u)
+				p->hits = 160u;
+			p->probe_every = PROBE_FIRST;
+		}
 	} else {
 		p->n_park++;
-		if (park_cpu_ns) {
-			/* One outlier (a preemption inside the system call) must
-			 * not make spinning look cheap: clamp the sample. */
-			uint64_t c = park_cpu_ns;
-			uint64_t hi = 4u * (uint64_t)p->park_cost + 1000u;
-			if (c > hi)
-				c = hi;
-			ewma(&p->park_cost, c);
-		}
-		/* The wake-up added about a park's cost to the gap. */
-		gap_ns = gap_ns > p->park_cost ? gap_ns - p->park_cost : 0;
 		if (spun_ns) {
-			if (++p->fails >= FAILS_BEFORE_BACKOFF) {
+			/* The gap was longer than the spin: a miss. */
+			ewma(&p->gap_avg, clamp);
+			miss(p);
+			if (probe) {
+				if (p->probe_every < PROBE_MOST)
+					p->probe_every *= 2u;
+			} else if (++p->fails >= FAILS_BEFORE_BACKOFF) {
 				unsigned n = p->fails - FAILS_BEFORE_BACKOFF;
 				p->skip = n >= 6 ? MAX_SKIP : 1u << n;
 			}
+		} else if (gap_ns > SURE_MISS * ref) {
+			ewma(&p->gap_avg, clamp);
+			miss(p);
 		}
 	}
-	uint64_t ref = rlt__spinpol_ref(p);
-	uint64_t clamp = 2u * ref;
-	ewma(&p->gap_avg, gap_ns < clamp ? gap_ns : clamp);
-	if (gap_ns <= ref)
-		p->hits +=
-		    (256u - p->hits) >> EWMA_SHIFT < 1u ? 1u : (256u - p->hits) >> EWMA_SHIFT;
-	else
-		p->hits -= (p->hits + (1u << EWMA_SHIFT) - 1) >> EWMA_SHIFT;
-	if (p->hits > 256u)
-		p->hits = 256u;
+	if (probe)
+		p->probe_in = p->probe_every;
 }

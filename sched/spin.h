@@ -14,17 +14,24 @@
  * worth keeping where events are dense, and only there.
  *
  * The policy is per worker, fed one record per idle period:
- *   - gap: from running dry to finding work (spun or parked; for a park,
- *     less the park's own cost, which the wake-up added);
+ *   - a spin that found work: a hit, and its gap (running dry to work);
+ *   - a spin that ended in a park: a miss (the gap exceeded the window);
+ *   - a park without a spin: a miss only when the gap was far beyond the
+ *     reference window (8x); otherwise it says nothing, since a parked gap
+ *     is the event's plus the wake-up's latency, which on a loaded machine
+ *     is many times the event's own;
  *   - the park's CPU cost (thread CPU time across the sleeping poll: the
  *     system call, the scheduler in and out), averaged.
- * From these it keeps a moving hit rate: how often the gap was within the
- * reference window, min(cap, 2 x park cost). It spins only when most gaps
- * are (hit rate >= 1/2), for about twice the recent typical gap, never
- * longer than the reference window nor the cap (RINGLET_SPIN_US). Spins
- * that keep ending in a park back off exponentially (a skip count of idle
- * periods that park at once), and every parked period still measures its
- * gap, so spinning resumes on its own when events get dense again.
+ * The reference window is min(cap, 2 x park cost): a spin that short costs
+ * no more CPU than the park it saves. The policy spins while its moving hit
+ * rate is at least 1/2, for about twice the recent typical gap (never longer
+ * than the reference window). While it does not spin it probes: one spin
+ * of the reference window after 8 idle periods, then after 16, 32, 64 as
+ * probes keep failing (at most one in 64 idle periods, each at most the
+ * reference window: well under 0.1% of a CPU when events are a millisecond
+ * apart); a probe that finds work starts spinning again. Spins that keep
+ * ending in a park back off exponentially (a skip count of idle periods
+ * that park at once).
  *
  * Pure arithmetic, no clock, no atomics: the worker supplies the times
  * (tests/test_sched_spin.c feeds it gaps directly).
@@ -36,15 +43,18 @@
 #include <stdint.h>
 
 typedef struct rlt__spinpol {
-	uint64_t cap_ns;     /* never spin longer (RINGLET_SPIN_US) */
-	uint32_t park_cost;  /* ns: moving average of a park's CPU cost */
-	uint32_t gap_avg;    /* ns: moving average of gaps, clamped */
-	uint32_t hits;	     /* 0..256: moving rate of gaps within the reference window */
-	uint32_t fails;	     /* spins in a row that ended in a park */
-	uint32_t skip;	     /* idle periods left that park without spinning */
-	uint64_t n_spin;     /* stats: spins started */
-	uint64_t n_spin_hit; /* spins that found work */
-	uint64_t n_park;     /* parks */
+	uint64_t cap_ns;      /* never spin longer (RINGLET_SPIN_US) */
+	uint32_t park_cost;   /* ns: moving average of a park's CPU cost */
+	uint32_t gap_avg;     /* ns: moving average of gaps, clamped */
+	uint32_t hits;	      /* 0..256: moving rate of gaps within the reference window */
+	uint32_t fails;	      /* spins in a row that ended in a park */
+	uint32_t skip;	      /* idle periods left that park without spinning */
+	uint32_t probe_every; /* while not spinning: idle periods between probes */
+	uint32_t probe_in;    /* idle periods left until the next probe */
+	bool probing;	      /* the window just given is a probe */
+	uint64_t n_spin;      /* stats: spins started */
+	uint64_t n_spin_hit;  /* spins that found work */
+	uint64_t n_park;      /* parks */
 } rlt__spinpol;
 
 /* Initial park cost before any is measured: a sleep and wake on a VM. */
