@@ -262,6 +262,11 @@ static void *writer_main(void *arg)
 					rlt__redis_break(c, -ECANCELED, -ECANCELED);
 					atomic_store(&c->closing, true);
 				}
+				/* Woken by the first command of a burst (a wake-up
+				 * may run us right after its sender): let the other
+				 * runnable tasks issue theirs first, so the burst
+				 * goes out as one write per loop turn. */
+				rlt_yield();
 				continue;
 			}
 		}
