@@ -9,6 +9,8 @@
 
 #include <ringlet/redis.h>
 
+#include <stdatomic.h>
+
 static redis_srv srv;
 
 static rlt_redis_pool_opts pool_opts(unsigned min, unsigned max)
@@ -81,6 +83,67 @@ static void test_redis_pool_exhaustion_timeouts_and_fifo_waiters(void **state)
 {
 	REDIS_REQUIRE();
 	rlt_test_run(t_exhaust, NULL);
+}
+
+/* ---- many tasks on two workers through a small pool ---- */
+
+typedef struct user {
+	rlt_redis_pool *p;
+	int id;
+	int ok;
+	atomic_int *out; /* connections out at once, never above max */
+	int max_seen;
+} user;
+
+static void *user_task(void *arg)
+{
+	user *u = arg;
+	for (int i = 0; i < RLT_TEST_SCALE(50); i++) {
+		rlt_redis *c = rlt_redis_pool_acquire(u->p, 10 * (int64_t)RLT_NSEC_PER_SEC);
+		if (!c)
+			return rlt_fail(-errno);
+		int now = atomic_fetch_add(u->out, 1) + 1;
+		if (now > u->max_seen)
+			u->max_seen = now;
+		rlt_redis_reply *r = NULL;
+		if (rlt_redis_command(c, &r, "INCR pool:users:%d", u->id) == 0) {
+			u->ok += r->type == RLT_REDIS_REPLY_INTEGER && r->integer == i + 1;
+			rlt_redis_reply_free(r);
+		}
+		atomic_fetch_sub(u->out, 1);
+		rlt_redis_pool_release(u->p, c);
+	}
+	return NULL;
+}
+
+static void *t_users(void *arg)
+{
+	rlt_redis_pool_opts o = pool_opts(0, 3);
+	rlt_redis_pool *p = rlt_redis_pool_new(&o);
+	assert_non_null(p);
+	enum { N = 20 };
+	static user u[N];
+	atomic_int out = 0;
+	rlt_task *t[N];
+	for (int i = 0; i < N; i++) {
+		u[i] = (user){.p = p, .id = i, .out = &out};
+		t[i] = rlt_test_spawn_on(user_task, &u[i], (unsigned)i % 2);
+	}
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(rlt_join(t[i], NULL), 0);
+		assert_int_equal(u[i].ok, RLT_TEST_SCALE(50));
+		assert_true(u[i].max_seen <= 3);
+	}
+	assert_true(rlt_redis_pool_size(p) <= 3);
+	assert_int_equal(rlt_redis_pool_free(p), 0);
+	return NULL;
+}
+
+static void test_redis_pool_shared_by_tasks_on_two_workers(void **state)
+{
+	REDIS_REQUIRE();
+	rlt_config cfg = {.workers = 2};
+	assert_int_equal(rlt_run(t_users, NULL, &cfg, NULL), 0);
 }
 
 /* ---- broken connections, health check ---- */
@@ -312,6 +375,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_redis_pool_exhaustion_timeouts_and_fifo_waiters),
+	    cmocka_unit_test(test_redis_pool_shared_by_tasks_on_two_workers),
 	    cmocka_unit_test(test_redis_pool_drops_broken_and_pings_idle_connections),
 	    cmocka_unit_test(test_redis_server_killed_mid_pipeline_then_restarted),
 	    cmocka_unit_test(test_redis_reply_over_the_limit_fails_cleanly),
