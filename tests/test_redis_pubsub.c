@@ -77,9 +77,15 @@ static void *t_order(void *arg)
 	assert_int_equal(rlt_redis_pubsub_next(ps, &m, 5 * (int64_t)RLT_NSEC_PER_SEC), 0);
 	assert_string_equal(m->payload, "last");
 	rlt_redis_msg_free(m);
-	/* messages left unread are freed by close */
-	assert_int_equal(rlt_redis_command(pub, &r, "PUBLISH sport unread"), 0);
-	rlt_redis_reply_free(r);
+	/* messages left unread are freed by close, also with the channel full
+	 * (backlog 64) and the reader waiting on it */
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(rlt_redis_command(pub, &r, "PUBLISH sport unread%d", i), 0);
+		rlt_redis_reply_free(r);
+	}
+	while (rlt_redis_pubsub_next(ps, &m, 0) == -ETIMEDOUT) /* until one arrived */
+		rlt_sleep(RLT_NSEC_PER_MSEC);
+	rlt_redis_msg_free(m);
 	rlt_redis_pipeline_free(p);
 	rlt_redis_close(pub);
 	assert_int_equal(rlt_redis_pubsub_close(ps), 0);

@@ -398,7 +398,9 @@ int rlt_redis_close(rlt_redis *c)
 	int expect = 0;
 	atomic_compare_exchange_strong(&c->err, &expect, -ESHUTDOWN);
 	shutdown(c->fd, SHUT_RDWR); /* the reader's recv ends */
-	rlt_event_set(c->wake);	    /* the writer sees closing */
+	if (c->msgs)
+		rlt_chan_close(c->msgs); /* so does its send to a full channel */
+	rlt_event_set(c->wake);		 /* the writer sees closing */
 	if (c->writer)
 		rlt_join(c->writer, NULL);
 	if (c->reader)
