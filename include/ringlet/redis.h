@@ -152,7 +152,8 @@ RLT_API int rlt_redis_broken(const rlt_redis *c);
  *
  * Suspends until the reply comes. From any task on any worker, any number
  * at once. On success stores the reply in *reply (the caller frees it with
- * rlt_redis_reply_free) and returns 0: also for an error reply. Returns:
+ * rlt_redis_reply_free) and returns 0: also for an error reply. On failure
+ * *reply is set to NULL (freeing it is always safe). Returns:
  *   -ECANCELED / -ETIMEDOUT  the task was cancelled or its deadline scope
  *                            expired while waiting (see Cancellation)
  *   -ECONNRESET, -EPROTO, -EMSGSIZE, -ECONNABORTED, -ESHUTDOWN, ...

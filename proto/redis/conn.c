@@ -537,7 +537,10 @@ static int run(rlt_redis *c, char *cmd, size_t len, size_t nreplies, rlt_redis_r
 
 int rlt_redis_commandv(rlt_redis *c, rlt_redis_reply **reply, const char *fmt, va_list ap)
 {
-	if (!c || !reply || !fmt)
+	if (!reply)
+		return -EINVAL;
+	*reply = NULL;
+	if (!c || !fmt)
 		return -EINVAL;
 	if (!rlt_current())
 		return -EPERM;
@@ -581,7 +584,10 @@ int rlt__redis_format_argv(char **cmd, int argc, const char *const *argv, const 
 int rlt_redis_command_argv(rlt_redis *c, rlt_redis_reply **reply, int argc, const char *const *argv,
 			   const size_t *argvlen)
 {
-	if (!c || !reply)
+	if (!reply)
+		return -EINVAL;
+	*reply = NULL;
+	if (!c)
 		return -EINVAL;
 	if (!rlt_current())
 		return -EPERM;
