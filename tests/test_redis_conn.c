@@ -23,8 +23,10 @@ static void *expect_str(rlt_redis *c, const char *want, const char *fmt, const c
 
 static void *t_tcp_and_unix(void *arg)
 {
-	const char *addrs[] = {srv.addr, srv.uaddr};
-	for (int i = 0; i < 2; i++) {
+	char byname[64];
+	snprintf(byname, sizeof(byname), "localhost:%d", srv.port); /* resolved */
+	const char *addrs[] = {srv.addr, srv.uaddr, byname};
+	for (int i = 0; i < 3; i++) {
 		rlt_redis *c = rlt_redis_connect(&(rlt_redis_opts){.address = addrs[i]});
 		assert_non_null(c);
 		rlt_redis_reply *r = NULL;

@@ -183,6 +183,20 @@ static void *t_health(void *arg)
 	assert_ptr_equal(c2, c);
 	assert_true(ping_calls(admin) == pings + 1);
 	rlt_redis_pool_release(p, c2);
+	/* the PING cut short by the caller's deadline: the connection is not
+	 * to blame and stays in the pool */
+	rlt_sleep(40 * RLT_NSEC_PER_MSEC);
+	rlt_redis_reply *pr = NULL;
+	assert_int_equal(rlt_redis_command(admin, &pr, "CLIENT PAUSE 300 ALL"), 0);
+	rlt_redis_reply_free(pr);
+	assert_null(rlt_redis_pool_acquire(p, 50 * RLT_NSEC_PER_MSEC));
+	assert_int_equal(errno, ETIMEDOUT);
+	assert_int_equal(rlt_redis_pool_size(p), 1);
+	assert_int_equal(rlt_redis_pool_idle(p), 1);
+	c2 = rlt_redis_pool_acquire(
+	    p, 5 * (int64_t)RLT_NSEC_PER_SEC); /* PINGs again: after the pause */
+	assert_ptr_equal(c2, c);
+	rlt_redis_pool_release(p, c2);
 	/* the server drops the idle connection: the pool drops it too */
 	rlt_redis_reply *r = NULL;
 	assert_int_equal(rlt_redis_command(admin, &r, "CLIENT KILL TYPE normal SKIPME yes"), 0);

@@ -108,15 +108,29 @@ static rlt_redis *make(rlt_redis_pool *p)
 	return c;
 }
 
-/* PING a connection that sat idle: true if it answered PONG. */
-static bool healthy(rlt_redis *c)
+/* PING a connection that sat idle: 0 if it answered PONG, 1 if it did not
+ * (drop it), or the caller's -ETIMEDOUT / -ECANCELED (not the connection's
+ * fault: it stays usable, its reply is discarded when it comes). */
+static int check(rlt_redis *c)
 {
 	rlt_redis_reply *r = NULL;
-	if (rlt_redis_command(c, &r, "PING") < 0)
-		return false;
-	bool ok = r->type == RLT_REDIS_REPLY_STATUS;
+	int rc = rlt_redis_command(c, &r, "PING");
+	if (rc == -ETIMEDOUT || rc == -ECANCELED)
+		return rlt_redis_broken(c) ? 1 : rc;
+	if (rc < 0)
+		return 1;
+	rc = r->type == RLT_REDIS_REPLY_STATUS ? 0 : 1;
 	rlt_redis_reply_free(r);
-	return ok;
+	return rc;
+}
+
+/* Put c back on the idle stack. */
+static void put_idle(rlt_redis_pool *p, rlt_redis *c)
+{
+	c->idle_since = rlt_now();
+	pthread_mutex_lock(&p->lock);
+	p->idle[p->nidle++] = c;
+	pthread_mutex_unlock(&p->lock);
 }
 
 rlt_redis_pool *rlt_redis_pool_new(const rlt_redis_pool_opts *o)
@@ -195,8 +209,16 @@ rlt_redis *rlt_redis_pool_acquire(rlt_redis_pool *p, int64_t timeout_ns)
 			bool stale =
 			    p->o.health_check_idle_ns >= 0 &&
 			    rlt_now() - c->idle_since > (uint64_t)p->o.health_check_idle_ns;
-			if (!rlt_redis_broken(c) && (!stale || healthy(c)))
+			int h = rlt_redis_broken(c) ? 1 : stale ? check(c) : 0;
+			if (h == 0)
 				break;
+			if (h < 0) {
+				/* Our deadline or cancellation, not the server's. */
+				put_idle(p, c);
+				c = NULL;
+				err = -h;
+				break;
+			}
 			drop(p, c);
 			c = NULL;
 			continue;
@@ -230,10 +252,7 @@ int rlt_redis_pool_release(rlt_redis_pool *p, rlt_redis *c)
 	if (rlt_redis_broken(c)) {
 		drop(p, c);
 	} else {
-		c->idle_since = rlt_now();
-		pthread_mutex_lock(&p->lock);
-		p->idle[p->nidle++] = c;
-		pthread_mutex_unlock(&p->lock);
+		put_idle(p, c);
 	}
 	rlt_sem_release(p->permits);
 	return 0;
