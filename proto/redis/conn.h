@@ -5,6 +5,7 @@
 #include "redis_int.h"
 
 #include <hiredis/hiredis.h>
+#include <hiredis/sds.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -16,7 +17,7 @@ typedef struct rlt__redis_req {
 	struct rlt__redis_req *next; /* submit stack, then the in-flight FIFO */
 	atomic_int refs;	     /* the issuing task + the connection */
 	atomic_bool abandoned;	     /* its task has gone (cancelled, timed out) */
-	char *cmd;		     /* owned until the writer takes it */
+	char *cmd;		     /* an sds, owned until the writer takes it */
 	size_t cmd_len;
 	size_t n, got; /* replies expected, received */
 	rlt_redis_reply **replies;
@@ -49,8 +50,10 @@ void rlt__redis_req_put(rlt__redis_req *q);
 int rlt__redis_submit(rlt_redis *c, rlt__redis_req *q);
 int rlt__redis_wait(rlt__redis_req *q);
 void rlt__redis_break(rlt_redis *c, int err, int first_err);
+/* Encode a command as an sds (free with sdsfree). Its length, or -EINVAL,
+ * -ENOMEM. */
 int rlt__redis_format_argv(char **cmd, int argc, const char *const *argv, const size_t *argvlen);
-/* Queue cmd (taken over, freed in every case) for nreplies replies, wait,
+/* Queue cmd (an sds, taken over, freed in every case) for nreplies replies, wait,
  * store them in out[0..nreplies). 0 or a negative errno. */
 int rlt__redis_run(rlt_redis *c, char *cmd, size_t len, size_t nreplies, rlt_redis_reply **out);
 /* The reader's look at a reply on a Pub/Sub connection: 0 it was a message

@@ -42,29 +42,24 @@ void rlt_redis_pipeline_reset(rlt_redis_pipeline *p)
 		p->len = p->count = 0;
 }
 
-/* Append an encoded command (freed here). */
-static int append(rlt_redis_pipeline *p, char *cmd, size_t len)
+/* Append an encoded command (the caller frees it). */
+static int append(rlt_redis_pipeline *p, const char *cmd, size_t len)
 {
-	if (p->count >= INT_MAX) {
-		free(cmd);
+	if (p->count >= INT_MAX)
 		return -E2BIG;
-	}
 	if (p->len + len > p->cap) {
 		size_t cap = p->cap ? p->cap : 4096;
 		while (cap < p->len + len)
 			cap *= 2;
 		char *b = realloc(p->buf, cap);
-		if (!b) {
-			free(cmd);
+		if (!b)
 			return -ENOMEM;
-		}
 		p->buf = b;
 		p->cap = cap;
 	}
 	memcpy(p->buf + p->len, cmd, len);
 	p->len += len;
 	p->count++;
-	free(cmd);
 	return 0;
 }
 
@@ -81,7 +76,9 @@ int rlt_redis_pipeline_append(rlt_redis_pipeline *p, const char *fmt, ...)
 		return -ENOMEM;
 	if (len < 0)
 		return -EINVAL;
-	return append(p, cmd, (size_t)len);
+	int rc = append(p, cmd, (size_t)len);
+	free(cmd); /* redisvFormatCommand's: malloc */
+	return rc;
 }
 
 int rlt_redis_pipeline_append_argv(rlt_redis_pipeline *p, int argc, const char *const *argv,
@@ -93,7 +90,9 @@ int rlt_redis_pipeline_append_argv(rlt_redis_pipeline *p, int argc, const char *
 	int len = rlt__redis_format_argv(&cmd, argc, argv, argvlen);
 	if (len < 0)
 		return len;
-	return append(p, cmd, (size_t)len);
+	int rc = append(p, cmd, (size_t)len);
+	sdsfree(cmd);
+	return rc;
 }
 
 ssize_t rlt_redis_pipeline_exec(rlt_redis *c, rlt_redis_pipeline *p, rlt_redis_reply **replies)
@@ -106,10 +105,9 @@ ssize_t rlt_redis_pipeline_exec(rlt_redis *c, rlt_redis_pipeline *p, rlt_redis_r
 		return 0;
 	/* A copy: the writer may still be sending it after a cancelled caller
 	 * has returned and reused p. */
-	char *cmd = malloc(p->len);
+	sds cmd = sdsnewlen(p->buf, p->len);
 	if (!cmd)
 		return -ENOMEM;
-	memcpy(cmd, p->buf, p->len);
 	int rc = rlt__redis_run(c, cmd, p->len, p->count, replies);
 	return rc < 0 ? rc : (ssize_t)p->count;
 }
