@@ -9,6 +9,8 @@
 
 #include <ringlet/redis.h>
 
+#include <stdatomic.h>
+
 static redis_srv srv;
 
 #define PIPE_N 10000
@@ -123,6 +125,72 @@ static void test_redis_200_tasks_on_two_workers_share_one_connection(void **stat
 	REDIS_REQUIRE();
 	rlt_config cfg = {.workers = 2};
 	assert_int_equal(rlt_run(t_share, NULL, &cfg, NULL), 0);
+}
+
+/* ---- a pipeline on a shared connection stays together ---- */
+
+typedef struct meddler {
+	rlt_redis *c;
+	atomic_bool *stop;
+	int n;
+} meddler;
+
+static void *meddle_task(void *arg)
+{
+	meddler *m = arg;
+	while (!atomic_load(m->stop)) {
+		rlt_redis_reply *r = NULL;
+		if (rlt_redis_command(m->c, &r, "SET together 100") != 0)
+			return NULL;
+		rlt_redis_reply_free(r);
+		m->n++;
+	}
+	return NULL;
+}
+
+static void *t_together(void *arg)
+{
+	rlt_redis *c = rlt_redis_connect(&(rlt_redis_opts){.address = srv.addr});
+	assert_non_null(c);
+	atomic_bool stop = false;
+	enum { M = 8 };
+	meddler m[M];
+	rlt_task *t[M];
+	for (int i = 0; i < M; i++) {
+		m[i] = (meddler){.c = c, .stop = &stop};
+		t[i] = rlt_test_spawn_on(meddle_task, &m[i], (unsigned)i % 2);
+	}
+	rlt_redis_pipeline *p = rlt_redis_pipeline_new();
+	rlt_redis_pipeline_append(p, "SET together 1");
+	rlt_redis_pipeline_append(p, "INCR together");
+	rlt_redis_pipeline_append(p, "INCR together");
+	rlt_redis_pipeline_append(p, "GET together");
+	for (int i = 0; i < RLT_TEST_SCALE(500); i++) {
+		rlt_redis_reply *rs[4];
+		assert_int_equal(rlt_redis_pipeline_exec(c, p, rs), 4);
+		/* no meddler's SET between the pipeline's commands */
+		assert_true(rs[2]->integer == 3);
+		assert_string_equal(rs[3]->str, "3");
+		for (int k = 0; k < 4; k++)
+			rlt_redis_reply_free(rs[k]);
+	}
+	atomic_store(&stop, true);
+	int total = 0;
+	for (int i = 0; i < M; i++) {
+		assert_int_equal(rlt_join(t[i], NULL), 0);
+		total += m[i].n;
+	}
+	assert_true(total > 0); /* they did run alongside */
+	rlt_redis_pipeline_free(p);
+	rlt_redis_close(c);
+	return NULL;
+}
+
+static void test_redis_pipeline_on_a_shared_connection_stays_together(void **state)
+{
+	REDIS_REQUIRE();
+	rlt_config cfg = {.workers = 2};
+	assert_int_equal(rlt_run(t_together, NULL, &cfg, NULL), 0);
 }
 
 /* ---- cancellation and deadlines mid-pipeline ---- */
@@ -309,6 +377,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_redis_pipeline_of_10000_commands),
 	    cmocka_unit_test(test_redis_200_tasks_on_two_workers_share_one_connection),
+	    cmocka_unit_test(test_redis_pipeline_on_a_shared_connection_stays_together),
 	    cmocka_unit_test(test_redis_cancel_and_deadline_mid_pipeline_keep_the_stream_in_step),
 	    cmocka_unit_test(test_redis_tasks_cancelled_at_random_never_get_another_reply),
 	};
