@@ -158,34 +158,38 @@ static long long ping_calls(rlt_redis *c)
 	return n;
 }
 
+/* Long enough that no step of the test takes it by accident (TSan, a
+ * loaded machine). */
+#define HEALTH_MS 200
+
 static void *t_health(void *arg)
 {
 	rlt_redis *admin = rlt_redis_connect(&(rlt_redis_opts){.address = srv.addr});
 	assert_non_null(admin);
 	rlt_redis_pool_opts o = pool_opts(0, 3);
 	o.conn.client_name = "pooled";
-	o.health_check_idle_ns = 20 * RLT_NSEC_PER_MSEC;
+	o.health_check_idle_ns = HEALTH_MS * RLT_NSEC_PER_MSEC;
 	rlt_redis_pool *p = rlt_redis_pool_new(&o);
 	assert_non_null(p);
 	assert_int_equal(rlt_redis_pool_size(p), 0);
 	rlt_redis *c = rlt_redis_pool_acquire(p, -1);
 	assert_non_null(c);
+	long long pings = ping_calls(admin);
 	rlt_redis_pool_release(p, c);
 	/* reused at once: no PING */
-	long long pings = ping_calls(admin);
 	rlt_redis *c2 = rlt_redis_pool_acquire(p, -1);
 	assert_ptr_equal(c2, c);
 	assert_true(ping_calls(admin) == pings);
 	rlt_redis_pool_release(p, c2);
 	/* idle longer than the setting: PINGed before it is handed out */
-	rlt_sleep(40 * RLT_NSEC_PER_MSEC);
+	rlt_sleep(2 * HEALTH_MS * RLT_NSEC_PER_MSEC);
 	c2 = rlt_redis_pool_acquire(p, -1);
 	assert_ptr_equal(c2, c);
 	assert_true(ping_calls(admin) == pings + 1);
 	rlt_redis_pool_release(p, c2);
 	/* the PING cut short by the caller's deadline: the connection is not
 	 * to blame and stays in the pool */
-	rlt_sleep(40 * RLT_NSEC_PER_MSEC);
+	rlt_sleep(2 * HEALTH_MS * RLT_NSEC_PER_MSEC);
 	rlt_redis_reply *pr = NULL;
 	assert_int_equal(rlt_redis_command(admin, &pr, "CLIENT PAUSE 300 ALL"), 0);
 	rlt_redis_reply_free(pr);
