@@ -257,16 +257,17 @@ static void *writer_main(void *arg)
 			if (!s) {
 				if (atomic_load(&c->closing))
 					break;
-				if (rlt_event_wait(c->wake) == -ECANCELED) {
-					/* The runtime is shutting down. */
+				/* Woken by the first command of a burst (a wake-up
+				 * may run us right after its sender): let the other
+				 * runnable tasks issue theirs first (the yield), so
+				 * the burst goes out as one write per loop turn. */
+				if (rlt_event_wait(c->wake) == -ECANCELED ||
+				    rlt_yield() == -ECANCELED) {
+					/* The runtime is shutting down (the connection
+					 * was not closed): fail everything from now on. */
 					rlt__redis_break(c, -ECANCELED, -ECANCELED);
 					atomic_store(&c->closing, true);
 				}
-				/* Woken by the first command of a burst (a wake-up
-				 * may run us right after its sender): let the other
-				 * runnable tasks issue theirs first, so the burst
-				 * goes out as one write per loop turn. */
-				rlt_yield();
 				continue;
 			}
 		}
