@@ -206,7 +206,7 @@ RLT_API ssize_t rlt_redis_pipeline_exec(rlt_redis *c, rlt_redis_pipeline *p,
 
 typedef struct rlt_redis_pool_opts {
 	rlt_redis_opts conn; /* how each connection is made (copied, strings too) */
-	unsigned min_size;   /* connections made by rlt_redis_pool_new (default 0) */
+	unsigned min_size;   /* made by rlt_redis_pool_new (default 0); not refilled */
 	unsigned max_size;   /* at most this many exist at once (0: 10) */
 	/* A connection idle longer than this is checked with PING before it is
 	 * handed out (and replaced if it fails). 0: 30 s; negative: never. */
