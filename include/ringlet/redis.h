@@ -34,8 +34,8 @@ RLT_EXTERN_C_BEGIN
  *
  * Cancellation and deadlines. Waiting for a reply is a suspension point: a
  * task cancelled (rlt_cancel) or whose deadline scope expires
- * (rlt_scope_enter) gets -ECANCELED / -ETIMEDOUT. A command that was not yet
- * written is then never sent; one already sent has its reply read and
+ * (rlt_scope_enter) gets -ECANCELED / -ETIMEDOUT. A command the writer had
+ * not yet taken is then never sent; one already taken has its reply read and
  * discarded by the reader, so the replies of later commands still reach
  * their tasks: the stream never goes out of step. (A cancelled command that
  * was sent may have run on the server.)
