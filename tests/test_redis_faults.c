@@ -78,11 +78,21 @@ static void *t_faults(void *arg)
 	return NULL;
 }
 
+/* The fault seed: REDIS_FAULT_SEED=n runs the tests with another one. */
+static const char *faults(char *buf, size_t len, int seed, const char *rest)
+{
+	const char *env = getenv("REDIS_FAULT_SEED");
+	snprintf(buf, len, "seed=%d,%s", env ? atoi(env) : seed, rest);
+	return buf;
+}
+
 static void test_redis_short_transfers_and_retryable_errors_change_nothing(void **state)
 {
 	REDIS_REQUIRE();
 	outcome o = {0};
-	rlt_test_run_faults("seed=3,rate=0.2,errors=EINTR+EAGAIN", t_faults, &o);
+	char spec[128];
+	rlt_test_run_faults(faults(spec, sizeof(spec), 3, "rate=0.2,errors=EINTR+EAGAIN"), t_faults,
+			    &o);
 	assert_int_equal(o.wrong, 0);
 	assert_int_equal(o.failed, 0);
 	assert_int_equal(o.ok, 2 * TASKS * PER_TASK);
@@ -92,7 +102,9 @@ static void test_redis_connection_errors_fail_commands_never_mismatch(void **sta
 {
 	REDIS_REQUIRE();
 	outcome o = {0};
-	rlt_test_run_faults("seed=11,rate=0.02,errors=ECONNRESET+EIO+EINTR", t_faults, &o);
+	char spec[128];
+	rlt_test_run_faults(faults(spec, sizeof(spec), 11, "rate=0.02,errors=ECONNRESET+EIO+EINTR"),
+			    t_faults, &o);
 	assert_int_equal(o.wrong, 0);
 	assert_true(o.ok > 0);
 	assert_true(o.failed > 0); /* the faults did hit */
