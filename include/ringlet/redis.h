@@ -142,6 +142,21 @@ RLT_API int rlt_redis_close(rlt_redis *c);
  * every command on it now gets. Any thread; never suspends. */
 RLT_API int rlt_redis_broken(const rlt_redis *c);
 
+/* What a connection has done so far: how well automatic pipelining batches
+ * (commands / writes), and what cancellations cost. */
+typedef struct rlt_redis_stats {
+	uint64_t commands;  /* commands written (a pipeline counts each of its own) */
+	uint64_t writes;    /* batches written (one sendmsg each, more past 1024 requests) */
+	uint64_t reads;	    /* recv calls that brought bytes */
+	uint64_t replies;   /* replies parsed (Pub/Sub messages included) */
+	uint64_t discarded; /* requests whose task had gone when their replies came */
+	uint64_t dropped;   /* requests never sent: their task had gone first */
+} rlt_redis_stats;
+
+/* A snapshot of c's counters (each read atomically, not all at one
+ * instant). Any thread; never suspends. 0 or -EINVAL. */
+RLT_API int rlt_redis_stats_get(const rlt_redis *c, rlt_redis_stats *out);
+
 /*
  * Run one command and wait for its reply: printf-like (hiredis's format:
  * %s a C string, %b a binary-safe pointer and size_t length, %d %lld...,

@@ -150,6 +150,13 @@ int rlt__redis_wait(rlt__redis_req *q)
 	return rc;
 }
 
+/* A counter only one task writes: no read-modify-write needed. */
+static inline void bump(_Atomic uint64_t *ctr, uint64_t n)
+{
+	atomic_store_explicit(ctr, atomic_load_explicit(ctr, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
 /* ---- the writer ---- */
 
 /* Send iov[0..n) completely (sendmsg may take part). 0 or a negative errno. */
@@ -209,8 +216,9 @@ static void write_batch(rlt_redis *c, rlt__redis_req *head, rlt__redis_req *tail
 		fail_list(head, -ENOMEM);
 		return;
 	}
-	size_t i = 0;
+	size_t i = 0, cmds = 0;
 	for (rlt__redis_req *q = head; i < n; q = q->next, i++) {
+		cmds += q->n;
 		c->iov[i].iov_base = q->cmd;
 		c->iov[i].iov_len = q->cmd_len;
 		c->bases[i] = q->cmd;
@@ -228,6 +236,10 @@ static void write_batch(rlt_redis *c, rlt__redis_req *head, rlt__redis_req *tail
 	pthread_mutex_unlock(&c->lock);
 	if (err)
 		fail_list(head, err);
+	if (!err) {
+		bump(&c->st_writes, 1);
+		bump(&c->st_commands, cmds);
+	}
 	int rc = 0;
 	for (size_t off = 0; !err && !rc && off < n; off += IOV_BATCH) {
 		size_t k = n - off < IOV_BATCH ? n - off : IOV_BATCH;
@@ -278,6 +290,7 @@ static void *writer_main(void *arg)
 		while (s) {
 			rlt__redis_req *next = s->next;
 			if (atomic_load_explicit(&s->abandoned, memory_order_acquire)) {
+				bump(&c->st_dropped, 1);
 				req_complete(s, -ECANCELED);
 			} else {
 				s->next = head;
@@ -301,6 +314,7 @@ static void *writer_main(void *arg)
 /* A reply has come: it answers the oldest request in flight. */
 static int dispatch(rlt_redis *c, rlt_redis_reply *r)
 {
+	bump(&c->st_replies, 1);
 	if (c->msgs) {
 		int rc = rlt__redis_pubsub_push(c, r);
 		if (rc != 1)
@@ -325,8 +339,11 @@ static int dispatch(rlt_redis *c, rlt_redis_reply *r)
 		rlt_redis_reply_free(r);
 		return -EPROTO;
 	}
-	if (done)
+	if (done) {
+		if (atomic_load_explicit(&q->abandoned, memory_order_relaxed))
+			bump(&c->st_discarded, 1);
 		req_complete(q, 0);
+	}
 	return 0;
 }
 
@@ -342,6 +359,7 @@ static void *reader_main(void *arg)
 			err = n == 0 ? -ECONNRESET : (int)n;
 			break;
 		}
+		bump(&c->st_reads, 1);
 		err = rlt__redis_reader_feed(&c->rd, c->rbuf, (size_t)n);
 		if (err)
 			break;
@@ -385,6 +403,22 @@ static void conn_free(rlt_redis *c)
 int rlt_redis_broken(const rlt_redis *c)
 {
 	return c ? atomic_load(&((rlt_redis *)c)->err) : -EINVAL;
+}
+
+int rlt_redis_stats_get(const rlt_redis *c, rlt_redis_stats *out)
+{
+	if (!c || !out)
+		return -EINVAL;
+	rlt_redis *m = (rlt_redis *)c;
+	*out = (rlt_redis_stats){
+	    .commands = atomic_load_explicit(&m->st_commands, memory_order_relaxed),
+	    .writes = atomic_load_explicit(&m->st_writes, memory_order_relaxed),
+	    .reads = atomic_load_explicit(&m->st_reads, memory_order_relaxed),
+	    .replies = atomic_load_explicit(&m->st_replies, memory_order_relaxed),
+	    .discarded = atomic_load_explicit(&m->st_discarded, memory_order_relaxed),
+	    .dropped = atomic_load_explicit(&m->st_dropped, memory_order_relaxed),
+	};
+	return 0;
 }
 
 int rlt_redis_close(rlt_redis *c)

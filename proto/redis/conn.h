@@ -42,6 +42,10 @@ struct rlt_redis {
 	size_t cap;	      /* of iov and bases */
 	rlt_chan *msgs;	      /* Pub/Sub: messages for rlt_redis_pubsub_next */
 	uint64_t idle_since;  /* the pool's */
+	/* rlt_redis_stats, each written by one task (writer: commands, writes,
+	 * dropped; reader: reads, replies, discarded), read by anyone. */
+	_Atomic uint64_t st_commands, st_writes, st_dropped;
+	_Atomic uint64_t st_reads, st_replies, st_discarded;
 };
 
 rlt_redis *rlt__redis_open(const rlt_redis_opts *o, size_t pubsub_backlog);
