@@ -7,6 +7,7 @@
  *
  *   rps=<commands/s> cmds=<n> secs=<s> cpu_us_per_cmd=<client CPU per command>
  *   client_cpu=<client CPU seconds per second>
+ *   cmds_per_write=<commands per write, from rlt_redis_stats_get>
  *
  * Usage: bench_redis ADDRESS conns|shared TASKS SECONDS [VALUE_BYTES [WARM]]
  */
@@ -115,10 +116,17 @@ static void *main_task(void *arg)
 	uint64_t t1 = rlt_now();
 	atomic_store(&stop, true);
 	int err = 0;
+	double cmds_all = 0, writes_all = 0;
 	for (int i = 0; i < k->tasks; i++) {
 		rlt_join(t[i], NULL);
 		if (w[i].err)
 			err = w[i].err;
+		if (!k->shared || i == 0) {
+			rlt_redis_stats st;
+			rlt_redis_stats_get(w[i].c, &st);
+			cmds_all += (double)st.commands;
+			writes_all += (double)st.writes;
+		}
 		if (!k->shared)
 			rlt_redis_close(w[i].c);
 	}
@@ -129,8 +137,10 @@ static void *main_task(void *arg)
 		exit(1);
 	}
 	double secs = (double)(t1 - t0) / 1e9, cmds = (double)(n1 - n0);
-	printf("rps=%.0f cmds=%.0f secs=%.3f cpu_us_per_cmd=%.3f client_cpu=%.3f\n", cmds / secs,
-	       cmds, secs, (c1 - c0) * 1e6 / cmds, (c1 - c0) / secs);
+	printf("rps=%.0f cmds=%.0f secs=%.3f cpu_us_per_cmd=%.3f client_cpu=%.3f "
+	       "cmds_per_write=%.1f\n",
+	       cmds / secs, cmds, secs, (c1 - c0) * 1e6 / cmds, (c1 - c0) / secs,
+	       writes_all > 0 ? cmds_all / writes_all : 0);
 	free(w);
 	free(t);
 	free(val);

@@ -16,7 +16,8 @@
 # with its spread (min-max). ROUNDS: 3 (--quick: 1). Beside each rate: the
 # client's CPU per command (getrusage of the client process: wait4) and the
 # CPU the client and redis-server used per second of the run (from
-# /proc/<pid>/stat: near 1.00 means that side was the bottleneck).
+# /proc/<pid>/stat: near 1.00 means that side was the bottleneck), and for
+# ringlet the commands per write (rlt_redis_stats_get).
 # redis-benchmark's rate is its SET and GET rates combined as one run of
 # both (total requests / total time). Each contender run holds
 # /tmp/ringlet-bench.lock. Writes bench/results/redis-<time>.json too.
@@ -86,7 +87,8 @@ def kv(out):
 def ringlet(mode):
     out, wall, srv = run([build + "/bench/bench_redis", addr, mode, "50", str(DUR), "64", str(WARM)])
     d = kv(out)
-    return {"rps": d["rps"], "cpu_us": d["cpu_us_per_cmd"], "cli_cpu": d["client_cpu"], "srv_cpu": srv}
+    return {"rps": d["rps"], "cpu_us": d["cpu_us_per_cmd"], "cli_cpu": d["client_cpu"], "srv_cpu": srv,
+            "per_write": d["cmds_per_write"]}
 
 def python():
     out, wall, srv = run(["/usr/bin/python3", root + "/bench/peers/redis_asyncio.py", "127.0.0.1",
@@ -145,8 +147,8 @@ def fmt_spread(m, lo, hi, f="%.0f"):
 
 print("# Redis client: %d round(s) of %.0f s per contender; server on CPU %s, clients on CPU %s"
       % (ROUNDS, DUR, SRV_CPU, LOAD_CPU))
-print("%-20s %-26s %-20s %-9s %-9s" % ("contender", "requests/s median (min-max)",
-                                       "client us/cmd", "cli cpu", "srv cpu"))
+print("%-26s %-28s %-20s %-8s %-8s %s" % ("contender", "requests/s median (min-max)",
+                                          "client us/cmd", "cli cpu", "srv cpu", "cmds/write"))
 summary = {}
 for name in names:
     rps = med([x[name]["rps"] for x in rounds])
@@ -154,7 +156,10 @@ for name in names:
     cli = statistics.median([x[name]["cli_cpu"] for x in rounds])
     srv = statistics.median([x[name]["srv_cpu"] for x in rounds])
     label = name + (" (%s)" % rounds[0][name]["loop"] if "loop" in rounds[0][name] else "")
-    print("%-20s %-26s %-20s %-9.2f %-9.2f" % (label, fmt_spread(*rps), fmt_spread(*cpu, f="%.2f"), cli, srv))
+    pw = ("%.1f" % statistics.median([x[name]["per_write"] for x in rounds])
+          if "per_write" in rounds[0][name] else "")
+    print("%-26s %-28s %-20s %-8.2f %-8.2f %s" % (label, fmt_spread(*rps), fmt_spread(*cpu, f="%.2f"),
+                                                 cli, srv, pw))
     summary[name] = {"rps": rps, "cpu_us_per_cmd": cpu, "client_cpu": cli, "server_cpu": srv}
 
 ratios = [
