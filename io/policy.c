@@ -246,6 +246,7 @@ const char *rlt_op_name(unsigned code)
 	    [RLT_OP_SHUTDOWN] = "shutdown", [RLT_OP_POLL] = "poll",
 	    [RLT_OP_WAITID] = "waitid",	    [RLT_OP_SENDMSG] = "sendmsg",
 	    [RLT_OP_RECVMSG] = "recvmsg",   [RLT_OP_ACCEPT_MULTI] = "accept-multishot",
+	    [RLT_OP_SPLICE] = "splice",
 	};
 	return code < RLT_OP_COUNT && names[code] ? names[code] : "?";
 }

@@ -15,6 +15,8 @@
 
 #include "ringlet/policy.h"
 #include "ringlet/runtime.h"
+
+#include "io/fdwait.h"
 #include "runtime/config.h"
 #include "sched/sched.h"
 
@@ -39,9 +41,10 @@ static inline void rlt__op_complete(rlt_op *op, int32_t res)
 	op->state_ = RLT__OP_DONE;
 	/* Completed inside submit: the task has not suspended, it will see
 	 * DONE and carry on. Otherwise it waits for exactly this wake. */
-	if (st == RLT__OP_WAITING)
+	if (st == RLT__OP_WAITING) {
+		rlt__fdwait_unlink(op);
 		rlt__task_wake((struct rlt_task *)op->task_);
-	else if (__builtin_expect(st == RLT__OP_MULTI, 0))
+	} else if (__builtin_expect(st == RLT__OP_MULTI, 0))
 		((rlt__op_sink *)op->task_)->result((rlt__op_sink *)op->task_, op, res, false);
 }
 

@@ -157,6 +157,8 @@ void rlt__worker_fini(rlt__worker *w)
 	rlt__timer_heap_destroy(&w->timers);
 	rlt__stack_pool_destroy(&w->stacks);
 	rlt__task_cache_drain(w);
+	rlt__sendfile_worker_fini(w);
+	rlt__fdwait_free(&w->fdwaits);
 	if (tls_worker == w) {
 		rlt__altstack_leave(w->altstack);
 		tls_worker = NULL;
