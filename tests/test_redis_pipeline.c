@@ -240,6 +240,20 @@ static void *slow_task(void *arg)
 	return (void *)(intptr_t)rc;
 }
 
+/* Until c has written n commands (at most 10 s). */
+static void wait_written(rlt_redis *c, uint64_t n)
+{
+	rlt_redis_stats st = {0};
+	for (int i = 0; i < 10000; i++) {
+		rlt_redis_stats_get(c, &st);
+		if (st.commands >= n)
+			return;
+		rlt_sleep(RLT_NSEC_PER_MSEC);
+	}
+	fail_msg("only %llu of %llu commands written", (unsigned long long)st.commands,
+		 (unsigned long long)n);
+}
+
 static void *t_cancel(void *arg)
 {
 	rlt_redis *c = rlt_redis_connect(&(rlt_redis_opts){.address = srv.addr});
@@ -249,8 +263,7 @@ static void *t_cancel(void *arg)
 	rlt_task *t[N];
 	/* 1. rlt_cancel while in flight */
 	rlt_task *slow = rlt_spawn(slow_task, c, NULL);
-	rlt_sleep(20 *
-		  RLT_NSEC_PER_MSEC); /* let it be written: what is cancelled must be in flight */
+	wait_written(c, 1); /* what is cancelled must be in flight */
 	for (int i = 0; i < N; i++) {
 		a[i] = (after){.c = c, .id = i};
 		t[i] = rlt_spawn(after_task, &a[i], NULL);

@@ -38,6 +38,19 @@ static void *wait_task(void *arg)
 	return NULL;
 }
 
+/* Until t waits on the pool's semaphore (at most 10 s). */
+static void wait_for_sem(rlt_task *t)
+{
+	char what[32] = "";
+	for (int i = 0; i < 10000; i++) {
+		if (rlt_task_state(t, what, sizeof(what)) == RLT_TASK_WAITING &&
+		    strcmp(what, "semaphore") == 0)
+			return;
+		rlt_sleep(RLT_NSEC_PER_MSEC);
+	}
+	fail_msg("the waiter never queued (state: %s)", what);
+}
+
 static void *t_exhaust(void *arg)
 {
 	rlt_redis_pool_opts o = pool_opts(1, 2);
@@ -65,7 +78,7 @@ static void *t_exhaust(void *arg)
 	for (int i = 0; i < W; i++) {
 		w[i] = (waiter){.p = p, .clock = &clock};
 		t[i] = rlt_spawn(wait_task, &w[i], NULL);
-		rlt_sleep(5 * RLT_NSEC_PER_MSEC); /* each one queued before the next */
+		wait_for_sem(t[i]); /* each one queued before the next */
 	}
 	rlt_redis_pool_release(p, a);
 	for (int i = 0; i < W; i++) {
@@ -254,6 +267,9 @@ static void *restart_blocking(void *arg)
 static void *t_kill(void *arg)
 {
 	rlt_redis_pool_opts o = pool_opts(2, 4);
+	/* PING every connection handed out: the idle one broke with the
+	 * server too, and its reader may not have seen it yet */
+	o.health_check_idle_ns = 1;
 	o.backoff_min_ns = 5 * RLT_NSEC_PER_MSEC;
 	o.backoff_max_ns = 50 * RLT_NSEC_PER_MSEC;
 	rlt_redis_pool *p = rlt_redis_pool_new(&o);
@@ -267,8 +283,14 @@ static void *t_kill(void *arg)
 		v[i] = (victim){.c = c};
 		t[i] = rlt_test_spawn_on(victim_task, &v[i], (unsigned)i % 2);
 	}
-	/* all of them written (the first BLPOP blocks the rest behind it) */
-	rlt_sleep(50 * RLT_NSEC_PER_MSEC);
+	/* all of them written (the first BLPOP blocks the rest behind it),
+	 * after the health check's PING */
+	rlt_redis_stats st = {0};
+	for (int i = 0; i < 10000 && st.commands < N + 1; i++) {
+		rlt_sleep(RLT_NSEC_PER_MSEC);
+		rlt_redis_stats_get(c, &st);
+	}
+	assert_true(st.commands == N + 1);
 	uint64_t t0 = rlt_now();
 	redis_srv_kill(&srv);
 	for (int i = 0; i < N; i++) {

@@ -83,8 +83,7 @@ static void *t_order(void *arg)
 		assert_int_equal(rlt_redis_command(pub, &r, "PUBLISH sport unread%d", i), 0);
 		rlt_redis_reply_free(r);
 	}
-	while (rlt_redis_pubsub_next(ps, &m, 0) == -ETIMEDOUT) /* until one arrived */
-		rlt_sleep(RLT_NSEC_PER_MSEC);
+	assert_int_equal(rlt_redis_pubsub_next(ps, &m, 5 * (int64_t)RLT_NSEC_PER_SEC), 0);
 	rlt_redis_msg_free(m);
 	rlt_redis_pipeline_free(p);
 	rlt_redis_close(pub);
