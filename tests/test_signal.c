@@ -7,6 +7,7 @@
 #include "tests/rlt_test.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,6 +349,38 @@ static void test_cancel_on_signal_cancels_the_main_task(void **state)
 	assert_ptr_equal(now.sa_handler, SIG_DFL); /* the guard is gone */
 }
 
+static atomic_int group_cancelled;
+
+static void *shutdown_member(void *arg)
+{
+	if (rlt_sleep(60 * SEC) == -ECANCELED)
+		atomic_fetch_add(&group_cancelled, 1);
+	return NULL;
+}
+
+/* The documented pattern: the main task waits on a group; the signal
+ * cancels it, and the group cancels its tasks. */
+static void *root_group_shutdown(void *arg)
+{
+	sigset_t s = set_of(SIGUSR2, 0);
+	assert_int_equal(rlt_cancel_on_signal(&s), 0);
+	rlt_group *g = rlt_group_new();
+	for (int i = 0; i < 4; i++)
+		assert_non_null(rlt_group_spawn(g, shutdown_member, NULL, NULL));
+	rlt_detach(rlt_test_spawn_on(raise_usr2, NULL, 1));
+	uint64_t t0 = rlt_now();
+	assert_int_equal(rlt_group_wait(g, NULL), -ECANCELED);
+	assert_true(rlt_now() - t0 < 10 * SEC);
+	assert_int_equal(atomic_load(&group_cancelled), 4);
+	return NULL;
+}
+
+static void test_cancel_on_signal_cancels_the_main_tasks_group(void **state)
+{
+	rlt_config cfg = {.workers = 2};
+	assert_int_equal(rlt_run(root_group_shutdown, NULL, &cfg, NULL), 0);
+}
+
 static void *root_guard_only(void *arg)
 {
 	/* returns at once: the guard is stopped by the cleanup */
@@ -436,6 +469,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_unwatchable_signals_are_refused),
 	    cmocka_unit_test(test_wait_once_gets_one_signal),
 	    cmocka_unit_test(test_cancel_on_signal_cancels_the_main_task),
+	    cmocka_unit_test(test_cancel_on_signal_cancels_the_main_tasks_group),
 	    cmocka_unit_test(test_cancel_on_signal_ends_with_its_task),
 	    cmocka_unit_test(test_first_sigint_cancels_second_one_kills),
 	};
