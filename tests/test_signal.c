@@ -336,14 +336,14 @@ static void *root_shutdown(void *arg)
 	int rc = rlt_sleep(60 * SEC); /* serve forever */
 	assert_int_equal(rc, -ECANCELED);
 	assert_true(rlt_now() - t0 < 10 * SEC);
-	return NULL;
+	return NULL; /* ends cancelled: rlt_run says -ECANCELED */
 }
 
 static void test_cancel_on_signal_cancels_the_main_task(void **state)
 {
 	rlt_config cfg = {.workers = 2};
 	void *res;
-	assert_int_equal(rlt_run(root_shutdown, NULL, &cfg, &res), 0);
+	assert_int_equal(rlt_run(root_shutdown, NULL, &cfg, &res), -ECANCELED);
 	struct sigaction now;
 	sigaction(SIGUSR1, NULL, &now);
 	assert_ptr_equal(now.sa_handler, SIG_DFL); /* the guard is gone */
@@ -372,6 +372,7 @@ static void *root_group_shutdown(void *arg)
 	assert_int_equal(rlt_group_wait(g, NULL), -ECANCELED);
 	assert_true(rlt_now() - t0 < 10 * SEC);
 	assert_int_equal(atomic_load(&group_cancelled), 4);
+	rlt_uncancel(); /* a clean stop */
 	return NULL;
 }
 

@@ -113,6 +113,7 @@ static void *root(void *arg)
 				rlt_cancel(acc[j]);
 	}
 	fprintf(stderr, "ringlet-echo: stopped\n");
+	rlt_uncancel(); /* a signal is a clean stop: exit 0 */
 	return NULL;
 }
 

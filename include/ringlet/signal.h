@@ -141,8 +141,15 @@ RLT_API int rlt_signal_wait(const sigset_t *set, int64_t timeout_ns);
  *		rlt_cancel_on_signal(NULL);          // Ctrl-C: -ECANCELED below
  *		int rc = serve_forever(...);         // returns -ECANCELED
  *		clean_up();                          // still runs: flush, close, log
- *		return rc == -ECANCELED ? NULL : rlt_fail(rc);
+ *		if (rc != -ECANCELED)
+ *			return rlt_fail(rc);
+ *		rlt_uncancel();                      // a clean stop: rlt_run returns 0
+ *		return NULL;
  *	}
+ *
+ * Without the rlt_uncancel(), the main task ends cancelled and rlt_run()
+ * returns -ECANCELED (asyncio.run raises KeyboardInterrupt): choose which
+ * a signal means for the exit status.
  *
  * A task named "signal-guard" waits for the signals; it is stopped (and
  * the signals' previous dispositions come back) when the calling task
