@@ -343,6 +343,7 @@ static void test_cancel_on_signal_cancels_the_main_task(void **state)
 {
 	rlt_config cfg = {.workers = 2};
 	void *res;
+	/* The main task ended cancelled: rlt_run says so, as asyncio.run does. */
 	assert_int_equal(rlt_run(root_shutdown, NULL, &cfg, &res), -ECANCELED);
 	struct sigaction now;
 	sigaction(SIGUSR1, NULL, &now);
