@@ -216,6 +216,27 @@ static void test_outside_a_task_only_looking_is_allowed(void **state)
 	rlt_signal_close(NULL);
 }
 
+/* ---- injected faults ---- */
+
+static void *root_faults(void *arg)
+{
+	rlt_signal *w = watch(SIGUSR2, 0);
+	for (int round = 0; round < 40; round++) {
+		rlt_task *t = rlt_test_spawn_on(raise_usr2, NULL, (unsigned)round);
+		assert_int_equal(rlt_signal_next(w, 10 * SEC), SIGUSR2);
+		assert_int_equal(rlt_join(t, NULL), 0);
+	}
+	assert_int_equal(rlt_signal_next(w, 0), -ETIMEDOUT);
+	rlt_signal_close(w);
+	return NULL;
+}
+
+static void test_failed_and_short_reads_lose_no_signal(void **state)
+{
+	/* every error the fault policy injects into a read, and short reads */
+	rlt_test_run_faults("seed=11,rate=0.4", root_faults, NULL);
+}
+
 /* ---- dispositions ---- */
 
 static volatile sig_atomic_t own_handler_ran;
@@ -467,6 +488,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_a_signal_before_anyone_waits_is_kept),
 	    cmocka_unit_test(test_timeout_scope_and_cancel_end_a_wait),
 	    cmocka_unit_test(test_outside_a_task_only_looking_is_allowed),
+	    cmocka_unit_test(test_failed_and_short_reads_lose_no_signal),
 	    cmocka_unit_test(test_closing_the_last_watcher_restores_the_old_disposition),
 	    cmocka_unit_test(test_unwatchable_signals_are_refused),
 	    cmocka_unit_test(test_wait_once_gets_one_signal),
