@@ -4,6 +4,7 @@
 
 #include "ringlet/time.h"
 
+#include "io/ops.h"
 #include "io/policy.h"
 #include "runtime/cancel.h"
 #include "sched/worker.h"
@@ -114,22 +115,21 @@ static int op_submit_wait(rlt_task *t, rlt_op *op, uint64_t deadline)
 		if (w->loop.policy->flags & RLT_POLICY_DEADLINES) {
 			op->deadline = deadline;
 		} else {
-			rlt__timer_init(&ow.tm, op_deadline_fire);
-			ow.tm.deadline = deadline;
-			/* (no room for the timer: wait without one rather than
-			 * fail an op that is about to be in flight) */
-			if (rlt__timer_add(&w->timers, &ow.tm) == 0)
-				t->wait_timer = &ow.tm;
+			/* Armed before the submit (sched/sched.h, rule 1). No
+			 * room for it: the op fails before it starts, as every
+			 * timed wait does. */
+			int arm = rlt__wait_timer_arm(t, &ow.tm, op_deadline_fire, deadline);
+			if (arm < 0) {
+				rlt__wait_abandon(t);
+				return arm;
+			}
 		}
 	}
 	op->state_ = RLT__OP_SUBMITTING;
 	RLT__POL_SUBMIT(&w->loop, op);
 	if (op->state_ == RLT__OP_DONE) {
 		rlt__wait_abandon(t);
-		if (t->wait_timer) {
-			rlt__timer_del(&w->timers, t->wait_timer);
-			t->wait_timer = NULL;
-		}
+		rlt__wait_timer_disarm(t);
 		return op->res_;
 	}
 	op->state_ = RLT__OP_WAITING;
@@ -349,4 +349,25 @@ ssize_t rlt_recvmsg(int fd, struct msghdr *msg, int flags)
 	op.u.msg.len = 0;
 	op.u.msg.flags = flags;
 	return op_run(t, &op);
+}
+
+/* ---- multishot ops (io/ops.h) ---- */
+
+unsigned rlt__op_policy_flags(rlt_task *t)
+{
+	return t->worker->loop.policy->flags;
+}
+
+void rlt__op_submit_multi(rlt_task *t, rlt_op *op, rlt__op_sink *sink, rlt__worker **owner)
+{
+	rlt__worker *w = t->worker;
+	*owner = w;
+	op->task_ = sink;
+	op->state_ = RLT__OP_MULTI;
+	RLT__POL_SUBMIT(&w->loop, op);
+}
+
+void rlt__op_cancel_multi(rlt__worker *owner, rlt_op *op)
+{
+	owner->loop.policy->cancel(&owner->loop, op);
 }

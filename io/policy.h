@@ -15,11 +15,9 @@
 
 #include "ringlet/policy.h"
 #include "ringlet/runtime.h"
+#include "sched/sched.h"
 
 #include <stdbool.h>
-
-struct rlt_task;
-void rlt__task_wake(struct rlt_task *t);
 
 /* rlt_op.state_. MULTI: a multishot op, whose task_ is an rlt__op_sink
  * rather than a task. */

@@ -6,7 +6,7 @@
 
 #include "runtime/alloc.h"
 #include "runtime/cancel.h"
-#include "sched/worker.h"
+#include "sched/sched.h"
 
 #include <linux/membarrier.h>
 #include <pthread.h>
@@ -29,18 +29,18 @@ void rlt__cancel_repend(rlt_task *t)
 	atomic_fetch_or_explicit(&t->cancel, RLT__C_PENDING, memory_order_seq_cst);
 }
 
-static void post_cancel(rlt__worker *w, rlt_task *t)
+static void post_cancel(struct rlt__worker *w, rlt_task *t)
 {
 	t->c.cancel_msg.fn = rlt__cancel_msg_run;
 	rlt__worker_post(w, &t->c.cancel_msg);
 }
 
-void rlt__cancel_msg_run(rlt__worker *w, rlt__msg *m)
+void rlt__cancel_msg_run(struct rlt__worker *w, rlt__msg *m)
 {
 	rlt_task *t = (rlt_task *)((char *)m - offsetof(rlt_task, c.cancel_msg));
 	/* Cleared first: a cancel that comes after this posts again. */
 	atomic_fetch_and_explicit(&t->cancel, ~RLT__C_QUEUED, memory_order_seq_cst);
-	rlt__worker *on = atomic_load_explicit(&t->wait_on, memory_order_seq_cst);
+	struct rlt__worker *on = atomic_load_explicit(&t->wait_on, memory_order_seq_cst);
 	uint32_t c = atomic_load_explicit(&t->cancel, memory_order_seq_cst);
 	if (on == w) {
 		/* t waits here and cannot be woken behind our back (cancel.h). */
@@ -98,7 +98,7 @@ bool rlt__cancel_mark(rlt_task *t)
 
 void rlt__cancel_route(rlt_task *t)
 {
-	rlt__worker *w = atomic_load_explicit(&t->wait_on, memory_order_seq_cst);
+	struct rlt__worker *w = atomic_load_explicit(&t->wait_on, memory_order_seq_cst);
 	if (w && !(atomic_fetch_or_explicit(&t->cancel, RLT__C_QUEUED, memory_order_seq_cst) &
 		   RLT__C_QUEUED)) {
 		/* The message holds a reference: the handle may be released

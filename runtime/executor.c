@@ -42,7 +42,7 @@
 #include "runtime/cpu.h"
 #include "runtime/oneshot.h"
 #include "runtime/task.h"
-#include "sched/worker.h"
+#include "sched/sched.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -61,8 +61,8 @@ typedef struct job {
 	void *arg;
 	void *result;
 	void (*discard)(void *arg, void *result);
-	rlt_future *future; /* rlt_pool_submit: set it instead of waking */
-	rlt__runtime *rt;   /* the waiter's runtime (NULL for futures) */
+	rlt_future *future;	 /* rlt_pool_submit: set it instead of waking */
+	struct rlt__runtime *rt; /* the waiter's runtime (NULL for futures) */
 	rlt__oneshot done;
 	int err;       /* -ECANCELED when dropped by a shutdown */
 	bool consumed; /* the waiter took the outcome: no discard */
@@ -117,13 +117,13 @@ static void job_finish(job *j)
 		job_unref(j);
 		return;
 	}
-	rlt__runtime *rt = j->rt;
+	struct rlt__runtime *rt = j->rt;
 	/* The oneshot's release publishes result and err to the waiter. */
 	rlt__oneshot_fire(&j->done);
 	job_unref(j);
 	/* Done with the task, its worker and its runtime. This is our last
 	 * touch of the runtime: once it reads zero, it may go away. */
-	atomic_fetch_sub_explicit(&rt->jobs_waiting, 1, memory_order_release);
+	rlt__runtime_job_end(rt);
 }
 
 /* ---- pool threads ---- */
@@ -503,14 +503,6 @@ int rlt_pool_get_stats(rlt_pool *p, rlt_pool_stats *out)
 
 /* ---- running jobs ---- */
 
-void rlt__runtime_jobs_drain(rlt__runtime *rt)
-{
-	while (atomic_load_explicit(&rt->jobs_waiting, memory_order_acquire) > 0) {
-		struct timespec ts = {0, 100 * 1000};
-		nanosleep(&ts, NULL);
-	}
-}
-
 static int run_job(rlt_pool *pool, rlt_job_fn fn, void *arg, void **result, int64_t timeout_ns,
 		   void (*discard)(void *arg, void *result), unsigned kind)
 {
@@ -525,22 +517,20 @@ static int run_job(rlt_pool *pool, rlt_job_fn fn, void *arg, void **result, int6
 	job *j = rlt__malloc(sizeof(*j));
 	if (!j)
 		return -ENOMEM;
-	rlt__runtime *rt = t->worker->rt;
 	j->fn = fn;
 	j->arg = arg;
 	j->result = NULL;
 	j->discard = discard;
 	j->future = NULL;
-	j->rt = rt;
 	j->err = 0;
 	j->consumed = false;
 	rlt__oneshot_init(&j->done);
 	atomic_init(&j->refs, 2);
 	/* Counted before anyone can complete it: see the top of the file. */
-	atomic_fetch_add_explicit(&rt->jobs_waiting, 1, memory_order_relaxed);
+	j->rt = rlt__runtime_job_begin(t);
 	int rc = pool_push(p, j);
 	if (rc < 0) {
-		atomic_fetch_sub_explicit(&rt->jobs_waiting, 1, memory_order_relaxed);
+		rlt__runtime_job_end(j->rt);
 		rlt__free(j);
 		return rc;
 	}

@@ -148,6 +148,51 @@ void rlt__task_suspend(rlt_task *t)
 	rlt__coro_switch(&t->coro, &w->sched, 0);
 }
 
+/* ---- wait timers (sched/sched.h's rules) ---- */
+
+int rlt__wait_timer_arm(rlt_task *t, rlt__timer *tm, rlt__timer_fn fire, uint64_t deadline)
+{
+	rlt__timer_init(tm, fire);
+	tm->deadline = deadline;
+	int rc = rlt__timer_add(&t->worker->timers, tm);
+	if (rc < 0)
+		return rc;
+	t->wait_timer = tm;
+	return 0;
+}
+
+void rlt__wait_timer_disarm(rlt_task *t)
+{
+	rlt__timer *tm = t->wait_timer;
+	if (tm) {
+		if (rlt__timer_armed(tm))
+			rlt__timer_del(&t->worker->timers, tm);
+		t->wait_timer = NULL;
+	}
+}
+
+rlt__runtime *rlt__runtime_job_begin(rlt_task *t)
+{
+	rlt__runtime *rt = t->worker->rt;
+	atomic_fetch_add_explicit(&rt->jobs_waiting, 1, memory_order_relaxed);
+	return rt;
+}
+
+void rlt__runtime_job_end(rlt__runtime *rt)
+{
+	/* release: the runtime's teardown (rlt__runtime_jobs_drain) must see
+	 * everything the job did to the runtime's tasks. */
+	atomic_fetch_sub_explicit(&rt->jobs_waiting, 1, memory_order_release);
+}
+
+void rlt__runtime_jobs_drain(rlt__runtime *rt)
+{
+	while (atomic_load_explicit(&rt->jobs_waiting, memory_order_acquire) > 0) {
+		struct timespec ts = {0, 100 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* ---- queues ---- */
 
 static inline bool stealing(const rlt__runtime *rt)
@@ -224,11 +269,7 @@ static inline void wake_local(rlt__worker *w, rlt_task *t)
 	/* No longer waiting here: a cancel message must not touch its wait
 	 * record any more (runtime/cancel.h). Before t can be queued. */
 	atomic_store_explicit(&t->wait_on, NULL, memory_order_relaxed);
-	if (t->wait_timer) {
-		if (rlt__timer_armed(t->wait_timer))
-			rlt__timer_del(&w->timers, t->wait_timer);
-		t->wait_timer = NULL;
-	}
+	rlt__wait_timer_disarm(t);
 	/* A task waking another hands off to it (message-passing locality);
 	 * completions reaped by the loop queue in order. */
 	rlt__sched_push(w, t, w->current != NULL);

@@ -14,6 +14,7 @@
 #include "sched/timer.h"
 
 #include "io/policy.h"
+#include "sched/sched.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -104,11 +105,9 @@ struct rlt__runtime {
 	unsigned ncpus;
 };
 
-/* The worker running on this thread, or NULL. Not inlined: a task may move
- * between threads across a suspension, and the compiler must not reuse a
- * thread-local address computed before one. */
+/* The worker running on this thread, or NULL. Not inlined, as
+ * rlt__task_self (sched/sched.h). */
 rlt__worker *rlt__worker_self(void);
-rlt_task *rlt__task_self(void);
 void rlt__worker_set_self(rlt__worker *w);
 
 int rlt__worker_init(rlt__worker *w, rlt__runtime *rt, unsigned index);
@@ -122,16 +121,10 @@ unsigned rlt__worker_drop_tasks(rlt__worker *w);
 /* Queue a runnable task on its worker w (the calling thread is w's).
  * lifo: the caller is a task handing off to t (run t next). */
 void rlt__sched_push(rlt__worker *w, rlt_task *t, bool lifo);
-/* Have fn of m run on w's thread, in its loop, from any thread. m must
- * stay valid until then. */
-void rlt__worker_post(rlt__worker *w, rlt__msg *m);
 /* Hand t to worker w from any thread (inbox + wake-up). */
 void rlt__sched_push_remote(rlt__worker *w, rlt_task *t);
 /* Queue a new task from a thread that is not a worker (global queue). */
 void rlt__sched_inject(rlt__runtime *rt, rlt_task *t);
-/* Let the calling (non-worker) thread wake workers through loop (NULL:
- * through their eventfds). */
-void rlt__set_foreign_loop(rlt_loop *loop);
 /* Wake parked worker w (it was parked, or about to be). */
 void rlt__worker_kick(rlt__worker *w);
 /* Wait until no pool job of rt's tasks is running (teardown). */
