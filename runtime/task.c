@@ -16,19 +16,37 @@ static void task_entry(void *arg);
 
 enum { NAME_UNSET, NAME_BUSY, NAME_READY };
 
-/* "task-<id>": formatted on demand (rlt__task_name), not at spawn, where
- * it would be a tenth of the cost; async-signal-safe (the overflow report
- * uses it). */
-static void default_name(char *out, uint64_t id)
+/* fn_name is what rlt_spawn's macro saw as its fn argument: a function's
+ * name only if it is a plain identifier (not "(rlt_task_fn)f", "t->fn"). */
+static bool is_identifier(const char *s)
+{
+	if (!s || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
+		return false;
+	for (s++; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_'))
+			return false;
+	return true;
+}
+
+/* "<fn>-<id>", or "task-<id>" without a usable function name: formatted on
+ * demand (rlt__task_name), not at spawn, where it would be a tenth of the
+ * cost; async-signal-safe (the overflow report uses it). The function's
+ * name is cut so that the id always fits. */
+static void default_name(char *out, uint64_t id, const char *fn_name)
 {
 	char digits[20];
-	int n = 0;
+	size_t n = 0;
 	do {
 		digits[n++] = (char)('0' + id % 10);
 		id /= 10;
 	} while (id);
-	memcpy(out, "task-", 5);
-	char *p = out + 5;
+	const char *prefix = is_identifier(fn_name) ? fn_name : "task";
+	size_t room = RLT_TASK_NAME_MAX - 1 - n, k = 0;
+	char *p = out;
+	while (prefix[k] && k < room)
+		*p++ = prefix[k++];
+	*p++ = '-';
 	while (n > 0)
 		*p++ = digits[--n];
 	*p = '\0';
@@ -143,12 +161,13 @@ rlt_task *rlt__task_create(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, 
 	 * up): close enough for the dump's age, and no clock read here. */
 	t->born = self && self->rt == rt ? self->now : rlt_now();
 	t->id = next_id(rt, self);
+	t->fn_name = NULL; /* spawn() sets it */
 	if (opts && opts->name) {
 		strncpy(t->name, opts->name, RLT_TASK_NAME_MAX);
 		t->name[RLT_TASK_NAME_MAX] = '\0';
 		atomic_init(&t->name_state, NAME_READY);
 	} else {
-		atomic_init(&t->name_state, NAME_UNSET); /* "task-<id>" when asked */
+		atomic_init(&t->name_state, NAME_UNSET); /* "<fn>-<id>" when asked */
 	}
 	return t;
 }
@@ -265,7 +284,7 @@ void rlt__task_drop(rlt__worker *w, rlt_task *t)
 /* ---- public ---- */
 
 static rlt_task *spawn(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, void *arg,
-		       const rlt_spawn_opts *opts, rlt__watch *wa)
+		       const rlt_spawn_opts *opts, rlt__watch *wa, const char *fn_name)
 {
 	if (!fn) {
 		errno = EINVAL;
@@ -282,6 +301,7 @@ static rlt_task *spawn(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, void
 	rlt_task *t = rlt__task_create(rt, self, fn, arg, opts);
 	if (!t)
 		return NULL;
+	t->fn_name = fn_name;
 	if (wa)
 		rlt__oneshot_watch(&t->done, wa); /* a new task: cannot fail */
 	/* The handle may be joined (or the task freed, if detached) as soon as
@@ -298,34 +318,50 @@ static rlt_task *spawn(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, void
 	return t;
 }
 
-rlt_task *rlt_spawn(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)
+rlt_task *rlt_spawn_named(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts,
+			  const char *fn_name)
 {
 	rlt__worker *w = rlt__worker_self();
 	if (!w || !w->current) {
 		errno = EPERM;
 		return NULL;
 	}
-	return spawn(w->rt, w, fn, arg, opts, NULL);
+	return spawn(w->rt, w, fn, arg, opts, NULL, fn_name);
 }
 
-rlt_task *rlt__spawn_watched(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts, rlt__watch *wa)
+/* The functions behind the macros (task.h), for the ABI and for callers
+ * through a pointer: no function name. */
+rlt_task *(rlt_spawn)(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)
+{
+	return rlt_spawn_named(fn, arg, opts, NULL);
+}
+
+rlt_task *rlt__spawn_watched(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts, rlt__watch *wa,
+			     const char *fn_name)
 {
 	rlt__worker *w = rlt__worker_self();
 	if (!w || !w->current) {
 		errno = EPERM;
 		return NULL;
 	}
-	return spawn(w->rt, w, fn, arg, opts, wa);
+	return spawn(w->rt, w, fn, arg, opts, wa, fn_name);
 }
 
-rlt_task *rlt_runtime_spawn(rlt_runtime *rt, rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)
+rlt_task *rlt_runtime_spawn_named(rlt_runtime *rt, rlt_task_fn fn, void *arg,
+				  const rlt_spawn_opts *opts, const char *fn_name)
 {
 	if (!rt) {
 		errno = EINVAL;
 		return NULL;
 	}
 	rlt__worker *w = rlt__worker_self();
-	return spawn(rt, (w && w->rt == rt) ? w : NULL, fn, arg, opts, NULL);
+	return spawn(rt, (w && w->rt == rt) ? w : NULL, fn, arg, opts, NULL, fn_name);
+}
+
+rlt_task *(rlt_runtime_spawn)(rlt_runtime *rt, rlt_task_fn fn, void *arg,
+			      const rlt_spawn_opts *opts)
+{
+	return rlt_runtime_spawn_named(rt, fn, arg, opts, NULL);
 }
 
 int rlt__join(rlt_task *t, void **result, int64_t timeout_ns)
@@ -407,7 +443,7 @@ const char *rlt__task_name(rlt_task *t)
 	if (st == NAME_UNSET &&
 	    atomic_compare_exchange_strong_explicit(&t->name_state, &st, NAME_BUSY,
 						    memory_order_acquire, memory_order_acquire)) {
-		default_name(t->name, t->id);
+		default_name(t->name, t->id, t->fn_name);
 		atomic_store_explicit(&t->name_state, NAME_READY, memory_order_release);
 		return t->name;
 	}

@@ -114,12 +114,14 @@ struct rlt_task {
 	} c;
 
 	uint64_t id;
+	const char *fn_name;	    /* #fn from rlt_spawn's macro, for the default name */
 	_Atomic uint8_t name_state; /* the default name is formatted lazily */
 	char name[RLT_TASK_NAME_MAX + 1];
 } __attribute__((aligned(16)));
 
 /* rlt_spawn, with wa watching the task's completion from the start. */
-rlt_task *rlt__spawn_watched(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts, rlt__watch *wa);
+rlt_task *rlt__spawn_watched(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts, rlt__watch *wa,
+			     const char *fn_name);
 /* rlt_join with a timeout (rlt_wait_for). */
 int rlt__join(rlt_task *t, void **result, int64_t timeout_ns);
 /* Free t (on its owner's thread, or handed to it). */
@@ -147,7 +149,7 @@ static inline int rlt__task_outcome(const rlt_task *t)
 /* Run t's cleanup down to depth mark (runtime/cancel.c). */
 int rlt__defer_unwind(rlt_task *t, size_t mark);
 
-/* t's name, formatting the default "task-<id>" on first use. */
+/* t's name, formatting the default "<fn>-<id>" on first use. */
 const char *rlt__task_name(rlt_task *t);
 /* Suspending and waking: sched/sched.h, the task-scheduler contract. */
 /* Run by the scheduler after a task switched away in state DONE. */

@@ -160,6 +160,22 @@ static void test_frame_larger_than_the_guard_is_caught_by_probes(void **state)
 	expect_overflow_report(&(struct big_frame){local, 16 * 1024, "frame-past-guard", false});
 }
 
+static void *root_overflow_unnamed(void *arg)
+{
+	rlt_task *t = rlt_spawn(overflow, NULL, &(rlt_spawn_opts){.stack_size = 16 * 1024});
+	rlt_join(t, NULL);
+	return NULL;
+}
+
+static void test_overflow_report_names_an_unnamed_task_after_its_function(void **state)
+{
+	char err[4096];
+	int status = rlt_test_run_child(root_overflow_unnamed, NULL, err, sizeof(err));
+	assert_true(WIFSIGNALED(status));
+	if (!strstr(err, "task 'overflow-"))
+		fail_msg("no 'overflow-<id>' in: %s", err);
+}
+
 static void *null_deref(void *arg)
 {
 	volatile int *p = NULL;
@@ -290,6 +306,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_stack_overflow_hits_guard_and_names_task),
 	    cmocka_unit_test(test_other_segfaults_are_not_called_overflows),
+	    cmocka_unit_test(test_overflow_report_names_an_unnamed_task_after_its_function),
 	    cmocka_unit_test(test_frame_larger_than_stack_is_reported_not_written_below),
 	    cmocka_unit_test(test_frame_within_the_guard_is_reported_without_probes),
 	    cmocka_unit_test(test_frame_larger_than_the_guard_is_caught_by_probes),

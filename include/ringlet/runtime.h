@@ -134,6 +134,11 @@ RLT_API unsigned rlt_runtime_workers(const rlt_runtime *rt);
  */
 RLT_API rlt_task *rlt_runtime_spawn(rlt_runtime *rt, rlt_task_fn fn, void *arg,
 				    const rlt_spawn_opts *opts);
+/* The same with fn_name for the default task name (task.h: rlt_spawn_named);
+ * rlt_runtime_spawn is a macro passing #fn. */
+RLT_API rlt_task *rlt_runtime_spawn_named(rlt_runtime *rt, rlt_task_fn fn, void *arg,
+					  const rlt_spawn_opts *opts, const char *fn_name);
+#define rlt_runtime_spawn(rt, fn, arg, opts) rlt_runtime_spawn_named((rt), (fn), (arg), (opts), #fn)
 
 /* Index of the worker running the calling task (0 .. workers-1), or -1
  * outside of a runtime. Can change across a suspension when stealing is on. */

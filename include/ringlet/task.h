@@ -16,7 +16,7 @@ RLT_EXTERN_C_BEGIN
 #define RLT_SPAWN_ON_WORKER (1u << 2) /* start on worker opts->worker, not the caller's */
 
 typedef struct rlt_spawn_opts {
-	const char *name;  /* copied; NULL gives "task-<id>" */
+	const char *name;  /* copied; NULL: named after the function (below) */
 	size_t stack_size; /* 0 = the runtime default */
 	unsigned flags;	   /* RLT_SPAWN_* */
 	unsigned worker;   /* with RLT_SPAWN_ON_WORKER: the worker's index */
@@ -45,6 +45,25 @@ typedef struct rlt_spawn_opts {
  *   ENOMEM  no memory for the task
  */
 RLT_API rlt_task *rlt_spawn(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts);
+
+/*
+ * Default names. A task spawned without opts->name is named after its
+ * function and id, "<fn>-<id>" ("worker-12", the function name cut to fit
+ * RLT_TASK_NAME_MAX), so that failure reports, the stack-overflow report
+ * and rlt_dump_tasks() point at code. rlt_spawn(), rlt_runtime_spawn() and
+ * rlt_group_spawn() are macros that pass the source text of their fn
+ * argument (#fn) to the *_named function below; where that text is not a
+ * plain identifier (a cast, a function pointer expression) the name is
+ * "task-<id>", as it is when the function itself is called, (rlt_spawn)(...)
+ * or through a pointer to it (the ABI keeps the three functions).
+ *
+ * rlt_spawn_named() is rlt_spawn() with fn_name (NULL, or a string that
+ * outlives the task: a literal) as the function's name for the default.
+ * The name is formatted only if someone asks for it. Same errors.
+ */
+RLT_API rlt_task *rlt_spawn_named(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts,
+				  const char *fn_name);
+#define rlt_spawn(fn, arg, opts) rlt_spawn_named((fn), (arg), (opts), #fn)
 
 /*
  * Wait for task t to return, store its return value in *result (if result
@@ -84,7 +103,8 @@ RLT_API int rlt_yield(void);
 /* The calling task, or NULL outside of a task. */
 RLT_API rlt_task *rlt_current(void);
 
-/* The task's name. t NULL means the calling task; outside of a task
+/* The task's name: opts->name, or the default ("<fn>-<id>", see
+ * rlt_spawn_named). t NULL means the calling task; outside of a task
  * (t NULL) returns NULL. The string lives as long as the task handle. */
 RLT_API const char *rlt_task_name(const rlt_task *t);
 
