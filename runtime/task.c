@@ -9,7 +9,9 @@
 #include "runtime/cancel.h"
 #include "sched/worker.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void task_entry(void *arg);
@@ -50,6 +52,79 @@ static void default_name(char *out, uint64_t id, const char *fn_name)
 	while (n > 0)
 		*p++ = digits[--n];
 	*p = '\0';
+}
+
+/* ---- handle misuse (debug mode) ----
+ *
+ * Joining a task twice, joining after detaching it, cancelling it after it
+ * was joined: the handle's memory may be gone (or be another task's) by
+ * then. In debug mode (any runtime of the process with rlt_config.debug or
+ * RINGLET_DEBUG=1, and always in debug builds) every handle records what
+ * became of it, freed tasks are quarantined instead of reused (the last
+ * QUARANTINE of them stay readable), and those calls abort with a report
+ * naming the task and the call, as a stack overflow does. Outside debug
+ * mode they cost one predictable branch. */
+#ifdef RLT_DEBUG_BUILD
+#define HANDLE_CHECKS_DEFAULT true
+#else
+#define HANDLE_CHECKS_DEFAULT false
+#endif
+static atomic_bool handle_checks = HANDLE_CHECKS_DEFAULT;
+
+#define QUARANTINE 4096u
+static pthread_mutex_t quarantine_lock = PTHREAD_MUTEX_INITIALIZER;
+static rlt_task *quarantine[QUARANTINE];
+static unsigned quarantine_next;
+
+static inline bool checking(void)
+{
+	return __builtin_expect(atomic_load_explicit(&handle_checks, memory_order_relaxed), 0);
+}
+
+/* Keep t readable for later misuse checks; free the oldest kept. */
+static void quarantine_put(rlt_task *t)
+{
+	pthread_mutex_lock(&quarantine_lock);
+	rlt_task *old = quarantine[quarantine_next];
+	quarantine[quarantine_next] = t;
+	quarantine_next = (quarantine_next + 1) % QUARANTINE;
+	pthread_mutex_unlock(&quarantine_lock);
+	rlt__free(old);
+}
+
+static void quarantine_drain(void)
+{
+	pthread_mutex_lock(&quarantine_lock);
+	for (unsigned i = 0; i < QUARANTINE; i++) {
+		rlt__free(quarantine[i]);
+		quarantine[i] = NULL;
+	}
+	pthread_mutex_unlock(&quarantine_lock);
+}
+
+static __attribute__((noreturn, cold)) void handle_misuse(rlt_task *t, const char *call,
+							  const char *what)
+{
+	fprintf(stderr,
+		"ringlet: %s(task '%s', id %llu): %s; a handle is joined or detached once, and "
+		"not used after (ringlet/task.h, rlt_join)\n",
+		call, rlt__task_name(t), (unsigned long long)t->id, what);
+	fflush(stderr);
+	abort();
+}
+
+/* Before call (rlt_join, rlt_detach, rlt_cancel) acts on t's handle. */
+static inline void handle_check(rlt_task *t, const char *call, bool cancel)
+{
+	if (!checking())
+		return;
+	unsigned h = atomic_load_explicit(&t->handle, memory_order_relaxed);
+	if (h == RLT__H_JOINED)
+		handle_misuse(t, call, "the task was already joined");
+	/* A detached task may still be cancelled while it runs (its memory is
+	 * alive until it returns; quarantined after). */
+	if (h == RLT__H_DETACHED && !cancel)
+		handle_misuse(t, call, "the task was detached");
 }
 
 static void all_link(rlt__worker *w, rlt_task *t)
@@ -110,6 +185,8 @@ static inline rlt_task *task_alloc(rlt__runtime *rt, rlt__worker *w)
 
 void rlt__task_cache_drain(rlt__worker *w)
 {
+	if (checking())
+		quarantine_drain();
 	while (w->task_cache) {
 		rlt_task *t = w->task_cache;
 		w->task_cache = t->next;
@@ -147,6 +224,9 @@ rlt_task *rlt__task_create(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, 
 	t->stack.pooled = false;
 	bool detached = opts && (opts->flags & RLT_SPAWN_DETACHED);
 	atomic_init(&t->refs, detached ? 1u : 2u);
+	atomic_init(&t->handle, detached ? RLT__H_DETACHED : RLT__H_HELD);
+	if (__builtin_expect(rt->debug, 0) && !checking())
+		atomic_store_explicit(&handle_checks, true, memory_order_relaxed);
 	rlt__tstate_set(t, RLT__T_RUNNABLE);
 	t->flags = (opts && (opts->flags & RLT_SPAWN_PINNED)) ? RLT__TF_PINNED : 0;
 	t->start_err = 0;
@@ -176,6 +256,10 @@ rlt_task *rlt__task_create(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, 
 void rlt__task_free_owned(rlt__worker *w, rlt_task *t)
 {
 	all_unlink(w, t);
+	if (checking()) {
+		quarantine_put(t);
+		return;
+	}
 	if (TASK_CACHE_ON && w->task_cache_len < TASK_CACHE) {
 		t->next = w->task_cache;
 		w->task_cache = t;
@@ -373,6 +457,7 @@ int rlt__join(rlt_task *t, void **result, int64_t timeout_ns)
 		return -EINVAL;
 	if (t == self)
 		return -EDEADLK;
+	handle_check(t, "rlt_join", false);
 	int rc = rlt__oneshot_wait_t(self, &t->done, timeout_ns, RLT__WK_JOIN);
 	if (rc < 0) {
 		if (rc != -ECANCELED && rc != -ETIMEDOUT)
@@ -386,6 +471,7 @@ int rlt__join(rlt_task *t, void **result, int64_t timeout_ns)
 	int err = rlt__task_outcome(t);
 	if (result)
 		*result = t->result;
+	atomic_store_explicit(&t->handle, RLT__H_JOINED, memory_order_relaxed);
 	rlt__task_unref(t);
 	if (rc == -ETIMEDOUT && err != -ECANCELED)
 		return err; /* it finished on its own meanwhile: its outcome */
@@ -409,6 +495,8 @@ int rlt_detach(rlt_task *t)
 {
 	if (!t)
 		return -EINVAL;
+	handle_check(t, "rlt_detach", false);
+	atomic_store_explicit(&t->handle, RLT__H_DETACHED, memory_order_relaxed);
 	rlt__task_unref(t);
 	return 0;
 }
@@ -464,4 +552,9 @@ uint64_t rlt_task_id(const rlt_task *t)
 	if (!t)
 		t = rlt__task_self();
 	return t ? t->id : 0;
+}
+
+void rlt__task_handle_check_cancel(rlt_task *t)
+{
+	handle_check(t, "rlt_cancel", true);
 }

@@ -29,6 +29,12 @@ typedef struct rlt__msg {
 
 #define RLT__TF_PINNED 1u
 
+/* rlt_task.handle: what its owner did with the handle, for the misuse
+ * checks of debug mode (runtime/task.c: handle_misuse). */
+#define RLT__H_HELD	0u /* the spawner's, to join or detach */
+#define RLT__H_JOINED	1u /* consumed by rlt_join (or gather, a group...) */
+#define RLT__H_DETACHED 2u /* given up: rlt_detach or RLT_SPAWN_DETACHED */
+
 enum rlt__task_state {
 	RLT__T_RUNNABLE, /* in a run queue or an inbox */
 	RLT__T_RUNNING,
@@ -116,6 +122,7 @@ struct rlt_task {
 	uint64_t id;
 	const char *fn_name;	    /* #fn from rlt_spawn's macro, for the default name */
 	_Atomic uint8_t name_state; /* the default name is formatted lazily */
+	_Atomic uint8_t handle;	    /* RLT__H_*: what became of the handle (debug checks) */
 	char name[RLT_TASK_NAME_MAX + 1];
 } __attribute__((aligned(16)));
 
@@ -126,6 +133,8 @@ rlt_task *rlt__spawn_watched(rlt_task_fn fn, void *arg, const rlt_spawn_opts *op
 int rlt__join(rlt_task *t, void **result, int64_t timeout_ns);
 /* Free t (on its owner's thread, or handed to it). */
 void rlt__task_free(rlt_task *t);
+/* rlt_cancel's check of t's handle (aborts on misuse in debug mode). */
+void rlt__task_handle_check_cancel(rlt_task *t);
 
 /* Drop a reference; the last frees t. */
 static inline void rlt__task_unref(rlt_task *t)

@@ -185,6 +185,7 @@ static int resolve_config(const rlt_config *in, rlt__runtime *rt)
 		cfg.slow_ms = (unsigned)v;
 	}
 	rt->slow_ns = cfg.debug ? (uint64_t)(cfg.slow_ms ? cfg.slow_ms : 100) * 1000000u : 0;
+	rt->debug = cfg.debug;
 
 	long grace = cfg.shutdown_ms == 0 ? 1000 : cfg.shutdown_ms < 0 ? 0 : cfg.shutdown_ms;
 	env = getenv("RINGLET_SHUTDOWN_MS");

@@ -82,6 +82,7 @@ struct rlt__runtime {
 	bool pin;
 	uint64_t spin_ns; /* look for work this long before parking */
 	uint64_t slow_ns; /* debug: report tasks running longer (0: off) */
+	bool debug;	  /* debug mode (rlt_config.debug, RINGLET_DEBUG=1) */
 	rlt__policy_choice policy;
 	atomic_bool stopping;
 	atomic_uint attn;     /* RLT__ATTN_* once asked: the loop looks at dump_gen

@@ -76,12 +76,14 @@ static inline void rlt_test_run_faults(const char *opts, rlt_task_fn fn, void *a
 		fail_msg("rlt_run under %s: %d", spec, rc);
 }
 
-/* Death tests: run fn(arg) as the root task of a runtime in a child
- * process (forked between tests, when no runtime thread is alive); return
- * its wait status, with its stderr in err (NUL-terminated, truncated to
- * errcap). The child has 20 s; cmocka's SIGSEGV handler is reset in it, so
- * that it dies of its faults instead of reporting them. */
-static inline int rlt_test_run_child(rlt_task_fn fn, void *arg, char *err, size_t errcap)
+/* Death tests: run fn(arg) as the root task of a runtime (with cfg, may be
+ * NULL) in a child process (forked between tests, when no runtime thread
+ * is alive), with env ("NAME=value", or NULL) added to its environment;
+ * return its wait status, with its stderr in err (NUL-terminated,
+ * truncated to errcap). The child has 20 s; cmocka's SIGSEGV handler is
+ * reset in it, so that it dies of its faults instead of reporting them. */
+static inline int rlt_test_run_child_cfg(rlt_task_fn fn, void *arg, const rlt_config *cfg,
+					 const char *env, char *err, size_t errcap)
 {
 	int p[2];
 	assert_int_equal(pipe(p), 0);
@@ -94,7 +96,9 @@ static inline int rlt_test_run_child(rlt_task_fn fn, void *arg, char *err, size_
 		alarm(20);
 		signal(SIGSEGV, SIG_DFL);
 		signal(SIGBUS, SIG_DFL);
-		rlt_run(fn, arg, NULL, NULL);
+		if (env)
+			putenv((char *)env);
+		rlt_run(fn, arg, cfg, NULL);
 		_exit(0);
 	}
 	close(p[1]);
@@ -107,6 +111,11 @@ static inline int rlt_test_run_child(rlt_task_fn fn, void *arg, char *err, size_
 	int status;
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	return status;
+}
+
+static inline int rlt_test_run_child(rlt_task_fn fn, void *arg, char *err, size_t errcap)
+{
+	return rlt_test_run_child_cfg(fn, arg, NULL, NULL, err, errcap);
 }
 
 /* True when built with a sanitizer (timing bounds are looser there). */
