@@ -32,6 +32,16 @@ typedef struct rlt_spawn_opts {
  * If none can be had then (vm.max_map_count reached, out of memory), the
  * task never runs and rlt_join() returns -ENOMEM.
  *
+ * Stack overflow: below each stack lies a guard region (RLT_STACK_GUARD_SIZE,
+ * 64 KiB; unless rlt_config.no_stack_guard). A task that runs into it is
+ * reported on stderr ("ringlet: task 'NAME' overflowed its stack of N KiB")
+ * and the process aborts. Code built with -fstack-clash-protection (ringlet
+ * itself, and yours through ringlet.pc or the CMake package) probes every
+ * large frame page by page and is always caught. Not caught: a frame that
+ * overruns the stack by more than the guard in code built without that flag
+ * (a library compiled otherwise): it may write into the stack below, which
+ * is another task's. Give tasks that run such code a larger stack_size.
+ *
  * The returned handle is owned by the caller, who must either rlt_join() it
  * or rlt_detach() it exactly once (unless RLT_SPAWN_DETACHED was given, in
  * which case the handle must not be used at all: the task may already be
