@@ -75,10 +75,10 @@
  * until the executor pool takes them over; their results are what
  * io_uring would return.
  *
- * Close: rlt_close() of an fd with ops parked on this worker completes
- * them with -EBADF (io_uring keeps them waiting on the file instead), then
- * closes it. Ops parked on it by other workers' loops are not reached (no
- * locks between loops): close such an fd only once nobody waits on it.
+ * Close: before any policy sees a close, rlt_close() has cancelled the
+ * ops of other tasks waiting on the fd, on every worker (io/fdwait.h),
+ * and their tasks get -EBADF. Any op still parked here (one that does not
+ * suspend a task) is completed with -EBADF before the fd is closed.
  *
  * Everything runs on the worker's thread except wake. An op parks on the
  * loop of the worker that submitted it and completes there.
@@ -732,6 +732,12 @@ static void ep_submit(rlt_loop *loop, rlt_op *op)
 			return;
 		}
 		try_or_park(e, op, op->code == RLT_OP_RECVMSG ? L_IN : L_OUT);
+		return;
+	case RLT_OP_SPLICE:
+		/* A wait here would be for two fds at once (the input's data and
+		 * the output's room): rlt_sendfile does it with sendfile(2) on a
+		 * non-blocking output and rlt_poll instead. */
+		rlt__op_complete(op, -EOPNOTSUPP);
 		return;
 	case RLT_OP_ACCEPT_MULTI: /* not RLT_POLICY_MULTISHOT: never asked */
 	case RLT_OP_COUNT:

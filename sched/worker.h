@@ -22,6 +22,13 @@
 
 typedef struct rlt__runtime rlt__runtime;
 
+/* An empty pipe kept for rlt_sendfile (io/sendfile.c). */
+typedef struct rlt__pipe {
+	int r, w;
+	unsigned cap; /* bytes it holds (F_GETPIPE_SZ) */
+} rlt__pipe;
+#define RLT__PIPE_CACHE 4
+
 /* rlt__runtime.attn */
 #define RLT__ATTN_DUMP	1u /* SIGQUIT asked for a dump (debug mode) */
 #define RLT__ATTN_DRAIN 2u /* the root returned: shutdown drain */
@@ -65,6 +72,10 @@ typedef struct rlt__worker {
 	rlt_task *all;	      /* tasks whose owner is this worker, not yet freed */
 	rlt_task *task_cache; /* freed task structs kept for reuse, via ->next */
 	unsigned task_cache_len;
+	rlt__pipe pipes[RLT__PIPE_CACHE]; /* rlt_sendfile's, empty, for reuse */
+	unsigned npipes;
+	/* Our tasks' I/O waits by fd (io/fdwait.h): others read, for rlt_close. */
+	rlt__fdwait fdwaits;
 	void *altstack;
 	pthread_t thread;
 	int init_rc;
@@ -84,6 +95,7 @@ struct rlt__runtime {
 	uint64_t slow_ns; /* debug: report tasks running longer (0: off) */
 	bool debug;	  /* debug mode (rlt_config.debug, RINGLET_DEBUG=1) */
 	rlt__policy_choice policy;
+	rlt__settings settings; /* the RINGLET_* variables, read by rlt_run */
 	atomic_bool stopping;
 	atomic_uint attn;     /* RLT__ATTN_* once asked: the loop looks at dump_gen
 			       * and draining only when non-zero */
@@ -113,6 +125,8 @@ void rlt__worker_set_self(rlt__worker *w);
 
 int rlt__worker_init(rlt__worker *w, rlt__runtime *rt, unsigned index);
 void rlt__worker_fini(rlt__worker *w);
+/* Close the pipes rlt_sendfile kept on w (io/sendfile.c). */
+void rlt__sendfile_worker_fini(rlt__worker *w);
 /* Run the loop until the runtime stops. */
 void rlt__worker_loop(rlt__worker *w);
 /* Abandon every task left on w (shutdown, all threads stopped); returns how
