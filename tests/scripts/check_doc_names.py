@@ -5,6 +5,10 @@ from the API again (issue 14, defect 8).
 
     check_doc_names.py SOURCE_DIR
 
+Names of the build system count too: a CMake function or variable the
+docs tell users about (rlt_proto_library) is defined in a CMakeLists.txt
+or cmake/*.in file.
+
 Skipped on purpose: internal names (rlt__*, which ARCHITECTURE.md
 discusses), families written with a wildcard (`rlt_future_*`), and names
 followed by '/' that shorten a list (`rlt_acceptor_open/next/close` checks
@@ -17,12 +21,13 @@ import sys
 root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".")
 docs = [root / "README.md"] + sorted((root / "docs").glob("*.md"))
 headers = sorted((root / "include").rglob("*.h")) + sorted(root.glob("proto/*/include/**/*.h"))
+cmake = [root / "CMakeLists.txt"] + sorted(root.glob("*/CMakeLists.txt")) + sorted(root.glob("cmake/*.in"))
 
 # Identifiers a header defines or declares: any rlt_/RLT_ word in it
 # (function, type, macro, enum constant or struct field type name).
 NAME = re.compile(r"\b(?:rlt|RLT)_[A-Za-z0-9_]*[A-Za-z0-9]\b")
 known = set()
-for h in headers:
+for h in headers + [c for c in cmake if c.exists()]:
     known.update(NAME.findall(h.read_text(errors="replace")))
 
 # A name in the docs: not internal (rlt__), not a wildcard family (rlt_x_*
