@@ -84,6 +84,7 @@ static inline bool checking(void)
 /* Keep t readable for later misuse checks; free the oldest kept. */
 static void quarantine_put(rlt_task *t)
 {
+	atomic_fetch_or_explicit(&t->handle, RLT__H_FREED, memory_order_relaxed);
 	pthread_mutex_lock(&quarantine_lock);
 	rlt_task *old = quarantine[quarantine_next];
 	quarantine[quarantine_next] = t;
@@ -119,12 +120,15 @@ static inline void handle_check(rlt_task *t, const char *call, bool cancel)
 	if (!checking())
 		return;
 	unsigned h = atomic_load_explicit(&t->handle, memory_order_relaxed);
-	if (h == RLT__H_JOINED)
+	if ((h & RLT__H_HOW) == RLT__H_JOINED)
 		handle_misuse(t, call, "the task was already joined");
-	/* A detached task may still be cancelled while it runs (its memory is
-	 * alive until it returns; quarantined after). */
-	if (h == RLT__H_DETACHED && !cancel)
-		handle_misuse(t, call, "the task was detached");
+	/* rlt_cancel of a detached task is caught once the task is gone (a
+	 * cancel would take a reference on a freed task); before, it races
+	 * with the task's end and may or may not be seen. */
+	if ((h & RLT__H_HOW) == RLT__H_DETACHED && (!cancel || (h & RLT__H_FREED)))
+		handle_misuse(t, call,
+			      cancel ? "the task was detached and has ended"
+				     : "the task was detached");
 }
 
 static void all_link(rlt__worker *w, rlt_task *t)

@@ -34,6 +34,8 @@ typedef struct rlt__msg {
 #define RLT__H_HELD	0u /* the spawner's, to join or detach */
 #define RLT__H_JOINED	1u /* consumed by rlt_join (or gather, a group...) */
 #define RLT__H_DETACHED 2u /* given up: rlt_detach or RLT_SPAWN_DETACHED */
+#define RLT__H_HOW	3u /* the bits above */
+#define RLT__H_FREED	4u /* or-ed in: freed (kept in the debug quarantine) */
 
 enum rlt__task_state {
 	RLT__T_RUNNABLE, /* in a run queue or an inbox */

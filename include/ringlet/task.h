@@ -95,12 +95,12 @@ RLT_API rlt_task *rlt_spawn_named(rlt_task_fn fn, void *arg, const rlt_spawn_opt
  * rlt_wait_for(), rlt_gather(), the task's group) or by rlt_detach(); after
  * that the handle is dead, as a freed pointer is: joining it again, joining
  * it after rlt_detach() (or RLT_SPAWN_DETACHED), detaching it twice, or
- * rlt_cancel() after the join are bugs (the task's memory may be gone or
- * be another task's). In debug mode (RINGLET_DEBUG=1, rlt_config.debug,
- * and always in debug builds) they are caught: the process aborts with
+ * rlt_cancel() after the join or the detach are bugs (the task's memory may
+ * be gone or be another task's). In debug mode (RINGLET_DEBUG=1,
+ * rlt_config.debug, and always in debug builds) they are caught (a cancel
+ * after a detach once the task has ended): the process aborts with
  *   ringlet: rlt_join(task 'worker-12', id 12): the task was already joined; ...
- * (freed tasks are then kept aside, the last 4096, instead of reused). A
- * detached task may still be cancelled while it runs.
+ * (freed tasks are then kept aside, the last 4096, instead of reused).
  */
 RLT_API int rlt_join(rlt_task *t, void **result);
 
