@@ -105,6 +105,13 @@ static void *name_of_self(void *arg)
 	return (void *)rlt_task_name(NULL);
 }
 
+/* Copies its own name out (the task's memory is freed once joined). */
+static void *copy_own_name(void *buf)
+{
+	snprintf(buf, RLT_TASK_NAME_MAX + 1, "%s", rlt_task_name(NULL));
+	return buf;
+}
+
 static void *a_task_function_with_a_name_longer_than_fits(void *arg)
 {
 	if (arg)
@@ -116,18 +123,18 @@ static void *a_task_function_with_a_name_longer_than_fits(void *arg)
  * rlt_spawn's macro saw as fn, when it is an identifier. */
 static void *root_default_names(void *arg)
 {
-	char want[64], got[RLT_TASK_NAME_MAX + 1];
+	char want[64], got[RLT_TASK_NAME_MAX + 1], seen[6][RLT_TASK_NAME_MAX + 1];
 	rlt_task *t[6];
-	t[0] = rlt_spawn(name_of_self, NULL, NULL);
-	t[1] = (rlt_spawn)(name_of_self, NULL, NULL); /* the function: no name */
-	rlt_task_fn fns[1] = {name_of_self};
-	t[2] = rlt_spawn(fns[0], NULL, NULL); /* not an identifier */
+	t[0] = rlt_spawn(copy_own_name, seen[0], NULL);
+	t[1] = (rlt_spawn)(copy_own_name, seen[1], NULL); /* the function: no name */
+	rlt_task_fn fns[1] = {copy_own_name};
+	t[2] = rlt_spawn(fns[0], seen[2], NULL); /* not an identifier */
 	t[3] = rlt_spawn(a_task_function_with_a_name_longer_than_fits, NULL, NULL);
-	t[4] = rlt_spawn_named(name_of_self, NULL, NULL, "my_fn");
-	t[5] = rlt_runtime_spawn(rlt_runtime_self(), name_of_self, NULL, NULL);
-	const char *prefix[6] = {"name_of_self", "task",
-				 "task",	 "a_task_function_with_a_name_longer_than_fits",
-				 "my_fn",	 "name_of_self"};
+	t[4] = rlt_spawn_named(copy_own_name, seen[4], NULL, "my_fn");
+	t[5] = rlt_runtime_spawn(rlt_runtime_self(), copy_own_name, seen[5], NULL);
+	const char *prefix[6] = {"copy_own_name", "task",
+				 "task",	  "a_task_function_with_a_name_longer_than_fits",
+				 "my_fn",	  "copy_own_name"};
 	for (int i = 0; i < 6; i++) {
 		assert_non_null(t[i]);
 		snprintf(want, sizeof(want), "%s-%llu", prefix[i],
@@ -144,7 +151,8 @@ static void *root_default_names(void *arg)
 		void *r;
 		if (i != 3) {
 			assert_int_equal(rlt_join(t[i], &r), 0);
-			assert_string_equal((const char *)r, want); /* the task sees it too */
+			assert_ptr_equal(r, seen[i]);
+			assert_string_equal(seen[i], want); /* the task sees it too */
 		} else {
 			assert_int_equal(rlt_join(t[i], NULL), 0);
 		}
