@@ -229,8 +229,6 @@ rlt_task *rlt__task_create(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, 
 	bool detached = opts && (opts->flags & RLT_SPAWN_DETACHED);
 	atomic_init(&t->refs, detached ? 1u : 2u);
 	atomic_init(&t->handle, detached ? RLT__H_DETACHED : RLT__H_HELD);
-	if (__builtin_expect(rt->debug, 0) && !checking())
-		atomic_store_explicit(&handle_checks, true, memory_order_relaxed);
 	rlt__tstate_set(t, RLT__T_RUNNABLE);
 	t->flags = (opts && (opts->flags & RLT_SPAWN_PINNED)) ? RLT__TF_PINNED : 0;
 	t->start_err = 0;
@@ -561,4 +559,9 @@ uint64_t rlt_task_id(const rlt_task *t)
 void rlt__task_handle_check_cancel(rlt_task *t)
 {
 	handle_check(t, "rlt_cancel", true);
+}
+
+void rlt__task_debug_checks(void)
+{
+	atomic_store_explicit(&handle_checks, true, memory_order_relaxed);
 }

@@ -137,6 +137,9 @@ int rlt__join(rlt_task *t, void **result, int64_t timeout_ns);
 void rlt__task_free(rlt_task *t);
 /* rlt_cancel's check of t's handle (aborts on misuse in debug mode). */
 void rlt__task_handle_check_cancel(rlt_task *t);
+/* Debug mode from now on, for the process: handles are checked and freed
+ * tasks quarantined (called by rlt_run when its configuration asks). */
+void rlt__task_debug_checks(void);
 
 /* Drop a reference; the last frees t. */
 static inline void rlt__task_unref(rlt_task *t)

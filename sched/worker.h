@@ -93,7 +93,6 @@ struct rlt__runtime {
 	bool pin;
 	uint64_t spin_ns; /* look for work this long before parking */
 	uint64_t slow_ns; /* debug: report tasks running longer (0: off) */
-	bool debug;	  /* debug mode (rlt_config.debug, RINGLET_DEBUG=1) */
 	rlt__policy_choice policy;
 	rlt__settings settings; /* the RINGLET_* variables, read by rlt_run */
 	atomic_bool stopping;
