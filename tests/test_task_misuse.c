@@ -132,6 +132,21 @@ static void test_detach_twice_and_joining_a_group_task_abort(void **state)
 		     "the task was already joined");
 }
 
+/* A debug build checks without being asked (RLT_DEBUG_BUILD); the other
+ * builds only in debug mode, so there the misuse would be undefined. */
+static void test_debug_build_checks_without_the_setting(void **state)
+{
+	if (strcmp(RLT_BUILD_TYPE, "debug") != 0) {
+		printf("skipped: a %s build checks handles only with RINGLET_DEBUG=1 "
+		       "(tools/ringlet build debug runs this)\n",
+		       RLT_BUILD_TYPE);
+		skip();
+	}
+	unsetenv("RINGLET_DEBUG");
+	expect_abort(root_join_twice, NULL, NULL, "rlt_join(task 'quick-",
+		     "the task was already joined");
+}
+
 /* What is allowed, in debug mode: join once, detach once (after a cancel),
  * gather, groups, wait_for; many tasks (the quarantine recycles its oldest
  * entries). */
@@ -175,6 +190,7 @@ int main(void)
 	    cmocka_unit_test(test_cancel_after_join_aborts),
 	    cmocka_unit_test(test_join_after_detach_aborts),
 	    cmocka_unit_test(test_detach_twice_and_joining_a_group_task_abort),
+	    cmocka_unit_test(test_debug_build_checks_without_the_setting),
 	    cmocka_unit_test(test_legal_handle_uses_run_in_debug_mode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
