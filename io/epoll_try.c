@@ -78,7 +78,7 @@ int rlt__ep_rw_sync(rlt_op *op)
 	ssize_t n;
 	do
 		n = rlt__ep_is_write(op) ? pwritev2(op->fd, iov, cnt, off, 0)
-				 : preadv2(op->fd, iov, cnt, off, 0);
+					 : preadv2(op->fd, iov, cnt, off, 0);
 	while (n < 0 && errno == EINTR);
 	return neg(n);
 }

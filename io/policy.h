@@ -17,6 +17,7 @@
 #include "ringlet/runtime.h"
 
 #include "io/fdwait.h"
+#include "runtime/config.h"
 #include "sched/sched.h"
 
 #include <stdbool.h>
@@ -84,9 +85,14 @@ typedef struct rlt__policy_choice {
 	bool fell_back;
 } rlt__policy_choice;
 
-/* Pick the policy from RINGLET_POLICY (wins), cfg->policy, or the default;
- * probe it; fall back to epoll when it cannot start unless strict. Prints
- * the reason on stderr when it falls back or fails. 0 or a negative errno. */
-int rlt__policy_choose(const rlt_config *cfg, rlt__policy_choice *out);
+/* Pick the policy from RINGLET_POLICY (env, wins), cfg->policy, or the
+ * default; probe it; fall back to epoll when it cannot start unless strict
+ * (RINGLET_POLICY_STRICT or cfg). Prints the reason on stderr when it falls
+ * back or fails. 0 or a negative errno. */
+int rlt__policy_choose(const rlt_config *cfg, const rlt__settings *env, rlt__policy_choice *out);
+
+/* The settings of the runtime that loop belongs to (the defaults for a
+ * loop outside any runtime, as a pool thread's ring). sched/worker.c. */
+const rlt__settings *rlt__loop_settings(const rlt_loop *loop);
 
 #endif

@@ -64,20 +64,23 @@ void rlt__cancel_msg_run(struct rlt__worker *w, rlt__msg *m)
 
 bool rlt__cancel_fence_cheap;
 static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
+static atomic_bool setup_xchg; /* the first rlt__cancel_setup's wish */
 
 static void setup(void)
 {
 	/* RINGLET_CANCEL_FENCE=xchg forces the fallback (the tests run both). */
-	const char *env = getenv("RINGLET_CANCEL_FENCE");
-	if (env && !strcmp(env, "xchg"))
+	if (atomic_load_explicit(&setup_xchg, memory_order_relaxed))
 		return;
 	/* Registering is what makes the expedited command usable later. */
 	rlt__cancel_fence_cheap =
 	    syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 }
 
-void rlt__cancel_setup(void)
+void rlt__cancel_setup(bool xchg)
 {
+	/* Read once, by the first call's setup: later wishes change nothing
+	 * (every rlt_run reads the same environment). */
+	atomic_store_explicit(&setup_xchg, xchg, memory_order_relaxed);
 	pthread_once(&setup_once, setup);
 }
 

@@ -39,6 +39,7 @@
 #include "io/policy.h"
 #include "runtime/alloc.h"
 #include "runtime/cancel.h"
+#include "runtime/config.h"
 #include "runtime/cpu.h"
 #include "runtime/oneshot.h"
 #include "runtime/task.h"
@@ -86,6 +87,7 @@ struct rlt_pool {
 	unsigned serial;     /* thread names */
 	bool shutting_down;
 	bool is_default;
+	bool wake_eventfd; /* RINGLET_POOL_WAKE=eventfd */
 	char name[11];
 };
 
@@ -128,8 +130,6 @@ static void job_finish(job *j)
 
 /* ---- pool threads ---- */
 
-#define mono_ns rlt__mono_ns
-
 /* A thread out of jobs watches the queue this long before it sleeps on the
  * condition variable: a job submitted meanwhile costs no futex wake-up on
  * either side (~5 us each on a VM). At most SPINNERS threads do it at once,
@@ -139,12 +139,12 @@ static void job_finish(job *j)
 
 static bool spin_for_job(rlt_pool *p)
 {
-	uint64_t until = mono_ns() + SPIN_NS;
+	uint64_t until = rlt__mono_ns() + SPIN_NS;
 	for (unsigned i = 1;; i++) {
 		if (atomic_load_explicit(&p->queued, memory_order_relaxed))
 			return true;
 		if ((i & 63) == 0) {
-			if (mono_ns() >= until)
+			if (rlt__mono_ns() >= until)
 				return false;
 			/* Whoever is to submit the next job may be queued behind
 			 * us on this CPU: let it run. */
@@ -160,20 +160,16 @@ static bool spin_for_job(rlt_pool *p)
  * Measured on this 2-core VM, round trip of an empty job with the worker
  * parked (bench_executor, RINGLET_SPIN_US=0), p50 of 3 runs: MSG_RING 8.0
  * us, eventfd 9.6 us. So MSG_RING, unless no ring can be had (io_uring
- * refused: the eventfd it is) or RINGLET_POOL_WAKE=eventfd. Workers of
- * other policies are woken their own way (the loop's wake). */
-static bool wake_by_msg_ring(void)
-{
-	const char *v = getenv("RINGLET_POOL_WAKE");
-	return !(v && strcmp(v, "eventfd") == 0);
-}
+ * refused: the eventfd it is) or RINGLET_POOL_WAKE=eventfd (read when
+ * the pool is made). Workers of other policies are woken their own way
+ * (the loop's wake). */
 
 static void *pool_thread(void *arg)
 {
 	rlt_pool *p = arg;
 	tls_pool = p;
 	rlt_loop ring = {.policy = &rlt__policy_uring, .options = "", .queue_depth = 8};
-	bool have_ring = wake_by_msg_ring() && rlt__policy_uring.init(&ring) == 0;
+	bool have_ring = !p->wake_eventfd && rlt__policy_uring.init(&ring) == 0;
 	if (have_ring)
 		rlt__set_foreign_loop(&ring);
 	bool spun = false;
@@ -193,7 +189,7 @@ static void *pool_thread(void *arg)
 			}
 			/* Idle: wait for a job, at most keep_alive. */
 			struct timespec until;
-			uint64_t deadline = mono_ns() + p->keep_alive_ns;
+			uint64_t deadline = rlt__mono_ns() + p->keep_alive_ns;
 			until.tv_sec = (time_t)(deadline / 1000000000ull);
 			until.tv_nsec = (long)(deadline % 1000000000ull);
 			p->idle++;
@@ -256,10 +252,10 @@ static void *monitor_thread(void *arg)
 			continue;
 		}
 		uint64_t mark = p->taken;
-		uint64_t deadline = mono_ns() + STARVE_NS;
+		uint64_t deadline = rlt__mono_ns() + STARVE_NS;
 		struct timespec until = {(time_t)(deadline / 1000000000ull),
 					 (long)(deadline % 1000000000ull)};
-		while (mono_ns() < deadline && !p->shutting_down)
+		while (rlt__mono_ns() < deadline && !p->shutting_down)
 			pthread_cond_timedwait(&p->starving, &p->lock, &until);
 		size_t queued = atomic_load_explicit(&p->queued, memory_order_relaxed);
 		if (!queued || p->idle + p->spinning >= queued) {
@@ -366,6 +362,11 @@ static int pool_push(rlt_pool *p, job *j)
 static int pool_init(rlt_pool *p, const rlt_pool_config *cfg)
 {
 	memset(p, 0, sizeof(*p));
+	rlt__settings env;
+	int rc = rlt__settings_load(&env);
+	if (rc < 0)
+		return rc;
+	p->wake_eventfd = env.v[RLT__CFG_POOL_WAKE] == 1;
 	p->max_threads = cfg && cfg->max_threads ? cfg->max_threads : DEFAULT_MAX_THREADS;
 	unsigned ka = cfg && cfg->keep_alive_ms ? cfg->keep_alive_ms : DEFAULT_KEEP_ALIVE_MS;
 	p->keep_alive_ns = (uint64_t)ka * 1000000ull;
@@ -408,19 +409,12 @@ static int default_rc;
 static void default_init(void)
 {
 	rlt_pool_config cfg = {.name = "rlt-block"};
-	const char *env = getenv("RINGLET_BLOCKING_THREADS");
-	if (env && *env) {
-		char *end;
-		unsigned long v = strtoul(env, &end, 10);
-		if (*end || v < 1 || v > 100000) {
-			fprintf(stderr,
-				"ringlet: RINGLET_BLOCKING_THREADS=%s is not a number in [1, "
-				"100000]; using %u\n",
-				env, DEFAULT_MAX_THREADS);
-		} else {
-			cfg.max_threads = (unsigned)v;
-		}
-	}
+	rlt__settings env;
+	/* A bad value fails the pool (rlt_run has refused it already). */
+	default_rc = rlt__settings_load(&env);
+	if (default_rc < 0)
+		return;
+	cfg.max_threads = (unsigned)env.v[RLT__CFG_BLOCKING_THREADS];
 	default_rc = pool_init(&default_pool, &cfg);
 	default_pool.is_default = true;
 }

@@ -40,7 +40,7 @@ enum rlt__task_state {
 /* What a waiting task waits for (introspection: rlt_dump_tasks). */
 enum rlt__wait_kind {
 	RLT__WK_NONE,
-	RLT__WK_IO, /* an I/O operation; wait_info holds the opcode */
+	RLT__WK_IO, /* an I/O operation; wait_kind's high byte holds the opcode */
 	RLT__WK_SLEEP,
 	RLT__WK_FUTURE,
 	RLT__WK_JOIN,

@@ -54,9 +54,21 @@ void rlt__worker_post(struct rlt__worker *w, rlt__msg *m);
  */
 int rlt__wait_timer_arm(rlt_task *t, rlt__timer *tm, rlt__timer_fn fire, uint64_t deadline);
 
-/* The wait ended without a wake (rule 3): disarm t's wait timer if one is
- * still armed. Harmless when there is none. */
-void rlt__wait_timer_disarm(rlt_task *t);
+/* Out of line: take t's armed wait timer tm off its worker's heap. */
+void rlt__wait_timer_del(rlt_task *t, rlt__timer *tm);
+
+/* The wait ended without a wake (rule 3), or the wake path runs: disarm
+ * t's wait timer if one is still armed. Harmless when there is none, and
+ * then costs a load: inline, since every wake passes here. */
+static inline void rlt__wait_timer_disarm(rlt_task *t)
+{
+	rlt__timer *tm = t->wait_timer;
+	if (tm) {
+		if (rlt__timer_armed(tm))
+			rlt__wait_timer_del(t, tm);
+		t->wait_timer = NULL;
+	}
+}
 
 /* Pool jobs a task of t's runtime waits for: the runtime outlives them
  * (runtime/executor.c). begin returns the runtime to pass to end, which

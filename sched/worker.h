@@ -94,6 +94,7 @@ struct rlt__runtime {
 	uint64_t spin_ns; /* look for work this long before parking */
 	uint64_t slow_ns; /* debug: report tasks running longer (0: off) */
 	rlt__policy_choice policy;
+	rlt__settings settings; /* the RINGLET_* variables, read by rlt_run */
 	atomic_bool stopping;
 	atomic_uint attn;     /* RLT__ATTN_* once asked: the loop looks at dump_gen
 			       * and draining only when non-zero */

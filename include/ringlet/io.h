@@ -12,12 +12,14 @@
 RLT_EXTERN_C_BEGIN
 
 /*
- * I/O operations. Each one is submitted to the calling worker's io_uring
- * (batched with the other tasks' submissions into one io_uring_enter per
- * loop turn), suspends only the calling task, and returns what the kernel
- * returned: a byte count (or fd, or 0) on success, a negative errno on
- * failure (-EBADF, -ECONNREFUSED, -EAGAIN, ...). Buffers may live on the
- * task's stack: the task does not resume until the kernel is done with them.
+ * I/O operations. Each one is handed to the calling worker's loop policy:
+ * under io_uring (the default) it becomes an SQE, batched with the other
+ * tasks' submissions into one io_uring_enter per loop turn; under epoll it
+ * is tried at once without blocking and parked on the fd's readiness if it
+ * would block (docs/POLICIES.md). Either way it suspends only the calling
+ * task, and returns what the kernel returned: a byte count (or fd, or 0) on success, a negative
+ * errno on failure (-EBADF, -ECONNREFUSED, -EAGAIN, ...). Buffers may live on the task's stack: the
+ * task does not resume until the kernel is done with them.
  *
  * Every call returns -EPERM when made outside of a ringlet task, and
  * -EINVAL for an argument the kernel would reject before trying (a NULL
@@ -29,7 +31,9 @@ RLT_EXTERN_C_BEGIN
  * anything), and -ETIMEDOUT when a deadline scope of the task (or its I/O
  * timeout, rlt_set_io_timeout) expires first. An operation that completed
  * anyway returns its real result; the cancellation then comes at the next
- * suspension point.
+ * suspension point. Under a deadline, an operation whose timer cannot be
+ * armed (no memory to grow the worker's timer heap) fails with -ENOMEM
+ * before it starts, as every timed wait does (rlt_sleep, timed joins).
  *
  * Lengths above 2 GiB - 4 KiB are clamped to it, like Linux read(2) does;
  * expect a short count.
