@@ -469,6 +469,11 @@ void rlt__op_cancel_multi(rlt__worker *owner, rlt_op *op)
 	owner->loop.policy->cancel(&owner->loop, op);
 }
 
+bool rlt__op_native(rlt_task *t, unsigned opcode)
+{
+	return (t->worker->loop.policy->native_ops & RLT_OP_BIT(opcode)) != 0;
+}
+
 ssize_t rlt__splice(int fd_in, int64_t off_in, int fd_out, int64_t off_out, size_t len,
 		    unsigned flags)
 {
