@@ -45,8 +45,8 @@
  * (64 KiB) takes four round trips through io-wq for a 256 KiB file: 19.9k
  * files/s (19.4-20.4k) against 29.5k (28.0-30.6k) with 1 MiB
  * (bench_sendfile -q -p io_uring, 4 connections, noisy 2-core VM). 1 MiB
- * is fs.pipe-max-size's default, the most an unprivileged process may ask. Where the kernel refuses (a user over fs.pipe-user-pages-soft),
- * the pipe keeps the size it has. */
+ * is fs.pipe-max-size's default, the most an unprivileged process may ask. Where the kernel refuses
+ * (a user over fs.pipe-user-pages-soft), the pipe keeps the size it has. */
 #define SENDFILE_PIPE (1024 * 1024)
 
 /* A pipe for the calling task: from its worker's cache, or a new one. */
