@@ -3,6 +3,7 @@
 
 #include "runtime/alloc.h"
 #include "runtime/cancel.h"
+#include "runtime/future.h"
 #include "runtime/oneshot.h"
 #include "runtime/task.h"
 #include "sched/sched.h"
@@ -213,6 +214,20 @@ int rlt_future_await(rlt_future *f, void **value, int64_t timeout_ns)
 	int rc = rlt__oneshot_wait_k(&f->os, timeout_ns, RLT__WK_FUTURE);
 	if (rc < 0)
 		return rc;
+	if (f->err)
+		return -f->err;
+	if (value)
+		*value = f->value;
+	return 0;
+}
+
+rlt__oneshot *rlt__future_oneshot(rlt_future *f)
+{
+	return &f->os;
+}
+
+int rlt__future_outcome(const rlt_future *f, void **value)
+{
 	if (f->err)
 		return -f->err;
 	if (value)
