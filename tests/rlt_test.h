@@ -76,14 +76,12 @@ static inline void rlt_test_run_faults(const char *opts, rlt_task_fn fn, void *a
 		fail_msg("rlt_run under %s: %d", spec, rc);
 }
 
-/* Death tests: run fn(arg) as the root task of a runtime (with cfg, may be
- * NULL) in a child process (forked between tests, when no runtime thread
- * is alive), with env ("NAME=value", or NULL) added to its environment;
- * return its wait status, with its stderr in err (NUL-terminated,
- * truncated to errcap). The child has 20 s; cmocka's SIGSEGV handler is
- * reset in it, so that it dies of its faults instead of reporting them. */
-static inline int rlt_test_run_child_cfg(rlt_task_fn fn, void *arg, const rlt_config *cfg,
-					 const char *env, char *err, size_t errcap)
+/* Run body(arg) in a child process (forked between tests, when no runtime
+ * thread is alive) that then exits 0; return its wait status, with its
+ * stderr in err (NUL-terminated, truncated to errcap). The child has 20 s;
+ * cmocka's SIGSEGV handler is reset in it, so that it dies of its faults
+ * instead of reporting them. */
+static inline int rlt_test_fork(void (*body)(void *arg), void *arg, char *err, size_t errcap)
 {
 	int p[2];
 	assert_int_equal(pipe(p), 0);
@@ -96,9 +94,8 @@ static inline int rlt_test_run_child_cfg(rlt_task_fn fn, void *arg, const rlt_co
 		alarm(20);
 		signal(SIGSEGV, SIG_DFL);
 		signal(SIGBUS, SIG_DFL);
-		if (env)
-			putenv((char *)env);
-		rlt_run(fn, arg, cfg, NULL);
+		body(arg);
+		fflush(NULL);
 		_exit(0);
 	}
 	close(p[1]);
@@ -111,6 +108,31 @@ static inline int rlt_test_run_child_cfg(rlt_task_fn fn, void *arg, const rlt_co
 	int status;
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	return status;
+}
+
+typedef struct rlt_test_child_run {
+	rlt_task_fn fn;
+	void *arg;
+	const rlt_config *cfg;
+	const char *env;
+} rlt_test_child_run;
+
+static inline void rlt_test_child_run_body(void *arg)
+{
+	rlt_test_child_run *c = arg;
+	if (c->env)
+		putenv((char *)c->env);
+	rlt_run(c->fn, c->arg, c->cfg, NULL);
+}
+
+/* Death tests: run fn(arg) as the root task of a runtime (with cfg, may be
+ * NULL) in a child process (rlt_test_fork), with env ("NAME=value", or
+ * NULL) added to its environment; its wait status, its stderr in err. */
+static inline int rlt_test_run_child_cfg(rlt_task_fn fn, void *arg, const rlt_config *cfg,
+					 const char *env, char *err, size_t errcap)
+{
+	rlt_test_child_run c = {fn, arg, cfg, env};
+	return rlt_test_fork(rlt_test_child_run_body, &c, err, errcap);
 }
 
 static inline int rlt_test_run_child(rlt_task_fn fn, void *arg, char *err, size_t errcap)
