@@ -1,0 +1,131 @@
+/* proto/http's private declarations: the server, its connections, and the
+ * request and response they carry. */
+#ifndef RLT_HTTP_INT_H
+#define RLT_HTTP_INT_H
+
+#include <ringlet.h>
+#include <ringlet/cancel.h>
+#include <ringlet/http.h>
+#include <ringlet/sync.h>
+
+#include <llhttp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* The write buffer: a pipelined batch of small responses leaves in one
+ * send. 16 KiB holds a 4 KiB file's response with room for the next ones. */
+#define HTTP_WBUF_SIZE (16u * 1024u)
+/* Room a body read is sure to have after the head in the read buffer. */
+#define HTTP_BODY_ROOM (8u * 1024u)
+/* The handler's response headers, all together. */
+#define HTTP_HBUF_SIZE 4096u
+/* File bodies too large for the write buffer go through this buffer. */
+#define HTTP_FILE_CHUNK (128u * 1024u)
+
+struct hdr {
+	uint32_t name_off, name_len; /* relative to the message's first byte */
+	uint32_t val_off, val_len;   /* val_off UINT32_MAX: empty value */
+};
+
+struct conn;
+
+struct rlt_http_request {
+	struct conn *c;
+	uint32_t url_off, url_len;
+	unsigned nhdr;
+	int hdr_state;	  /* 0 none, 1 in a name, 2 in a value */
+	uint32_t hdr_end; /* where the last value piece ended (folding check) */
+	bool head_done, msg_done, expect_continue, continue_sent, keep_alive;
+	bool too_big, too_many;
+	int version;
+	const char *method;
+	int64_t content_length;
+	char *head; /* the message's first byte, once the head is complete */
+	rlt_http_str target, path, query;
+	size_t body_total;	 /* decoded body bytes so far */
+	size_t body_rd, dec_end; /* unread decoded body: rbuf[body_rd..dec_end) */
+	int body_err;
+};
+
+struct rlt_http_response {
+	struct conn *c;
+	int status;
+	bool started, done, chunked, close_delim, head_only;
+	int err; /* the first send error: every later call returns it */
+	size_t hlen;
+	char hbuf[HTTP_HBUF_SIZE];
+};
+
+enum { CONN_BUSY, CONN_IDLE, CONN_CLOSING };
+
+struct conn {
+	rlt_http_server *srv;
+	int fd;
+	_Atomic int state;
+	rlt_task *task;		  /* to cancel after the grace period */
+	struct conn *prev, *next; /* the server's list, under srv->lock */
+	bool close_after;
+	llhttp_t parser;
+	char *rbuf;
+	size_t rsize, msg_start, parse_pos, rlen, head_end;
+	char *wbuf;
+	size_t wlen;
+	char *filebuf;
+	char *bodybuf;
+	size_t bodycap;
+	struct hdr *hdrs;
+	rlt_http_request req;
+	rlt_http_response res;
+};
+
+struct listener {
+	rlt_http_server *srv;
+	int fd;
+	unsigned worker;
+	rlt_task *task;
+};
+
+struct rlt_http_server {
+	rlt_http_server_opts o; /* defaults applied */
+	rlt_addr *addrs;	/* the bound addresses */
+	size_t naddrs;
+	char server_hdr[128]; /* "Server: ringlet\r\n" or "" */
+	size_t server_hdr_len;
+	struct listener *ls;
+	size_t nls;
+	unsigned workers;
+	_Atomic unsigned rr; /* shared acceptor: the next worker */
+	_Atomic int stopping;
+	_Atomic int waiting;
+	rlt_event *stop_ev;
+	rlt_event *done_ev; /* set when stopping and no connection is left */
+	pthread_mutex_t lock;
+	struct conn *conns;
+	size_t nconns;
+};
+
+/* conn.c: a connection on fd, registered with s (NULL: out of memory);
+ * serve it in the calling task until it closes (closes fd, frees c); or
+ * drop it unserved. */
+struct conn *rlt__http_conn_new(rlt_http_server *s, int fd);
+int rlt__http_conn_run(struct conn *c);
+void rlt__http_conn_abort(struct conn *c);
+/* response.c */
+void rlt__http_response_reset(struct conn *c);
+int rlt__http_flush(struct conn *c);
+int rlt__http_send_error(struct conn *c, int status);
+int rlt__http_response_finish(struct conn *c, int handler_rc);
+/* date.c: "Date: <IMF-fixdate>\r\n" (37 bytes) into out; cached per thread
+ * and second. */
+#define HTTP_DATE_LINE_LEN 37u
+void rlt__http_date(char *out);
+/* server.c: the connection registry. */
+void rlt__http_conn_register(struct conn *c);
+void rlt__http_conn_unregister(struct conn *c);
+
+static inline int64_t http_timeout(int64_t v, int64_t def)
+{
+	return v == 0 ? def : v;
+}
+
+#endif
