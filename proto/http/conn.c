@@ -402,7 +402,7 @@ static int drain(struct conn *c)
 }
 
 /* Turn the recorded offsets into the strings the handler sees. */
-static void head_finish(struct conn *c)
+static int head_finish(struct conn *c)
 {
 	rlt_http_request *r = &c->req;
 	rlt_http_server *s = c->srv;
@@ -424,6 +424,12 @@ static void head_finish(struct conn *c)
 	r->query = q ? (rlt_http_str){q + 1, r->target.len - plen - 1} : (rlt_http_str){"", 0};
 	for (unsigned i = 0; i < r->nhdr; i++) {
 		struct hdr *hd = &c->hdrs[i];
+		/* llhttp (not built strict) lets "Name : v" through; RFC 9112
+		 * 5.1 says 400 (a proxy could read the name otherwise). */
+		if (h[hd->name_off + hd->name_len] != ':' || hd->name_len == 0 ||
+		    memchr(h + hd->name_off, ' ', hd->name_len) ||
+		    memchr(h + hd->name_off, '\t', hd->name_len))
+			return 400;
 		h[hd->name_off + hd->name_len] = '\0';
 		if (hd->val_off == UINT32_MAX)
 			continue;
@@ -441,6 +447,7 @@ static void head_finish(struct conn *c)
 	}
 	if (atomic_load_explicit(&s->stopping, memory_order_relaxed))
 		c->close_after = true;
+	return 0;
 }
 
 /* One request: 0 to go on with the next, else close. */
@@ -448,7 +455,17 @@ static int handle(struct conn *c)
 {
 	rlt_http_request *r = &c->req;
 	rlt_http_server *s = c->srv;
-	head_finish(c);
+	int st = head_finish(c);
+	if (st) {
+		rlt__http_send_error(c, st);
+		return -EBADMSG;
+	}
+	if (c->parser.http_major != 1) {
+		/* HTTP/0.9 (no version) is not HTTP/1; 2.0 and up do not come
+		 * this way. */
+		rlt__http_send_error(c, c->parser.http_major == 0 ? 400 : 505);
+		return -EPROTONOSUPPORT;
+	}
 	if (r->content_length > (int64_t)s->o.body_limit) {
 		rlt__http_send_error(c, 413);
 		return -EMSGSIZE;
@@ -456,7 +473,7 @@ static int handle(struct conn *c)
 	/* Decode what is already here: for most requests, the end of the
 	 * message (no body, or a small one that came with the head). */
 	if (!r->msg_done) {
-		int st = parse(c);
+		st = parse(c);
 		if (st) {
 			rlt__http_send_error(c, st);
 			return -EBADMSG;
