@@ -188,7 +188,8 @@ static int h_file(rlt_http_request *req, rlt_http_response *res, void *arg)
 	if (S_ISDIR(sb.st_mode)) {
 		size_t l = strlen(path);
 		rlt_close(fd);
-		snprintf(path + l, sizeof(path) - l, "%sindex.html", l && path[l - 1] != '/' ? "/" : "");
+		snprintf(path + l, sizeof(path) - l, "%sindex.html",
+			 l && path[l - 1] != '/' ? "/" : "");
 		fd = rlt_openat(dirfd_root, path, O_RDONLY | O_CLOEXEC, 0);
 		if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
 			if (fd >= 0)
@@ -212,8 +213,8 @@ static int h_file(rlt_http_request *req, rlt_http_response *res, void *arg)
 		rc = send_status(res, 416);
 	} else {
 		if (rr > 0) {
-			snprintf(cr, sizeof(cr), "bytes %lld-%lld/%lld", (long long)from, (long long)to,
-				 (long long)sb.st_size);
+			snprintf(cr, sizeof(cr), "bytes %lld-%lld/%lld", (long long)from,
+				 (long long)to, (long long)sb.st_size);
 			rlt_http_response_header(res, "Content-Range", cr);
 			rlt_http_response_status(res, 206);
 		}
@@ -293,16 +294,31 @@ int main(int argc, char **argv)
 	int opt;
 	while ((opt = getopt(argc, argv, "a:p:w:P:d:sqh")) != -1) {
 		switch (opt) {
-		case 'a': a.addr = optarg; break;
-		case 'p': a.port = atoi(optarg); break;
-		case 'w': cfg.workers = (unsigned)atoi(optarg); break;
-		case 'P': cfg.policy = optarg; break;
-		case 'd': dir = optarg; break;
-		case 's': a.shared = true; break;
-		case 'q': a.quiet = true; break;
+		case 'a':
+			a.addr = optarg;
+			break;
+		case 'p':
+			a.port = atoi(optarg);
+			break;
+		case 'w':
+			cfg.workers = (unsigned)atoi(optarg);
+			break;
+		case 'P':
+			cfg.policy = optarg;
+			break;
+		case 'd':
+			dir = optarg;
+			break;
+		case 's':
+			a.shared = true;
+			break;
+		case 'q':
+			a.quiet = true;
+			break;
 		default:
-			fprintf(stderr, "usage: %s [-a ADDR] [-p PORT] [-w WORKERS] [-P POLICY] "
-					"[-d DIR] [-s] [-q]\n",
+			fprintf(stderr,
+				"usage: %s [-a ADDR] [-p PORT] [-w WORKERS] [-P POLICY] "
+				"[-d DIR] [-s] [-q]\n",
 				argv[0]);
 			return 2;
 		}
