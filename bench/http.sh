@@ -66,6 +66,7 @@ wait_port() { # wait_port PORT: until something accepts there (5 s)
 	return 1
 }
 
+chmod 755 "$T" # nginx's worker runs as nobody: it must read the files
 mkdir -p "$T/www"
 head -c 4096 /dev/urandom >"$T/www/4k.bin"
 head -c 1048576 /dev/urandom >"$T/www/1m.bin"
