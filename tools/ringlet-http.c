@@ -20,10 +20,10 @@
  */
 #include <ringlet.h>
 #include <ringlet/http.h>
+#include <ringlet/signal.h>
 
 #include <fcntl.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,8 +33,6 @@
 #include <unistd.h>
 
 static int dirfd_root = -1;
-static sigset_t stop_signals;
-
 static int h_plaintext(rlt_http_request *req, rlt_http_response *res, void *arg)
 {
 	(void)req;
@@ -231,17 +229,28 @@ struct args {
 	bool shared, quiet;
 };
 
-static void *signal_thread(void *arg)
+/* Waits for SIGINT or SIGTERM, then asks the server to shut down. */
+static void *signal_task(void *arg)
 {
-	int sig;
-	sigwait(&stop_signals, &sig);
-	rlt_http_server_stop(arg);
+	void **a = arg;
+	if (rlt_signal_next(a[0], -1) > 0)
+		rlt_http_server_stop(a[1]);
 	return NULL;
 }
 
 static void *amain(void *arg)
 {
 	struct args *a = arg;
+	/* Watch before serving: a signal that comes early is not lost. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	rlt_signal *watch = rlt_signal_watch(&set);
+	if (!watch) {
+		perror("rlt_signal_watch");
+		return (void *)1;
+	}
 	rlt_http_router *r = rlt_http_router_new();
 	if (!r)
 		return (void *)1;
@@ -265,6 +274,7 @@ static void *amain(void *arg)
 	});
 	if (!s) {
 		fprintf(stderr, "ringlet-http: %s: %s\n", hostport, strerror(errno));
+		rlt_signal_close(watch);
 		return (void *)1;
 	}
 	rlt_http_server_addr(s, 0, &la);
@@ -276,10 +286,12 @@ static void *amain(void *arg)
 		       rlt_runtime_policy(rlt_runtime_self()));
 		fflush(stdout);
 	}
-	pthread_t th;
-	pthread_create(&th, NULL, signal_thread, s);
+	void *sargs[2] = {watch, s};
+	rlt_task *st = rlt_spawn(signal_task, sargs, NULL);
 	rlt_http_server_wait(s);
-	pthread_join(th, NULL);
+	rlt_cancel(st);
+	rlt_join(st, NULL);
+	rlt_signal_close(watch);
 	rlt_http_server_free(s);
 	rlt_http_router_free(r);
 	return NULL;
@@ -328,10 +340,6 @@ int main(int argc, char **argv)
 		perror(dir);
 		return 1;
 	}
-	sigemptyset(&stop_signals);
-	sigaddset(&stop_signals, SIGINT);
-	sigaddset(&stop_signals, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	void *res = NULL;
 	int rc = rlt_run(amain, &a, &cfg, &res);
 	if (rc < 0) {

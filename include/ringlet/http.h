@@ -229,13 +229,11 @@ RLT_API int rlt_http_response_sendv(rlt_http_response *res, const struct iovec *
  * The response body from file fd, len bytes from offset (Content-Length
  * framing). A body that fits the write buffer is read (rlt_read) after
  * the head and leaves with the pipelined batch; a larger one goes with
- * sendfile(2), page cache to socket without a copy through user space
- * (the socket is O_NONBLOCK meanwhile and the task waits for it with
- * rlt_poll; as with nginx, a file not in the page cache is read by the
- * worker thread), or, for what sendfile refuses (pipes), read into a
- * 128 KiB buffer of the connection and sent. A file shorter than offset +
- * len fails -EIO and closes the connection. May suspend. 0, -EALREADY, or
- * a negative errno (the head may be sent by then: the connection closes).
+ * rlt_sendfile (io.h: no copy through user space), or, if fd is not a
+ * regular file (a pipe), is read into a 128 KiB buffer of the connection
+ * and sent. A file shorter than offset + len fails -EIO and closes the
+ * connection. May suspend. 0, -EALREADY, or a negative errno (the head
+ * may be sent by then: the connection closes).
  */
 RLT_API int rlt_http_response_sendfile(rlt_http_response *res, int fd, off_t offset, size_t len);
 

@@ -6,15 +6,12 @@
  */
 #include "http_int.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 void rlt__http_response_reset(struct conn *c)
 {
@@ -307,91 +304,42 @@ int rlt_http_response_send(rlt_http_response *res, const void *body, size_t len)
 	return rlt_http_response_sendv(res, &iov, len ? 1 : 0);
 }
 
-/* sendfile(2) has no MSG_NOSIGNAL: block SIGPIPE on this thread around
- * it and take the one a closed peer raised (as libcurl and OpenSSL do).
- * Around each call, not the loop: the task may change threads in between. */
-static ssize_t sendfile_nosigpipe(int out, int in, off_t *off, size_t len)
-{
-	sigset_t pipe, old;
-	sigemptyset(&pipe);
-	sigaddset(&pipe, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &pipe, &old);
-	ssize_t n = sendfile(out, in, off, len);
-	if (n < 0 && errno == EPIPE) {
-		int e = errno;
-		static const struct timespec zero = {0, 0};
-		while (sigtimedwait(&pipe, NULL, &zero) < 0 && errno == EINTR) {
-		}
-		errno = e;
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return n;
-}
-
 /*
- * A large file body with sendfile(2): page cache to socket, no copy
- * through user space. ringlet's core has no sendfile operation yet, so the
- * socket goes O_NONBLOCK for the length of it: sendfile moves what the
- * socket buffer takes and says EAGAIN, and the task waits for POLLOUT
- * with rlt_poll (suspending only itself). Like nginx's sendfile, reading
- * a file not in the page cache blocks the worker meanwhile. -ENOSYS: the
- * file cannot be sent so (a pipe, a /proc file): use the copying path;
- * nothing was sent then.
+ * A large file body with rlt_sendfile: page cache to socket without a copy
+ * through user space (a splice through a pipe under io_uring, sendfile(2)
+ * under epoll). The head goes first, marked as more to come (under
+ * TCP_NODELAY it then shares a segment with the file's start). -ENOSYS:
+ * the file cannot be sent so (not a regular file: a pipe, a /proc file);
+ * use the copying path; nothing of the body was sent then.
  */
 static int send_file_direct(struct conn *c, int fd, off_t offset, size_t len)
 {
 	rlt_http_response *res = &c->res;
-	int fl = fcntl(c->fd, F_GETFL);
-	if (fl < 0)
-		return -ENOSYS;
-	/* The head first, marked as more to come (one segment with the
-	 * file's start, under TCP_NODELAY). */
-	while (c->wlen) {
-		ssize_t w = rlt_send(c->fd, c->wbuf, c->wlen, MSG_MORE);
-		if (w <= 0) {
-			c->wlen = 0;
-			c->close_after = true;
-			return res->err = w < 0 ? (int)w : -EIO;
-		}
-		memmove(c->wbuf, c->wbuf + w, c->wlen - (size_t)w);
-		c->wlen -= (size_t)w;
-	}
-	if (fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) < 0)
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
 		return -ENOSYS;
 	int64_t saved = rlt_io_timeout();
 	int64_t t = c->srv->o.io_timeout;
 	if (t > 0)
 		rlt_set_io_timeout(t);
 	int rc = 0;
-	bool first = true;
-	while (len) {
-		ssize_t n = sendfile_nosigpipe(c->fd, fd, &offset, len);
-		if (n > 0) {
-			len -= (size_t)n;
-			first = false;
-			continue;
-		}
-		if (n == 0) { /* the file is shorter than it said */
-			rc = -EIO;
+	while (c->wlen && rc == 0) {
+		ssize_t w = rlt_send(c->fd, c->wbuf, c->wlen, MSG_MORE);
+		if (w <= 0) {
+			rc = w < 0 ? (int)w : -EIO;
 			break;
 		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN) {
-			int p = rlt_poll(c->fd, POLLOUT);
-			if (p < 0) {
-				rc = p;
-				break;
-			}
-			continue;
-		}
-		rc = first && (errno == EINVAL || errno == ENOSYS) ? -ENOSYS : -errno;
-		break;
+		memmove(c->wbuf, c->wbuf + w, c->wlen - (size_t)w);
+		c->wlen -= (size_t)w;
+	}
+	if (rc == 0) {
+		ssize_t n = rlt_sendfile(c->fd, fd, offset, len);
+		rc = n < 0 ? (int)n : (size_t)n < len ? -EIO : 0;
 	}
 	if (t > 0)
 		rlt_set_io_timeout(saved);
-	fcntl(c->fd, F_SETFL, fl);
-	if (rc < 0 && rc != -ENOSYS) {
+	if (rc < 0) {
+		c->wlen = 0;
 		res->err = rc;
 		c->close_after = true;
 	}
