@@ -239,6 +239,15 @@ int rlt_http_response_status(rlt_http_response *res, int status)
 
 static bool reserved_header(const char *n)
 {
+	switch (n[0] | 0x20) { /* most names are not: one look at the first letter */
+	case 'c':
+	case 't':
+	case 'd':
+	case 's':
+		break;
+	default:
+		return false;
+	}
 	static const char *const names[] = {"content-length", "transfer-encoding", "connection",
 					    "date", "server"};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
