@@ -86,7 +86,10 @@ static inline ssize_t ht_fill(struct ht_conn *c)
 		return -ENOBUFS;
 	rlt_scope sc;
 	rlt_scope_enter(&sc, HT_STEP_NS);
-	ssize_t n = rlt_recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+	ssize_t n;
+	do /* the fault policy injects these */
+		n = rlt_recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+	while (n == -EINTR || n == -EAGAIN);
 	rlt_scope_leave(&sc);
 	if (n > 0)
 		c->len += (size_t)n;

@@ -174,6 +174,14 @@ static void run_with(ht_body body, const rlt_http_server_opts *o)
 	rlt_test_run(run_root, &run);
 }
 
+/* The same under the fault policy: short transfers, EINTR and EAGAIN
+ * injected into the server's and the client's I/O. */
+static void run_with_faults(ht_body body)
+{
+	struct ht_run run = {.body = body};
+	rlt_test_run_faults("seed=7,rate=0.3,errors=EINTR+EAGAIN,short=1", run_root, &run);
+}
+
 /* ---- the tests ---- */
 
 static void basic_body(int port)
@@ -528,6 +536,17 @@ static void test_client_reset_fails_handler_write(void **state)
 	rlt_event_free(g.reset_done);
 }
 
+static void test_under_injected_faults(void **state)
+{
+	(void)state;
+	run_with_faults(keepalive_body);
+	run_with_faults(pipeline_body);
+	run_with_faults(head_body);
+	run_with_faults(chunked_body);
+	run_with_faults(continue_body);
+	run_with_faults(fail_body);
+}
+
 /* Shutdown with requests in flight: each gets its response (with
  * Connection: close); an idle keep-alive connection is closed. */
 struct inflight {
@@ -777,6 +796,7 @@ int main(void)
 	    cmocka_unit_test(test_router_404_405_204),
 	    cmocka_unit_test(test_failing_handler_gets_500_and_keeps_connection),
 	    cmocka_unit_test(test_client_reset_fails_handler_write),
+	    cmocka_unit_test(test_under_injected_faults),
 	    cmocka_unit_test(test_shutdown_finishes_inflight_requests),
 	    cmocka_unit_test(test_shutdown_cancels_after_grace),
 	    cmocka_unit_test(test_serve_fd_over_socketpair),

@@ -163,10 +163,10 @@ static int parse(struct conn *c)
 static ssize_t recv_more(struct conn *c, uint64_t deadline)
 {
 	if (!deadline)
-		return rlt_recv(c->fd, c->rbuf + c->rlen, c->rsize - c->rlen, 0);
+		return http_recv(c->fd, c->rbuf + c->rlen, c->rsize - c->rlen);
 	rlt_scope sc;
 	rlt_scope_enter_at(&sc, deadline);
-	ssize_t n = rlt_recv(c->fd, c->rbuf + c->rlen, c->rsize - c->rlen, 0);
+	ssize_t n = http_recv(c->fd, c->rbuf + c->rlen, c->rsize - c->rlen);
 	rlt_scope_leave(&sc);
 	return n;
 }
@@ -279,7 +279,7 @@ static int body_fill(struct conn *c)
 			return r->body_err = rc;
 		int64_t saved = rlt_io_timeout();
 		rlt_set_io_timeout(c->srv->o.io_timeout > 0 ? c->srv->o.io_timeout : 0);
-		ssize_t n = rlt_recv(c->fd, c->rbuf + c->rlen, c->rsize - c->rlen, 0);
+		ssize_t n = http_recv(c->fd, c->rbuf + c->rlen, c->rsize - c->rlen);
 		rlt_set_io_timeout(saved);
 		if (n <= 0) {
 			c->close_after = true;

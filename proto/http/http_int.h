@@ -9,6 +9,7 @@
 #include <ringlet/sync.h>
 
 #include <llhttp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -122,6 +123,40 @@ void rlt__http_date(char *out);
 /* server.c: the connection registry. */
 void rlt__http_conn_register(struct conn *c);
 void rlt__http_conn_unregister(struct conn *c);
+
+/* rlt_recv / rlt_sendmsg, retrying what the stream helpers retry:
+ * -EINTR at once, -EAGAIN once rlt_poll says the socket is ready. */
+static inline ssize_t http_recv(int fd, void *buf, size_t len)
+{
+	for (;;) {
+		ssize_t n = rlt_recv(fd, buf, len, 0);
+		if (n == -EINTR)
+			continue;
+		if (n == -EAGAIN) {
+			int p = rlt_poll(fd, POLLIN);
+			if (p < 0 && p != -EINTR)
+				return p;
+			continue;
+		}
+		return n;
+	}
+}
+
+static inline ssize_t http_sendmsg(int fd, const struct msghdr *m, int flags)
+{
+	for (;;) {
+		ssize_t n = rlt_sendmsg(fd, m, flags);
+		if (n == -EINTR)
+			continue;
+		if (n == -EAGAIN) {
+			int p = rlt_poll(fd, POLLOUT);
+			if (p < 0 && p != -EINTR)
+				return p;
+			continue;
+		}
+		return n;
+	}
+}
 
 static inline int64_t http_timeout(int64_t v, int64_t def)
 {

@@ -38,7 +38,7 @@ static int send_iov(struct conn *c, struct iovec *iov, int n)
 	int rc = 0;
 	while (n > 0) {
 		struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-		ssize_t w = rlt_sendmsg(c->fd, &m, 0);
+		ssize_t w = http_sendmsg(c->fd, &m, 0);
 		if (w <= 0) {
 			rc = w < 0 ? (int)w : -EIO;
 			break;
@@ -333,7 +333,9 @@ static int send_file_direct(struct conn *c, int fd, off_t offset, size_t len)
 		rlt_set_io_timeout(t);
 	int rc = 0;
 	while (c->wlen && rc == 0) {
-		ssize_t w = rlt_send(c->fd, c->wbuf, c->wlen, MSG_MORE);
+		struct iovec v = {c->wbuf, c->wlen};
+		struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
+		ssize_t w = http_sendmsg(c->fd, &m, MSG_MORE);
 		if (w <= 0) {
 			rc = w < 0 ? (int)w : -EIO;
 			break;
