@@ -26,8 +26,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RHTTP=$BUILD/tools/ringlet-http
 RLOAD=$BUILD/tools/ringlet-httpload
 PY=/usr/bin/python3
-ROUNDS=5 DUR=5
-if [ "$QUICK" = --quick ]; then ROUNDS=1 DUR=2; fi
+ROUNDS=5 DUR=5 LAT_DUR=5 LAT_WARM=1
+if [ "$QUICK" = --quick ]; then ROUNDS=1 DUR=2 LAT_DUR=1.5 LAT_WARM=0.5; fi
 CONNS=50
 SRV_CPU=0 LOAD_CPU=1
 TICK=$(getconf CLK_TCK)
@@ -202,9 +202,9 @@ if [ $HAVE_NGINX = 1 ] && [ -x "$RLOAD" ]; then
 		if ((r % 2)); then order="a b"; else order="b a"; fi
 		for who in $order; do
 			if [ "$who" = a ]; then
-				run lat_r "$RPIDS" "$RLOAD" -c $CONNS -d $DUR -W 1 -R "$half" "127.0.0.1:$RPORT" /plaintext
+				run lat_r "$RPIDS" "$RLOAD" -c $CONNS -d $LAT_DUR -W $LAT_WARM -R "$half" "127.0.0.1:$RPORT" /plaintext
 			else
-				run lat_n "$NPIDS" "$RLOAD" -c $CONNS -d $DUR -W 1 -R "$half" "127.0.0.1:$NPORT" /plaintext
+				run lat_n "$NPIDS" "$RLOAD" -c $CONNS -d $LAT_DUR -W $LAT_WARM -R "$half" "127.0.0.1:$NPORT" /plaintext
 			fi
 		done
 	done
