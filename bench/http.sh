@@ -232,11 +232,18 @@ p99() { # p99 FILE.lat: median p99 in us (min-max)
 }
 
 printf '\n## HTTP server: ringlet-http vs peers, one core each (%d round(s) x %ds, wrk -t1 -c%d)\n\n' "$ROUNDS" "$DUR" "$CONNS"
-printf '| case | ringlet req/s | ringlet CPU%% | peer | peer req/s | peer CPU%% | ratio (per round) | target |\n'
-printf '|---|---|---|---|---|---|---|---|\n'
+printf '| case | ringlet req/s | ringlet CPU%% | peer | peer req/s | peer CPU%% | ratio (per round) | ratio per CPU-second | target |\n'
+printf '|---|---|---|---|---|---|---|---|---|\n'
+percpu() { # FILE -> FILE.cpu: requests per CPU-second of the server, per round
+	awk '{print ($2 > 0 ? $1 / ($2 / 100) : 0), $2}' "$1" >"$1.cpu" 2>/dev/null || :
+	echo "$1.cpu"
+}
 row() { # row CASE FILE_R PEER FILE_P TARGET
-	printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$(stat "$2" 1)" "$(stat "$2" 2)" "$3" \
-		"$(stat "$4" 1)" "$(stat "$4" 2)" "$(ratio "$2" "$4")" "$5"
+	local a=$2 b=$4
+	[ -s "$a" ] || : >"$a"
+	[ -s "$b" ] || : >"$b"
+	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$(stat "$a" 1)" "$(stat "$a" 2)" "$3" \
+		"$(stat "$b" 1)" "$(stat "$b" 2)" "$(ratio "$a" "$b")" "$(ratio "$(percpu "$a")" "$(percpu "$b")")" "$5"
 }
 row plaintext "$T/plain_r" "nginx" "$T/plain_n" ">= 1.2x"
 row "json (seed's /)" "$T/json_r" "uvicorn+FastAPI" "$T/json_u" ">= 14x"
@@ -250,3 +257,6 @@ if [ -s "$T/lat_r.lat" ]; then
 	sed 's/^/  nginx:   /' "$T/lat_n.lat"
 fi
 printf '\nuvicorn ran with: %s. CPU%%: server process(es) utime+stime over the run (100%% = one core).\n' "$UVI_KIND"
+printf 'Ratio per CPU-second: the ratio of (req/s / CPU share): on a machine where other work takes the\n'
+printf 'server core, a server that got less of it is not charged for that (on a quiet machine the two agree\n'
+printf 'for servers that saturate their core).\n' 
