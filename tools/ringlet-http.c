@@ -11,6 +11,7 @@
  *   -d DIR      directory to serve (default: the current one)
  *   -s          one shared acceptor instead of a listener per worker
  *   -q          quiet: no startup line
+ *   -T          no timeouts (header, idle, I/O): to measure what they cost
  *
  * Routes: GET /plaintext ("Hello, World!"), GET /json ({"message":"Hello
  * world"}, the seed's FastAPI app's `/`), and everything else from DIR:
@@ -226,7 +227,7 @@ static int h_file(rlt_http_request *req, rlt_http_response *res, void *arg)
 struct args {
 	const char *addr;
 	int port;
-	bool shared, quiet;
+	bool shared, quiet, no_timeouts;
 };
 
 /* Waits for SIGINT or SIGTERM, then asks the server to shut down. */
@@ -271,6 +272,9 @@ static void *amain(void *arg)
 	    .handler = rlt_http_router_handle,
 	    .arg = r,
 	    .shared_acceptor = a->shared,
+	    .header_timeout = a->no_timeouts ? -1 : 0,
+	    .idle_timeout = a->no_timeouts ? -1 : 0,
+	    .io_timeout = a->no_timeouts ? -1 : 0,
 	});
 	if (!s) {
 		fprintf(stderr, "ringlet-http: %s: %s\n", hostport, strerror(errno));
@@ -304,7 +308,7 @@ int main(int argc, char **argv)
 	rlt_config_init(&cfg);
 	const char *dir = ".";
 	int opt;
-	while ((opt = getopt(argc, argv, "a:p:w:P:d:sqh")) != -1) {
+	while ((opt = getopt(argc, argv, "a:p:w:P:d:sqTh")) != -1) {
 		switch (opt) {
 		case 'a':
 			a.addr = optarg;
@@ -327,10 +331,13 @@ int main(int argc, char **argv)
 		case 'q':
 			a.quiet = true;
 			break;
+		case 'T':
+			a.no_timeouts = true;
+			break;
 		default:
 			fprintf(stderr,
 				"usage: %s [-a ADDR] [-p PORT] [-w WORKERS] [-P POLICY] "
-				"[-d DIR] [-s] [-q]\n",
+				"[-d DIR] [-s] [-q] [-T]\n",
 				argv[0]);
 			return 2;
 		}
