@@ -162,18 +162,27 @@ static int parse(struct conn *c)
 /* recv into the free tail of the read buffer, within deadline (0: none). */
 static ssize_t recv_more(struct conn *c, uint64_t deadline)
 {
-	if (!deadline)
-		return http_recv(c->fd, c->rbuf + c->rlen, c->rsize - c->rlen);
-	rlt_scope sc;
-	rlt_scope_enter_at(&sc, deadline);
+	dl_arm_at(c, deadline);
 	ssize_t n = http_recv(c->fd, c->rbuf + c->rlen, c->rsize - c->rlen);
-	rlt_scope_leave(&sc);
+	if (deadline && dl_disarm(c) < 0)
+		return -ETIMEDOUT;
 	return n;
 }
 
 static uint64_t deadline_in(int64_t timeout)
 {
 	return timeout > 0 ? rlt_now() + (uint64_t)timeout : 0;
+}
+
+int rlt__http_dl_expired(struct conn *c)
+{
+	/* The reaper moved it to DL_FIRED and is about to call rlt_cancel:
+	 * wait until it has, then forget that cancellation. */
+	while (atomic_load_explicit(&c->deadline, memory_order_acquire) != DL_ISSUED)
+		rlt_yield();
+	atomic_store_explicit(&c->deadline, 0, memory_order_relaxed);
+	rlt_uncancel();
+	return -ETIMEDOUT;
 }
 
 /* Move the current message (and what follows) to the buffer's start. */
@@ -277,10 +286,7 @@ static int body_fill(struct conn *c)
 		int rc = rlt__http_flush(c);
 		if (rc < 0)
 			return r->body_err = rc;
-		int64_t saved = rlt_io_timeout();
-		rlt_set_io_timeout(c->srv->o.io_timeout > 0 ? c->srv->o.io_timeout : 0);
-		ssize_t n = http_recv(c->fd, c->rbuf + c->rlen, c->rsize - c->rlen);
-		rlt_set_io_timeout(saved);
+		ssize_t n = recv_more(c, deadline_in(c->srv->o.io_timeout));
 		if (n <= 0) {
 			c->close_after = true;
 			return r->body_err = n == 0 ? -EPIPE : (int)n;

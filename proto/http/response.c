@@ -31,10 +31,7 @@ static int send_iov(struct conn *c, struct iovec *iov, int n)
 	rlt_http_response *res = &c->res;
 	if (res->err)
 		return res->err;
-	int64_t saved = rlt_io_timeout();
-	int64_t t = c->srv->o.io_timeout;
-	if (t > 0)
-		rlt_set_io_timeout(t);
+	dl_arm(c, c->srv->o.io_timeout);
 	int rc = 0;
 	while (n > 0) {
 		struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
@@ -53,8 +50,8 @@ static int send_iov(struct conn *c, struct iovec *iov, int n)
 			iov->iov_len -= (size_t)w;
 		}
 	}
-	if (t > 0)
-		rlt_set_io_timeout(saved);
+	if (dl_disarm(c) < 0)
+		rc = -ETIMEDOUT;
 	if (rc < 0) {
 		res->err = rc;
 		c->close_after = true;
@@ -327,10 +324,7 @@ static int send_file_direct(struct conn *c, int fd, off_t offset, size_t len)
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
 		return -ENOSYS;
-	int64_t saved = rlt_io_timeout();
-	int64_t t = c->srv->o.io_timeout;
-	if (t > 0)
-		rlt_set_io_timeout(t);
+	dl_arm(c, c->srv->o.io_timeout);
 	int rc = 0;
 	while (c->wlen && rc == 0) {
 		struct iovec v = {c->wbuf, c->wlen};
@@ -347,8 +341,8 @@ static int send_file_direct(struct conn *c, int fd, off_t offset, size_t len)
 		ssize_t n = rlt_sendfile(c->fd, fd, offset, len);
 		rc = n < 0 ? (int)n : (size_t)n < len ? -EIO : 0;
 	}
-	if (t > 0)
-		rlt_set_io_timeout(saved);
+	if (dl_disarm(c) < 0)
+		rc = -ETIMEDOUT;
 	if (rc < 0) {
 		c->wlen = 0;
 		res->err = rc;

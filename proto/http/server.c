@@ -94,6 +94,39 @@ static void *accept_loop(void *arg)
 	return NULL;
 }
 
+/* Cancel the connections whose wait passed its deadline (see dl_arm). */
+static void *reaper(void *arg)
+{
+	rlt_http_server *s = arg;
+	while (rlt_sleep(s->tick) == 0) {
+		uint64_t now = rlt_now();
+		pthread_mutex_lock(&s->lock);
+		for (struct conn *c = s->conns; c; c = c->next) {
+			uint64_t d = atomic_load_explicit(&c->deadline, memory_order_relaxed);
+			if (d <= DL_ISSUED || d > now)
+				continue;
+			if (!atomic_compare_exchange_strong(&c->deadline, &d, DL_FIRED))
+				continue;
+			rlt_cancel(c->task); /* armed: the task has started */
+			atomic_store_explicit(&c->deadline, DL_ISSUED, memory_order_release);
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	return NULL;
+}
+
+/* The reaper's period: an eighth of the shortest timeout, within
+ * [5 ms, 250 ms] (timeouts are late by up to that much). */
+static uint64_t reaper_tick(const rlt_http_server_opts *o)
+{
+	int64_t t[] = {o->header_timeout, o->idle_timeout, o->io_timeout};
+	uint64_t m = 250 * RLT_NSEC_PER_MSEC;
+	for (size_t i = 0; i < 3; i++)
+		if (t[i] > 0 && (uint64_t)t[i] / 8 < m)
+			m = (uint64_t)t[i] / 8;
+	return m < 5 * RLT_NSEC_PER_MSEC ? 5 * RLT_NSEC_PER_MSEC : m;
+}
+
 static int set_server_name(rlt_http_server *s, const char *name)
 {
 	if (!name)
@@ -220,6 +253,13 @@ rlt_http_server *rlt_http_server_start(const rlt_http_server_opts *o)
 		err = ENOMEM;
 		goto fail;
 	}
+	s->tick = reaper_tick(&s->o);
+	s->reaper =
+	    rlt_spawn(reaper, s, &(rlt_spawn_opts){.name = "http-reaper", .stack_size = 16384});
+	if (!s->reaper) {
+		err = errno;
+		goto fail;
+	}
 	rc = listen_all(s, o);
 	if (rc < 0) {
 		err = -rc;
@@ -242,6 +282,10 @@ rlt_http_server *rlt_http_server_start(const rlt_http_server_opts *o)
 	}
 	return s;
 fail:
+	if (s->reaper) {
+		rlt_cancel(s->reaper);
+		rlt_join(s->reaper, NULL);
+	}
 	rlt_http_server_free(s);
 	errno = err;
 	return NULL;
@@ -320,6 +364,9 @@ int rlt_http_server_wait(rlt_http_server *s)
 	 * more means it has let go of the server. */
 	pthread_mutex_lock(&s->lock);
 	pthread_mutex_unlock(&s->lock);
+	rlt_cancel(s->reaper);
+	rlt_join(s->reaper, NULL);
+	s->reaper = NULL;
 	rlt_scope_leave(&shield);
 	atomic_store(&s->waiting, 0);
 	return rc == -ECANCELED ? -ECANCELED : 0;
