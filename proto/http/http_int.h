@@ -190,7 +190,11 @@ static inline ssize_t http_recv(int fd, void *buf, size_t len)
 static inline ssize_t http_sendmsg(int fd, const struct msghdr *m, int flags)
 {
 	for (;;) {
-		ssize_t n = rlt_sendmsg(fd, m, flags);
+		/* One piece (the usual flush): send(2), which skips sendmsg's
+		 * copy of the header and the iovec in the kernel. */
+		ssize_t n = m->msg_iovlen == 1
+				? rlt_send(fd, m->msg_iov[0].iov_base, m->msg_iov[0].iov_len, flags)
+				: rlt_sendmsg(fd, m, flags);
 		if (n == -EINTR)
 			continue;
 		if (n == -EAGAIN) {
