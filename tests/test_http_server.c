@@ -67,6 +67,25 @@ static int h_len(rlt_http_request *req, rlt_http_response *res, void *arg)
 	return rlt_http_response_send(res, out, (size_t)k);
 }
 
+/* Reads a large body in pieces, then a header: the head stays valid
+ * while the body moves through the read buffer. */
+static int h_body_then_header(rlt_http_request *req, rlt_http_response *res, void *arg)
+{
+	(void)arg;
+	char buf[1000];
+	ssize_t n;
+	size_t total = 0;
+	while ((n = rlt_http_request_read(req, buf, sizeof(buf))) > 0)
+		total += (size_t)n;
+	if (n < 0)
+		return (int)n;
+	const char *tag = rlt_http_request_header(req, "X-Tag");
+	rlt_http_str p = rlt_http_request_path(req);
+	char out[128];
+	int k = snprintf(out, sizeof(out), "%zu %s %.*s", total, tag ? tag : "-", (int)p.len, p.p);
+	return rlt_http_response_send(res, out, (size_t)k);
+}
+
 static int h_stream(rlt_http_request *req, rlt_http_response *res, void *arg)
 {
 	(void)req;
@@ -137,6 +156,8 @@ static rlt_http_router *test_router(void)
 	assert_int_equal(rlt_http_router_add(r, NULL, "/echo", RLT_HTTP_PREFIX, h_echo, NULL), 0);
 	assert_int_equal(rlt_http_router_add(r, "POST", "/len", 0, h_len, NULL), 0);
 	assert_int_equal(rlt_http_router_add(r, "GET", "/stream", 0, h_stream, NULL), 0);
+	assert_int_equal(rlt_http_router_add(r, "POST", "/bodyhdr", 0, h_body_then_header, NULL),
+			 0);
 	assert_int_equal(rlt_http_router_add(r, "GET", "/fail", 0, h_fail, NULL), 0);
 	assert_int_equal(rlt_http_router_add(r, "GET", "/nocontent", 0, h_nocontent, NULL), 0);
 	assert_int_equal(rlt_http_router_add(r, "GET", "/slow", 0, h_slow, NULL), 0);
@@ -408,6 +429,90 @@ static void chunked_body(int port)
 	assert_string_equal(r.body, "piece0;piece1;piece2;");
 	ht_resp_free(&r);
 	ht_close(c);
+}
+
+static void body_head_body(int port)
+{
+	struct ht_conn *c = ht_open(port);
+	size_t big = 200 * 1024;
+	char *b = malloc(big);
+	memset(b, 'q', big);
+	char head[256];
+	/* Twice on one connection, the second pipelined right behind the
+	 * first's body. */
+	int n = snprintf(head, sizeof(head),
+			 "POST /bodyhdr HTTP/1.1\r\nX-Tag: tag-one\r\nContent-Length: %zu\r\n\r\n",
+			 big);
+	ht_send(c->fd, head, (size_t)n);
+	ht_send(c->fd, b, big);
+	n = snprintf(
+	    head, sizeof(head),
+	    "POST /bodyhdr HTTP/1.1\r\nX-Tag: tag-two\r\nTransfer-Encoding: chunked\r\n\r\n");
+	ht_send(c->fd, head, (size_t)n);
+	for (int i = 0; i < 50; i++) {
+		ht_sends(c->fd, "400\r\n");
+		ht_send(c->fd, b, 1024);
+		ht_sends(c->fd, "\r\n");
+	}
+	ht_sends(c->fd, "0\r\n\r\n");
+	struct ht_resp r;
+	assert_true(ht_read_resp(c, &r, false));
+	snprintf(head, sizeof(head), "%zu tag-one /bodyhdr", big);
+	assert_string_equal(r.body, head);
+	ht_resp_free(&r);
+	assert_true(ht_read_resp(c, &r, false));
+	assert_string_equal(r.body, "51200 tag-two /bodyhdr");
+	ht_resp_free(&r);
+	free(b);
+	ht_close(c);
+}
+
+static void test_head_stays_valid_while_body_is_read(void **state)
+{
+	(void)state;
+	run_with(body_head_body, NULL);
+}
+
+/* A Unix socket listener (one listener; its path removed at shutdown). */
+static char unix_path[128];
+static void *unix_root(void *arg)
+{
+	(void)arg;
+	rlt_http_router *rt = test_router();
+	char as[160];
+	snprintf(as, sizeof(as), "unix:%s", unix_path);
+	rlt_addr a;
+	assert_int_equal(rlt_addr_parse(&a, as), 0);
+	rlt_http_server *s = rlt_http_server_start(&(rlt_http_server_opts){
+	    .addrs = &a, .naddrs = 1, .handler = rlt_http_router_handle, .arg = rt});
+	assert_non_null(s);
+	for (int i = 0; i < 3; i++) {
+		int fd = rlt_net_connect(&a, HT_STEP_NS, 0);
+		assert_true(fd >= 0);
+		struct ht_conn *c = malloc(sizeof(*c));
+		c->fd = fd;
+		c->len = 0;
+		ht_sends(fd, "GET /hello HTTP/1.1\r\n\r\n");
+		struct ht_resp r;
+		assert_true(ht_read_resp(c, &r, false));
+		assert_string_equal(r.body, "Hello, World!");
+		ht_resp_free(&r);
+		ht_close(c);
+	}
+	ht_stop(s);
+	assert_int_equal(access(unix_path, F_OK), -1);
+	rlt_http_router_free(rt);
+	return NULL;
+}
+
+static void test_unix_socket_listener(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/rlt-http-unix-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	snprintf(unix_path, sizeof(unix_path), "%s/s", dir);
+	rlt_test_run(unix_root, NULL);
+	rmdir(dir);
 }
 
 static void test_chunked_both_ways(void **state)
@@ -792,6 +897,8 @@ int main(void)
 	    cmocka_unit_test(test_head_has_length_and_no_body),
 	    cmocka_unit_test(test_http10_and_connection_close),
 	    cmocka_unit_test(test_chunked_both_ways),
+	    cmocka_unit_test(test_head_stays_valid_while_body_is_read),
+	    cmocka_unit_test(test_unix_socket_listener),
 	    cmocka_unit_test(test_expect_100_continue),
 	    cmocka_unit_test(test_router_404_405_204),
 	    cmocka_unit_test(test_failing_handler_gets_500_and_keeps_connection),

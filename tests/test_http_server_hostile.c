@@ -94,6 +94,9 @@ static const struct bad corpus[] = {
     {"pipeline cut in the middle", "GET /hello HTTP/1.1\r\n\r\nGET /hel", 0, 200, true},
     {"body cut short", "POST /len HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc", 0, 500, true},
     {"empty connection", "", 0, 0, true},
+    {"upgrade (not switched: answered, closed)",
+     "GET /hello HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", 0, 200, false},
+    {"HTTP/2 version", "GET /hello HTTP/2.0\r\n\r\n", 0, 505, false},
 };
 
 struct ctx {
