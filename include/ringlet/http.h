@@ -187,8 +187,10 @@ RLT_API int rlt_http_request_peer(const rlt_http_request *r, rlt_addr *out);
 RLT_API ssize_t rlt_http_request_read(rlt_http_request *r, void *buf, size_t len);
 
 /*
- * The whole body, at most body_limit bytes: *data (valid until the
- * handler returns; NUL-terminated) and *len. Suspends. 0, or the errors
+ * The whole body, at most body_limit bytes: *data and *len. *data is
+ * valid until the handler returns and is not NUL-terminated (it is read
+ * in place when the message fits the read buffer: the next pipelined
+ * request may follow it). Suspends. 0, or the errors
  * of rlt_http_request_read (-EMSGSIZE for a body over the limit), or
  * -ENOMEM. Mixing with earlier rlt_http_request_read calls gives what
  * they left.
