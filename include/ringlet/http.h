@@ -92,7 +92,9 @@ typedef struct rlt_http_server_opts {
 	unsigned max_headers; /* RLT_HTTP_MAX_HEADERS: more header lines get 431 and close */
 	size_t body_limit;    /* RLT_HTTP_BODY_LIMIT: a larger body gets 413 and close */
 	size_t drain_limit;   /* RLT_HTTP_DRAIN_LIMIT: body left unread beyond it: close */
-	/* Timeouts in ns (0: the default; negative: none). */
+	/* Timeouts in ns (0: the default; negative: none). A reaper task of
+	 * the server checks them every eighth of the shortest, within
+	 * [5 ms, 250 ms]: they trip up to that much late. */
 	int64_t header_timeout; /* RLT_HTTP_HEADER_TIMEOUT: 408 and close */
 	int64_t idle_timeout;	/* RLT_HTTP_IDLE_TIMEOUT: close, no response */
 	int64_t io_timeout;	/* RLT_HTTP_IO_TIMEOUT: the call fails -ETIMEDOUT, close */
@@ -104,9 +106,11 @@ typedef struct rlt_http_server_opts {
 /*
  * Start a server: bind its listeners and start its accept loops. From a
  * task; does not suspend. Returns the server, or NULL with errno: EPERM
- * (not a task), EINVAL (no handler, NULL addrs with naddrs > 0), ENOMEM,
- * or rlt_net_listen's errno (EADDRINUSE, EACCES, ...): nothing is left
- * open then.
+ * (not a task), EINVAL (no handler, NULL addrs with naddrs > 0,
+ * header_limit over 1 MiB, max_headers over 65536, a server_name with CR
+ * or LF), ENAMETOOLONG (server_name over 100 bytes), ENOMEM, or
+ * rlt_net_listen's errno (EADDRINUSE, EACCES, ...): nothing is left open
+ * then.
  */
 RLT_API rlt_http_server *rlt_http_server_start(const rlt_http_server_opts *opts);
 
