@@ -1,0 +1,104 @@
+/* The HTTP client's insides, shared by client.c (pool, requests, the
+ * reply calls), client_parse.c (the response parser over a buffer: no
+ * I/O, so the fuzz target drives it) and client_url.c (URLs). */
+#ifndef RLT_HTTP_CLIENT_INTERNAL_H
+#define RLT_HTTP_CLIENT_INTERNAL_H
+
+#include <ringlet/http_client.h>
+
+#include <llhttp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- URLs (client_url.c) ---- */
+
+/* Longest host name (RFC 1035: 253) plus brackets, ':' and a port. */
+#define RLT__HTTP_HOSTPORT_MAX 272
+
+typedef struct rlt__http_url {
+	char hostport[RLT__HTTP_HOSTPORT_MAX]; /* "host:port", "[v6]:port": the pool's key and dial
+						  string */
+	char host_hdr[RLT__HTTP_HOSTPORT_MAX]; /* the Host header: port omitted when 80 */
+	const char *target;		       /* path and query, inside the parsed string */
+	size_t target_len;		       /* 0: "/" */
+	int port;
+} rlt__http_url;
+
+/* Parse an absolute http:// URL. 0, -EINVAL, -EPROTONOSUPPORT (another
+ * scheme, https included). u->target points into url. */
+int rlt__http_url_parse(rlt__http_url *u, const char *url);
+
+/* Resolve a Location value against the URL base into out (size bytes):
+ * absolute, scheme-relative ("//h/p"), absolute-path ("/p") or relative
+ * ("p", "../p" is kept as the server's business). 0, -EINVAL, -ENAMETOOLONG. */
+int rlt__http_url_resolve(const char *base, const char *loc, char *out, size_t size);
+
+/* ---- the response parser (client_parse.c) ---- */
+
+/* One header line: offsets into the buffer, NUL-terminated in place once
+ * the head is complete. */
+typedef struct rlt__http_hdr {
+	uint32_t name, name_len, value, value_len;
+} rlt__http_hdr;
+
+enum {
+	RLT__RESP_HEAD,	   /* reading the status line and headers */
+	RLT__RESP_LENGTH,  /* a Content-Length body: remaining bytes to go */
+	RLT__RESP_CHUNKED, /* a chunked body, decoded by llhttp */
+	RLT__RESP_EOF,	   /* a body that runs to the connection's end */
+	RLT__RESP_DONE,	   /* the body's end was seen */
+};
+
+typedef struct rlt__http_resp {
+	llhttp_t p;
+	char *buf;	 /* the connection's buffer: head at [0, head_end), then read-ahead */
+	size_t cap;	 /* its size */
+	size_t pos, end; /* unparsed bytes: [pos, end) */
+	size_t head_end; /* where the head ended (body read-ahead starts there) */
+	rlt__http_hdr *hdrs;
+	unsigned nhdrs, hdrs_cap, max_headers;
+	size_t max_header_size;
+	uint32_t reason, reason_len;
+	int status, version;
+	int state;		/* RLT__RESP_* */
+	bool head_request;	/* the request was HEAD: no body whatever the headers say */
+	bool keep_alive;	/* llhttp_should_keep_alive at the head's end */
+	bool in_value;		/* the last header span seen was a value */
+	int err;		/* sticky error of the body (negative errno) */
+	uint64_t remaining;	/* RLT__RESP_LENGTH: body bytes still to come */
+	int64_t content_length; /* as rlt_http_reply_content_length */
+	char *dst;		/* RLT__RESP_CHUNKED: where on_body copies to */
+	size_t dst_len, dst_got;
+} rlt__http_resp;
+
+/* Start parsing a new response whose first bytes (if any) are at
+ * buf[pos, end). head_request: the request was HEAD. */
+void rlt__http_resp_begin(rlt__http_resp *r, bool head_request);
+
+/* Parse what is buffered of the head. Returns 1 when the head is complete
+ * (r->state says how the body is framed; pos is past the head; 1xx
+ * interim responses are skipped), 0 when more bytes are needed (the caller
+ * reads into buf[end, cap) and calls again), -EBADMSG (malformed),
+ * -EMSGSIZE (over max_header_size or max_headers). */
+int rlt__http_resp_head(rlt__http_resp *r);
+
+/* Move buffered body bytes into dst (at most len): the count (0: nothing
+ * buffered, or the body ended: r->state is RLT__RESP_DONE then), or
+ * -EBADMSG. Never reads. */
+ssize_t rlt__http_resp_take(rlt__http_resp *r, char *dst, size_t len);
+
+/* The connection ended: 0 if that ends the body (RLT__RESP_EOF, or the
+ * body was done), else -EPIPE. */
+int rlt__http_resp_eof(rlt__http_resp *r);
+
+/* The header named name (case-insensitive), or NULL. */
+const char *rlt__http_resp_header(const rlt__http_resp *r, const char *name);
+
+/* Free what the parser allocated (the header array). */
+void rlt__http_resp_free(rlt__http_resp *r);
+
+/* For the fuzz target: run the parser over data, read in pieces. */
+int rlt__http_client_fuzz(const uint8_t *data, size_t size);
+
+#endif
