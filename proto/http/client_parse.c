@@ -163,15 +163,18 @@ static void terminate_strings(rlt__http_resp *r)
 	for (unsigned i = 0; i < r->nhdrs; i++) {
 		rlt__http_hdr *h = &r->hdrs[i];
 		r->buf[h->name + h->name_len] = '\0';
-		if (h->value == NO_VALUE) {
-			/* No span: point at the name's NUL, an empty string. */
+		while (h->value != NO_VALUE && h->value_len > 0 &&
+		       (r->buf[h->value + h->value_len - 1] == ' ' ||
+			r->buf[h->value + h->value_len - 1] == '\t'))
+			h->value_len--;
+		if (h->value == NO_VALUE || h->value_len == 0) {
+			/* Empty: point at the name's NUL. (llhttp may report an
+			 * empty value's span where the next line starts: writing
+			 * there would cut the next name short.) */
 			h->value = h->name + h->name_len;
 			h->value_len = 0;
 			continue;
 		}
-		while (h->value_len > 0 && (r->buf[h->value + h->value_len - 1] == ' ' ||
-					    r->buf[h->value + h->value_len - 1] == '\t'))
-			h->value_len--;
 		r->buf[h->value + h->value_len] = '\0';
 	}
 	if (r->reason_len > 0)
