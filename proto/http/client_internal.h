@@ -1,12 +1,15 @@
-/* The HTTP client's insides, shared by client.c (pool, requests, the
- * reply calls), client_parse.c (the response parser over a buffer: no
- * I/O, so the fuzz target drives it) and client_url.c (URLs). */
+/* The HTTP client's insides, shared by client_pool.c (the connection
+ * pool, the client), client.c (a request's exchange, redirects),
+ * client_reply.c (the reply calls), client_parse.c (the response parser
+ * over a buffer: no I/O, so the fuzz target drives it) and client_url.c
+ * (URLs). */
 #ifndef RLT_HTTP_CLIENT_INTERNAL_H
 #define RLT_HTTP_CLIENT_INTERNAL_H
 
 #include <ringlet/http_client.h>
 
 #include <llhttp.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -100,5 +103,63 @@ void rlt__http_resp_free(rlt__http_resp *r);
 
 /* For the fuzz target: run the parser over data, read in pieces. */
 int rlt__http_client_fuzz(const uint8_t *data, size_t size);
+
+/* ---- the pool (client_pool.c) ---- */
+
+#define RLT__HTTP_READ_AHEAD (16 * 1024) /* body read-ahead after the head, per connection */
+
+typedef struct rlt__http_host {
+	struct rlt__http_host *next;	  /* hash chain */
+	rlt_sem *sem;			  /* busy connections of this host (NULL: no limit) */
+	struct rlt_http_reply *idle;	  /* idle connections, newest first */
+	char key[RLT__HTTP_HOSTPORT_MAX]; /* "host:port" */
+} rlt__http_host;
+
+/* A reply is its connection: the socket, the buffers (kept from request
+ * to request) and the parser. Busy (a task has the reply) or on its
+ * host's idle list and the client's. */
+struct rlt_http_reply {
+	rlt_http_client *c;
+	rlt__http_host *h;
+	int fd;
+	bool broken;			      /* an error happened: never reuse */
+	unsigned uses;			      /* requests sent on it */
+	uint64_t idle_since;		      /* rlt_now() when it went idle */
+	struct rlt_http_reply *hprev, *hnext; /* the host's idle list */
+	struct rlt_http_reply *lprev, *lnext; /* the client's idle list, oldest first */
+	uint64_t deadline;		      /* the whole request's (0: none): body reads too */
+	rlt__http_resp resp;		      /* the parser, over its buffer */
+	char *wbuf;			      /* the request head */
+	size_t wcap;
+	char *body; /* rlt_http_reply_body's and write_to's buffer */
+	size_t body_cap;
+	char *url; /* the URL that answered */
+	size_t url_cap;
+};
+
+#define RLT__HTTP_HOST_BUCKETS 64
+
+struct rlt_http_client {
+	rlt_http_client_opts o; /* with the defaults filled in */
+	char *user_agent;
+	rlt_sem *total;
+	rlt_task *idle_task;
+	pthread_mutex_t lock; /* the host table, the idle lists, open/idle changes */
+	rlt__http_host *hosts[RLT__HTTP_HOST_BUCKETS];
+	struct rlt_http_reply *lru_head, *lru_tail; /* idle, oldest first */
+	_Atomic unsigned open, idle;
+};
+
+/* The host entry of "host:port" (made on first use; lives as long as c),
+ * or NULL (out of memory). Does not suspend. */
+rlt__http_host *rlt__http_host_get(rlt_http_client *c, const char *key);
+
+/* A connection to h, idle or new (rlt_net_dial), with its permits (waits
+ * for them). Suspends. 0, or the wait's or the dial's negative errno. */
+int rlt__http_conn_acquire(rlt_http_client *c, rlt__http_host *h, struct rlt_http_reply **out);
+
+/* Give a connection back: to the idle lists if reuse (and the client
+ * keeps connections), else closed; then its permits. May suspend. */
+void rlt__http_conn_release(struct rlt_http_reply *r, bool reuse);
 
 #endif
