@@ -31,6 +31,8 @@ typedef struct srv {
 	atomic_int closed;   /* connections the client ended (EOF seen) */
 	atomic_int max_busy; /* most requests being answered at once */
 	atomic_int busy;
+	rlt_task **conns; /* every connection\'s task, joined by srv_stop */
+	size_t nconns, conns_cap;
 } srv;
 
 typedef struct srv_conn {
@@ -260,7 +262,11 @@ static inline void *srv_accept_task(void *arg)
 		srv_conn *sc = malloc(sizeof(*sc));
 		sc->s = s;
 		sc->fd = fd;
-		rlt_detach(rlt_spawn(srv_conn_task, sc, NULL));
+		if (s->nconns == s->conns_cap) {
+			s->conns_cap = s->conns_cap ? s->conns_cap * 2 : 64;
+			s->conns = realloc(s->conns, s->conns_cap * sizeof(*s->conns));
+		}
+		s->conns[s->nconns++] = rlt_spawn(srv_conn_task, sc, NULL);
 	}
 	return NULL;
 }
@@ -282,13 +288,19 @@ static inline void srv_start(srv *s)
 	assert_non_null(s->task);
 }
 
-/* Stop accepting (connection tasks still running end with the runtime). */
+/* Stop accepting, then end every connection's task (cancelled if it
+ * still runs: s lives on the caller's stack). */
 static inline void srv_stop(srv *s)
 {
 	rlt_cancel(s->task);
 	rlt_join(s->task, NULL);
 	rlt_acceptor_close(s->acc);
 	rlt_close(s->lfd);
+	for (size_t i = 0; i < s->nconns; i++) {
+		rlt_cancel(s->conns[i]);
+		rlt_join(s->conns[i], NULL);
+	}
+	free(s->conns);
 }
 
 /* s->base + path into buf. */
