@@ -40,9 +40,18 @@ typedef struct srv_conn {
 	int fd;
 } srv_conn;
 
+/* A send that failed (the fault policy injects errors) leaves a hole in
+ * the stream: end the connection then, so the client sees it cut short
+ * rather than waiting for bytes that will never come. */
+static inline void srv_send_bytes(int fd, const void *b, size_t n)
+{
+	if (rlt_send_all(fd, b, n, 0) != (ssize_t)n)
+		shutdown(fd, SHUT_RDWR);
+}
+
 static inline void srv_send(int fd, const char *s)
 {
-	rlt_send_all(fd, s, strlen(s), 0);
+	srv_send_bytes(fd, s, strlen(s));
 }
 
 /* Answer one request for path; returns false to close the connection. */
@@ -69,7 +78,7 @@ static inline bool srv_answer(srv *s, int fd, const char *method, const char *pa
 		    "HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nX-Long-Name: a value\r\n"
 		    "Content-Length: 3\r\n\r\nabc";
 		for (const char *c = r; *c; c++) {
-			rlt_send_all(fd, c, 1, 0);
+			srv_send_bytes(fd, c, 1);
 			rlt_yield();
 		}
 	} else if (!strcmp(path, "/eof")) {
@@ -97,12 +106,12 @@ static inline bool srv_answer(srv *s, int fd, const char *method, const char *pa
 			 "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd");
 	} else if (!strcmp(path, "/nul")) {
 		static const char r[] = "HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 0\r\n\r\n";
-		rlt_send_all(fd, r, sizeof(r) - 1, 0);
+		srv_send_bytes(fd, r, sizeof(r) - 1);
 	} else if (!strcmp(path, "/bighead")) {
 		srv_send(fd, "HTTP/1.1 200 OK\r\nX-Big: ");
 		memset(buf, 'x', sizeof(buf));
 		for (int i = 0; i < 40; i++)
-			rlt_send_all(fd, buf, sizeof(buf), 0);
+			srv_send_bytes(fd, buf, sizeof(buf));
 		srv_send(fd, "\r\nContent-Length: 0\r\n\r\n");
 	} else if (!strcmp(path, "/manyheaders")) {
 		srv_send(fd, "HTTP/1.1 200 OK\r\n");
@@ -119,7 +128,7 @@ static inline bool srv_answer(srv *s, int fd, const char *method, const char *pa
 		char *b = malloc(n);
 		for (size_t i = 0; i < n; i++)
 			b[i] = (char)('a' + i % 26);
-		rlt_send_all(fd, b, n, 0);
+		srv_send_bytes(fd, b, n);
 		free(b);
 	} else if (!strcmp(path, "/bigchunked")) {
 		srv_send(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
@@ -130,7 +139,7 @@ static inline bool srv_answer(srv *s, int fd, const char *method, const char *pa
 				piece[i] = (char)('a' + (k + i) % 26);
 			snprintf(buf, sizeof(buf), "%x;ext=1\r\n", len);
 			srv_send(fd, buf);
-			rlt_send_all(fd, piece, (size_t)len, 0);
+			srv_send_bytes(fd, piece, (size_t)len);
 			srv_send(fd, "\r\n");
 		}
 		srv_send(fd, "0\r\n\r\n");
@@ -187,7 +196,7 @@ static inline bool srv_answer(srv *s, int fd, const char *method, const char *pa
 		snprintf(buf, sizeof(buf), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s ",
 			 strlen(method) + 1 + blen, method);
 		srv_send(fd, buf);
-		rlt_send_all(fd, body, blen, 0);
+		srv_send_bytes(fd, body, blen);
 	} else if (!strcmp(path, "/headers")) {
 		/* The request's headers, as received. */
 		snprintf(buf, sizeof(buf), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n",
@@ -257,7 +266,11 @@ static inline void *srv_accept_task(void *arg)
 {
 	srv *s = arg;
 	int fd;
-	while ((fd = rlt_acceptor_next(s->acc, NULL)) >= 0) {
+	/* Until cancelled: an error (the fault policy injects them) is said
+	 * once, and accepting goes on. */
+	while ((fd = rlt_acceptor_next(s->acc, NULL)) != -ECANCELED) {
+		if (fd < 0)
+			continue;
 		atomic_fetch_add(&s->accepted, 1);
 		srv_conn *sc = malloc(sizeof(*sc));
 		sc->s = s;

@@ -128,7 +128,7 @@ static int send_request(struct rlt_http_reply *r, size_t head_len, const exchang
 	struct msghdr m = {.msg_iov = iov, .msg_iovlen = x->body_len ? 2 : 1};
 	while (m.msg_iovlen > 0) {
 		ssize_t n = rlt_sendmsg(r->fd, &m, 0);
-		if (n == -EINTR)
+		if (n < 0 && rlt__http_again(r->fd, &n, POLLOUT))
 			continue;
 		if (n < 0)
 			return (int)n;
@@ -166,7 +166,7 @@ static int read_head(struct rlt_http_reply *r, bool head_req, bool *nothing)
 		ssize_t n = rlt_recv(r->fd, p->buf + p->end, p->cap - p->end, 0);
 		if (scoped)
 			rlt_scope_leave(&sc);
-		if (n == -EINTR)
+		if (n < 0 && rlt__http_again(r->fd, &n, POLLIN))
 			continue;
 		if (n < 0)
 			return (int)n;

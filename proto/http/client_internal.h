@@ -9,6 +9,7 @@
 #include <ringlet/http_client.h>
 
 #include <llhttp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -103,6 +104,25 @@ void rlt__http_resp_free(rlt__http_resp *r);
 
 /* For the fuzz target: run the parser over data, read in pieces. */
 int rlt__http_client_fuzz(const uint8_t *data, size_t size);
+
+/* After a socket call returned *n < 0: whether to call again. -EINTR:
+ * yes. -EAGAIN (ringlet's sockets are blocking-mode, but a loop policy may
+ * say it, as the fault policy does): yes once rlt_poll says fd is ready
+ * for events, else *n becomes the poll's error. Anything else: no. */
+static inline bool rlt__http_again(int fd, ssize_t *n, unsigned events)
+{
+	if (*n == -EINTR)
+		return true;
+	if (*n != -EAGAIN)
+		return false;
+	int rc;
+	while ((rc = rlt_poll(fd, events)) == -EINTR)
+		;
+	if (rc > 0)
+		return true;
+	*n = rc < 0 ? rc : -EIO;
+	return false;
+}
 
 /* ---- the pool (client_pool.c) ---- */
 

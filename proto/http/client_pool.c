@@ -166,7 +166,9 @@ int rlt__http_conn_acquire(rlt_http_client *c, rlt__http_host *h, struct rlt_htt
 		return 0;
 	}
 	r = conn_new(c, h);
-	int fd = r ? rlt_net_dial(h->key, c->o.connect_timeout_ns, RLT_NET_NODELAY) : -ENOMEM;
+	int fd = r ? -EINTR : -ENOMEM;
+	while (fd == -EINTR) /* nothing was tried: try (deadlines still apply) */
+		fd = rlt_net_dial(h->key, c->o.connect_timeout_ns, RLT_NET_NODELAY);
 	if (fd < 0) {
 		if (r)
 			conn_free(r);

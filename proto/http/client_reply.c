@@ -79,7 +79,7 @@ static ssize_t read_some(rlt_http_reply *r, char *buf, size_t len)
 			len = (size_t)p->remaining;
 		char *to = direct ? buf : p->buf + p->end;
 		n = rlt_recv(r->fd, to, direct ? len : p->cap - p->end, 0);
-		if (n == -EINTR)
+		if (n < 0 && rlt__http_again(r->fd, &n, POLLIN))
 			continue;
 		if (n < 0)
 			return n;
@@ -182,7 +182,7 @@ ssize_t rlt_http_reply_write_to(rlt_http_reply *r, int fd, off_t offset)
 			return n < 0 ? n : (ssize_t)total;
 		for (ssize_t done = 0; done < n;) {
 			ssize_t w = rlt_write(fd, r->body + done, (size_t)(n - done), offset);
-			if (w == -EINTR)
+			if (w < 0 && rlt__http_again(fd, &w, POLLOUT))
 				continue;
 			if (w <= 0)
 				return w < 0 ? w : -EIO;
