@@ -105,7 +105,8 @@ typedef struct rlt_http_client_opts {
 	int64_t first_byte_timeout_ns;
 	int64_t timeout_ns;
 	/* Largest response head (status line and headers), and most header
-	 * lines: over either, -EMSGSIZE. 0: the defaults above. */
+	 * lines: over either, -EMSGSIZE. 0: the defaults above. Each
+	 * connection's read buffer is max_header_size + 16 KiB. */
 	size_t max_header_size;
 	unsigned max_headers;
 	/* Redirects (301, 302, 303, 307, 308 with a Location) followed per
