@@ -112,7 +112,7 @@ static void job_finish(job *j)
 {
 	if (j->future) {
 		if (j->err)
-			rlt_future_fail(j->future, -j->err);
+			rlt_future_fail(j->future, j->err); /* j->err: a negative errno */
 		else
 			rlt_future_set(j->future, j->result);
 		rlt_future_release(j->future);

@@ -192,9 +192,12 @@ int rlt_future_set(rlt_future *f, void *value)
 
 int rlt_future_fail(rlt_future *f, int err)
 {
-	if (!f || err <= 0)
+	if (!f || err == 0)
 		return -EINVAL;
-	return complete(f, NULL, err);
+	/* Negative, like every errno in the API; a positive one is the 0.1.0
+	 * convention, still taken for one release (future.h). f->err keeps
+	 * the positive value the await negates. */
+	return complete(f, NULL, err < 0 ? -err : err);
 }
 
 bool rlt_future_done(const rlt_future *f)

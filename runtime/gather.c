@@ -454,7 +454,8 @@ rlt_group *rlt_group_new(void)
 	return g;
 }
 
-rlt_task *rlt_group_spawn(rlt_group *g, rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)
+rlt_task *rlt_group_spawn_named(rlt_group *g, rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts,
+				const char *fn_name)
 {
 	if (!g || !fn || (opts && (opts->flags & RLT_SPAWN_DETACHED))) {
 		errno = EINVAL;
@@ -481,7 +482,7 @@ rlt_task *rlt_group_spawn(rlt_group *g, rlt_task_fn fn, void *arg, const rlt_spa
 	size_t slot = g->n++;
 	g->tasks[slot] = NULL;
 	rlt__spin_unlock(&g->lock);
-	rlt_task *t = rlt__spawn_watched(fn, arg, opts, &g->wa);
+	rlt_task *t = rlt__spawn_watched(fn, arg, opts, &g->wa, fn_name);
 	int err = errno;
 	rlt__spin_lock(&g->lock);
 	if (!t) {
@@ -555,4 +556,10 @@ int rlt_group_wait(rlt_group *g, rlt_group_report *report)
 	rlt__free(g->tasks);
 	rlt__free(g);
 	return err;
+}
+
+/* Behind the macro (gather.h), for the ABI: no function name. */
+rlt_task *(rlt_group_spawn)(rlt_group *g, rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)
+{
+	return rlt_group_spawn_named(g, fn, arg, opts, NULL);
 }

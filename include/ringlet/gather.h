@@ -142,6 +142,11 @@ RLT_API rlt_group *rlt_group_new(void);
  * down after a failure or rlt_group_cancel()). */
 RLT_API rlt_task *rlt_group_spawn(rlt_group *g, rlt_task_fn fn, void *arg,
 				  const rlt_spawn_opts *opts);
+/* The same with fn_name for the default task name (task.h: rlt_spawn_named);
+ * rlt_group_spawn is a macro passing #fn. */
+RLT_API rlt_task *rlt_group_spawn_named(rlt_group *g, rlt_task_fn fn, void *arg,
+					const rlt_spawn_opts *opts, const char *fn_name);
+#define rlt_group_spawn(g, fn, arg, opts) rlt_group_spawn_named((g), (fn), (arg), (opts), #fn)
 
 /* Cancel every task of g (asyncio: leaving the block with an exception).
  * Any thread. Returns 0 or -EINVAL. */
