@@ -29,11 +29,6 @@ static void exec_ok(rlt_mysql *c, const char *sql)
 		fail_msg("%s: %d %u %s", sql, (int)n, rlt_mysql_errno(c), rlt_mysql_error(c));
 }
 
-static bool val_is(rlt_mysql_value v, const char *s)
-{
-	return !v.is_null && v.len == strlen(s) && memcmp(v.ptr, s, v.len) == 0;
-}
-
 /* ---- the seed's case ---- */
 
 static void *seed_task(void *arg)
@@ -54,8 +49,8 @@ static void *seed_task(void *arg)
 			while (rlt_mysql_next_row(r) == 1) {
 				rows++;
 				rlt_mysql_value user = rlt_mysql_col(r, 1);
-				seen_rlt += val_is(user, TMS_USER);
-				seen_root += val_is(user, "root");
+				seen_rlt += tms_val_is(user, TMS_USER);
+				seen_root += tms_val_is(user, "root");
 			}
 			assert_int_equal((int)rlt_mysql_rows(r), rows);
 			assert_int_equal(seen_rlt, 2); /* '%' and 'localhost' */
@@ -94,9 +89,9 @@ static void check_types_row(rlt_mysql_result *r, const unsigned char *blob, size
 	int64_t i;
 	assert_int_equal(rlt_mysql_col_int(r, 0, &i), 0);
 	assert_true(i == INT64_MIN);
-	assert_true(val_is(rlt_mysql_col(r, 1), "18446744073709551615"));
+	assert_true(tms_val_is(rlt_mysql_col(r, 1), "18446744073709551615"));
 	assert_true(rlt_mysql_result_field(r, 1)->is_unsigned);
-	assert_true(val_is(rlt_mysql_col(r, 2), "12345.6789"));
+	assert_true(tms_val_is(rlt_mysql_col(r, 2), "12345.6789"));
 	assert_int_equal(rlt_mysql_result_field(r, 2)->type, 246); /* NEWDECIMAL */
 	double d;
 	assert_int_equal(rlt_mysql_col_double(r, 3, &d), 0);
@@ -109,9 +104,9 @@ static void check_types_row(rlt_mysql_result *r, const unsigned char *blob, size
 	assert_int_equal(b.len, bloblen);
 	assert_memory_equal(b.ptr, blob, bloblen);
 	assert_true(rlt_mysql_result_field(r, 5)->is_binary);
-	assert_true(val_is(rlt_mysql_col(r, 6), "2024-02-29"));
+	assert_true(tms_val_is(rlt_mysql_col(r, 6), "2024-02-29"));
 	assert_int_equal(rlt_mysql_result_field(r, 6)->type, 10); /* DATE */
-	assert_true(val_is(rlt_mysql_col(r, 7), "2024-02-29 23:59:58"));
+	assert_true(tms_val_is(rlt_mysql_col(r, 7), "2024-02-29 23:59:58"));
 	rlt_mysql_value n = rlt_mysql_col(r, 8);
 	assert_true(n.is_null);
 	assert_null(n.ptr);
@@ -300,7 +295,7 @@ static void *errors_task(void *arg)
 	assert_false(rlt_mysql_broken(c));
 	assert_int_equal(rlt_mysql_query_all(c, "SELECT 41+1", (size_t)-1, &r), 0);
 	assert_int_equal(rlt_mysql_next_row(r), 1);
-	assert_true(val_is(rlt_mysql_col(r, 0), "42"));
+	assert_true(tms_val_is(rlt_mysql_col(r, 0), "42"));
 	rlt_mysql_result_free(r);
 	assert_int_equal(rlt_mysql_errno(c), 0);
 	assert_string_equal(rlt_mysql_sqlstate(c), "00000");

@@ -272,6 +272,12 @@ static int tms_group_teardown(void **state)
 	return 0;
 }
 
+/* Whether v is the text s. */
+static inline bool tms_val_is(rlt_mysql_value v, const char *s)
+{
+	return !v.is_null && v.len == strlen(s) && memcmp(v.ptr, s, v.len) == 0;
+}
+
 #define TMS_REQUIRE()                                                                              \
 	do {                                                                                       \
 		if (!tms.ok)                                                                       \
