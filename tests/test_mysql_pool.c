@@ -13,8 +13,8 @@ static int modes[] = {RLT_MYSQL_NONBLOCK, RLT_MYSQL_EXECUTOR};
 
 static rlt_mysql_pool *pool_open(int mode, unsigned min, unsigned max, int64_t health)
 {
-	rlt_mysql_pool_config pc = {.conn = tms_cfg(false), .min = min, .max = max,
-				    .health_idle_ns = health};
+	rlt_mysql_pool_config pc = {
+	    .conn = tms_cfg(false), .min = min, .max = max, .health_idle_ns = health};
 	pc.conn.mode = mode;
 	rlt_mysql_pool *p = NULL;
 	int r = rlt_mysql_pool_open(&pc, &p);
@@ -69,7 +69,8 @@ static void *limits_task(void *arg)
 	/* Full: a bounded acquire times out, in about its time. */
 	uint64_t t0 = rlt_now();
 	rlt_mysql *x = (void *)1;
-	assert_int_equal(rlt_mysql_pool_acquire(p, 100 * (int64_t)RLT_NSEC_PER_MSEC, &x), -ETIMEDOUT);
+	assert_int_equal(rlt_mysql_pool_acquire(p, 100 * (int64_t)RLT_NSEC_PER_MSEC, &x),
+			 -ETIMEDOUT);
 	assert_null(x);
 	uint64_t dt = rlt_now() - t0;
 	assert_true(dt >= 90 * RLT_NSEC_PER_MSEC && dt < 2 * RLT_NSEC_PER_SEC);
@@ -179,7 +180,8 @@ static void *release_task(void *arg)
 	assert_int_equal(one_int(c, "SELECT 2"), 2);
 
 	/* A transaction begun and not ended: discarded (its rows never commit). */
-	assert_int_equal(rlt_mysql_exec(c, "CREATE TABLE IF NOT EXISTS rel (k INT) ENGINE=InnoDB"), 0);
+	assert_int_equal(rlt_mysql_exec(c, "CREATE TABLE IF NOT EXISTS rel (k INT) ENGINE=InnoDB"),
+			 0);
 	assert_int_equal(rlt_mysql_begin(c), 0);
 	assert_int_equal(rlt_mysql_exec(c, "INSERT INTO rel VALUES (1)"), 1);
 	rlt_mysql_pool_release(p, c);
@@ -352,9 +354,9 @@ static void test_overlap(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_limits),	 cmocka_unit_test(test_health),
-		cmocka_unit_test(test_release),	 cmocka_unit_test(test_many_tasks),
-		cmocka_unit_test(test_overlap),
+	    cmocka_unit_test(test_limits),  cmocka_unit_test(test_health),
+	    cmocka_unit_test(test_release), cmocka_unit_test(test_many_tasks),
+	    cmocka_unit_test(test_overlap),
 	};
 	return cmocka_run_group_tests(tests, tms_group_setup, tms_group_teardown);
 }

@@ -38,9 +38,9 @@ static void *seed_task(void *arg)
 		for (int u = 0; u < 2; u++) {
 			rlt_mysql *c = conn(modes[m], u);
 			rlt_mysql_result *r = NULL;
-			assert_int_equal(
-				rlt_mysql_query_all(c, "SELECT Host,User FROM mysql.user", (size_t)-1, &r),
-				0);
+			assert_int_equal(rlt_mysql_query_all(c, "SELECT Host,User FROM mysql.user",
+							     (size_t)-1, &r),
+					 0);
 			assert_non_null(r);
 			assert_int_equal(rlt_mysql_columns(r), 2);
 			assert_string_equal(rlt_mysql_result_field(r, 0)->name, "Host");
@@ -59,7 +59,8 @@ static void *seed_task(void *arg)
 
 			/* The same streamed row by row. */
 			assert_int_equal(
-				rlt_mysql_query(c, "SELECT Host,User FROM mysql.user", (size_t)-1, &r), 0);
+			    rlt_mysql_query(c, "SELECT Host,User FROM mysql.user", (size_t)-1, &r),
+			    0);
 			int srows = 0, nr;
 			while ((nr = rlt_mysql_next_row(r)) == 1)
 				srows++;
@@ -155,8 +156,9 @@ static void *types_task(void *arg)
 
 	/* ...and through a text query with escaping. */
 	char *sql = malloc(2 * bloblen + 512), *w = sql;
-	w += sprintf(w, "INSERT INTO types (i,u,dec_,d,s,b,dt,ts,n) VALUES (%lld, "
-			"18446744073709551615, 12345.6789, 0.125, '",
+	w += sprintf(w,
+		     "INSERT INTO types (i,u,dec_,d,s,b,dt,ts,n) VALUES (%lld, "
+		     "18446744073709551615, 12345.6789, 0.125, '",
 		     (long long)INT64_MIN);
 	w += rlt_mysql_escape(c, w, "a\0b\0c", 5);
 	w += sprintf(w, "', '");
@@ -189,10 +191,8 @@ static void *types_task(void *arg)
 	}
 
 	/* Prepared statement results (binary rows converted to text). */
-	assert_int_equal(rlt_mysql_prepare(c,
-					   "SELECT i,u,dec_,d,s,b,dt,ts,n FROM types WHERE id = ?",
-					   &st),
-			 0);
+	assert_int_equal(
+	    rlt_mysql_prepare(c, "SELECT i,u,dec_,d,s,b,dt,ts,n FROM types WHERE id = ?", &st), 0);
 	for (uint64_t id = id1; id <= id1 + 1; id++) {
 		rlt_mysql_param k = RLT_MYSQL_UINT(id);
 		assert_int_equal(rlt_mysql_stmt_execute(st, &k, 1, &r), 0);
@@ -359,7 +359,8 @@ static void *rows_one(void *arg)
 	int mode = *(int *)arg;
 	rlt_mysql *c = conn(mode, false);
 	rlt_mysql_result *r;
-	assert_int_equal(rlt_mysql_query(c, "SELECT seq, REPEAT('x', seq % 300) FROM seq_1_to_20000",
+	assert_int_equal(rlt_mysql_query(c,
+					 "SELECT seq, REPEAT('x', seq % 300) FROM seq_1_to_20000",
 					 (size_t)-1, &r),
 			 0);
 	int64_t want = 1, got;
@@ -402,9 +403,9 @@ static void test_streaming(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_seed_query), cmocka_unit_test(test_types),
-		cmocka_unit_test(test_transactions), cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_streaming),
+	    cmocka_unit_test(test_seed_query),	 cmocka_unit_test(test_types),
+	    cmocka_unit_test(test_transactions), cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_streaming),
 	};
 	return cmocka_run_group_tests(tests, tms_group_setup, tms_group_teardown);
 }

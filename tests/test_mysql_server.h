@@ -114,25 +114,27 @@ static void tms_dump_log(void)
 static void *tms_setup_task(void *arg)
 {
 	(void)arg;
-	rlt_mysql_config cfg = {.unix_socket = tms.sock, .user = "root", .connect_timeout_ms = 2000};
+	rlt_mysql_config cfg = {
+	    .unix_socket = tms.sock, .user = "root", .connect_timeout_ms = 2000};
 	rlt_mysql *c = NULL;
 	uint64_t until = rlt_now() + 60 * RLT_NSEC_PER_SEC;
 	int r;
 	char err[256];
 	while ((r = rlt_mysql_connect(&cfg, &c, err, sizeof(err))) != 0) {
 		if (rlt_now() > until) {
-			fprintf(stderr, "mysql test server: no answer on %s: %d %s\n", tms.sock, r, err);
+			fprintf(stderr, "mysql test server: no answer on %s: %d %s\n", tms.sock, r,
+				err);
 			return (void *)(intptr_t)r;
 		}
 		rlt_sleep(50 * RLT_NSEC_PER_MSEC);
 	}
 	static const char *const sql[] = {
-		"CREATE USER '" TMS_USER "'@'%' IDENTIFIED BY '" TMS_PASS "'",
-		"CREATE USER '" TMS_USER "'@'localhost' IDENTIFIED BY '" TMS_PASS "'",
-		"GRANT ALL ON *.* TO '" TMS_USER "'@'%'",
-		"GRANT ALL ON *.* TO '" TMS_USER "'@'localhost'",
-		"CREATE DATABASE " TMS_DB,
-		NULL};
+	    "CREATE USER '" TMS_USER "'@'%' IDENTIFIED BY '" TMS_PASS "'",
+	    "CREATE USER '" TMS_USER "'@'localhost' IDENTIFIED BY '" TMS_PASS "'",
+	    "GRANT ALL ON *.* TO '" TMS_USER "'@'%'",
+	    "GRANT ALL ON *.* TO '" TMS_USER "'@'localhost'",
+	    "CREATE DATABASE " TMS_DB,
+	    NULL};
 	for (int i = 0; sql[i]; i++) {
 		int64_t n = rlt_mysql_exec(c, sql[i]);
 		if (n < 0) {
@@ -160,7 +162,7 @@ static int tms_start(void)
 		return -1;
 	snprintf(tms.sock, sizeof(tms.sock), "%s/sock", tms.dir);
 	char datadir[128], log[128], pidf[128], a_data[160], a_sock[160], a_port[32], a_log[160],
-		a_pid[160];
+	    a_pid[160];
 	snprintf(datadir, sizeof(datadir), "%s/data", tms.dir);
 	snprintf(log, sizeof(log), "%s/server.log", tms.dir);
 	snprintf(pidf, sizeof(pidf), "%s/pid", tms.dir);

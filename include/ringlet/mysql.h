@@ -69,8 +69,9 @@ typedef struct rlt_mysql_pool rlt_mysql_pool;
 
 /* How a connection waits for the server (rlt_mysql_config.mode). */
 #define RLT_MYSQL_NONBLOCK 0 /* the connector's non-blocking API + rlt_poll (default) */
-#define RLT_MYSQL_EXECUTOR 1 /* the blocking connector on an executor thread
-				(rlt_run_blocking): for comparison */
+#define RLT_MYSQL_EXECUTOR                                                                         \
+	1 /* the blocking connector on an executor thread                                          \
+	     (rlt_run_blocking): for comparison */
 
 typedef struct rlt_mysql_config {
 	/* TCP host (name or address; NULL: "127.0.0.1" unless unix_socket)
@@ -155,8 +156,7 @@ RLT_API int rlt_mysql_query(rlt_mysql *c, const char *sql, size_t len, rlt_mysql
 /* The same, reading the whole result set into memory first (fetch all:
  * mysql_store_result): rlt_mysql_next_row() then never suspends, the
  * connection is free at once, and the result may outlive it. */
-RLT_API int rlt_mysql_query_all(rlt_mysql *c, const char *sql, size_t len,
-				rlt_mysql_result **out);
+RLT_API int rlt_mysql_query_all(rlt_mysql *c, const char *sql, size_t len, rlt_mysql_result **out);
 /* Run sql and discard any rows: returns the affected rows (>= 0) or an errno. */
 RLT_API int64_t rlt_mysql_exec(rlt_mysql *c, const char *sql);
 
@@ -227,11 +227,12 @@ typedef struct rlt_mysql_param {
 	const void *ptr;
 	size_t len;
 } rlt_mysql_param;
-#define RLT_MYSQL_NULLP()    ((rlt_mysql_param){.kind = RLT_MYSQL_P_NULL})
-#define RLT_MYSQL_INT(v)     ((rlt_mysql_param){.kind = RLT_MYSQL_P_INT, .i = (int64_t)(v)})
-#define RLT_MYSQL_UINT(v)    ((rlt_mysql_param){.kind = RLT_MYSQL_P_UINT, .i = (int64_t)(v)})
-#define RLT_MYSQL_DOUBLE(v)  ((rlt_mysql_param){.kind = RLT_MYSQL_P_DOUBLE, .d = (v)})
-#define RLT_MYSQL_TEXT(s)    ((rlt_mysql_param){.kind = RLT_MYSQL_P_TEXT, .ptr = (s), .len = strlen(s)})
+#define RLT_MYSQL_NULLP()   ((rlt_mysql_param){.kind = RLT_MYSQL_P_NULL})
+#define RLT_MYSQL_INT(v)    ((rlt_mysql_param){.kind = RLT_MYSQL_P_INT, .i = (int64_t)(v)})
+#define RLT_MYSQL_UINT(v)   ((rlt_mysql_param){.kind = RLT_MYSQL_P_UINT, .i = (int64_t)(v)})
+#define RLT_MYSQL_DOUBLE(v) ((rlt_mysql_param){.kind = RLT_MYSQL_P_DOUBLE, .d = (v)})
+#define RLT_MYSQL_TEXT(s)                                                                          \
+	((rlt_mysql_param){.kind = RLT_MYSQL_P_TEXT, .ptr = (s), .len = strlen(s)})
 #define RLT_MYSQL_BLOB(p, n) ((rlt_mysql_param){.kind = RLT_MYSQL_P_BLOB, .ptr = (p), .len = (n)})
 
 /* Prepare sql on c; *out receives the statement. Suspends. 0 or errno
@@ -270,6 +271,14 @@ typedef struct rlt_mysql_pool_config {
 	 * is handed out, and replaced if the ping fails (0: 1000 ms;
 	 * negative: never). */
 	int64_t health_idle_ns;
+	/* A connection broken by a cancellation or deadline in the middle of
+	 * a statement is closed at once; the server notices only when the
+	 * statement ends (SELECT SLEEP(5) runs on for its 5 s). With
+	 * kill_on_abort, releasing it also starts a detached task that ends
+	 * that server session with KILL on a connection of its own (not
+	 * counted in max; they keep what they need of the pool alive after
+	 * rlt_mysql_pool_close). */
+	bool kill_on_abort;
 } rlt_mysql_pool_config;
 
 typedef struct rlt_mysql_pool_stats {
@@ -277,6 +286,7 @@ typedef struct rlt_mysql_pool_stats {
 	uint64_t opened;    /* connections made */
 	uint64_t discarded; /* dirty or broken connections closed instead of kept */
 	uint64_t pinged, replaced;
+	uint64_t killed; /* server sessions ended by kill_on_abort */
 } rlt_mysql_pool_stats;
 
 /* Make a pool and open cfg->min connections. Suspends. 0 or the first
@@ -298,7 +308,8 @@ RLT_API int rlt_mysql_pool_acquire(rlt_mysql_pool *p, int64_t timeout_ns, rlt_my
  */
 RLT_API void rlt_mysql_pool_release(rlt_mysql_pool *p, rlt_mysql *c);
 /* Close the idle connections and free p; every connection must have been
- * released. Suspends. 0 or -EBUSY (connections still out: nothing done). */
+ * released. Suspends. 0 or -EBUSY
+ * (connections still out: nothing done). */
 RLT_API int rlt_mysql_pool_close(rlt_mysql_pool *p);
 RLT_API void rlt_mysql_pool_get_stats(rlt_mysql_pool *p, rlt_mysql_pool_stats *out);
 

@@ -30,8 +30,8 @@ enum res_kind { RES_STORED, RES_STREAM, RES_STMT };
 
 struct rlt_mysql_result {
 	enum res_kind kind;
-	rlt_mysql *c;	  /* RES_STREAM: the busy connection (NULL once detached) */
-	MYSQL_RES *res;	  /* RES_STORED/RES_STREAM (NULL once detached) */
+	rlt_mysql *c;	    /* RES_STREAM: the busy connection (NULL once detached) */
+	MYSQL_RES *res;	    /* RES_STORED/RES_STREAM (NULL once detached) */
 	rlt_mysql_stmt *st; /* RES_STMT */
 	MYSQL_ROW row;
 	unsigned long *lens;
@@ -59,9 +59,13 @@ struct rlt_mysql {
 	int mode;
 	rlt_pool *exec;
 	int fd;
+	unsigned long thread_id;
 	bool broken;
 	bool in_tx;
 	bool timed_out; /* the connector's timeout fired in the current op */
+	/* The server session of a statement cut short by a cancellation or
+	 * deadline (it may still be running there), for the pool's KILL. */
+	unsigned long abort_id;
 	rlt_mysql_result *stream;
 	rlt_mysql_stmt *stmts;
 	rlt_mysql_result *spare; /* a freed text result kept for the next query */
@@ -185,9 +189,9 @@ static void op_block(struct op *o)
 {
 	switch (o->kind) {
 	case OP_CONNECT:
-		o->ret_m = mysql_real_connect(o->m, cfg_host(o->cfg), o->cfg->user,
-					      o->cfg->password, o->cfg->db, o->cfg->port,
-					      o->cfg->unix_socket, 0);
+		o->ret_m =
+		    mysql_real_connect(o->m, cfg_host(o->cfg), o->cfg->user, o->cfg->password,
+				       o->cfg->db, o->cfg->port, o->cfg->unix_socket, 0);
 		break;
 	case OP_QUERY:
 		o->ret_i = mysql_real_query(o->m, o->sql, o->len);
@@ -387,14 +391,21 @@ static int wait_events(int status, int rev)
 /* The task was cancelled, or a deadline passed, while the connector was
  * mid-op: shut the socket so that whatever the connector waits for fails
  * at once, let it run to its end, and break c. */
+static bool op_runs_statement(enum op_kind k)
+{
+	return k != OP_CONNECT && k != OP_CLOSE && k != OP_STMT_CLOSE && k != OP_PING;
+}
+
 static void nb_abort(rlt_mysql *c, struct op *o, int status)
 {
+	if (op_runs_statement(o->kind))
+		c->abort_id = mysql_thread_id(o->m);
 	int fd = mysql_get_socket(o->m);
 	if (fd >= 0)
 		shutdown(fd, SHUT_RDWR);
 	for (int i = 0; status && i < 1000; i++)
-		status = op_cont(o, status & (MYSQL_WAIT_READ | MYSQL_WAIT_WRITE | MYSQL_WAIT_EXCEPT |
-					     MYSQL_WAIT_TIMEOUT));
+		status = op_cont(o, status & (MYSQL_WAIT_READ | MYSQL_WAIT_WRITE |
+					      MYSQL_WAIT_EXCEPT | MYSQL_WAIT_TIMEOUT));
 	if (o->kind == OP_CLOSE || o->kind == OP_CONNECT) {
 		/* mysql_close_cont freed the handle; a connect is closed by
 		 * its caller. */
@@ -478,6 +489,9 @@ static int run_exec(rlt_mysql *c, struct op *o)
 	if (r < 0) {
 		if (o->kind != OP_CONNECT && c->fd >= 0)
 			shutdown(c->fd, SHUT_RDWR);
+		/* (the thread id was read at connect: no race with the job) */
+		if (op_runs_statement(o->kind))
+			c->abort_id = c->thread_id;
 		rlt_scope sh;
 		rlt_shield_enter(&sh);
 		rlt_future_await(f, NULL, -1);
@@ -595,8 +609,8 @@ int rlt_mysql_connect(const rlt_mysql_config *cfg, rlt_mysql **out, char *err, s
 		if (c->timed_out)
 			r = -ETIMEDOUT;
 		if (err && errlen)
-			snprintf(err, errlen, "%u (%s): %s", mysql_errno(c->m), mysql_sqlstate(c->m),
-				 mysql_error(c->m));
+			snprintf(err, errlen, "%u (%s): %s", mysql_errno(c->m),
+				 mysql_sqlstate(c->m), mysql_error(c->m));
 	} else if (r < 0 && err && errlen) {
 		snprintf(err, errlen, "%s", c->errmsg);
 	}
@@ -609,6 +623,7 @@ int rlt_mysql_connect(const rlt_mysql_config *cfg, rlt_mysql **out, char *err, s
 		return r;
 	}
 	c->fd = mysql_get_socket(c->m);
+	c->thread_id = mysql_thread_id(c->m);
 	*out = c;
 	return 0;
 }
@@ -1193,7 +1208,7 @@ static int bind_params(rlt_mysql_stmt *s, const rlt_mysql_param *p, unsigned n)
 			if (p[i].len > ULONG_MAX)
 				return -EINVAL;
 			b->buffer_type =
-				p[i].kind == RLT_MYSQL_P_TEXT ? MYSQL_TYPE_STRING : MYSQL_TYPE_BLOB;
+			    p[i].kind == RLT_MYSQL_P_TEXT ? MYSQL_TYPE_STRING : MYSQL_TYPE_BLOB;
 			b->buffer = (void *)(p[i].ptr ? p[i].ptr : "");
 			b->buffer_length = (unsigned long)p[i].len;
 			break;
@@ -1324,8 +1339,56 @@ struct rlt_mysql_pool {
 	rlt_mysql *idle;
 	unsigned nidle, nout;
 	rlt_sem *slots;
+	int refs; /* the owner's, and one per KILL task still running */
 	rlt_mysql_pool_stats st;
 };
+
+static void pool_free(rlt_mysql_pool *p);
+
+static void pool_unref(rlt_mysql_pool *p)
+{
+	if (__atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		pool_free(p);
+}
+
+struct killer {
+	rlt_mysql_pool *p;
+	unsigned long id;
+};
+
+/* Ends the server session of a statement cut short (kill_on_abort): on a
+ * connection of its own, so the pool's limit and the caller's deadline do
+ * not apply. */
+static void *killer_task(void *arg)
+{
+	struct killer *k = arg;
+	rlt_mysql *c;
+	rlt_mysql_config cfg = k->p->cfg.conn;
+	if (!cfg.connect_timeout_ms)
+		cfg.connect_timeout_ms = 5000;
+	if (rlt_mysql_connect(&cfg, &c, NULL, 0) == 0) {
+		if (rlt_mysql_kill(c, k->id, false) == 0)
+			__atomic_fetch_add(&k->p->st.killed, 1, __ATOMIC_RELAXED);
+		rlt_mysql_close(c);
+	}
+	pool_unref(k->p);
+	free(k);
+	return NULL;
+}
+
+static void pool_kill(rlt_mysql_pool *p, unsigned long id)
+{
+	struct killer *k = malloc(sizeof(*k));
+	if (!k)
+		return;
+	*k = (struct killer){p, id};
+	__atomic_add_fetch(&p->refs, 1, __ATOMIC_RELAXED);
+	rlt_spawn_opts o = {.name = "mysql-kill", .flags = RLT_SPAWN_DETACHED};
+	if (!rlt_spawn(killer_task, k, &o)) {
+		__atomic_sub_fetch(&p->refs, 1, __ATOMIC_RELAXED);
+		free(k);
+	}
+}
 
 static char *dup_into(char **dst, const char *s)
 {
@@ -1341,14 +1404,15 @@ static char *dup_into(char **dst, const char *s)
 static int pool_copy_cfg(rlt_mysql_pool *p, const rlt_mysql_pool_config *cfg)
 {
 	p->cfg = *cfg;
-	const char *const *fs[] = {&cfg->conn.host,	&cfg->conn.unix_socket, &cfg->conn.user,
-				   &cfg->conn.password, &cfg->conn.db,		&cfg->conn.charset,
-				   &cfg->conn.tls_key,	&cfg->conn.tls_cert,	&cfg->conn.tls_ca,
-				   &cfg->conn.tls_capath, &cfg->conn.tls_cipher};
-	const char **ts[] = {&p->cfg.conn.host,	    &p->cfg.conn.unix_socket, &p->cfg.conn.user,
-			     &p->cfg.conn.password, &p->cfg.conn.db,	      &p->cfg.conn.charset,
-			     &p->cfg.conn.tls_key,  &p->cfg.conn.tls_cert,    &p->cfg.conn.tls_ca,
-			     &p->cfg.conn.tls_capath, &p->cfg.conn.tls_cipher};
+	const char *const *fs[] = {
+	    &cfg->conn.host,   &cfg->conn.unix_socket, &cfg->conn.user,	     &cfg->conn.password,
+	    &cfg->conn.db,     &cfg->conn.charset,     &cfg->conn.tls_key,   &cfg->conn.tls_cert,
+	    &cfg->conn.tls_ca, &cfg->conn.tls_capath,  &cfg->conn.tls_cipher};
+	const char **ts[] = {
+	    &p->cfg.conn.host,	     &p->cfg.conn.unix_socket, &p->cfg.conn.user,
+	    &p->cfg.conn.password,   &p->cfg.conn.db,	       &p->cfg.conn.charset,
+	    &p->cfg.conn.tls_key,    &p->cfg.conn.tls_cert,    &p->cfg.conn.tls_ca,
+	    &p->cfg.conn.tls_capath, &p->cfg.conn.tls_cipher};
 	size_t total = 1;
 	for (size_t i = 0; i < sizeof(fs) / sizeof(fs[0]); i++)
 		total += *fs[i] ? strlen(*fs[i]) + 1 : 0;
@@ -1392,6 +1456,7 @@ int rlt_mysql_pool_open(const rlt_mysql_pool_config *cfg, rlt_mysql_pool **out)
 	}
 	pthread_mutex_init(&p->mu, NULL);
 	p->slots = rlt_sem_new(p->cfg.max);
+	p->refs = 1;
 	if (!p->slots) {
 		pool_free(p);
 		return -ENOMEM;
@@ -1495,6 +1560,8 @@ void rlt_mysql_pool_release(rlt_mysql_pool *p, rlt_mysql *c)
 		return;
 	if (!conn_clean(c)) {
 		__atomic_fetch_add(&p->st.discarded, 1, __ATOMIC_RELAXED);
+		if (p->cfg.kill_on_abort && c->abort_id && rlt_current())
+			pool_kill(p, c->abort_id);
 		conn_break(c);
 		conn_free(c);
 		pthread_mutex_lock(&p->mu);
@@ -1532,7 +1599,7 @@ int rlt_mysql_pool_close(rlt_mysql_pool *p)
 		list = c->pnext;
 		rlt_mysql_close(c);
 	}
-	pool_free(p);
+	pool_unref(p);
 	return 0;
 }
 
@@ -1548,4 +1615,5 @@ void rlt_mysql_pool_get_stats(rlt_mysql_pool *p, rlt_mysql_pool_stats *out)
 	out->discarded = __atomic_load_n(&p->st.discarded, __ATOMIC_RELAXED);
 	out->pinged = __atomic_load_n(&p->st.pinged, __ATOMIC_RELAXED);
 	out->replaced = __atomic_load_n(&p->st.replaced, __ATOMIC_RELAXED);
+	out->killed = __atomic_load_n(&p->st.killed, __ATOMIC_RELAXED);
 }
