@@ -60,7 +60,7 @@ static const char *tms_installdb(void)
 	return tms_find(c);
 }
 
-static unsigned tms_free_port(void)
+static inline unsigned tms_free_port(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -245,7 +245,7 @@ static void tms_stop(void)
 }
 
 /* The config of the test user over TCP (or the socket). */
-static rlt_mysql_config tms_cfg(bool unix_sock)
+static inline rlt_mysql_config tms_cfg(bool unix_sock)
 {
 	rlt_mysql_config c = {.host = "127.0.0.1",
 			      .port = tms.port,
