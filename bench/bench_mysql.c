@@ -106,7 +106,8 @@ int main(int argc, char **argv)
 		else if (!strcmp(k, "--db"))
 			o.pc.conn.db = v;
 		else if (!strcmp(k, "--mode"))
-			o.pc.conn.mode = !strcmp(v, "executor") ? RLT_MYSQL_EXECUTOR : RLT_MYSQL_NONBLOCK;
+			o.pc.conn.mode =
+			    !strcmp(v, "executor") ? RLT_MYSQL_EXECUTOR : RLT_MYSQL_NONBLOCK;
 		else if (!strcmp(k, "--tasks"))
 			o.tasks = (unsigned)atoi(v);
 		else if (!strcmp(k, "--pool"))

@@ -250,7 +250,8 @@ RLT_API unsigned rlt_mysql_stmt_params(const rlt_mysql_stmt *st);
  */
 RLT_API int rlt_mysql_stmt_execute(rlt_mysql_stmt *st, const rlt_mysql_param *params,
 				   unsigned nparams, rlt_mysql_result **out);
-/* Close st on the server and free it. Suspends. NULL is ignored. */
+/* Close st on the server and free it (its result, if not freed yet, goes
+ * with it). Suspends. NULL is ignored. */
 RLT_API void rlt_mysql_stmt_close(rlt_mysql_stmt *st);
 
 /* ---- KILL ---- */

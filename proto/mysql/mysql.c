@@ -68,7 +68,6 @@ struct rlt_mysql {
 	unsigned long abort_id;
 	rlt_mysql_result *stream;
 	rlt_mysql_stmt *stmts;
-	rlt_mysql_result *spare; /* a freed text result kept for the next query */
 	unsigned err_no;
 	char sqlstate[SQLSTATE_LENGTH + 1];
 	char errmsg[MYSQL_ERRMSG_SIZE];
@@ -639,10 +638,6 @@ static void conn_free(rlt_mysql *c)
 			mysql_stmt_close(s->st); /* detached by mysql_close: no I/O */
 		stmt_free_local(s);
 	}
-	if (c->spare) {
-		free(c->spare->fields);
-		free(c->spare);
-	}
 	free(c);
 }
 
@@ -733,18 +728,6 @@ size_t rlt_mysql_escape(rlt_mysql *c, char *to, const char *from, size_t len)
 
 /* ---- text queries ---- */
 
-static rlt_mysql_result *result_new(rlt_mysql *c)
-{
-	rlt_mysql_result *r = c->spare;
-	if (r) {
-		c->spare = NULL;
-		free(r->fields);
-		memset(r, 0, sizeof(*r));
-		return r;
-	}
-	return calloc(1, sizeof(*r));
-}
-
 static int do_query(rlt_mysql *c, const char *sql, size_t len)
 {
 	int r = conn_check(c);
@@ -789,7 +772,7 @@ static int query_result(rlt_mysql *c, bool all, rlt_mysql_result **out)
 		if (!res)
 			return conn_fail(c, NULL);
 	}
-	rlt_mysql_result *rr = result_new(c);
+	rlt_mysql_result *rr = calloc(1, sizeof(*rr));
 	if (!rr) {
 		if (all) {
 			mysql_free_result(res);
