@@ -68,6 +68,7 @@ struct rlt_mysql {
 	unsigned long abort_id;
 	rlt_mysql_result *stream;
 	rlt_mysql_stmt *stmts;
+	struct xop *xop; /* the executor variant's op, reused */
 	unsigned err_no;
 	char sqlstate[SQLSTATE_LENGTH + 1];
 	char errmsg[MYSQL_ERRMSG_SIZE];
@@ -476,41 +477,103 @@ static void *exec_job(void *arg)
 	return NULL;
 }
 
-/* Run o's blocking call on c's executor pool and await it. On a
- * cancellation or deadline, the socket is shut down so that the call ends
- * at once, and the task waits (shielded) for the thread to let go of o. */
+/*
+ * The executor variant's op, on the heap: a job cut short by a
+ * cancellation or deadline goes on to its end on its thread, and then owns
+ * the connector's objects of the connection (the task has moved on).
+ * Whichever of the two lets go last (the task handing them over, the job's
+ * discard) closes them.
+ */
+struct xop {
+	struct op op;
+	int exits; /* atomic: the task's and the discard's */
+	MYSQL *m;
+	MYSQL_RES *res;
+	MYSQL_STMT **stmts;
+	unsigned nstmts;
+};
+
+static void xop_cleanup(struct xop *x)
+{
+	for (unsigned i = 0; i < x->nstmts; i++)
+		mysql_stmt_close(x->stmts[i]); /* the socket is shut: no waiting */
+	free(x->stmts);
+	if (x->res) {
+		x->res->handle = NULL;
+		mysql_free_result(x->res);
+	}
+	if (x->m)
+		mysql_close(x->m);
+	free(x);
+}
+
+static void xop_discard(void *arg, void *result)
+{
+	(void)result;
+	struct xop *x = arg;
+	if (__atomic_fetch_add(&x->exits, 1, __ATOMIC_ACQ_REL) == 1)
+		xop_cleanup(x);
+}
+
+/* Run o's blocking call on c's executor pool and await it
+ * (rlt_run_blocking_timeout: cancellable). On a cancellation or deadline
+ * the task resumes at once: the socket is shut down so that the call ends
+ * promptly, and the connector's handle, streaming result and statements
+ * are handed to the job, which frees them when it ends; c is broken. */
 static int run_exec(rlt_mysql *c, struct op *o)
 {
-	rlt_future *f = rlt_pool_submit(c->exec, exec_job, o);
-	if (!f)
-		return -errno;
-	int r = rlt_future_await(f, NULL, -1);
-	if (r < 0) {
-		if (o->kind != OP_CONNECT && c->fd >= 0)
-			shutdown(c->fd, SHUT_RDWR);
-		/* (the thread id was read at connect: no race with the job) */
-		if (op_runs_statement(o->kind))
-			c->abort_id = c->thread_id;
-		rlt_scope sh;
-		rlt_shield_enter(&sh);
-		rlt_future_await(f, NULL, -1);
-		rlt_scope_leave(&sh);
-		rlt_future_release(f);
-		if (o->kind == OP_CLOSE) {
-			c->m = NULL;
-			c->fd = -1;
-			c->broken = true;
-		} else if (o->kind != OP_CONNECT) {
-			conn_break(c);
-		}
-		err_set(c, 0, "HY000",
-			r == -ECANCELED	  ? "cancelled mid-call: connection closed"
-			: r == -ETIMEDOUT ? "deadline passed mid-call: connection closed"
-					  : "wait failed: connection closed");
-		return r;
+	struct xop *x = c->xop;
+	if (!x) {
+		x = calloc(1, sizeof(*x));
+		if (!x)
+			return -ENOMEM;
+		c->xop = x;
 	}
-	rlt_future_release(f);
-	return 0;
+	x->op = *o;
+	int r = rlt_run_blocking_timeout(c->exec, exec_job, x, NULL, -1, xop_discard);
+	if (r == 0) {
+		*o = x->op;
+		return 0;
+	}
+	if (r != -ECANCELED && r != -ETIMEDOUT)
+		return r; /* the job never ran (-EAGAIN, -ENOMEM...) */
+	c->xop = NULL;
+	if (o->kind != OP_CONNECT && c->fd >= 0)
+		shutdown(c->fd, SHUT_RDWR);
+	if (op_runs_statement(o->kind))
+		c->abort_id = c->thread_id; /* read at connect: no race with the job */
+	/* Hand over what the job may still be using. */
+	if (o->kind != OP_CLOSE)
+		x->m = o->m; /* (mysql_close frees it itself) */
+	if (c->stream) {
+		rlt_mysql_result *sr = c->stream;
+		c->stream = NULL;
+		sr->c = NULL;
+		if (o->kind != OP_FREE_RESULT)
+			x->res = sr->res;
+		sr->res = NULL;
+		sr->row = NULL;
+	}
+	unsigned n = 0;
+	for (rlt_mysql_stmt *st = c->stmts; st; st = st->next)
+		n += st->st != NULL;
+	if (n && o->kind != OP_CLOSE) {
+		x->stmts = calloc(n, sizeof(*x->stmts));
+		for (rlt_mysql_stmt *st = c->stmts; st && x->stmts; st = st->next)
+			if (st->st) {
+				x->stmts[x->nstmts++] = st->st;
+				st->st = NULL;
+			}
+	}
+	c->m = NULL;
+	c->fd = -1;
+	c->broken = true;
+	err_set(c, 0, "HY000",
+		r == -ECANCELED ? "cancelled mid-call: connection closed"
+				: "deadline passed mid-call: connection closed");
+	if (__atomic_fetch_add(&x->exits, 1, __ATOMIC_ACQ_REL) == 1)
+		xop_cleanup(x);
+	return r;
 }
 
 static int run_op(rlt_mysql *c, struct op *o)
@@ -614,10 +677,13 @@ int rlt_mysql_connect(const rlt_mysql_config *cfg, rlt_mysql **out, char *err, s
 		snprintf(err, errlen, "%s", c->errmsg);
 	}
 	if (r < 0) {
-		int fd = mysql_get_socket(c->m);
-		if (fd >= 0)
-			shutdown(fd, SHUT_RDWR);
-		mysql_close(c->m);
+		if (c->m) { /* (NULL: handed to an executor job cut short) */
+			int fd = mysql_get_socket(c->m);
+			if (fd >= 0)
+				shutdown(fd, SHUT_RDWR);
+			mysql_close(c->m);
+		}
+		free(c->xop);
 		free(c);
 		return r;
 	}
@@ -631,6 +697,7 @@ static void stmt_free_local(rlt_mysql_stmt *s);
 
 static void conn_free(rlt_mysql *c)
 {
+	free(c->xop);
 	while (c->stmts) {
 		rlt_mysql_stmt *s = c->stmts;
 		c->stmts = s->next;
