@@ -26,6 +26,8 @@
 #include "ringlet/net.h"
 #include "ringlet/bufstream.h"
 #include "ringlet/process.h"
+#include "ringlet/signal.h"
+#include "ringlet/procpool.h"
 #include "ringlet/policy.h"
 #include "ringlet/executor.h"
 #include "ringlet/sync.h"

@@ -4,8 +4,11 @@
 
 #include "ringlet/time.h"
 
+#include "io/ops.h"
 #include "io/policy.h"
+#include "runtime/alloc.h"
 #include "runtime/cancel.h"
+#include "runtime/oneshot.h"
 #include "sched/worker.h"
 
 #include <fcntl.h>
@@ -46,7 +49,9 @@ typedef struct op_wait {
 	rlt__timer tm;
 	rlt_op *op;
 	rlt_loop *loop;
-	int cause; /* -ECANCELED or -ETIMEDOUT once we asked for a cancel */
+	/* -ECANCELED, -ETIMEDOUT or -EBADF (rlt_close of the fd by another
+	 * task) once something asked for a cancel */
+	int cause;
 } op_wait;
 
 static bool op_cancel(rlt__worker *w, rlt__wait *wt)
@@ -84,6 +89,8 @@ static __attribute__((noinline)) int op_outcome(rlt_task *t, op_wait *ow)
 		}
 		if (ow->cause == -ETIMEDOUT || ow->op->deadline)
 			return -ETIMEDOUT; /* our timer, or the linked timeout */
+		if (ow->cause == -EBADF)
+			return -EBADF; /* the fd was closed under us */
 		return res;
 	}
 	if (ow->cause == -ECANCELED)
@@ -114,25 +121,26 @@ static int op_submit_wait(rlt_task *t, rlt_op *op, uint64_t deadline)
 		if (w->loop.policy->flags & RLT_POLICY_DEADLINES) {
 			op->deadline = deadline;
 		} else {
-			rlt__timer_init(&ow.tm, op_deadline_fire);
-			ow.tm.deadline = deadline;
-			/* (no room for the timer: wait without one rather than
-			 * fail an op that is about to be in flight) */
-			if (rlt__timer_add(&w->timers, &ow.tm) == 0)
-				t->wait_timer = &ow.tm;
+			/* Armed before the submit (sched/sched.h, rule 1). No
+			 * room for it: the op fails before it starts, as every
+			 * timed wait does. */
+			int arm = rlt__wait_timer_arm(t, &ow.tm, op_deadline_fire, deadline);
+			if (arm < 0) {
+				rlt__wait_abandon(t);
+				return arm;
+			}
 		}
 	}
 	op->state_ = RLT__OP_SUBMITTING;
 	RLT__POL_SUBMIT(&w->loop, op);
 	if (op->state_ == RLT__OP_DONE) {
 		rlt__wait_abandon(t);
-		if (t->wait_timer) {
-			rlt__timer_del(&w->timers, t->wait_timer);
-			t->wait_timer = NULL;
-		}
+		rlt__wait_timer_disarm(t);
 		return op->res_;
 	}
 	op->state_ = RLT__OP_WAITING;
+	/* Listed until it completes, for an rlt_close of its fd. */
+	rlt__fdwait_link(&w->fdwaits, op);
 	rlt__task_suspend(t);
 	if (__builtin_expect(ow.cause != 0 || (op->deadline && op->res_ == -ECANCELED), 0))
 		return op_outcome(t, &ow);
@@ -216,9 +224,98 @@ int rlt_openat(int dfd, const char *path, int flags, mode_t mode)
 	return op_run(t, &op);
 }
 
+/* ---- rlt_close and the tasks waiting on the fd ---- */
+
+/* On w's thread: end the waits of w's tasks on fd with -EBADF. Each op is
+ * cancelled through the policy, like a deadline does: its task resumes
+ * when the op completes (the kernel is done with its buffers), and an op
+ * that completed first keeps its result. */
+static void end_waits_local(rlt__worker *w, int fd)
+{
+	rlt_op *op = rlt__fdwait_first(&w->fdwaits, fd);
+	while (op) {
+		rlt_op *next = op->fdnext_; /* cancel may complete op at once */
+		/* op's task is suspended in this op, on w: its wait record is
+		 * the op_wait (runtime/cancel.h's argument for cancel hooks). */
+		op_wait *ow = (op_wait *)((rlt_task *)op->task_)->wait;
+		if (ow->cause == 0) {
+			ow->cause = -EBADF;
+			if (w->loop.policy->cancel(&w->loop, op) < 0)
+				ow->cause = 0;
+		}
+		op = next;
+	}
+}
+
+typedef struct close_req {
+	atomic_uint left;
+	rlt__oneshot done;
+	int fd;
+} close_req;
+
+typedef struct close_part {
+	rlt__msg m;
+	close_req *req;
+	unsigned worker;
+} close_part;
+
+static void close_part_run(rlt__worker *w, rlt__msg *m)
+{
+	close_req *req = ((close_part *)m)->req;
+	end_waits_local(w, req->fd);
+	/* The last part wakes the closer; after that, req may be gone. */
+	if (atomic_fetch_sub_explicit(&req->left, 1, memory_order_acq_rel) == 1)
+		rlt__oneshot_fire(&req->done);
+}
+
+/* Before t closes fd: end every other task's wait on it, on every worker.
+ * The other workers are asked by message, and t waits (not cancellable:
+ * a close must happen) until each has asked its policy to cancel: then no
+ * wait on the old file is left to be mistaken for one on a new file that
+ * gets the number. Costs one load per worker when nobody waits. */
+static void end_waits(rlt_task *t, int fd)
+{
+	rlt__worker *self = t->worker;
+	rlt__runtime *rt = self->rt;
+	unsigned n = rt->nworkers, others = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (i != self->index && rlt__fdwait_any(&rt->workers[i].fdwaits, fd))
+			others++;
+	end_waits_local(self, fd);
+	if (__builtin_expect(!others, 1))
+		return;
+	close_part stack_parts[4];
+	close_part *parts = others <= 4 ? stack_parts : rlt__calloc(others, sizeof(*parts));
+	if (!parts)
+		return; /* no memory: their waits go on, as before */
+	close_req req;
+	req.fd = fd;
+	rlt__oneshot_init(&req.done);
+	atomic_init(&req.left, others);
+	/* The same workers again (a list that emptied meanwhile costs its
+	 * worker an empty walk; one that filled is a race of the program's). */
+	unsigned k = 0;
+	for (unsigned i = 0; i < n && k < others; i++)
+		if (i != self->index && rlt__fdwait_any(&rt->workers[i].fdwaits, fd))
+			parts[k++].worker = i;
+	for (unsigned j = 0; j < k; j++) {
+		parts[j].m.fn = close_part_run;
+		parts[j].req = &req;
+		rlt__worker_post(&rt->workers[parts[j].worker], &parts[j].m);
+	}
+	/* Those whose list emptied between the two looks count as done. */
+	if (k < others &&
+	    atomic_fetch_sub_explicit(&req.left, others - k, memory_order_acq_rel) == others - k)
+		rlt__oneshot_fire(&req.done);
+	rlt__oneshot_wait_k(&req.done, -1, RLT__WK_IO | RLT_OP_CLOSE << 8 | RLT__WAIT_NOCANCEL);
+	if (parts != stack_parts)
+		rlt__free(parts);
+}
+
 int rlt_close(int fd)
 {
 	OP_BEGIN(t, op, RLT_OP_CLOSE, fd);
+	end_waits(t, fd);
 	return op_run(t, &op);
 }
 
@@ -348,5 +445,38 @@ ssize_t rlt_recvmsg(int fd, struct msghdr *msg, int flags)
 	op.u.msg.buf = msg;
 	op.u.msg.len = 0;
 	op.u.msg.flags = flags;
+	return op_run(t, &op);
+}
+
+/* ---- multishot ops (io/ops.h) ---- */
+
+unsigned rlt__op_policy_flags(rlt_task *t)
+{
+	return t->worker->loop.policy->flags;
+}
+
+void rlt__op_submit_multi(rlt_task *t, rlt_op *op, rlt__op_sink *sink, rlt__worker **owner)
+{
+	rlt__worker *w = t->worker;
+	*owner = w;
+	op->task_ = sink;
+	op->state_ = RLT__OP_MULTI;
+	RLT__POL_SUBMIT(&w->loop, op);
+}
+
+void rlt__op_cancel_multi(rlt__worker *owner, rlt_op *op)
+{
+	owner->loop.policy->cancel(&owner->loop, op);
+}
+
+ssize_t rlt__splice(int fd_in, int64_t off_in, int fd_out, int64_t off_out, size_t len,
+		    unsigned flags)
+{
+	OP_BEGIN(t, op, RLT_OP_SPLICE, fd_out);
+	op.u.splice.fd_in = fd_in;
+	op.u.splice.off_in = off_in;
+	op.u.splice.off_out = off_out;
+	op.u.splice.len = (unsigned)clamp_len(len);
+	op.u.splice.flags = flags;
 	return op_run(t, &op);
 }

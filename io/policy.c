@@ -129,6 +129,7 @@ static void io_uring_sysctl_note(char *buf, size_t len)
 		snprintf(buf, len, ", kernel.io_uring_disabled=%c", v[0]);
 }
 
+#ifndef RLT_POLICY_DIRECT /* (which never falls back) */
 static void say_once(const char *fmt, const char *a, const char *b, const char *c, const char *d)
 {
 	/* Once per process: an operator needs to know, not to be told per run. */
@@ -137,6 +138,7 @@ static void say_once(const char *fmt, const char *a, const char *b, const char *
 		return;
 	fprintf(stderr, fmt, a, b, c, d);
 }
+#endif
 
 static int set_choice(rlt__policy_choice *out, const rlt_policy *p, const char *options)
 {
@@ -148,16 +150,15 @@ static int set_choice(rlt__policy_choice *out, const rlt_policy *p, const char *
 	return 0;
 }
 
-int rlt__policy_choose(const rlt_config *cfg, rlt__policy_choice *out)
+int rlt__policy_choose(const rlt_config *cfg, const rlt__settings *env, rlt__policy_choice *out)
 {
 	memset(out, 0, sizeof(*out));
-	const char *spec = getenv("RINGLET_POLICY");
-	if (!spec || !spec[0])
+	const char *spec = env->policy;
+	if (!rlt__settings_given(env, RLT__CFG_POLICY))
 		spec = cfg && cfg->policy && cfg->policy[0] ? cfg->policy : "io_uring";
 	bool strict = cfg && cfg->policy_strict;
-	const char *env_strict = getenv("RINGLET_POLICY_STRICT");
-	if (env_strict && strcmp(env_strict, "1") == 0)
-		strict = true;
+	if (rlt__settings_given(env, RLT__CFG_POLICY_STRICT))
+		strict = env->v[RLT__CFG_POLICY_STRICT] != 0;
 
 	const rlt_policy *p = rlt_policy_find(spec);
 	if (!p) {
@@ -201,6 +202,18 @@ int rlt__policy_choose(const rlt_config *cfg, rlt__policy_choice *out)
 	bool refused =
 	    rc == -EPERM || rc == -EACCES || rc == -ENOSYS || rc == -ENOMEM || rc == -EOPNOTSUPP;
 	const rlt_policy *fb = rlt_policy_find("epoll");
+#ifdef RLT_POLICY_DIRECT
+	/* Strict by construction: this build's hot path calls the io_uring
+	 * policy's functions directly, so no other loop can run under it. */
+	fprintf(stderr,
+		"ringlet: loop policy \"%s\" cannot start: %s%s (this build calls io_uring "
+		"directly, RINGLET_POLICY_DIRECT: no fallback to epoll)\n",
+		out->spec, err, note);
+	(void)refused;
+	(void)fb;
+	(void)strict;
+	return rc;
+#else
 	if (strict || !refused || !fb || fb == p) {
 		fprintf(stderr, "ringlet: loop policy \"%s\" cannot start: %s%s%s\n", out->spec,
 			err, note, strict && refused ? " (strict: no fallback)" : "");
@@ -218,6 +231,7 @@ int rlt__policy_choose(const rlt_config *cfg, rlt__policy_choice *out)
 	set_choice(out, fb, "");
 	out->fell_back = true;
 	return 0;
+#endif
 }
 
 const char *rlt_op_name(unsigned code)
@@ -232,6 +246,7 @@ const char *rlt_op_name(unsigned code)
 	    [RLT_OP_SHUTDOWN] = "shutdown", [RLT_OP_POLL] = "poll",
 	    [RLT_OP_WAITID] = "waitid",	    [RLT_OP_SENDMSG] = "sendmsg",
 	    [RLT_OP_RECVMSG] = "recvmsg",   [RLT_OP_ACCEPT_MULTI] = "accept-multishot",
+	    [RLT_OP_SPLICE] = "splice",
 	};
 	return code < RLT_OP_COUNT && names[code] ? names[code] : "?";
 }

@@ -16,10 +16,11 @@
 #include "ringlet/policy.h"
 #include "ringlet/runtime.h"
 
-#include <stdbool.h>
+#include "io/fdwait.h"
+#include "runtime/config.h"
+#include "sched/sched.h"
 
-struct rlt_task;
-void rlt__task_wake(struct rlt_task *t);
+#include <stdbool.h>
 
 /* rlt_op.state_. MULTI: a multishot op, whose task_ is an rlt__op_sink
  * rather than a task. */
@@ -40,9 +41,10 @@ static inline void rlt__op_complete(rlt_op *op, int32_t res)
 	op->state_ = RLT__OP_DONE;
 	/* Completed inside submit: the task has not suspended, it will see
 	 * DONE and carry on. Otherwise it waits for exactly this wake. */
-	if (st == RLT__OP_WAITING)
+	if (st == RLT__OP_WAITING) {
+		rlt__fdwait_unlink(op);
 		rlt__task_wake((struct rlt_task *)op->task_);
-	else if (__builtin_expect(st == RLT__OP_MULTI, 0))
+	} else if (__builtin_expect(st == RLT__OP_MULTI, 0))
 		((rlt__op_sink *)op->task_)->result((rlt__op_sink *)op->task_, op, res, false);
 }
 
@@ -83,9 +85,14 @@ typedef struct rlt__policy_choice {
 	bool fell_back;
 } rlt__policy_choice;
 
-/* Pick the policy from RINGLET_POLICY (wins), cfg->policy, or the default;
- * probe it; fall back to epoll when it cannot start unless strict. Prints
- * the reason on stderr when it falls back or fails. 0 or a negative errno. */
-int rlt__policy_choose(const rlt_config *cfg, rlt__policy_choice *out);
+/* Pick the policy from RINGLET_POLICY (env, wins), cfg->policy, or the
+ * default; probe it; fall back to epoll when it cannot start unless strict
+ * (RINGLET_POLICY_STRICT or cfg). Prints the reason on stderr when it falls
+ * back or fails. 0 or a negative errno. */
+int rlt__policy_choose(const rlt_config *cfg, const rlt__settings *env, rlt__policy_choice *out);
+
+/* The settings of the runtime that loop belongs to (the defaults for a
+ * loop outside any runtime, as a pool thread's ring). sched/worker.c. */
+const rlt__settings *rlt__loop_settings(const rlt_loop *loop);
 
 #endif

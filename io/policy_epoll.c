@@ -5,7 +5,8 @@
  *
  * One epoll instance per worker, plus an eventfd in it for wake-ups from
  * other threads. submit tries each operation at once, without blocking
- * (except reads that keep finding nothing: try_or_park):
+ * (the attempts, one system call each, are io/epoll_try.c's; reads that
+ * keep finding nothing skip the first try: try_or_park):
  * if it finishes (or fails with anything but "would block") the op is
  * completed inside submit and the task does not even suspend. Otherwise
  * the op is parked on its fd in a table indexed by fd (a FIFO of readers,
@@ -74,10 +75,10 @@
  * until the executor pool takes them over; their results are what
  * io_uring would return.
  *
- * Close: rlt_close() of an fd with ops parked on this worker completes
- * them with -EBADF (io_uring keeps them waiting on the file instead), then
- * closes it. Ops parked on it by other workers' loops are not reached (no
- * locks between loops): close such an fd only once nobody waits on it.
+ * Close: before any policy sees a close, rlt_close() has cancelled the
+ * ops of other tasks waiting on the fd, on every worker (io/fdwait.h),
+ * and their tasks get -EBADF. Any op still parked here (one that does not
+ * suspend a task) is completed with -EBADF before the fd is closed.
  *
  * Everything runs on the worker's thread except wake. An op parks on the
  * loop of the worker that submitted it and completes there.
@@ -87,6 +88,7 @@
  *   [2]       which list (low 2 bits, 0: not parked) and F_* flags
  *   [3]       recv/send with MSG_WAITALL: the bytes done so far
  */
+#include "io/epoll_try.h"
 #include "io/fdgen.h"
 #include "io/policy.h"
 
@@ -109,22 +111,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef RWF_NOWAIT
-#define RWF_NOWAIT 0x00000008
-#endif
-
 #define MAX_EVENTS 64
 #define WAKE_TAG   UINT64_MAX
-/* What an attempt returns when the op would block: no result looks like it. */
-#define NOT_YET INT_MIN
-
 enum { L_NONE, L_IN, L_OUT, L_POLL };
-
-/* Flags in policy_data[2], above the list. */
-#define F_FCNTL	     4u	 /* read/write: no RWF_NOWAIT here, O_NONBLOCK around the call */
-#define F_STREAM     8u	 /* read/write: a pipe or socket, the offset is ignored */
-#define F_CONNECTING 16u /* connect: EINPROGRESS seen, the result is SO_ERROR */
-#define F_WAITALL    32u /* recv/send: MSG_WAITALL on a stream, wait for all of it */
 
 /* What epoll can wait for on behalf of a poll op (the values are poll's). */
 #define POLL_WAITABLE                                                                              \
@@ -184,19 +173,13 @@ typedef struct eloop {
 
 /* ---- parked ops ---- */
 
-#define OP_NEXT(op)  ((rlt_op *)(op)->policy_data[0])
-#define OP_PREV(op)  ((rlt_op *)(op)->policy_data[1])
-#define OP_LIST(op)  ((unsigned)((uintptr_t)(op)->policy_data[2] & 3u))
-#define OP_FLAGS(op) ((uintptr_t)(op)->policy_data[2] & ~(uintptr_t)3u)
+#define OP_NEXT(op) ((rlt_op *)(op)->policy_data[0])
+#define OP_PREV(op) ((rlt_op *)(op)->policy_data[1])
+#define OP_LIST(op) ((unsigned)((uintptr_t)(op)->policy_data[2] & 3u))
 
 static inline void set_list(rlt_op *op, unsigned list)
 {
 	op->policy_data[2] = (void *)(OP_FLAGS(op) | list);
-}
-
-static inline void add_flags(rlt_op *op, uintptr_t f)
-{
-	op->policy_data[2] = (void *)((uintptr_t)op->policy_data[2] | f);
 }
 
 static inline fdent *entry(eloop *e, int fd)
@@ -257,239 +240,6 @@ static int reserve(eloop *e, int fd)
 	e->fds = t;
 	e->nfds = n;
 	return 0;
-}
-
-/* ---- O_NONBLOCK for the length of one call ---- */
-
-/* Returns the flags to hand to nb_end, or a negative errno. */
-static int nb_begin(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0)
-		return -errno;
-	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -errno;
-	return fl;
-}
-
-static void nb_end(int fd, int fl)
-{
-	if (!(fl & O_NONBLOCK)) {
-		int saved = errno;
-		fcntl(fd, F_SETFL, fl);
-		errno = saved;
-	}
-}
-
-/* ---- the attempts: a result, or NOT_YET ---- */
-
-static inline int neg(ssize_t n)
-{
-	return n >= 0 ? (int)n : -errno;
-}
-
-/* A non-blocking call's result: EAGAIN means wait. */
-static inline int nb_res(ssize_t n)
-{
-	if (n >= 0)
-		return (int)n;
-	return errno == EAGAIN ? NOT_YET : -errno;
-}
-
-static inline bool is_write(const rlt_op *op)
-{
-	return op->code == RLT_OP_WRITE || op->code == RLT_OP_WRITEV;
-}
-
-/* The op's buffers as an iovec array (one, on the caller's stack, for
- * read/write). */
-static inline const struct iovec *op_iov(rlt_op *op, struct iovec *one, int *cnt, off_t *off)
-{
-	if (op->code == RLT_OP_READ || op->code == RLT_OP_WRITE) {
-		one->iov_base = op->u.rw.buf;
-		one->iov_len = op->u.rw.len;
-		*cnt = 1;
-		*off = (off_t)op->u.rw.off;
-		return one;
-	}
-	*cnt = op->u.vec.iovcnt;
-	*off = (off_t)op->u.vec.off;
-	return op->u.vec.iov;
-}
-
-/* A read or write that may block: regular files, or fds epoll refuses. */
-static int rw_sync(rlt_op *op)
-{
-	struct iovec one;
-	int cnt;
-	off_t off;
-	const struct iovec *iov = op_iov(op, &one, &cnt, &off);
-	if (OP_FLAGS(op) & F_STREAM)
-		off = -1;
-	ssize_t n;
-	do
-		n = is_write(op) ? pwritev2(op->fd, iov, cnt, off, 0)
-				 : preadv2(op->fd, iov, cnt, off, 0);
-	while (n < 0 && errno == EINTR);
-	return neg(n);
-}
-
-static int rw_try(rlt_op *op)
-{
-	struct iovec one;
-	int cnt;
-	off_t off;
-	const struct iovec *iov = op_iov(op, &one, &cnt, &off);
-	uintptr_t f = OP_FLAGS(op);
-	if (f & F_STREAM)
-		off = -1;
-	bool wr = is_write(op);
-	ssize_t n;
-	if (!(f & F_FCNTL)) {
-		n = wr ? pwritev2(op->fd, iov, cnt, off, RWF_NOWAIT)
-		       : preadv2(op->fd, iov, cnt, off, RWF_NOWAIT);
-		if (n >= 0 || errno != EOPNOTSUPP)
-			return nb_res(n);
-		/* This file (or kernel) knows no RWF_NOWAIT: remember. */
-		add_flags(op, F_FCNTL);
-	}
-	int fl = nb_begin(op->fd);
-	if (fl < 0)
-		return fl;
-	n = wr ? pwritev2(op->fd, iov, cnt, off, 0) : preadv2(op->fd, iov, cnt, off, 0);
-	nb_end(op->fd, fl);
-	return nb_res(n);
-}
-
-/* recv/send. MSG_WAITALL on a stream socket: keep going until all of it,
- * like io_uring, which returns what it has on an error or end of stream.
- * A caller's own MSG_DONTWAIT gets -EAGAIN, never a wait. */
-static int msg_try(rlt_op *op)
-{
-	size_t done = (size_t)(uintptr_t)op->policy_data[3];
-	int flags = op->u.msg.flags | MSG_DONTWAIT;
-	for (;;) {
-		char *buf = (char *)op->u.msg.buf + done;
-		size_t len = op->u.msg.len - done;
-		ssize_t n = op->code == RLT_OP_RECV ? recv(op->fd, buf, len, flags)
-						    : send(op->fd, buf, len, flags);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN && !(op->u.msg.flags & MSG_DONTWAIT)) {
-				op->policy_data[3] = (void *)(uintptr_t)done;
-				return NOT_YET;
-			}
-			return done ? (int)done : -errno;
-		}
-		done += (size_t)n;
-		if (!(OP_FLAGS(op) & F_WAITALL) || n == 0 || done == op->u.msg.len)
-			return (int)done;
-	}
-}
-
-static int accept_try(rlt_op *op)
-{
-	int fl = nb_begin(op->fd);
-	if (fl < 0)
-		return fl;
-	int fd = rlt__fd_new(
-	    accept4(op->fd, op->u.accept.addr, op->u.accept.addrlen, op->u.accept.flags));
-	nb_end(op->fd, fl);
-	return nb_res(fd);
-}
-
-/* A look at fd's readiness without waiting: the ready events (> 0),
- * NOT_YET, or -EBADF / another negative errno. */
-static int poll_now(int fd, short events)
-{
-	struct pollfd p = {.fd = fd, .events = events};
-	int r = poll(&p, 1, 0);
-	if (r < 0)
-		return errno == EINTR ? NOT_YET : -errno;
-	if (r == 0)
-		return NOT_YET;
-	if (p.revents & POLLNVAL)
-		return -EBADF;
-	return (unsigned short)p.revents;
-}
-
-/* The first call starts the connection; once it is in progress, the
- * socket's writability says it is over, and SO_ERROR how it went. */
-static int connect_try(rlt_op *op)
-{
-	if (OP_FLAGS(op) & F_CONNECTING) {
-		int r = poll_now(op->fd, POLLOUT);
-		if (r < 0) /* NOT_YET, or an error */
-			return r;
-		int err = 0;
-		socklen_t len = sizeof(err);
-		if (getsockopt(op->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-			return -errno;
-		return -err;
-	}
-	int fl = nb_begin(op->fd);
-	if (fl < 0)
-		return fl;
-	int rc = connect(op->fd, op->u.connect.addr, op->u.connect.addrlen);
-	nb_end(op->fd, fl);
-	if (rc == 0)
-		return 0;
-	if (errno == EINPROGRESS) {
-		add_flags(op, F_CONNECTING);
-		return NOT_YET;
-	}
-	/* EAGAIN (a Unix listener's backlog is full) is the answer, as for a
-	 * non-blocking connect: nothing would wake a waiter when it drains. */
-	return -errno;
-}
-
-static int poll_try(rlt_op *op)
-{
-	return poll_now(op->fd, (short)op->u.poll.events);
-}
-
-/* sendmsg/recvmsg: one attempt (they carry datagrams, mostly; MSG_WAITALL
- * is not looped on, unlike recv/send). A caller's MSG_DONTWAIT gets
- * -EAGAIN, never a wait. */
-static int mhdr_try(rlt_op *op)
-{
-	struct msghdr *m = op->u.msg.buf;
-	int flags = op->u.msg.flags | MSG_DONTWAIT;
-	ssize_t n;
-	do
-		n = op->code == RLT_OP_RECVMSG ? recvmsg(op->fd, m, flags)
-					       : sendmsg(op->fd, m, flags);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && errno == EAGAIN && !(op->u.msg.flags & MSG_DONTWAIT))
-		return NOT_YET;
-	return neg(n);
-}
-
-/* One non-blocking attempt of a parkable op. */
-static int attempt(rlt_op *op)
-{
-	switch ((rlt_opcode)op->code) {
-	case RLT_OP_READ:
-	case RLT_OP_WRITE:
-	case RLT_OP_READV:
-	case RLT_OP_WRITEV:
-		return rw_try(op);
-	case RLT_OP_RECV:
-	case RLT_OP_SEND:
-		return msg_try(op);
-	case RLT_OP_ACCEPT:
-		return accept_try(op);
-	case RLT_OP_CONNECT:
-		return connect_try(op);
-	case RLT_OP_POLL:
-		return poll_try(op);
-	case RLT_OP_SENDMSG:
-	case RLT_OP_RECVMSG:
-		return mhdr_try(op);
-	default:
-		return -EINVAL;
-	}
 }
 
 /* ---- parking ---- */
@@ -636,7 +386,7 @@ static void park(eloop *e, rlt_op *op, unsigned list)
 	if (rc == -EPERM) {
 		/* epoll cannot wait on this file: do it the slow way. */
 		ent->events = 0;
-		rlt__op_complete(op, op->code <= RLT_OP_WRITEV ? rw_sync(op) : -EPERM);
+		rlt__op_complete(op, op->code <= RLT_OP_WRITEV ? rlt__ep_rw_sync(op) : -EPERM);
 		return;
 	}
 	if (rc < 0) {
@@ -668,7 +418,7 @@ static void try_or_park(eloop *e, rlt_op *op, unsigned list)
 		park(e, op, list);
 		return;
 	}
-	int r = attempt(op);
+	int r = rlt__ep_attempt(op);
 	if (r != NOT_YET) {
 		if (ent && list != L_POLL)
 			after_result(ent, op, r, list);
@@ -689,7 +439,7 @@ static int retry(eloop *e, fdent *ent, unsigned list)
 	rlt_op *op = ent->l[list - 1].head;
 	while (op) {
 		rlt_op *next = OP_NEXT(op);
-		int r = attempt(op);
+		int r = rlt__ep_attempt(op);
 		if (r == NOT_YET) {
 			if (list != L_POLL) {
 				not_ready(ent, list);
@@ -917,19 +667,19 @@ static void ep_submit(rlt_loop *loop, rlt_op *op)
 			return;
 		}
 		if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode)) {
-			rlt__op_complete(op, rw_sync(op));
+			rlt__op_complete(op, rlt__ep_rw_sync(op));
 			return;
 		}
 		if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))
 			add_flags(op, F_STREAM);
-		try_or_park(e, op, is_write(op) ? L_OUT : L_IN);
+		try_or_park(e, op, rlt__ep_is_write(op) ? L_OUT : L_IN);
 		return;
 	}
 	case RLT_OP_RECV:
 	case RLT_OP_SEND:
 		if (op->u.msg.flags & MSG_DONTWAIT) {
 			/* The caller asked not to wait (io_uring: REQ_F_NOWAIT). */
-			rlt__op_complete(op, msg_try(op));
+			rlt__op_complete(op, rlt__ep_msg_try(op));
 			return;
 		}
 		if ((op->u.msg.flags & MSG_WAITALL) && stream_socket(op->fd))
@@ -941,7 +691,7 @@ static void ep_submit(rlt_loop *loop, rlt_op *op)
 		return;
 	case RLT_OP_CONNECT: {
 		/* Always start it, whoever else waits on the fd. */
-		int r = connect_try(op);
+		int r = rlt__ep_connect_try(op);
 		if (r == NOT_YET)
 			park(e, op, L_OUT);
 		else
@@ -978,10 +728,16 @@ static void ep_submit(rlt_loop *loop, rlt_op *op)
 	case RLT_OP_SENDMSG:
 	case RLT_OP_RECVMSG:
 		if (op->u.msg.flags & MSG_DONTWAIT) {
-			rlt__op_complete(op, mhdr_try(op));
+			rlt__op_complete(op, rlt__ep_mhdr_try(op));
 			return;
 		}
 		try_or_park(e, op, op->code == RLT_OP_RECVMSG ? L_IN : L_OUT);
+		return;
+	case RLT_OP_SPLICE:
+		/* A wait here would be for two fds at once (the input's data and
+		 * the output's room): rlt_sendfile does it with sendfile(2) on a
+		 * non-blocking output and rlt_poll instead. */
+		rlt__op_complete(op, -EOPNOTSUPP);
 		return;
 	case RLT_OP_ACCEPT_MULTI: /* not RLT_POLICY_MULTISHOT: never asked */
 	case RLT_OP_COUNT:

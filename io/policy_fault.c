@@ -327,8 +327,7 @@ static int init(rlt_loop *loop)
 	f->o = o;
 	uint64_t s = o.seed ^ (0xd1b54a32d192ed03ull * ((uint64_t)loop->index + 1));
 	f->rng = rng_next(&s);
-	const char *rep = getenv("RINGLET_FAULT_REPORT");
-	f->report = rep && strcmp(rep, "1") == 0;
+	f->report = rlt__loop_settings(loop)->v[RLT__CFG_FAULT_REPORT] != 0;
 	f->inner = *loop;
 	f->inner.state = NULL;
 	f->inner.policy = o.inner;

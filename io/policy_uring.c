@@ -366,6 +366,12 @@ void rlt__uring_submit(rlt_loop *loop, rlt_op *op)
 		 * goes on). addr would be overwritten by every accept. */
 		io_uring_prep_multishot_accept(sqe, op->fd, NULL, NULL, op->u.accept.flags);
 		break;
+	case RLT_OP_SPLICE:
+		/* The kernel runs it in an io-wq thread (splice is always punted):
+		 * a wait there for the output blocks that thread, not ours. */
+		io_uring_prep_splice(sqe, op->u.splice.fd_in, op->u.splice.off_in, op->fd,
+				     op->u.splice.off_out, op->u.splice.len, op->u.splice.flags);
+		break;
 	case RLT_OP_COUNT:
 		break;
 	}

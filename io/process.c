@@ -27,7 +27,7 @@
 #include "io/fdgen.h"
 #include "runtime/alloc.h"
 #include "runtime/cancel.h"
-#include "sched/worker.h"
+#include "sched/sched.h"
 
 #include <fcntl.h>
 #include <poll.h>

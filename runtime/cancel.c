@@ -6,7 +6,7 @@
 
 #include "runtime/alloc.h"
 #include "runtime/cancel.h"
-#include "sched/worker.h"
+#include "sched/sched.h"
 
 #include <linux/membarrier.h>
 #include <pthread.h>
@@ -29,18 +29,18 @@ void rlt__cancel_repend(rlt_task *t)
 	atomic_fetch_or_explicit(&t->cancel, RLT__C_PENDING, memory_order_seq_cst);
 }
 
-static void post_cancel(rlt__worker *w, rlt_task *t)
+static void post_cancel(struct rlt__worker *w, rlt_task *t)
 {
 	t->c.cancel_msg.fn = rlt__cancel_msg_run;
 	rlt__worker_post(w, &t->c.cancel_msg);
 }
 
-void rlt__cancel_msg_run(rlt__worker *w, rlt__msg *m)
+void rlt__cancel_msg_run(struct rlt__worker *w, rlt__msg *m)
 {
 	rlt_task *t = (rlt_task *)((char *)m - offsetof(rlt_task, c.cancel_msg));
 	/* Cleared first: a cancel that comes after this posts again. */
 	atomic_fetch_and_explicit(&t->cancel, ~RLT__C_QUEUED, memory_order_seq_cst);
-	rlt__worker *on = atomic_load_explicit(&t->wait_on, memory_order_seq_cst);
+	struct rlt__worker *on = atomic_load_explicit(&t->wait_on, memory_order_seq_cst);
 	uint32_t c = atomic_load_explicit(&t->cancel, memory_order_seq_cst);
 	if (on == w) {
 		/* t waits here and cannot be woken behind our back (cancel.h). */
@@ -64,20 +64,23 @@ void rlt__cancel_msg_run(rlt__worker *w, rlt__msg *m)
 
 bool rlt__cancel_fence_cheap;
 static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
+static atomic_bool setup_xchg; /* the first rlt__cancel_setup's wish */
 
 static void setup(void)
 {
 	/* RINGLET_CANCEL_FENCE=xchg forces the fallback (the tests run both). */
-	const char *env = getenv("RINGLET_CANCEL_FENCE");
-	if (env && !strcmp(env, "xchg"))
+	if (atomic_load_explicit(&setup_xchg, memory_order_relaxed))
 		return;
 	/* Registering is what makes the expedited command usable later. */
 	rlt__cancel_fence_cheap =
 	    syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 }
 
-void rlt__cancel_setup(void)
+void rlt__cancel_setup(bool xchg)
 {
+	/* Read once, by the first call's setup: later wishes change nothing
+	 * (every rlt_run reads the same environment). */
+	atomic_store_explicit(&setup_xchg, xchg, memory_order_relaxed);
 	pthread_once(&setup_once, setup);
 }
 
@@ -98,7 +101,7 @@ bool rlt__cancel_mark(rlt_task *t)
 
 void rlt__cancel_route(rlt_task *t)
 {
-	rlt__worker *w = atomic_load_explicit(&t->wait_on, memory_order_seq_cst);
+	struct rlt__worker *w = atomic_load_explicit(&t->wait_on, memory_order_seq_cst);
 	if (w && !(atomic_fetch_or_explicit(&t->cancel, RLT__C_QUEUED, memory_order_seq_cst) &
 		   RLT__C_QUEUED)) {
 		/* The message holds a reference: the handle may be released

@@ -139,8 +139,9 @@ static inline bool rlt__scope_expired(const rlt_task *t)
 /* Worker side: run a posted cancel_msg. */
 void rlt__cancel_msg_run(struct rlt__worker *w, rlt__msg *m);
 
-/* Decide, once per process, whether membarrier(2) can be used. */
-void rlt__cancel_setup(void);
+/* Decide, once per process, whether membarrier(2) can be used (xchg:
+ * RINGLET_CANCEL_FENCE=xchg, never). */
+void rlt__cancel_setup(bool xchg);
 
 /* Cancel many tasks at the cost of one barrier: rlt__cancel_mark() each
  * (false: finished, skip), rlt__cancel_fence() once, then

@@ -22,7 +22,7 @@
 #include "runtime/alloc.h"
 #include "runtime/task.h"
 #include "runtime/waitq.h"
-#include "sched/worker.h"
+#include "sched/sched.h"
 
 #include <stdint.h>
 

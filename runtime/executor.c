@@ -39,10 +39,11 @@
 #include "io/policy.h"
 #include "runtime/alloc.h"
 #include "runtime/cancel.h"
+#include "runtime/config.h"
 #include "runtime/cpu.h"
 #include "runtime/oneshot.h"
 #include "runtime/task.h"
-#include "sched/worker.h"
+#include "sched/sched.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -61,8 +62,8 @@ typedef struct job {
 	void *arg;
 	void *result;
 	void (*discard)(void *arg, void *result);
-	rlt_future *future; /* rlt_pool_submit: set it instead of waking */
-	rlt__runtime *rt;   /* the waiter's runtime (NULL for futures) */
+	rlt_future *future;	 /* rlt_pool_submit: set it instead of waking */
+	struct rlt__runtime *rt; /* the waiter's runtime (NULL for futures) */
 	rlt__oneshot done;
 	int err;       /* -ECANCELED when dropped by a shutdown */
 	bool consumed; /* the waiter took the outcome: no discard */
@@ -86,6 +87,7 @@ struct rlt_pool {
 	unsigned serial;     /* thread names */
 	bool shutting_down;
 	bool is_default;
+	bool wake_eventfd; /* RINGLET_POOL_WAKE=eventfd */
 	char name[11];
 };
 
@@ -117,18 +119,16 @@ static void job_finish(job *j)
 		job_unref(j);
 		return;
 	}
-	rlt__runtime *rt = j->rt;
+	struct rlt__runtime *rt = j->rt;
 	/* The oneshot's release publishes result and err to the waiter. */
 	rlt__oneshot_fire(&j->done);
 	job_unref(j);
 	/* Done with the task, its worker and its runtime. This is our last
 	 * touch of the runtime: once it reads zero, it may go away. */
-	atomic_fetch_sub_explicit(&rt->jobs_waiting, 1, memory_order_release);
+	rlt__runtime_job_end(rt);
 }
 
 /* ---- pool threads ---- */
-
-#define mono_ns rlt__mono_ns
 
 /* A thread out of jobs watches the queue this long before it sleeps on the
  * condition variable: a job submitted meanwhile costs no futex wake-up on
@@ -139,12 +139,12 @@ static void job_finish(job *j)
 
 static bool spin_for_job(rlt_pool *p)
 {
-	uint64_t until = mono_ns() + SPIN_NS;
+	uint64_t until = rlt__mono_ns() + SPIN_NS;
 	for (unsigned i = 1;; i++) {
 		if (atomic_load_explicit(&p->queued, memory_order_relaxed))
 			return true;
 		if ((i & 63) == 0) {
-			if (mono_ns() >= until)
+			if (rlt__mono_ns() >= until)
 				return false;
 			/* Whoever is to submit the next job may be queued behind
 			 * us on this CPU: let it run. */
@@ -160,20 +160,16 @@ static bool spin_for_job(rlt_pool *p)
  * Measured on this 2-core VM, round trip of an empty job with the worker
  * parked (bench_executor, RINGLET_SPIN_US=0), p50 of 3 runs: MSG_RING 8.0
  * us, eventfd 9.6 us. So MSG_RING, unless no ring can be had (io_uring
- * refused: the eventfd it is) or RINGLET_POOL_WAKE=eventfd. Workers of
- * other policies are woken their own way (the loop's wake). */
-static bool wake_by_msg_ring(void)
-{
-	const char *v = getenv("RINGLET_POOL_WAKE");
-	return !(v && strcmp(v, "eventfd") == 0);
-}
+ * refused: the eventfd it is) or RINGLET_POOL_WAKE=eventfd (read when
+ * the pool is made). Workers of other policies are woken their own way
+ * (the loop's wake). */
 
 static void *pool_thread(void *arg)
 {
 	rlt_pool *p = arg;
 	tls_pool = p;
 	rlt_loop ring = {.policy = &rlt__policy_uring, .options = "", .queue_depth = 8};
-	bool have_ring = wake_by_msg_ring() && rlt__policy_uring.init(&ring) == 0;
+	bool have_ring = !p->wake_eventfd && rlt__policy_uring.init(&ring) == 0;
 	if (have_ring)
 		rlt__set_foreign_loop(&ring);
 	bool spun = false;
@@ -193,7 +189,7 @@ static void *pool_thread(void *arg)
 			}
 			/* Idle: wait for a job, at most keep_alive. */
 			struct timespec until;
-			uint64_t deadline = mono_ns() + p->keep_alive_ns;
+			uint64_t deadline = rlt__mono_ns() + p->keep_alive_ns;
 			until.tv_sec = (time_t)(deadline / 1000000000ull);
 			until.tv_nsec = (long)(deadline % 1000000000ull);
 			p->idle++;
@@ -256,10 +252,10 @@ static void *monitor_thread(void *arg)
 			continue;
 		}
 		uint64_t mark = p->taken;
-		uint64_t deadline = mono_ns() + STARVE_NS;
+		uint64_t deadline = rlt__mono_ns() + STARVE_NS;
 		struct timespec until = {(time_t)(deadline / 1000000000ull),
 					 (long)(deadline % 1000000000ull)};
-		while (mono_ns() < deadline && !p->shutting_down)
+		while (rlt__mono_ns() < deadline && !p->shutting_down)
 			pthread_cond_timedwait(&p->starving, &p->lock, &until);
 		size_t queued = atomic_load_explicit(&p->queued, memory_order_relaxed);
 		if (!queued || p->idle + p->spinning >= queued) {
@@ -366,6 +362,11 @@ static int pool_push(rlt_pool *p, job *j)
 static int pool_init(rlt_pool *p, const rlt_pool_config *cfg)
 {
 	memset(p, 0, sizeof(*p));
+	rlt__settings env;
+	int rc = rlt__settings_load(&env);
+	if (rc < 0)
+		return rc;
+	p->wake_eventfd = env.v[RLT__CFG_POOL_WAKE] == 1;
 	p->max_threads = cfg && cfg->max_threads ? cfg->max_threads : DEFAULT_MAX_THREADS;
 	unsigned ka = cfg && cfg->keep_alive_ms ? cfg->keep_alive_ms : DEFAULT_KEEP_ALIVE_MS;
 	p->keep_alive_ns = (uint64_t)ka * 1000000ull;
@@ -408,19 +409,12 @@ static int default_rc;
 static void default_init(void)
 {
 	rlt_pool_config cfg = {.name = "rlt-block"};
-	const char *env = getenv("RINGLET_BLOCKING_THREADS");
-	if (env && *env) {
-		char *end;
-		unsigned long v = strtoul(env, &end, 10);
-		if (*end || v < 1 || v > 100000) {
-			fprintf(stderr,
-				"ringlet: RINGLET_BLOCKING_THREADS=%s is not a number in [1, "
-				"100000]; using %u\n",
-				env, DEFAULT_MAX_THREADS);
-		} else {
-			cfg.max_threads = (unsigned)v;
-		}
-	}
+	rlt__settings env;
+	/* A bad value fails the pool (rlt_run has refused it already). */
+	default_rc = rlt__settings_load(&env);
+	if (default_rc < 0)
+		return;
+	cfg.max_threads = (unsigned)env.v[RLT__CFG_BLOCKING_THREADS];
 	default_rc = pool_init(&default_pool, &cfg);
 	default_pool.is_default = true;
 }
@@ -503,14 +497,6 @@ int rlt_pool_get_stats(rlt_pool *p, rlt_pool_stats *out)
 
 /* ---- running jobs ---- */
 
-void rlt__runtime_jobs_drain(rlt__runtime *rt)
-{
-	while (atomic_load_explicit(&rt->jobs_waiting, memory_order_acquire) > 0) {
-		struct timespec ts = {0, 100 * 1000};
-		nanosleep(&ts, NULL);
-	}
-}
-
 static int run_job(rlt_pool *pool, rlt_job_fn fn, void *arg, void **result, int64_t timeout_ns,
 		   void (*discard)(void *arg, void *result), unsigned kind)
 {
@@ -525,22 +511,20 @@ static int run_job(rlt_pool *pool, rlt_job_fn fn, void *arg, void **result, int6
 	job *j = rlt__malloc(sizeof(*j));
 	if (!j)
 		return -ENOMEM;
-	rlt__runtime *rt = t->worker->rt;
 	j->fn = fn;
 	j->arg = arg;
 	j->result = NULL;
 	j->discard = discard;
 	j->future = NULL;
-	j->rt = rt;
 	j->err = 0;
 	j->consumed = false;
 	rlt__oneshot_init(&j->done);
 	atomic_init(&j->refs, 2);
 	/* Counted before anyone can complete it: see the top of the file. */
-	atomic_fetch_add_explicit(&rt->jobs_waiting, 1, memory_order_relaxed);
+	j->rt = rlt__runtime_job_begin(t);
 	int rc = pool_push(p, j);
 	if (rc < 0) {
-		atomic_fetch_sub_explicit(&rt->jobs_waiting, 1, memory_order_relaxed);
+		rlt__runtime_job_end(j->rt);
 		rlt__free(j);
 		return rc;
 	}

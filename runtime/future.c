@@ -5,7 +5,7 @@
 #include "runtime/cancel.h"
 #include "runtime/oneshot.h"
 #include "runtime/task.h"
-#include "sched/worker.h"
+#include "sched/sched.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,18 +45,10 @@ static void waiter_timeout(rlt__timer *tm)
 	waiter_cut((oneshot_waiter *)((char *)tm - offsetof(oneshot_waiter, tm)), -ETIMEDOUT);
 }
 
-static bool waiter_cancel(rlt__worker *w, rlt__wait *wt)
+static bool waiter_cancel(struct rlt__worker *w, rlt__wait *wt)
 {
 	(void)w;
 	return waiter_cut((oneshot_waiter *)wt, -ECANCELED);
-}
-
-/* Only when armed: waits without a deadline leave tm untouched. */
-static inline void disarm(rlt__worker *w, rlt_task *t, rlt__timer *tm)
-{
-	if (rlt__timer_armed(tm))
-		rlt__timer_del(&w->timers, tm);
-	t->wait_timer = NULL;
 }
 
 /* Register on o and suspend, with a timer at deadline (UINT64_MAX: none),
@@ -65,7 +57,6 @@ static inline void disarm(rlt__worker *w, rlt_task *t, rlt__timer *tm)
 static inline __attribute__((always_inline)) int
 wait_on_oneshot(rlt_task *t, rlt__oneshot *o, unsigned kind, uint64_t deadline, bool cancellable)
 {
-	rlt__worker *w = t->worker;
 	oneshot_waiter ow;
 	ow.wt.cancel = waiter_cancel;
 	ow.os = o;
@@ -73,20 +64,17 @@ wait_on_oneshot(rlt_task *t, rlt__oneshot *o, unsigned kind, uint64_t deadline, 
 	ow.cause = 0;
 	bool timed = deadline != UINT64_MAX;
 	if (timed) {
-		rlt__timer_init(&ow.tm, waiter_timeout);
-		ow.tm.deadline = deadline;
-		/* Arm before registering: once registered, a completer on another
-		 * thread may wake us, and the wake path expects wait_timer set. */
-		if (rlt__timer_add(&w->timers, &ow.tm) < 0)
-			return -ENOMEM;
-		t->wait_timer = &ow.tm;
+		/* Armed before registering (sched/sched.h, rule 1). */
+		int rc = rlt__wait_timer_arm(t, &ow.tm, waiter_timeout, deadline);
+		if (rc < 0)
+			return rc;
 	}
 	int rc;
 	if (cancellable) {
 		rc = rlt__wait_enter(t, &ow.wt, kind);
 		if (rc) {
 			if (timed)
-				disarm(w, t, &ow.tm);
+				rlt__wait_timer_disarm(t);
 			return rc;
 		}
 	} else {
@@ -97,7 +85,7 @@ wait_on_oneshot(rlt_task *t, rlt__oneshot *o, unsigned kind, uint64_t deadline, 
 		if (cancellable)
 			rlt__wait_abandon(t);
 		if (timed)
-			disarm(w, t, &ow.tm);
+			rlt__wait_timer_disarm(t);
 		return rc > 0 ? 0 : rc;
 	}
 	rlt__task_suspend(t);

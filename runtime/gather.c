@@ -18,7 +18,7 @@
 #include "runtime/alloc.h"
 #include "runtime/cancel.h"
 #include "runtime/waitq.h"
-#include "sched/worker.h"
+#include "sched/sched.h"
 
 #include <string.h>
 

@@ -20,7 +20,7 @@
 
 #include "runtime/alloc.h"
 #include "runtime/cancel.h"
-#include "sched/worker.h"
+#include "sched/sched.h"
 
 #include <string.h>
 

@@ -31,6 +31,8 @@
 #define RLT__ONESHOT_SET   ((uintptr_t)1)
 #define RLT__ONESHOT_WATCH ((uintptr_t)2)
 
+/* sched/sched.h's, declared here too: task.h includes this file, and
+ * sched.h includes task.h. */
 struct rlt_task;
 void rlt__task_wake(struct rlt_task *t);
 

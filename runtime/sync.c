@@ -10,7 +10,7 @@
 #include "runtime/cancel.h"
 #include "runtime/task.h"
 #include "runtime/waitq.h"
-#include "sched/worker.h"
+#include "sched/sched.h"
 
 #include <limits.h>
 

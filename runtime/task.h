@@ -40,7 +40,7 @@ enum rlt__task_state {
 /* What a waiting task waits for (introspection: rlt_dump_tasks). */
 enum rlt__wait_kind {
 	RLT__WK_NONE,
-	RLT__WK_IO, /* an I/O operation; wait_info holds the opcode */
+	RLT__WK_IO, /* an I/O operation; wait_kind's high byte holds the opcode */
 	RLT__WK_SLEEP,
 	RLT__WK_FUTURE,
 	RLT__WK_JOIN,
@@ -149,11 +149,7 @@ int rlt__defer_unwind(rlt_task *t, size_t mark);
 
 /* t's name, formatting the default "task-<id>" on first use. */
 const char *rlt__task_name(rlt_task *t);
-/* Park the running task t until someone calls rlt__task_wake(t). */
-void rlt__task_suspend(rlt_task *t);
-/* Make a suspended task runnable, from any thread. Must be called exactly
- * once per suspension (the oneshot and timer protocols guarantee that). */
-void rlt__task_wake(rlt_task *t);
+/* Suspending and waking: sched/sched.h, the task-scheduler contract. */
 /* Run by the scheduler after a task switched away in state DONE. */
 void rlt__task_reap(struct rlt__worker *w, rlt_task *t);
 /* Free t on the thread of its owner w. */

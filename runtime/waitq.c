@@ -3,7 +3,7 @@
 
 #include "runtime/cancel.h"
 #include "runtime/task.h"
-#include "sched/worker.h"
+#include "sched/sched.h"
 
 void rlt__waiter_wake(rlt__waiter *w)
 {

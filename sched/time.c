@@ -3,7 +3,7 @@
 #include "runtime/cancel.h"
 #include "runtime/cpu.h"
 #include "runtime/task.h"
-#include "sched/worker.h"
+#include "sched/sched.h"
 
 #include <time.h>
 
@@ -27,7 +27,7 @@ static void sleeper_fire(rlt__timer *tm)
 	rlt__task_wake(s->task);
 }
 
-static bool sleeper_cancel(rlt__worker *w, rlt__wait *wt)
+static bool sleeper_cancel(struct rlt__worker *w, rlt__wait *wt)
 {
 	(void)w;
 	sleeper *s = (sleeper *)wt;
@@ -41,7 +41,6 @@ int rlt_sleep_until(uint64_t deadline_ns)
 	rlt_task *t = rlt__task_self();
 	if (!t)
 		return -EPERM;
-	rlt__worker *w = t->worker;
 	uint64_t now = rlt_now();
 	sleeper s;
 	s.fire_cause = 0;
@@ -53,18 +52,15 @@ int rlt_sleep_until(uint64_t deadline_ns)
 	}
 	if (deadline_ns <= now)
 		return rlt_yield();
-	rlt__timer_init(&s.tm, sleeper_fire);
-	s.tm.deadline = deadline_ns;
 	s.task = t;
 	s.cause = 0;
 	s.wt.cancel = sleeper_cancel;
-	if (rlt__timer_add(&w->timers, &s.tm) < 0)
-		return -ENOMEM;
-	t->wait_timer = &s.tm;
-	int rc = rlt__wait_enter(t, &s.wt, RLT__WK_SLEEP);
+	int rc = rlt__wait_timer_arm(t, &s.tm, sleeper_fire, deadline_ns);
+	if (rc < 0)
+		return rc;
+	rc = rlt__wait_enter(t, &s.wt, RLT__WK_SLEEP);
 	if (rc) {
-		rlt__timer_del(&w->timers, &s.tm);
-		t->wait_timer = NULL;
+		rlt__wait_timer_disarm(t);
 		return rc;
 	}
 	rlt__task_suspend(t);

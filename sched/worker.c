@@ -44,8 +44,21 @@
 #include <string.h>
 #include <time.h>
 
-#define TURN_BUDGET   128u
-#define GLOBAL_EVERY  61u
+/* Tasks run per loop turn before the loop looks at completions and timers
+ * again: tokio's coop budget (128). At ~100-200 ns a switch, a turn stays
+ * well under the 50 us timer slack, so completions are not held back. */
+#define TURN_BUDGET 128u
+/* Every 61st pick looks at the global queue first, so a worker with a full
+ * local queue cannot starve what others injected (tokio's
+ * global_queue_interval; prime, so it does not beat with the turn budget). */
+#define GLOBAL_EVERY 61u
+/* Hand-offs through the LIFO slot in a row (a task waking another runs it
+ * next, for message-passing locality): two tasks ping-ponging through it
+ * would otherwise keep every other runnable task of the worker waiting
+ * for as long as they talk. The bound is tokio's MAX_LIFO_POLLS_PER_TICK
+ * (3), for the same reason: a producer-consumer pair keeps its cache-warm
+ * hand-offs (a channel message needs two), and the fourth goes to the back
+ * of the queue. */
 #define LIFO_MAX_RUNS 3u
 
 static __thread rlt__worker *tls_worker;
@@ -69,6 +82,23 @@ void rlt__worker_set_self(rlt__worker *w)
 }
 
 /* Declared in io/policy.h. */
+static rlt__settings loop_defaults;
+static pthread_once_t loop_defaults_once = PTHREAD_ONCE_INIT;
+
+static void loop_defaults_init(void)
+{
+	rlt__settings_defaults(&loop_defaults);
+}
+
+const rlt__settings *rlt__loop_settings(const rlt_loop *loop)
+{
+	const rlt__worker *w = loop ? loop->runtime_ : NULL;
+	if (w)
+		return &w->rt->settings;
+	pthread_once(&loop_defaults_once, loop_defaults_init);
+	return &loop_defaults;
+}
+
 rlt_loop *rlt__loop_peer(rlt_loop *loop, unsigned index)
 {
 	rlt__worker *w = loop ? loop->runtime_ : NULL;
@@ -87,11 +117,6 @@ bool rlt__current_stack_info(const void **lo, size_t *size, const char **name)
 	*size = w->current->stack.size;
 	*name = rlt__task_name(w->current);
 	return true;
-}
-
-static inline uint64_t mono_now(void)
-{
-	return rlt__mono_ns();
 }
 
 int rlt__worker_init(rlt__worker *w, rlt__runtime *rt, unsigned index)
@@ -117,7 +142,7 @@ int rlt__worker_init(rlt__worker *w, rlt__runtime *rt, unsigned index)
 	if (rc < 0)
 		return rc;
 	rlt__coro_init_thread(&w->sched);
-	w->now = mono_now();
+	w->now = rlt__mono_ns();
 	tls_worker = w;
 	return 0;
 }
@@ -132,6 +157,8 @@ void rlt__worker_fini(rlt__worker *w)
 	rlt__timer_heap_destroy(&w->timers);
 	rlt__stack_pool_destroy(&w->stacks);
 	rlt__task_cache_drain(w);
+	rlt__sendfile_worker_fini(w);
+	rlt__fdwait_free(&w->fdwaits);
 	if (tls_worker == w) {
 		rlt__altstack_leave(w->altstack);
 		tls_worker = NULL;
@@ -146,6 +173,46 @@ void rlt__task_suspend(rlt_task *t)
 	rlt__worker *w = t->worker;
 	rlt__tstate_set(t, RLT__T_WAITING);
 	rlt__coro_switch(&t->coro, &w->sched, 0);
+}
+
+/* ---- wait timers (sched/sched.h's rules) ---- */
+
+int rlt__wait_timer_arm(rlt_task *t, rlt__timer *tm, rlt__timer_fn fire, uint64_t deadline)
+{
+	rlt__timer_init(tm, fire);
+	tm->deadline = deadline;
+	int rc = rlt__timer_add(&t->worker->timers, tm);
+	if (rc < 0)
+		return rc;
+	t->wait_timer = tm;
+	return 0;
+}
+
+void rlt__wait_timer_del(rlt_task *t, rlt__timer *tm)
+{
+	rlt__timer_del(&t->worker->timers, tm);
+}
+
+rlt__runtime *rlt__runtime_job_begin(rlt_task *t)
+{
+	rlt__runtime *rt = t->worker->rt;
+	atomic_fetch_add_explicit(&rt->jobs_waiting, 1, memory_order_relaxed);
+	return rt;
+}
+
+void rlt__runtime_job_end(rlt__runtime *rt)
+{
+	/* release: the runtime's teardown (rlt__runtime_jobs_drain) must see
+	 * everything the job did to the runtime's tasks. */
+	atomic_fetch_sub_explicit(&rt->jobs_waiting, 1, memory_order_release);
+}
+
+void rlt__runtime_jobs_drain(rlt__runtime *rt)
+{
+	while (atomic_load_explicit(&rt->jobs_waiting, memory_order_acquire) > 0) {
+		struct timespec ts = {0, 100 * 1000};
+		nanosleep(&ts, NULL);
+	}
 }
 
 /* ---- queues ---- */
@@ -224,11 +291,7 @@ static inline void wake_local(rlt__worker *w, rlt_task *t)
 	/* No longer waiting here: a cancel message must not touch its wait
 	 * record any more (runtime/cancel.h). Before t can be queued. */
 	atomic_store_explicit(&t->wait_on, NULL, memory_order_relaxed);
-	if (t->wait_timer) {
-		if (rlt__timer_armed(t->wait_timer))
-			rlt__timer_del(&w->timers, t->wait_timer);
-		t->wait_timer = NULL;
-	}
+	rlt__wait_timer_disarm(t);
 	/* A task waking another hands off to it (message-passing locality);
 	 * completions reaped by the loop queue in order. */
 	rlt__sched_push(w, t, w->current != NULL);
@@ -381,9 +444,9 @@ static inline rlt_task *next_task(rlt__worker *w)
  * reports a slow callback the same way: once it is over). */
 static __attribute__((noinline)) void run_timed(rlt__worker *w, rlt_task *t)
 {
-	uint64_t t0 = mono_now();
+	uint64_t t0 = rlt__mono_ns();
 	rlt__coro_switch(&w->sched, &t->coro, 0);
-	uint64_t dt = mono_now() - t0;
+	uint64_t dt = rlt__mono_ns() - t0;
 	if (dt > w->rt->slow_ns)
 		fprintf(
 		    stderr,
@@ -490,7 +553,7 @@ static inline bool stopping(rlt__worker *w)
 static bool spin_for_work(rlt__worker *w)
 {
 	rlt__runtime *rt = w->rt;
-	uint64_t deadline = mono_now() + rt->spin_ns;
+	uint64_t deadline = rlt__mono_ns() + rt->spin_ns;
 	for (unsigned i = 1;; i++) {
 		if (atomic_load_explicit(&w->inbox, memory_order_acquire) ||
 		    atomic_load_explicit(&w->msgs, memory_order_acquire) ||
@@ -502,7 +565,7 @@ static bool spin_for_work(rlt__worker *w)
 			RLT__POL_POLL(&w->loop, 0);
 			if (has_local_work(w) || (stealing(rt) && work_pending(rt)))
 				return true;
-			uint64_t now = mono_now();
+			uint64_t now = rlt__mono_ns();
 			if (rlt__timer_next(&w->timers) <= now || now >= deadline)
 				return now < deadline || rlt__timer_next(&w->timers) <= now;
 			/* The thread that would wake us may be queued behind us on
@@ -535,17 +598,17 @@ static void park(rlt__worker *w)
 		uint64_t next = rlt__timer_next(&w->timers);
 		/* Shutting down: look again every millisecond (recount, deadline). */
 		if (atomic_load_explicit(&rt->draining, memory_order_relaxed)) {
-			uint64_t soon = mono_now() + 1000000u;
+			uint64_t soon = rlt__mono_ns() + 1000000u;
 			if (soon < next)
 				next = soon;
 		}
 		if (next != UINT64_MAX) {
-			w->now = mono_now();
+			w->now = rlt__mono_ns();
 			timeout = next > w->now ? (int64_t)(next - w->now) : 0;
 		}
 		rlt__stack_trim(&w->stacks);
 		RLT__POL_POLL(&w->loop, timeout);
-		w->now = mono_now(); /* after a sleep, the cached clock is stale */
+		w->now = rlt__mono_ns(); /* after a sleep, the cached clock is stale */
 	}
 	atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst);
 	if (multi && !rlt__idle_unpark_self(&rt->idle, w->index))
@@ -593,7 +656,7 @@ void rlt__worker_loop(rlt__worker *w)
 		}
 		if (rlt__timer_count(&w->timers)) {
 			/* The clock costs ~20 ns: read it only when it matters. */
-			w->now = mono_now();
+			w->now = rlt__mono_ns();
 			rlt__timer_run(&w->timers, w->now);
 		}
 		RLT__POL_POLL(&w->loop, 0);

@@ -14,12 +14,20 @@
 #include "sched/timer.h"
 
 #include "io/policy.h"
+#include "sched/sched.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
 typedef struct rlt__runtime rlt__runtime;
+
+/* An empty pipe kept for rlt_sendfile (io/sendfile.c). */
+typedef struct rlt__pipe {
+	int r, w;
+	unsigned cap; /* bytes it holds (F_GETPIPE_SZ) */
+} rlt__pipe;
+#define RLT__PIPE_CACHE 4
 
 /* rlt__runtime.attn */
 #define RLT__ATTN_DUMP	1u /* SIGQUIT asked for a dump (debug mode) */
@@ -64,6 +72,10 @@ typedef struct rlt__worker {
 	rlt_task *all;	      /* tasks whose owner is this worker, not yet freed */
 	rlt_task *task_cache; /* freed task structs kept for reuse, via ->next */
 	unsigned task_cache_len;
+	rlt__pipe pipes[RLT__PIPE_CACHE]; /* rlt_sendfile's, empty, for reuse */
+	unsigned npipes;
+	/* Our tasks' I/O waits by fd (io/fdwait.h): others read, for rlt_close. */
+	rlt__fdwait fdwaits;
 	void *altstack;
 	pthread_t thread;
 	int init_rc;
@@ -82,6 +94,7 @@ struct rlt__runtime {
 	uint64_t spin_ns; /* look for work this long before parking */
 	uint64_t slow_ns; /* debug: report tasks running longer (0: off) */
 	rlt__policy_choice policy;
+	rlt__settings settings; /* the RINGLET_* variables, read by rlt_run */
 	atomic_bool stopping;
 	atomic_uint attn;     /* RLT__ATTN_* once asked: the loop looks at dump_gen
 			       * and draining only when non-zero */
@@ -104,15 +117,15 @@ struct rlt__runtime {
 	unsigned ncpus;
 };
 
-/* The worker running on this thread, or NULL. Not inlined: a task may move
- * between threads across a suspension, and the compiler must not reuse a
- * thread-local address computed before one. */
+/* The worker running on this thread, or NULL. Not inlined, as
+ * rlt__task_self (sched/sched.h). */
 rlt__worker *rlt__worker_self(void);
-rlt_task *rlt__task_self(void);
 void rlt__worker_set_self(rlt__worker *w);
 
 int rlt__worker_init(rlt__worker *w, rlt__runtime *rt, unsigned index);
 void rlt__worker_fini(rlt__worker *w);
+/* Close the pipes rlt_sendfile kept on w (io/sendfile.c). */
+void rlt__sendfile_worker_fini(rlt__worker *w);
 /* Run the loop until the runtime stops. */
 void rlt__worker_loop(rlt__worker *w);
 /* Abandon every task left on w (shutdown, all threads stopped); returns how
@@ -122,16 +135,10 @@ unsigned rlt__worker_drop_tasks(rlt__worker *w);
 /* Queue a runnable task on its worker w (the calling thread is w's).
  * lifo: the caller is a task handing off to t (run t next). */
 void rlt__sched_push(rlt__worker *w, rlt_task *t, bool lifo);
-/* Have fn of m run on w's thread, in its loop, from any thread. m must
- * stay valid until then. */
-void rlt__worker_post(rlt__worker *w, rlt__msg *m);
 /* Hand t to worker w from any thread (inbox + wake-up). */
 void rlt__sched_push_remote(rlt__worker *w, rlt_task *t);
 /* Queue a new task from a thread that is not a worker (global queue). */
 void rlt__sched_inject(rlt__runtime *rt, rlt_task *t);
-/* Let the calling (non-worker) thread wake workers through loop (NULL:
- * through their eventfds). */
-void rlt__set_foreign_loop(rlt_loop *loop);
 /* Wake parked worker w (it was parked, or about to be). */
 void rlt__worker_kick(rlt__worker *w);
 /* Wait until no pool job of rt's tasks is running (teardown). */

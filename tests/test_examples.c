@@ -409,6 +409,19 @@ static void test_blocking_downloads_overlap_in_the_pool(void **state)
 	assert_ms_between("blocking_downloads", r.ms, one, upper(1.8 * one, 15 * one));
 }
 
+static void test_process_pool_runs_jobs_in_processes_and_survives_one_that_exits(void **state)
+{
+	run r;
+	run_example("process_pool", NULL, &r);
+	assert_clean_exit("process_pool", &r);
+	assert_string_equal(r.out,
+			    "custom process pool: 333332833333500000\n"
+			    "4 jobs on 2 processes: 41666541666750000 333332833333500000 "
+			    "1124998875000250000 2666664666667000000\n"
+			    "a job that exits: No child processes (the pool replaced its process)\n"
+			    "and the pool goes on: 333332833333500000\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -426,6 +439,7 @@ int main(void)
 	    cmocka_unit_test(test_subprocess_prints_child_lines_then_exit_status),
 	    cmocka_unit_test(test_run_in_executor_uses_default_and_custom_pools),
 	    cmocka_unit_test(test_blocking_downloads_overlap_in_the_pool),
+	    cmocka_unit_test(test_process_pool_runs_jobs_in_processes_and_survives_one_that_exits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,6 +24,30 @@ static void test_run_returns_root_result(void **state)
 	assert_int_equal(rlt_run(ret_arg, (void *)1, NULL, NULL), 0);
 }
 
+static void *root_fails(void *arg)
+{
+	(void)arg;
+	return rlt_fail(-ECONNREFUSED);
+}
+
+static void *root_cancels_itself(void *arg)
+{
+	(void)arg;
+	rlt_cancel(rlt_current());
+	rlt_sleep(10 * RLT_NSEC_PER_SEC); /* -ECANCELED at once */
+	return (void *)7;
+}
+
+/* asyncio.run re-raises: rlt_run reports the main task's failure. */
+static void test_run_reports_the_root_tasks_failure(void **state)
+{
+	void *r = (void *)1;
+	assert_int_equal(rlt_run(root_fails, NULL, NULL, &r), -ECONNREFUSED);
+	assert_null(r); /* rlt_fail's return value */
+	assert_int_equal(rlt_run(root_cancels_itself, NULL, NULL, &r), -ECANCELED);
+	assert_int_equal((intptr_t)r, 7);
+}
+
 static void test_bad_config_gives_einval(void **state)
 {
 	assert_int_equal(rlt_run(NULL, NULL, NULL, NULL), -EINVAL);
@@ -320,6 +344,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_run_returns_root_result),
+	    cmocka_unit_test(test_run_reports_the_root_tasks_failure),
 	    cmocka_unit_test(test_bad_config_gives_einval),
 	    cmocka_unit_test(test_nested_run_gives_ebusy),
 	    cmocka_unit_test(test_shutdown_abandons_live_tasks_and_reports_them),

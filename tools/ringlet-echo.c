@@ -16,7 +16,10 @@
  *               would; connection tasks start on the worker that accepted
  *               them)
  *
- * Runs until killed.
+ * Runs until SIGINT or SIGTERM: the first one cancels the main task
+ * (rlt_cancel_on_signal), which stops accepting and returns; rlt_run then
+ * cancels the connections and the server exits 0. A second signal during
+ * that ends it at once.
  */
 #include "bench/echo_common.h"
 
@@ -63,6 +66,8 @@ static void *accept_task(void *arg)
 			}
 			if (fd == -ECONNABORTED || fd == -EINTR)
 				continue;
+			if (fd == -ECANCELED)
+				break; /* shutting down */
 			fprintf(stderr, "ringlet-echo: accept: %s\n", strerror(-fd));
 			exit(1);
 		}
@@ -70,12 +75,20 @@ static void *accept_task(void *arg)
 		if (!rlt_spawn(conn_task, (void *)(intptr_t)fd, &o))
 			rlt_close(fd);
 	}
+	rlt_acceptor_close(acc);
+	rlt_close(lfd);
 	return NULL;
 }
 
 static void *root(void *arg)
 {
 	server *s = arg;
+	/* Ctrl-C: the joins below return -ECANCELED, and cancel what they join */
+	int rc = rlt_cancel_on_signal(NULL);
+	if (rc < 0) {
+		fprintf(stderr, "ringlet-echo: signals: %s\n", strerror(-rc));
+		exit(1);
+	}
 	unsigned n = s->one_listener ? 1 : rlt_runtime_workers(rlt_runtime_self());
 	rlt_task *acc[RLT_MAX_WORKERS];
 	for (unsigned i = 0; i < n; i++) {
@@ -93,8 +106,13 @@ static void *root(void *arg)
 			exit(1);
 		}
 	}
-	for (unsigned i = 0; i < n; i++)
-		rlt_join(acc[i], NULL);
+	for (unsigned i = 0; i < n; i++) {
+		/* cancelled (Ctrl-C): this join cancelled acc[i]; the others too */
+		if (rlt_join(acc[i], NULL) == -ECANCELED)
+			for (unsigned j = i + 1; j < n; j++)
+				rlt_cancel(acc[j]);
+	}
+	fprintf(stderr, "ringlet-echo: stopped\n");
 	return NULL;
 }
 

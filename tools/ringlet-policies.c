@@ -4,8 +4,12 @@
  *
  *   ringlet-policies            table: name, works here?, native ops, summary
  *   ringlet-policies NAME[:OPT] exit 0 if that policy can start here, else 1
+ *   ringlet-policies --config   every RINGLET_* variable: its value here, its
+ *                               default, what it sets (exit 1 if one is bad)
  */
 #include <ringlet.h>
+
+#include "runtime/config.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -31,6 +35,8 @@ static void native(uint32_t ops, char *out, size_t len)
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && !strcmp(argv[1], "--config"))
+		return rlt__settings_print(stdout) ? 1 : 0;
 	if (argc == 2) {
 		int rc = rlt_policy_probe(argv[1]);
 		if (rc < 0)

@@ -12,12 +12,14 @@
 RLT_EXTERN_C_BEGIN
 
 /*
- * I/O operations. Each one is submitted to the calling worker's io_uring
- * (batched with the other tasks' submissions into one io_uring_enter per
- * loop turn), suspends only the calling task, and returns what the kernel
- * returned: a byte count (or fd, or 0) on success, a negative errno on
- * failure (-EBADF, -ECONNREFUSED, -EAGAIN, ...). Buffers may live on the
- * task's stack: the task does not resume until the kernel is done with them.
+ * I/O operations. Each one is handed to the calling worker's loop policy:
+ * under io_uring (the default) it becomes an SQE, batched with the other
+ * tasks' submissions into one io_uring_enter per loop turn; under epoll it
+ * is tried at once without blocking and parked on the fd's readiness if it
+ * would block (docs/POLICIES.md). Either way it suspends only the calling
+ * task, and returns what the kernel returned: a byte count (or fd, or 0) on success, a negative
+ * errno on failure (-EBADF, -ECONNREFUSED, -EAGAIN, ...). Buffers may live on the task's stack: the
+ * task does not resume until the kernel is done with them.
  *
  * Every call returns -EPERM when made outside of a ringlet task, and
  * -EINVAL for an argument the kernel would reject before trying (a NULL
@@ -29,7 +31,9 @@ RLT_EXTERN_C_BEGIN
  * anything), and -ETIMEDOUT when a deadline scope of the task (or its I/O
  * timeout, rlt_set_io_timeout) expires first. An operation that completed
  * anyway returns its real result; the cancellation then comes at the next
- * suspension point.
+ * suspension point. Under a deadline, an operation whose timer cannot be
+ * armed (no memory to grow the worker's timer heap) fails with -ENOMEM
+ * before it starts, as every timed wait does (rlt_sleep, timed joins).
  *
  * Lengths above 2 GiB - 4 KiB are clamped to it, like Linux read(2) does;
  * expect a short count.
@@ -49,7 +53,18 @@ RLT_API ssize_t rlt_writev(int fd, const struct iovec *iov, int iovcnt, off_t of
 
 /* openat(2): returns the new fd. Use AT_FDCWD for dfd. */
 RLT_API int rlt_openat(int dfd, const char *path, int flags, mode_t mode);
-/* close(2). */
+/*
+ * close(2). Other tasks waiting on fd in an I/O call (rlt_recv, rlt_send,
+ * rlt_accept, rlt_connect, rlt_poll, rlt_read, ...), on any worker, are
+ * woken first, the same under every loop policy: their operations are
+ * cancelled in the kernel and return -EBADF (or their real result, if
+ * they completed first), as if fd had been closed before they started.
+ * When such waiters are on other workers the call suspends until each of
+ * those workers has asked for their cancellation (microseconds); an
+ * operation started while rlt_close runs is a race of the program's, as
+ * with close(2). An rlt_acceptor's armed accept is not such a wait: close
+ * the acceptor before its listener.
+ */
 RLT_API int rlt_close(int fd);
 /* fsync(2); flags RLT_FSYNC_DATASYNC gives fdatasync(2). */
 #define RLT_FSYNC_DATASYNC 1u
@@ -141,6 +156,34 @@ RLT_API ssize_t rlt_write_all(int fd, const void *buf, size_t len, off_t offset)
 RLT_API ssize_t rlt_recv_exact(int fd, void *buf, size_t len, int flags);
 /* rlt_send() until all len bytes are sent. */
 RLT_API ssize_t rlt_send_all(int fd, const void *buf, size_t len, int flags);
+
+/*
+ * Send up to len bytes of the file in_fd, from offset on, to out_fd (a
+ * socket, TCP or Unix, or a pipe) without copying them through the task:
+ * sendfile(2), as a server hands a file to a client. Suspends only the
+ * calling task, as often as it takes, until all of it has gone (like
+ * rlt_send_all). offset -1 starts at in_fd's current position and
+ * advances it; otherwise the position is neither used nor changed.
+ *
+ * How, per loop policy: io_uring and io_uring-sqpoll splice the file into
+ * a pipe and the pipe into out_fd (IORING_OP_SPLICE, run by the kernel's
+ * io-wq threads; the pipe is the worker's, 1 MiB, reused); epoll and
+ * policies without RLT_OP_SPLICE call sendfile(2) with out_fd made
+ * non-blocking for each call, and wait for it with rlt_poll(POLLOUT), the
+ * file being read synchronously (the page cache, or the disk) as for every
+ * regular-file read under epoll.
+ *
+ * Returns the bytes sent: len, or fewer only when the file ends first (its
+ * size when the call starts; 0 when offset is at or past it). An error is
+ * returned as a negative errno even if some bytes were sent before it (how
+ * many is not said: treat the connection as broken), as for the stream
+ * helpers above. Errors: -EBADF, -EINVAL (in_fd not a regular file or a
+ * block device, offset < -1, len > SSIZE_MAX), -EPIPE / -ECONNRESET (the
+ * peer went away), -ECANCELED, -ETIMEDOUT (a deadline scope, the I/O
+ * timeout: each splice or wait is one operation), -EPERM outside a task,
+ * -ENFILE / -EMFILE (no pipe could be made).
+ */
+RLT_API ssize_t rlt_sendfile(int out_fd, int in_fd, off_t offset, size_t len);
 
 RLT_EXTERN_C_END
 

@@ -54,6 +54,15 @@ typedef enum rlt_opcode {
 	 * error that does not end it), then rlt_op_complete() once at the end
 	 * (0, or why it ended: -ECANCELED after cancel, -EMFILE, ...). */
 	RLT_OP_ACCEPT_MULTI,
+	/* u.splice: splice(2) from u.splice.fd_in to fd (the fd written to, as
+	 * in io_uring's SQE), moving at most len bytes; completes with the
+	 * count (0: end of the input) or a negative errno. ringlet asks it
+	 * only with one side a pipe of its own (rlt_sendfile: a regular file
+	 * into an empty pipe, then that pipe into the output), and waits for
+	 * fd to take the bytes. A policy that cannot do it without blocking
+	 * completes it with -EOPNOTSUPP (epoll does): rlt_sendfile then
+	 * uses sendfile(2) on the output made non-blocking, and rlt_poll. */
+	RLT_OP_SPLICE,
 	RLT_OP_COUNT
 } rlt_opcode;
 
@@ -124,6 +133,13 @@ typedef struct rlt_op {
 			unsigned events;
 		} poll;
 		struct {
+			int fd_in;
+			int64_t off_in;	 /* -1: fd_in's position (always -1 for a pipe) */
+			int64_t off_out; /* likewise for fd */
+			unsigned len;
+			unsigned flags; /* SPLICE_F_* */
+		} splice;
+		struct {
 			int idtype;  /* P_PID, P_PIDFD, ... */
 			unsigned id; /* the pid, or the pidfd */
 			void *info;  /* siginfo_t *, filled in */
@@ -141,6 +157,7 @@ typedef struct rlt_op {
 	int32_t res_;
 	uint8_t state_;
 	void *task_;
+	void *fdnext_, *fdpprev_; /* the waits on fd (io/fdwait.h) */
 } rlt_op;
 
 /*

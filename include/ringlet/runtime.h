@@ -94,8 +94,16 @@ typedef struct rlt_config {
  * are freed, and a line on stderr says how many there were. Join what you
  * spawn.
  *
- * Returns 0, or:
- *   -EINVAL  a config field or RINGLET_* variable is out of range
+ * Returns what rlt_join() would say of the root task, as asyncio.run()
+ * re-raises the main coroutine's exception: 0, the error it returned with
+ * rlt_fail() (return rlt_fail(-ECONNREFUSED) makes rlt_run return
+ * -ECONNREFUSED, and *result is then rlt_fail's NULL), -ECANCELED if it
+ * ended cancelled (*result still holds what it returned). So `return
+ * rlt_run(...) < 0;` in main() gives the exit code. Or, when the runtime
+ * could not start (the root never ran):
+ *   -EINVAL  a config field or RINGLET_* variable is out of range (a bad
+ *            variable is named on stderr with what it accepts;
+ *            `tools/ringlet config` lists them all)
  *   -EBUSY   the calling thread is already running a ringlet runtime
  *   -ENOMEM  out of memory for the runtime, its ring or the root stack
  *   other    the negative errno of io_uring_setup (e.g. -EPERM where
@@ -103,7 +111,8 @@ typedef struct rlt_config {
  */
 RLT_API int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result);
 
-/* Fill *cfg with the defaults (the environment is applied by rlt_run). */
+/* Fill *cfg with the defaults (the environment is applied by rlt_run,
+ * which reads every RINGLET_* variable once, at its start). */
 RLT_API void rlt_config_init(rlt_config *cfg);
 
 /* The maximum number of workers. */

@@ -9,7 +9,9 @@ RLT_EXTERN_C_BEGIN
 RLT_API uint64_t rlt_now(void);
 
 /* Suspend the calling task for ns nanoseconds (0 just yields).
- * Timers are kept per worker in a 4-ary min-heap; the ring's wait is bounded
+ * Timers are kept per worker: a wheel of ~1 ms slots in front of a 4-ary
+ * min-heap that holds only what is due within about a millisecond (deadlines
+ * stay exact to the nanosecond; sched/timer.h). The loop's wait is bounded
  * by the nearest deadline, so the wake-up lateness is the kernel's timer
  * slack (50 us by default) plus scheduling.
  * Returns 0, -ECANCELED (the task was cancelled: rlt_cancel), -ETIMEDOUT

@@ -21,7 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int n = rlt_addr_format(&a, text, sizeof(text));
 		if (n < 0)
 			abort();
-		if (rlt_addr_parse(&b, text) != 0 || b.len != a.len || memcmp(&a.ss, &b.ss, a.len) != 0)
+		if (rlt_addr_parse(&b, text) != 0 || b.len != a.len ||
+		    memcmp(&a.ss, &b.ss, a.len) != 0)
 			abort();
 	}
 	free(s);

@@ -1,19 +1,27 @@
 /*
  * rlt_run(): build a runtime around the calling thread (worker 0) and
- * workers-1 more threads, run the root task, tear everything down.
+ * workers-1 more threads, run the root task, tear everything down, in four
+ * steps: rt_alloc (settings, configuration, policy, memory), rt_start (the
+ * workers and their rings), rt_run_main (the root task on worker 0), and
+ * rt_teardown.
  *
- * Shutdown: when the root task returns, `stopping` is set and every worker
- * is kicked. Each leaves its loop at its next turn (a task that never
- * suspends delays this), cancels its own in-flight operations (only a ring's
- * own thread may submit to it) and waits for the kernel to let go of every
+ * Shutdown, as asyncio.run() does it: when the root task returns, every
+ * task still alive is cancelled (drain_msg_run on each worker, for the
+ * tasks it owns) and the workers keep running until those have finished,
+ * cleanup included, or RINGLET_SHUTDOWN_MS has passed
+ * (rlt__runtime_drain_check); then `stopping` is set and every worker is
+ * kicked. Each leaves its loop at its next turn (a task that never suspends
+ * delays this), cancels its own in-flight operations (only a ring's own
+ * thread may submit to it) and waits for the kernel to let go of every
  * buffer, then exits. Worker 0 joins the threads, then frees whatever tasks
- * are left (reported on stderr), the rings, and the stacks.
+ * are left (abandoned: reported on stderr), the rings, and the stacks.
  */
 #include "ringlet/cancel.h"
 #include "ringlet/runtime.h"
 
 #include "runtime/alloc.h"
 #include "runtime/cancel.h"
+#include "runtime/config.h"
 #include "runtime/cpu.h"
 #include "runtime/stack.h"
 #include "sched/worker.h"
@@ -31,51 +39,6 @@ void rlt_config_init(rlt_config *cfg)
 	cfg->ring_entries = 256;
 	cfg->workers = 0;
 	cfg->stack_cache = 256;
-}
-
-/* Parse a size like "65536", "64k", "1m". 0 on error. */
-static size_t parse_size(const char *s)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (end == s)
-		return 0;
-	switch (*end) {
-	case 'k':
-	case 'K':
-		v <<= 10;
-		end++;
-		break;
-	case 'm':
-	case 'M':
-		v <<= 20;
-		end++;
-		break;
-	case 'g':
-	case 'G':
-		v <<= 30;
-		end++;
-		break;
-	}
-	if (*end == 'i' || *end == 'I')
-		end++;
-	if (*end == 'b' || *end == 'B')
-		end++;
-	return *end ? 0 : (size_t)v;
-}
-
-/* A 0/1 environment switch: 1, 0, or -1 when unset; -2 when malformed. */
-static int env_bool(const char *name)
-{
-	const char *v = getenv(name);
-	if (!v || !*v)
-		return -1;
-	if (!strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "true"))
-		return 1;
-	if (!strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "false"))
-		return 0;
-	fprintf(stderr, "ringlet: %s=%s is not 0 or 1\n", name, v);
-	return -2;
 }
 
 static int allowed_cpus(rlt__runtime *rt)
@@ -98,7 +61,8 @@ static int allowed_cpus(rlt__runtime *rt)
 	return 0;
 }
 
-static int resolve_config(const rlt_config *in, rlt__runtime *rt)
+/* cfg (NULL: defaults) under the environment's settings, which win. */
+static int resolve_config(const rlt_config *in, const rlt__settings *env, rlt__runtime *rt)
 {
 	rlt_config cfg;
 	rlt_config_init(&cfg);
@@ -118,88 +82,41 @@ static int resolve_config(const rlt_config *in, rlt__runtime *rt)
 		cfg.slow_ms = in->slow_ms;
 		cfg.shutdown_ms = in->shutdown_ms;
 	}
-	const char *env = getenv("RINGLET_STACK_SIZE");
-	if (env && *env) {
-		size_t v = parse_size(env);
-		if (!v || !rlt__stack_round(v)) {
-			fprintf(stderr,
-				"ringlet: RINGLET_STACK_SIZE=%s is not a size in [8k, 1g]\n", env);
-			return -EINVAL;
-		}
-		cfg.stack_size = v;
-	}
-	env = getenv("RINGLET_WORKERS");
-	if (env && *env) {
-		char *end;
-		unsigned long v = strtoul(env, &end, 10);
-		if (*end || v < 1 || v > RLT_MAX_WORKERS) {
-			fprintf(stderr, "ringlet: RINGLET_WORKERS=%s is not a number in [1, %d]\n",
-				env, RLT_MAX_WORKERS);
-			return -EINVAL;
-		}
-		cfg.workers = (unsigned)v;
-	}
-	int b = env_bool("RINGLET_PIN");
-	if (b == -2)
-		return -EINVAL;
-	if (b >= 0)
-		cfg.pin = b;
-	b = env_bool("RINGLET_STEAL");
-	if (b == -2)
-		return -EINVAL;
-	if (b >= 0)
-		cfg.no_steal = !b;
+#define GIVEN(id) rlt__settings_given(env, RLT__CFG_##id)
+#define VAL(id)	  env->v[RLT__CFG_##id]
+	if (GIVEN(STACK_SIZE))
+		cfg.stack_size = (size_t)VAL(STACK_SIZE);
+	if (GIVEN(WORKERS))
+		cfg.workers = (unsigned)VAL(WORKERS);
+	if (GIVEN(PIN))
+		cfg.pin = VAL(PIN) != 0;
+	if (GIVEN(STEAL))
+		cfg.no_steal = VAL(STEAL) == 0;
+	if (GIVEN(DEBUG))
+		cfg.debug = VAL(DEBUG) != 0;
 
-	long spin = cfg.spin_us == 0 ? RLT_DEFAULT_SPIN_US : cfg.spin_us < 0 ? 0 : cfg.spin_us;
-	env = getenv("RINGLET_SPIN_US");
-	if (env && *env) {
-		char *end;
-		long v = strtol(env, &end, 10);
-		if (*end || v < 0 || v > 1000000) {
-			fprintf(stderr,
-				"ringlet: RINGLET_SPIN_US=%s is not a number in [0, 1000000]\n",
-				env);
-			return -EINVAL;
-		}
-		spin = v;
-	}
-	if (spin > 1000000)
+	if (cfg.spin_us > 1000000)
 		return -EINVAL;
-	rt->spin_ns = (uint64_t)spin * 1000u;
+	uint64_t spin_ns = cfg.spin_us == 0  ? VAL(SPIN_US) /* the default */
+			   : cfg.spin_us < 0 ? 0
+					     : (uint64_t)cfg.spin_us * 1000u;
+	if (GIVEN(SPIN_US))
+		spin_ns = VAL(SPIN_US);
+	rt->spin_ns = spin_ns;
 
-	b = env_bool("RINGLET_DEBUG");
-	if (b == -2)
-		return -EINVAL;
-	if (b >= 0)
-		cfg.debug = b;
-	env = getenv("RINGLET_SLOW_MS");
-	if (env && *env) {
-		char *end;
-		unsigned long v = strtoul(env, &end, 10);
-		if (*end || v < 1 || v > 3600000) {
-			fprintf(stderr,
-				"ringlet: RINGLET_SLOW_MS=%s is not a number in [1, 3600000]\n",
-				env);
-			return -EINVAL;
-		}
-		cfg.slow_ms = (unsigned)v;
-	}
-	rt->slow_ns = cfg.debug ? (uint64_t)(cfg.slow_ms ? cfg.slow_ms : 100) * 1000000u : 0;
+	uint64_t slow_ns = cfg.slow_ms ? (uint64_t)cfg.slow_ms * 1000000u : VAL(SLOW_MS);
+	if (GIVEN(SLOW_MS))
+		slow_ns = VAL(SLOW_MS);
+	rt->slow_ns = cfg.debug ? slow_ns : 0;
 
-	long grace = cfg.shutdown_ms == 0 ? 1000 : cfg.shutdown_ms < 0 ? 0 : cfg.shutdown_ms;
-	env = getenv("RINGLET_SHUTDOWN_MS");
-	if (env && *env) {
-		char *end;
-		long v = strtol(env, &end, 10);
-		if (*end || v < 0 || v > 3600000) {
-			fprintf(stderr,
-				"ringlet: RINGLET_SHUTDOWN_MS=%s is not a number in [0, 3600000]\n",
-				env);
-			return -EINVAL;
-		}
-		grace = v;
-	}
-	rt->drain_ns = (uint64_t)grace * 1000000u;
+	uint64_t grace_ns = cfg.shutdown_ms == 0  ? VAL(SHUTDOWN_MS)
+			    : cfg.shutdown_ms < 0 ? 0
+						  : (uint64_t)cfg.shutdown_ms * 1000000u;
+	if (GIVEN(SHUTDOWN_MS))
+		grace_ns = VAL(SHUTDOWN_MS);
+	rt->drain_ns = grace_ns;
+#undef GIVEN
+#undef VAL
 
 	rt->stack_size = rlt__stack_round(cfg.stack_size);
 	if (!rt->stack_size)
@@ -375,42 +292,64 @@ int rlt_worker_index(void)
 	return w ? (int)w->index : -1;
 }
 
-int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
+/* ---- rlt_run: allocate, start the workers, run the main task, tear down ---- */
+
+static void rt_free(rlt__runtime *rt)
 {
-	if (!fn)
-		return -EINVAL;
-	if (rlt__worker_self())
-		return -EBUSY;
-	rlt__cancel_setup();
+	if (rt->workers_mem) {
+		rlt__idle_destroy(&rt->idle);
+		rlt__global_q_destroy(&rt->global);
+		pthread_cond_destroy(&rt->start_cond);
+		pthread_mutex_destroy(&rt->start_lock);
+		rlt__free(rt->workers_mem);
+	}
+	rlt__free(rt->cpus);
+	rlt__free(rt);
+}
+
+/* The runtime's memory and choices: settings, configuration, the loop
+ * policy, the workers' structs. No thread and no ring yet. */
+static int rt_alloc(const rlt_config *cfg, rlt__runtime **out)
+{
 	rlt__runtime *rt = rlt__calloc(1, sizeof(*rt));
 	if (!rt)
 		return -ENOMEM;
 	atomic_init(&rt->next_id, 1);
 	atomic_init(&rt->stopping, false);
-	int rc = resolve_config(cfg, rt);
-	if (rc < 0)
-		goto out_rt;
-	rc = rlt__policy_choose(cfg, &rt->policy);
-	if (rc < 0)
-		goto out_rt;
-	rc = rlt__overflow_handler_install();
-	if (rc < 0)
-		goto out_rt;
+	int rc = rlt__settings_load(&rt->settings);
+	if (rc == 0) {
+		rlt__cancel_setup(rt->settings.v[RLT__CFG_CANCEL_FENCE] == 1);
+		rc = resolve_config(cfg, &rt->settings, rt);
+	}
+	if (rc == 0)
+		rc = rlt__policy_choose(cfg, &rt->settings, &rt->policy);
+	if (rc == 0)
+		rc = rlt__overflow_handler_install();
+	if (rc < 0) {
+		rt_free(rt);
+		return rc;
+	}
 	/* Workers are cache-line aligned (their shared and private halves must
 	 * not share a line); aligned by hand so that any allocator will do. */
 	rt->workers_mem = rlt__calloc(1, rt->nworkers * sizeof(rlt__worker) + 63);
 	if (!rt->workers_mem) {
-		rc = -ENOMEM;
-		goto out_rt;
+		rt_free(rt);
+		return -ENOMEM;
 	}
 	rt->workers = (rlt__worker *)(((uintptr_t)rt->workers_mem + 63) & ~(uintptr_t)63);
 	rlt__global_q_init(&rt->global);
-	rc = rlt__idle_init(&rt->idle, rt->nworkers);
-	if (rc < 0)
-		goto out_workers;
 	pthread_mutex_init(&rt->start_lock, NULL);
 	pthread_cond_init(&rt->start_cond, NULL);
-
+	rc = rlt__idle_init(&rt->idle, rt->nworkers);
+	if (rc < 0) {
+		rlt__global_q_destroy(&rt->global);
+		pthread_cond_destroy(&rt->start_cond);
+		pthread_mutex_destroy(&rt->start_lock);
+		rlt__free(rt->workers_mem);
+		rt->workers_mem = NULL;
+		rt_free(rt);
+		return rc;
+	}
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		rlt__worker *w = &rt->workers[i];
 		w->rt = rt;
@@ -421,23 +360,25 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 		atomic_init(&w->msgs, NULL);
 		atomic_init(&w->parked, 0);
 	}
+	*out = rt;
+	return 0;
+}
 
-	cpu_set_t saved_affinity;
-	bool restore_affinity =
-	    rt->pin && sched_getaffinity(0, sizeof(saved_affinity), &saved_affinity) == 0;
+/* Worker 0 on the calling thread, then the others, each setting up its own
+ * ring on its own thread; returns once all are up (or one failed: then
+ * stopping is set). *nthreads: the threads that exist, worker 0 included. */
+static int rt_start(rlt__runtime *rt, unsigned *nthreads)
+{
 	if (rt->pin)
 		pin_self(rt, 0);
-	rlt__worker *w0 = &rt->workers[0];
-	rc = rlt__worker_init(w0, rt, 0);
-
-	/* The other workers, each initialising its own ring on its thread. */
-	unsigned nthreads = 1;
+	int rc = rlt__worker_init(&rt->workers[0], rt, 0);
+	unsigned n = 1;
 	pthread_mutex_lock(&rt->start_lock);
 	rt->started = rc == 0 ? 1 : 0;
 	pthread_mutex_unlock(&rt->start_lock);
 	if (rc == 0) {
-		for (; nthreads < rt->nworkers; nthreads++) {
-			rlt__worker *w = &rt->workers[nthreads];
+		for (; n < rt->nworkers; n++) {
+			rlt__worker *w = &rt->workers[n];
 			int e = pthread_create(&w->thread, NULL, worker_main, w);
 			if (e) {
 				rc = -e;
@@ -448,9 +389,9 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 	pthread_mutex_lock(&rt->start_lock);
 	if (rc < 0)
 		atomic_store(&rt->stopping, true);
-	while (rt->started < nthreads)
+	while (rt->started < n)
 		pthread_cond_wait(&rt->start_cond, &rt->start_lock);
-	for (unsigned i = 1; i < nthreads && rc == 0; i++)
+	for (unsigned i = 1; i < n && rc == 0; i++)
 		if (rt->workers[i].init_rc < 0)
 			rc = rt->workers[i].init_rc;
 	if (rc < 0)
@@ -459,24 +400,35 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 		rt->started++; /* the go signal: started == nworkers + 1 */
 	pthread_cond_broadcast(&rt->start_cond);
 	pthread_mutex_unlock(&rt->start_lock);
+	*nthreads = n;
+	return rc;
+}
 
-	unsigned dropped = 0;
-	if (rc == 0 && rt->slow_ns)
+/* Run fn(arg) as the root task on worker 0 (this thread) until the runtime
+ * stops. */
+static int rt_run_main(rlt__runtime *rt, rlt_task_fn fn, void *arg)
+{
+	rlt__worker *w0 = &rt->workers[0];
+	if (rt->slow_ns)
 		rlt__dump_signal_install(rt);
-	if (rc == 0) {
-		rlt_spawn_opts opts = {.name = "main"};
-		rlt_task *root = rlt__task_create(rt, rlt__worker_self(), fn, arg, &opts);
-		if (!root) {
-			rc = -errno;
-			rlt__runtime_stop(rt);
-		} else {
-			rt->root = root;
-			root->worker = w0;
-			rlt__sched_push(w0, root, false);
-			rlt__worker_loop(w0);
-		}
+	rlt_spawn_opts opts = {.name = "main"};
+	rlt_task *root = rlt__task_create(rt, w0, fn, arg, &opts);
+	if (!root) {
+		rlt__runtime_stop(rt);
+		return -errno;
 	}
-	/* Stop and collect the other workers. */
+	rt->root = root;
+	root->worker = w0;
+	rlt__sched_push(w0, root, false);
+	rlt__worker_loop(w0);
+	return 0;
+}
+
+/* Stop and join the other workers, collect the root's outcome (rc == 0:
+ * it ran), free the tasks left, the rings, the stacks and the runtime. */
+static int rt_teardown(rlt__runtime *rt, unsigned nthreads, int rc, void **result)
+{
+	rlt__worker *w0 = &rt->workers[0];
 	rlt__runtime_stop(rt);
 	rlt__dump_signal_remove(rt);
 	for (unsigned i = 1; i < nthreads; i++)
@@ -484,12 +436,13 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 	if (rc == 0 || w0->loop_ready)
 		worker_quiesce(w0);
 	if (rc == 0) {
-		rlt_task *root = rt->root;
-		if (root->start_err)
-			rc = root->start_err;
-		else if (result)
-			*result = root->result;
+		/* What asyncio.run raises: the main task's failure (rlt_fail),
+		 * -ECANCELED if it ended cancelled, -ENOMEM if it never ran. */
+		rc = rlt__task_outcome(rt->root);
+		if (result && !rt->root->start_err)
+			*result = rt->root->result;
 	}
+	unsigned dropped = 0;
 	teardown(rt, nthreads, &dropped);
 	if (w0->altstack)
 		rlt__altstack_leave(w0->altstack);
@@ -499,17 +452,29 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 		    stderr,
 		    "ringlet: %u task%s still running when the root task returned %s abandoned\n",
 		    dropped, dropped == 1 ? "" : "s", dropped == 1 ? "was" : "were");
+	rt_free(rt);
+	return rc;
+}
+
+int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
+{
+	if (!fn)
+		return -EINVAL;
+	if (rlt__worker_self())
+		return -EBUSY;
+	rlt__runtime *rt;
+	int rc = rt_alloc(cfg, &rt);
+	if (rc < 0)
+		return rc;
+	cpu_set_t saved_affinity;
+	bool restore_affinity =
+	    rt->pin && sched_getaffinity(0, sizeof(saved_affinity), &saved_affinity) == 0;
+	unsigned nthreads;
+	rc = rt_start(rt, &nthreads);
+	if (rc == 0)
+		rc = rt_run_main(rt, fn, arg);
+	rc = rt_teardown(rt, nthreads, rc, result);
 	if (restore_affinity)
 		sched_setaffinity(0, sizeof(saved_affinity), &saved_affinity);
-	pthread_cond_destroy(&rt->start_cond);
-	pthread_mutex_destroy(&rt->start_lock);
-
-	rlt__idle_destroy(&rt->idle);
-out_workers:
-	rlt__global_q_destroy(&rt->global);
-	rlt__free(rt->workers_mem);
-out_rt:
-	rlt__free(rt->cpus);
-	rlt__free(rt);
 	return rc;
 }
