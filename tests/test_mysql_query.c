@@ -400,12 +400,66 @@ static void test_streaming(void **state)
 		rlt_test_run1(rows_task, &modes[m]);
 }
 
+/* ---- TLS, passed through to the connector ---- */
+
+static void *tls_task(void *arg)
+{
+	int mode = *(int *)arg;
+	rlt_mysql_config cfg = tms_cfg(false);
+	cfg.mode = mode;
+	cfg.tls = true;
+	cfg.tls_ca = tms.cert;
+	cfg.tls_verify = true;
+	rlt_mysql *c;
+	char err[256];
+	int r = rlt_mysql_connect(&cfg, &c, err, sizeof(err));
+	if (r)
+		fail_msg("TLS connect: %d %s", r, err);
+	rlt_mysql_result *res;
+	assert_int_equal(
+	    rlt_mysql_query_all(c, "SHOW SESSION STATUS LIKE 'Ssl_version'", (size_t)-1, &res), 0);
+	assert_int_equal(rlt_mysql_next_row(res), 1);
+	rlt_mysql_value v = rlt_mysql_col(res, 1);
+	assert_false(v.is_null);
+	assert_true(v.len >= 4 && memcmp(v.ptr, "TLS", 3) == 0);
+	rlt_mysql_result_free(res);
+	/* A 1 MiB round trip through the TLS layer, in pieces. */
+	assert_int_equal(rlt_mysql_query_all(c, "SELECT REPEAT('t', 1048576)", (size_t)-1, &res),
+			 0);
+	assert_int_equal(rlt_mysql_next_row(res), 1);
+	assert_int_equal(rlt_mysql_col(res, 0).len, 1048576);
+	rlt_mysql_result_free(res);
+	rlt_mysql_close(c);
+
+	/* Verification against the wrong authority fails the connect. */
+	cfg.tls_ca = "/etc/ssl/certs/ca-certificates.crt";
+	rlt_mysql *bad = (void *)1;
+	r = rlt_mysql_connect(&cfg, &bad, err, sizeof(err));
+	assert_int_equal(r, -EPROTO); /* CR_SSL_CONNECTION_ERROR */
+	assert_null(bad);
+	fprintf(stderr, "TLS with the wrong CA (%s): %d %s\n",
+		mode == RLT_MYSQL_NONBLOCK ? "non-blocking" : "executor", r, err);
+	return NULL;
+}
+
+static void test_tls(void **state)
+{
+	(void)state;
+	TMS_REQUIRE();
+	if (!tms.cert[0]) {
+		fprintf(stderr, "SKIP: no openssl to make a certificate\n");
+		skip();
+	}
+	for (unsigned m = 0; m < 2; m++)
+		rlt_test_run(tls_task, &modes[m]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_seed_query),	 cmocka_unit_test(test_types),
 	    cmocka_unit_test(test_transactions), cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_streaming),
+	    cmocka_unit_test(test_streaming),	 cmocka_unit_test(test_tls),
 	};
 	return cmocka_run_group_tests(tests, tms_group_setup, tms_group_teardown);
 }

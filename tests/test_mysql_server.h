@@ -31,6 +31,7 @@
 typedef struct tms_server {
 	char dir[64];
 	char sock[128];
+	char cert[128]; /* self-signed for 127.0.0.1 ("" when openssl is missing) */
 	unsigned port;
 	pid_t pid;
 	int ok;
@@ -183,6 +184,36 @@ static int tms_start(void)
 		tms_rmrf(tms.dir);
 		return -1;
 	}
+	/* A self-signed certificate, for the TLS tests. */
+	char key[128], a_cert[160], a_key[160];
+	snprintf(tms.cert, sizeof(tms.cert), "%s/cert.pem", tms.dir);
+	snprintf(key, sizeof(key), "%s/key.pem", tms.dir);
+	char *oargv[] = {"/usr/bin/openssl",
+			 "req",
+			 "-x509",
+			 "-newkey",
+			 "ec",
+			 "-pkeyopt",
+			 "ec_paramgen_curve:prime256v1",
+			 "-nodes",
+			 "-keyout",
+			 key,
+			 "-out",
+			 tms.cert,
+			 "-days",
+			 "2",
+			 "-subj",
+			 "/CN=127.0.0.1",
+			 "-addext",
+			 "subjectAltName=IP:127.0.0.1,DNS:localhost",
+			 NULL};
+	pid = access(oargv[0], X_OK) == 0 ? tms_spawn(oargv, log) : -1;
+	if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		fprintf(stderr, "mysql test server: no openssl: the TLS tests will skip\n");
+		tms.cert[0] = 0;
+	}
+	snprintf(a_cert, sizeof(a_cert), "--ssl-cert=%s", tms.cert);
+	snprintf(a_key, sizeof(a_key), "--ssl-key=%s", key);
 	tms.port = tms_free_port();
 	snprintf(a_sock, sizeof(a_sock), "--socket=%s", tms.sock);
 	snprintf(a_port, sizeof(a_port), "--port=%u", tms.port);
@@ -202,6 +233,8 @@ static int tms_start(void)
 			"--innodb-log-file-size=8M",
 			"--max-connections=200",
 			root ? "--user=root" : "--skip-external-locking",
+			tms.cert[0] ? a_cert : NULL,
+			a_key,
 			NULL};
 	tms.pid = tms_spawn(argv, log);
 	if (tms.pid < 0) {
