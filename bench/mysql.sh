@@ -24,6 +24,14 @@
 # query (user+sys of the client process and its threads, from its rusage)
 # and the server's CPU per query (/proc/<pid>/stat). Holds
 # /tmp/ringlet-bench.lock while measuring.
+#
+# BENCH_RT=1 runs the server and the clients under SCHED_FIFO (chrt -f 1):
+# on a machine busy with other work, a one-thread client (ringlet, one
+# worker) gets a far smaller share of its CPU than a 16-thread one
+# (mariadb-slap, the executor variant), which measures the scheduler's
+# fairness per thread rather than the clients. Off by default (a quiet
+# machine needs no such thing); the kernel's RT throttling still leaves 5%
+# of each CPU to the rest.
 set -euo pipefail
 
 usage() {
@@ -61,6 +69,7 @@ cli_cpu = os.environ.get("BENCH_LOAD_CPU", "1")
 py = os.environ.get("BENCH_PYTHON") or ("/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3")
 binp, root = os.environ["BENCH_BIN"], os.environ["BENCH_ROOT"]
 tck = os.sysconf("SC_CLK_TCK")
+rt = ["chrt", "-f", "1"] if os.environ.get("BENCH_RT") == "1" else []
 
 def log(*a):
     print("mysql.sh:", *a, file=sys.stderr, flush=True)
@@ -72,7 +81,7 @@ root_args = ["--user=root"] if os.getuid() == 0 else []
 subprocess.run([os.environ["BENCH_INSTALL"], "--no-defaults", f"--datadir={tmp}/data",
                 "--auth-root-authentication-method=normal", "--skip-test-db"] + root_args,
                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-srv = subprocess.Popen(["taskset", "-c", srv_cpu, os.environ["BENCH_MYSQLD"], "--no-defaults",
+srv = subprocess.Popen(rt + ["taskset", "-c", srv_cpu, os.environ["BENCH_MYSQLD"], "--no-defaults",
                         f"--datadir={tmp}/data", f"--socket={sock}", f"--port={port}",
                         "--bind-address=127.0.0.1", f"--log-error={tmp}/err.log",
                         f"--pid-file={tmp}/pid", "--skip-log-bin", "--skip-name-resolve",
@@ -131,7 +140,7 @@ try:
             argv = ["mariadb-slap", "--no-defaults", "-h", "127.0.0.1", "-P", str(port), "--protocol=tcp",
                     f"-u{user}", f"-p{pw}", f"--concurrency={tasks}", "--iterations=1",
                     f"--number-of-queries={n}", f"--query={q}", "--create-schema=bench"]
-        p = subprocess.run(["taskset", "-c", cli_cpu] + argv, capture_output=True, text=True)
+        p = subprocess.run(rt + ["taskset", "-c", cli_cpu] + argv, capture_output=True, text=True)
         ru1 = os.times()
         srv_s = (srv_ticks() - s0) / tck
         cli_s = (ru1.children_user - ru0.children_user) + (ru1.children_system - ru0.children_system)
@@ -163,8 +172,8 @@ try:
         return statistics.median(v)
 
     print(f"\nMySQL client: {tasks} tasks/clients over {tasks} connections, TCP 127.0.0.1, "
-          f"server on CPU {srv_cpu}, client on CPU {cli_cpu}; {reps} round(s) of {secs:g} s, "
-          "medians (min-max)")
+          f"server on CPU {srv_cpu}, client on CPU {cli_cpu}{' (SCHED_FIFO)' if rt else ''}; "
+          f"{reps} round(s) of {secs:g} s, medians (min-max)")
     print(f"{'query':<10} {'contender':<13} {'queries/s':>22} {'ringlet/x':>10} "
           f"{'client us/q':>12} {'server us/q':>12}")
     for qname in queries:
