@@ -400,6 +400,41 @@ static void test_streaming(void **state)
 		rlt_test_run1(rows_task, &modes[m]);
 }
 
+/* ---- the fault policy: polls that fail with EINTR/EAGAIN or come late ---- */
+
+static void *faults_task(void *arg)
+{
+	(void)arg;
+	for (unsigned m = 0; m < 2; m++) {
+		rlt_mysql *c = conn(modes[m], m == 0);
+		for (int k = 0; k < 50; k++) {
+			char sql[64];
+			snprintf(sql, sizeof(sql), "SELECT %d, REPEAT('f', %d)", k, k * 1000);
+			rlt_mysql_result *r;
+			int e = rlt_mysql_query(c, sql, (size_t)-1, &r);
+			if (e)
+				fail_msg("%s: %d %s", sql, e, rlt_mysql_error(c));
+			assert_int_equal(rlt_mysql_next_row(r), 1);
+			int64_t v;
+			assert_int_equal(rlt_mysql_col_int(r, 0, &v), 0);
+			assert_true(v == k);
+			assert_int_equal(rlt_mysql_col(r, 1).len, (size_t)k * 1000);
+			assert_int_equal(rlt_mysql_next_row(r), 0);
+			rlt_mysql_result_free(r);
+		}
+		assert_false(rlt_mysql_broken(c));
+		rlt_mysql_close(c);
+	}
+	return NULL;
+}
+
+static void test_faults(void **state)
+{
+	(void)state;
+	TMS_REQUIRE();
+	rlt_test_run_faults("seed=11,rate=0.3,errors=EINTR+EAGAIN,delay_us=50", faults_task, NULL);
+}
+
 /* ---- TLS, passed through to the connector ---- */
 
 static void *tls_task(void *arg)
@@ -460,6 +495,7 @@ int main(void)
 	    cmocka_unit_test(test_seed_query),	 cmocka_unit_test(test_types),
 	    cmocka_unit_test(test_transactions), cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_streaming),	 cmocka_unit_test(test_tls),
+	    cmocka_unit_test(test_faults),
 	};
 	return cmocka_run_group_tests(tests, tms_group_setup, tms_group_teardown);
 }

@@ -457,6 +457,8 @@ static int run_nonblock(rlt_mysql *c, struct op *o)
 		} else {
 			r = rlt_poll(fd, mask);
 		}
+		if (r == -EINTR || r == -EAGAIN)
+			continue; /* nothing happened: wait again */
 		if (r < 0) {
 			nb_abort(c, o, status);
 			err_set(c, 0, "HY000",
