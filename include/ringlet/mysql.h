@@ -29,7 +29,9 @@
  *                  2006, CR_SERVER_LOST 2013): the connection is broken
  *   -ETIMEDOUT     a connector timeout (connect/read/write_timeout_ms)
  *                  expired, or a deadline scope of the task expired
- *                  (rlt_scope_enter): the connection is broken
+ *                  (rlt_scope_enter): the connection is broken (under
+ *                  RLT_MYSQL_EXECUTOR, the blocking connector reports its
+ *                  own read timeout as a lost connection: -ECONNRESET)
  *   -ECANCELED     the task was cancelled (rlt_cancel) mid-call: the
  *                  connection is broken
  *   -EPROTO        a malformed packet or TLS failure (CR_MALFORMED_PACKET,
@@ -48,9 +50,11 @@
  * Broken connections. A transport error, a cancellation or a deadline in
  * the middle of a call leaves the connector mid-protocol: the connection
  * is then shut down at once (the task resumes without waiting for the
- * server), its server session ends (a running statement is not killed:
- * see rlt_mysql_kill), and every later call returns -ENOTCONN. Only
- * rlt_mysql_close (or releasing it to its pool) remains to be done.
+ * server), and every later call returns -ENOTCONN. Only rlt_mysql_close
+ * (or releasing it to its pool) remains to be done. The server ends the
+ * session when it notices, which is after a running statement ends: see
+ * rlt_mysql_kill and rlt_mysql_pool_config.kill_on_abort. A poll that
+ * fails with -EINTR or -EAGAIN is retried, not an abort.
  */
 
 #include <ringlet.h>
