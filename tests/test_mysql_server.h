@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -236,7 +237,22 @@ static int tms_start(void)
 			tms.cert[0] ? a_cert : NULL,
 			a_key,
 			NULL};
-	tms.pid = tms_spawn(argv, log);
+	/* The server dies with this test program, even one that crashes or
+	 * is killed by its time limit (PR_SET_PDEATHSIG): no server is left
+	 * behind. */
+	tms.pid = fork();
+	if (tms.pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		int nul = open("/dev/null", O_RDONLY);
+		if (fd >= 0 && nul >= 0) {
+			dup2(nul, 0);
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
 	if (tms.pid < 0) {
 		tms_rmrf(tms.dir);
 		return -1;
