@@ -400,6 +400,58 @@ static void test_streaming(void **state)
 		rlt_test_run1(rows_task, &modes[m]);
 }
 
+/* ---- a CALL that brings several results ---- */
+
+static void *multi_task(void *arg)
+{
+	int mode = *(int *)arg;
+	rlt_mysql *c = conn(mode, false);
+	exec_ok(c, "DROP PROCEDURE IF EXISTS two_selects");
+	exec_ok(c,
+		"CREATE PROCEDURE two_selects() BEGIN SELECT 1 AS a; SELECT 2 AS b, 3 AS c; END");
+	for (int how = 0; how < 3; how++) {
+		rlt_mysql_result *r = NULL;
+		if (how == 0) {
+			assert_int_equal(
+			    rlt_mysql_query_all(c, "CALL two_selects()", (size_t)-1, &r), 0);
+		} else if (how == 1) {
+			assert_int_equal(rlt_mysql_query(c, "CALL two_selects()", (size_t)-1, &r),
+					 0);
+		} else {
+			assert_int_equal(rlt_mysql_exec(c, "CALL two_selects()"), 0);
+		}
+		if (r) {
+			/* The first result set; the others are read and dropped. */
+			assert_int_equal(rlt_mysql_columns(r), 1);
+			assert_int_equal(rlt_mysql_next_row(r), 1);
+			assert_true(tms_val_is(rlt_mysql_col(r, 0), "1"));
+			assert_int_equal(rlt_mysql_next_row(r), 0);
+			rlt_mysql_result_free(r);
+		}
+		/* In sync for the next statement. */
+		assert_int_equal(rlt_mysql_query_all(c, "SELECT 4", (size_t)-1, &r), 0);
+		assert_int_equal(rlt_mysql_next_row(r), 1);
+		assert_true(tms_val_is(rlt_mysql_col(r, 0), "4"));
+		rlt_mysql_result_free(r);
+	}
+	/* Freed before its end: drained, then the rest dropped. */
+	rlt_mysql_result *r;
+	assert_int_equal(rlt_mysql_query(c, "CALL two_selects()", (size_t)-1, &r), 0);
+	rlt_mysql_result_free(r);
+	assert_int_equal(rlt_mysql_exec(c, "DO 5"), 0);
+	exec_ok(c, "DROP PROCEDURE two_selects");
+	rlt_mysql_close(c);
+	return NULL;
+}
+
+static void test_multi_results(void **state)
+{
+	(void)state;
+	TMS_REQUIRE();
+	for (unsigned m = 0; m < 2; m++)
+		rlt_test_run(multi_task, &modes[m]);
+}
+
 /* ---- the fault policy: polls that fail with EINTR/EAGAIN or come late ---- */
 
 static void *faults_task(void *arg)
@@ -495,7 +547,7 @@ int main(void)
 	    cmocka_unit_test(test_seed_query),	 cmocka_unit_test(test_types),
 	    cmocka_unit_test(test_transactions), cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_streaming),	 cmocka_unit_test(test_tls),
-	    cmocka_unit_test(test_faults),
+	    cmocka_unit_test(test_faults),	 cmocka_unit_test(test_multi_results),
 	};
 	return cmocka_run_group_tests(tests, tms_group_setup, tms_group_teardown);
 }

@@ -154,7 +154,10 @@ RLT_API bool rlt_mysql_broken(const rlt_mysql *c);
  * server as rlt_mysql_next_row() asks (the connection is busy until the
  * result is freed). For one that does not (INSERT, UPDATE, SET...), *out
  * is NULL and rlt_mysql_affected_rows/insert_id tell. out may be NULL: a
- * result set is then read and dropped. Suspends. 0 or a negative errno.
+ * result set is then read and dropped. A statement that brings several
+ * results (the CALL of a procedure that selects) gives its first result
+ * set; the others are read and dropped once that one is read to its end
+ * or freed. Suspends. 0 or a negative errno.
  */
 RLT_API int rlt_mysql_query(rlt_mysql *c, const char *sql, size_t len, rlt_mysql_result **out);
 /* The same, reading the whole result set into memory first (fetch all:

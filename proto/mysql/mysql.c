@@ -91,6 +91,7 @@ enum op_kind {
 	OP_STMT_EXEC,
 	OP_STMT_STORE,
 	OP_STMT_CLOSE,
+	OP_NEXT_RESULT,
 };
 
 struct op {
@@ -148,6 +149,8 @@ static int op_start(struct op *o)
 		return mysql_stmt_store_result_start(&o->ret_i, o->st);
 	case OP_STMT_CLOSE:
 		return mysql_stmt_close_start(&o->ret_b, o->st);
+	case OP_NEXT_RESULT:
+		return mysql_next_result_start(&o->ret_i, o->m);
 	}
 	return 0;
 }
@@ -181,6 +184,8 @@ static int op_cont(struct op *o, int ev)
 		return mysql_stmt_store_result_cont(&o->ret_i, o->st, ev);
 	case OP_STMT_CLOSE:
 		return mysql_stmt_close_cont(&o->ret_b, o->st, ev);
+	case OP_NEXT_RESULT:
+		return mysql_next_result_cont(&o->ret_i, o->m, ev);
 	}
 	return 0;
 }
@@ -228,6 +233,9 @@ static void op_block(struct op *o)
 		break;
 	case OP_STMT_CLOSE:
 		o->ret_b = mysql_stmt_close(o->st);
+		break;
+	case OP_NEXT_RESULT:
+		o->ret_i = mysql_next_result(o->m);
 		break;
 	}
 }
@@ -819,10 +827,37 @@ static int do_query(rlt_mysql *c, const char *sql, size_t len)
 	return 0;
 }
 
+/* A statement may bring more results than its first (CALL of a procedure
+ * that selects: its result sets, then the CALL's own status): read and
+ * drop them, so that the connection is ready for the next statement. */
+static int drain_more(rlt_mysql *c)
+{
+	while (c->m && mysql_more_results(c->m)) {
+		struct op o = {.kind = OP_NEXT_RESULT, .m = c->m};
+		int r = run_op(c, &o);
+		if (r)
+			return r;
+		if (o.ret_i > 0)
+			return conn_fail(c, NULL);
+		if (o.ret_i < 0)
+			break;
+		if (mysql_field_count(c->m) == 0)
+			continue;
+		o = (struct op){.kind = OP_STORE, .m = c->m};
+		r = run_op(c, &o);
+		if (r)
+			return r;
+		if (!o.ret_res)
+			return conn_fail(c, NULL);
+		mysql_free_result(o.ret_res);
+	}
+	return 0;
+}
+
 static int query_result(rlt_mysql *c, bool all, rlt_mysql_result **out)
 {
 	if (mysql_field_count(c->m) == 0)
-		return 0;
+		return drain_more(c);
 	MYSQL_RES *res;
 	if (all || !out) {
 		struct op o = {.kind = OP_STORE, .m = c->m};
@@ -834,7 +869,12 @@ static int query_result(rlt_mysql *c, bool all, rlt_mysql_result **out)
 		res = o.ret_res;
 		if (!out) {
 			mysql_free_result(res);
-			return 0;
+			return drain_more(c);
+		}
+		r = drain_more(c);
+		if (r) {
+			mysql_free_result(res);
+			return r;
 		}
 	} else {
 		res = mysql_use_result(c->m);
@@ -958,7 +998,7 @@ int rlt_mysql_next_row(rlt_mysql_result *r)
 			/* All read: the connection is free again. */
 			c->stream = NULL;
 			r->c = NULL;
-			return 0;
+			return drain_more(c);
 		}
 		r->lens = mysql_fetch_lengths(r->res);
 		r->nrows++;
@@ -1131,6 +1171,8 @@ void rlt_mysql_result_free(rlt_mysql_result *r)
 			r->res = NULL;
 			if (e == 0 && code_breaks(mysql_errno(c->m)))
 				conn_fail(c, NULL);
+			else if (e == 0)
+				drain_more(c); /* an error stays readable on c */
 		}
 	}
 	if (r->res) {
