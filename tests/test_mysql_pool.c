@@ -203,13 +203,40 @@ static void *release_task(void *arg)
 	rlt_mysql_pool_release(p, c);
 	rlt_mysql_pool_get_stats(p, &s);
 	assert_int_equal(s.discarded, 4);
+	/* Cached statements stay with the connection across releases. */
+	assert_int_equal(rlt_mysql_pool_acquire(p, -1, &c), 0);
+	id = rlt_mysql_thread_id(c);
+	rlt_mysql_stmt *cs, *cs2;
+	assert_int_equal(rlt_mysql_prepare_cached(c, "SELECT ? + 1", &cs), 0);
+	rlt_mysql_param one = RLT_MYSQL_INT(41);
+	assert_int_equal(rlt_mysql_stmt_execute(cs, &one, 1, &r), 0);
+	assert_int_equal(rlt_mysql_next_row(r), 1);
+	assert_true(tms_val_is(rlt_mysql_col(r, 0), "42"));
+	rlt_mysql_result_free(r);
+	rlt_mysql_stmt_close(cs); /* does nothing: the connection's */
+	rlt_mysql_pool_release(p, c);
+	rlt_mysql_pool_get_stats(p, &s);
+	assert_int_equal(s.discarded, 4);
+	assert_int_equal(rlt_mysql_pool_acquire(p, -1, &c), 0);
+	assert_int_equal(rlt_mysql_thread_id(c), id);
+	assert_int_equal(rlt_mysql_prepare_cached(c, "SELECT ? + 1", &cs2), 0);
+	assert_ptr_equal(cs2, cs); /* no new prepare */
+	one = RLT_MYSQL_INT(99);
+	assert_int_equal(rlt_mysql_stmt_execute(cs2, &one, 1, &r), 0);
+	assert_int_equal(rlt_mysql_next_row(r), 1);
+	assert_true(tms_val_is(rlt_mysql_col(r, 0), "100"));
+	/* Released with a cached statement's result unfreed: discarded. */
+	rlt_mysql_pool_release(p, c);
+	rlt_mysql_pool_get_stats(p, &s);
+	assert_int_equal(s.discarded, 5);
+
 	/* A stored result may outlive its connection. */
 	assert_int_equal(rlt_mysql_pool_acquire(p, -1, &c), 0);
 	assert_int_equal(rlt_mysql_query_all(c, "SELECT 'kept'", (size_t)-1, &r), 0);
 	assert_int_equal(rlt_mysql_exec(c, "DROP TABLE rel"), 0);
 	rlt_mysql_pool_release(p, c);
 	rlt_mysql_pool_get_stats(p, &s);
-	assert_int_equal(s.discarded, 4);
+	assert_int_equal(s.discarded, 5);
 	assert_int_equal(rlt_mysql_next_row(r), 1);
 	assert_int_equal(rlt_mysql_col(r, 0).len, 4);
 	rlt_mysql_result_free(r);

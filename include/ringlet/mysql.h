@@ -245,6 +245,17 @@ typedef struct rlt_mysql_param {
 /* Prepare sql on c; *out receives the statement. Suspends. 0 or errno
  * (a syntax error is -EREMOTEIO with the server's message on c). */
 RLT_API int rlt_mysql_prepare(rlt_mysql *c, const char *sql, rlt_mysql_stmt **out);
+/*
+ * The connection's own statement for this exact sql, prepared on first use
+ * and kept: a pooled connection keeps its cached statements across
+ * release and acquire, so a task that takes a connection for one lookup
+ * prepares once per connection, not once per lookup. Do not close it (the
+ * call does nothing): it goes with the connection. At most
+ * RLT_MYSQL_STMT_CACHE_MAX per connection (-ENOSPC beyond). Suspends on
+ * first use only. 0 or errno as rlt_mysql_prepare.
+ */
+#define RLT_MYSQL_STMT_CACHE_MAX 256
+RLT_API int rlt_mysql_prepare_cached(rlt_mysql *c, const char *sql, rlt_mysql_stmt **out);
 /* How many ? placeholders st has. */
 RLT_API unsigned rlt_mysql_stmt_params(const rlt_mysql_stmt *st);
 /*
@@ -310,7 +321,8 @@ RLT_API int rlt_mysql_pool_acquire(rlt_mysql_pool *p, int64_t timeout_ns, rlt_my
 /*
  * Give c back. Kept for reuse only if clean: not broken, no result of it
  * unfreed (a streaming result mid-rows), no prepared statement of it
- * still open, no transaction begun and not ended. Otherwise it is
+ * still open (but those of rlt_mysql_prepare_cached, whose results were
+ * freed), no transaction begun and not ended. Otherwise it is
  * discarded (shut down and freed without a round trip). Never suspends;
  * any task. c must not be used afterwards.
  */

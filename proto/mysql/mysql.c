@@ -45,6 +45,9 @@ struct rlt_mysql_stmt {
 	MYSQL_STMT *st;
 	struct rlt_mysql_stmt *next, *prev; /* c's open statements */
 	unsigned nparams, ncols;
+	unsigned ncap;	   /* columns the arrays below have room for */
+	bool cached;	   /* rlt_mysql_prepare_cached's: the connection's */
+	char *sql;	   /* cached: the key */
 	MYSQL_BIND *pbind; /* nparams */
 	MYSQL_BIND *rbind; /* ncols */
 	char **bufs;
@@ -69,6 +72,7 @@ struct rlt_mysql {
 	rlt_mysql_result *stream;
 	rlt_mysql_stmt *stmts;
 	struct xop *xop; /* the executor variant's op, reused */
+	unsigned ncached;
 	unsigned err_no;
 	char sqlstate[SQLSTATE_LENGTH + 1];
 	char errmsg[MYSQL_ERRMSG_SIZE];
@@ -1187,8 +1191,9 @@ void rlt_mysql_result_free(rlt_mysql_result *r)
 
 static void stmt_free_local(rlt_mysql_stmt *s)
 {
-	for (unsigned i = 0; s->bufs && i < s->ncols; i++)
+	for (unsigned i = 0; s->bufs && i < s->ncap; i++)
 		free(s->bufs[i]);
+	free(s->sql);
 	free(s->bufs);
 	free(s->bufcap);
 	free(s->lens);
@@ -1212,6 +1217,46 @@ static void stmt_unlink(rlt_mysql_stmt *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	s->c = NULL;
+}
+
+/* Room for n result columns in s's arrays (a statement's column count
+ * can change when the tables under it do). */
+static int stmt_reserve(rlt_mysql_stmt *s, unsigned n)
+{
+	if (n <= s->ncap && s->rbind)
+		return 0;
+	if (n < 1)
+		n = 1;
+	MYSQL_BIND *rb = realloc(s->rbind, n * sizeof(*rb));
+	if (rb)
+		s->rbind = rb;
+	char **bufs = realloc(s->bufs, n * sizeof(*bufs));
+	if (bufs)
+		s->bufs = bufs;
+	unsigned long *cap = realloc(s->bufcap, n * sizeof(*cap));
+	if (cap)
+		s->bufcap = cap;
+	unsigned long *lens = realloc(s->lens, n * sizeof(*lens));
+	if (lens)
+		s->lens = lens;
+	my_bool *nulls = realloc(s->nulls, n * sizeof(*nulls));
+	if (nulls)
+		s->nulls = nulls;
+	my_bool *errs = realloc(s->errs, n * sizeof(*errs));
+	if (errs)
+		s->errs = errs;
+	if (!rb || !bufs || !cap || !lens || !nulls || !errs)
+		return -ENOMEM;
+	for (unsigned i = s->ncap; i < n; i++) {
+		s->bufs[i] = NULL;
+		s->bufcap[i] = 0;
+		s->lens[i] = 0;
+		s->nulls[i] = 0;
+		s->errs[i] = 0;
+	}
+	memset(s->rbind, 0, n * sizeof(*rb));
+	s->ncap = n;
+	return 0;
 }
 
 int rlt_mysql_prepare(rlt_mysql *c, const char *sql, rlt_mysql_stmt **out)
@@ -1254,19 +1299,43 @@ int rlt_mysql_prepare(rlt_mysql *c, const char *sql, rlt_mysql_stmt **out)
 	s->nparams = (unsigned)mysql_stmt_param_count(s->st);
 	s->ncols = mysql_stmt_field_count(s->st);
 	s->pbind = calloc(s->nparams ? s->nparams : 1, sizeof(MYSQL_BIND));
-	unsigned n = s->ncols ? s->ncols : 1;
-	s->rbind = calloc(n, sizeof(MYSQL_BIND));
-	s->bufs = calloc(n, sizeof(char *));
-	s->bufcap = calloc(n, sizeof(unsigned long));
-	s->lens = calloc(n, sizeof(unsigned long));
-	s->nulls = calloc(n, sizeof(my_bool));
-	s->errs = calloc(n, sizeof(my_bool));
-	if (!s->pbind || !s->rbind || !s->bufs || !s->bufcap || !s->lens || !s->nulls || !s->errs) {
+	if (!s->pbind || stmt_reserve(s, s->ncols)) {
 		rlt_mysql_stmt_close(s);
 		return -ENOMEM;
 	}
 	s->res.kind = RES_STMT;
 	s->res.st = s;
+	*out = s;
+	return 0;
+}
+
+int rlt_mysql_prepare_cached(rlt_mysql *c, const char *sql, rlt_mysql_stmt **out)
+{
+	if (out)
+		*out = NULL;
+	if (!c || !sql || !out)
+		return -EINVAL;
+	for (rlt_mysql_stmt *s = c->stmts; s; s = s->next)
+		if (s->cached && s->st && strcmp(s->sql, sql) == 0) {
+			if (c->broken || !c->m)
+				return -ENOTCONN;
+			*out = s;
+			return 0;
+		}
+	if (c->ncached >= RLT_MYSQL_STMT_CACHE_MAX)
+		return -ENOSPC;
+	char *key = strdup(sql);
+	if (!key)
+		return -ENOMEM;
+	rlt_mysql_stmt *s;
+	int r = rlt_mysql_prepare(c, sql, &s);
+	if (r) {
+		free(key);
+		return r;
+	}
+	s->cached = true;
+	s->sql = key;
+	c->ncached++;
 	*out = s;
 	return 0;
 }
@@ -1372,6 +1441,12 @@ int rlt_mysql_stmt_execute(rlt_mysql_stmt *s, const rlt_mysql_param *params, uns
 	s->ncols = mysql_stmt_field_count(s->st);
 	if (s->ncols == 0)
 		return 0;
+	if (stmt_reserve(s, s->ncols)) {
+		/* The rows are on their way: no way to skip them without
+		 * storing; the connection goes. */
+		conn_break(c);
+		return -ENOMEM;
+	}
 	o = (struct op){.kind = OP_STMT_STORE, .m = c->m, .st = s->st};
 	r = run_op(c, &o);
 	if (r)
@@ -1396,8 +1471,8 @@ int rlt_mysql_stmt_execute(rlt_mysql_stmt *s, const rlt_mysql_param *params, uns
 
 void rlt_mysql_stmt_close(rlt_mysql_stmt *s)
 {
-	if (!s)
-		return;
+	if (!s || s->cached)
+		return; /* the connection's: closed with it */
 	rlt_mysql *c = s->c;
 	if (s->st) {
 		if (c && c->m && !c->broken && rlt_current()) {
@@ -1579,8 +1654,11 @@ int rlt_mysql_pool_open(const rlt_mysql_pool_config *cfg, rlt_mysql_pool **out)
 
 static bool conn_clean(rlt_mysql *c)
 {
-	if (c->broken || !c->m || c->stream || c->stmts || c->in_tx)
+	if (c->broken || !c->m || c->stream || c->in_tx)
 		return false;
+	for (rlt_mysql_stmt *s = c->stmts; s; s = s->next)
+		if (!s->cached || s->res_out)
+			return false;
 	if (c->m->server_status & SERVER_STATUS_IN_TRANS)
 		return false;
 	return true;
