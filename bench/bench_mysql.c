@@ -5,7 +5,7 @@
  *
  *   bench_mysql [--socket PATH | --host H --port P] --user U [--password PW]
  *               [--db DB] [--mode nonblock|executor] [--tasks 16] [--pool 16]
- *               [--seconds 5] --query SQL
+ *               [--seconds 5] [--prepared 1] --query SQL
  *
  * Output, one line: "queries=Q seconds=S qps=R errors=E". The client's CPU
  * is measured by the caller (bench/mysql.sh, from the child's rusage), so
@@ -24,6 +24,7 @@ struct opts {
 	unsigned tasks;
 	double seconds;
 	const char *query;
+	bool prepared; /* the query through rlt_mysql_prepare_cached, no parameters */
 	uint64_t deadline;
 	uint64_t queries, errors;
 	int setup_rc;
@@ -41,7 +42,12 @@ static void *worker(void *arg)
 			continue;
 		}
 		rlt_mysql_result *r;
-		if (rlt_mysql_query_all(c, o->query, (size_t)-1, &r) == 0) {
+		rlt_mysql_stmt *st;
+		int e = o->prepared ? rlt_mysql_prepare_cached(c, o->query, &st) : 0;
+		if (e == 0)
+			e = o->prepared ? rlt_mysql_stmt_execute(st, NULL, 0, &r)
+					: rlt_mysql_query_all(c, o->query, (size_t)-1, &r);
+		if (e == 0) {
 			while (rlt_mysql_next_row(r) == 1)
 				(void)rlt_mysql_col(r, 0);
 			rlt_mysql_result_free(r);
@@ -116,6 +122,8 @@ int main(int argc, char **argv)
 			o.seconds = atof(v);
 		else if (!strcmp(k, "--query"))
 			o.query = v;
+		else if (!strcmp(k, "--prepared"))
+			o.prepared = atoi(v) != 0;
 		else {
 			fprintf(stderr, "bench_mysql: unknown option %s\n", k);
 			return 2;

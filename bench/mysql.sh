@@ -8,7 +8,8 @@
 # CPU 0 (BENCH_SERVER_CPU); every client runs pinned to CPU 1
 # (BENCH_LOAD_CPU), over TCP on 127.0.0.1, 16 concurrent clients/tasks over
 # 16 connections (BENCH_MYSQL_TASKS), on two queries: `SELECT 1` and a
-# primary-key lookup in a 10,000-row InnoDB table. Contenders:
+# primary-key lookup in a 10,000-row InnoDB table (and the lookup again as
+# a prepared statement, for ringlet's two variants only). Contenders:
 #   ringlet      BUILD_DIR/bench/bench_mysql --mode nonblock (one worker)
 #   ringlet-exec BUILD_DIR/bench/bench_mysql --mode executor (one worker +
 #                the executor's threads, all on CPU 1)
@@ -123,15 +124,17 @@ try:
     if not have_aiomysql:
         log(f"aiomysql: SKIPPED: '{py} -c \"import aiomysql\"' fails (install python3-aiomysql, or set BENCH_PYTHON)")
 
-    queries = {"SELECT 1": "SELECT 1", "pk lookup": "SELECT id, v FROM bench.kv WHERE id = 4321"}
+    pk = "SELECT id, v FROM bench.kv WHERE id = 4321"
+    queries = {"SELECT 1": "SELECT 1", "pk lookup": pk, "pk prepared": pk}
     common = ["--host", "127.0.0.1", "--port", str(port), "--user", user, "--password", pw,
               "--db", "bench", "--tasks", str(tasks), "--pool", str(tasks), "--seconds", str(secs)]
 
-    def contender_run(name, q):
+    def contender_run(name, q, prepared=False):
         ru0 = os.times()
         s0 = srv_ticks()
         if name in ("ringlet", "ringlet-exec"):
-            argv = [binp, "--mode", "nonblock" if name == "ringlet" else "executor", "--query", q] + common
+            argv = [binp, "--mode", "nonblock" if name == "ringlet" else "executor", "--query", q,
+                    "--prepared", "1" if prepared else "0"] + common
         elif name == "aiomysql":
             argv = [py, os.path.join(root, "bench/peers/aiomysql_bench.py"), "--query", q] + common
         else:
@@ -159,14 +162,18 @@ try:
         return {"qps": qps, "cli_us": cli_s / nq * 1e6, "srv_us": srv_s / nq * 1e6}
 
     names = ["ringlet", "ringlet-exec", "mariadb-slap"] + (["aiomysql"] if have_aiomysql else [])
-    results = {q: {n: [] for n in names} for q in queries}
+    # The prepared row: ringlet's two variants only (rlt_mysql_prepare_cached,
+    # the binary protocol); mariadb-slap and aiomysql send text queries.
+    qnames = {qn: names if qn != "pk prepared" else ["ringlet", "ringlet-exec"] for qn in queries}
+    results = {q: {n: [] for n in qnames[q]} for q in queries}
     for rep in range(reps):
         for qi, (qname, q) in enumerate(queries.items()):
-            k = (rep + qi) % len(names)
-            order = names[k:] + names[:k]
+            ns = qnames[qname]
+            k = (rep + qi) % len(ns)
+            order = ns[k:] + ns[:k]
             for n in order:
                 log(f"round {rep + 1}/{reps}: {qname}: {n}")
-                results[qname][n].append(contender_run(n, q))
+                results[qname][n].append(contender_run(n, q, qname == "pk prepared"))
 
     def med(v):
         return statistics.median(v)
@@ -174,15 +181,15 @@ try:
     print(f"\nMySQL client: {tasks} tasks/clients over {tasks} connections, TCP 127.0.0.1, "
           f"server on CPU {srv_cpu}, client on CPU {cli_cpu}{' (SCHED_FIFO)' if rt else ''}; "
           f"{reps} round(s) of {secs:g} s, medians (min-max)")
-    print(f"{'query':<10} {'contender':<13} {'queries/s':>22} {'ringlet/x':>10} "
+    print(f"{'query':<11} {'contender':<13} {'queries/s':>22} {'ringlet/x':>10} "
           f"{'client us/q':>12} {'server us/q':>12}")
     for qname in queries:
         base = results[qname]["ringlet"]
-        for n in names:
+        for n in qnames[qname]:
             rs = results[qname][n]
             q = [r["qps"] for r in rs]
             ratio = med([b["qps"] / r["qps"] for b, r in zip(base, rs)])
-            print(f"{qname:<10} {n:<13} {med(q):>9.0f} ({min(q):.0f}-{max(q):.0f}) "
+            print(f"{qname:<11} {n:<13} {med(q):>9.0f} ({min(q):.0f}-{max(q):.0f}) "
                   f"{ratio:>9.2f}x {med([r['cli_us'] for r in rs]):>12.1f} "
                   f"{med([r['srv_us'] for r in rs]):>12.1f}")
     print("ringlet/x: ringlet's queries/s over the row's, per round (median): >= 1 means ringlet did more.")
