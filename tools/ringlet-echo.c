@@ -112,6 +112,8 @@ static void *root(void *arg)
 			for (unsigned j = i + 1; j < n; j++)
 				rlt_cancel(acc[j]);
 	}
+	/* Stopped by a signal: an orderly stop, not a failure (rlt_run 0). */
+	rlt_uncancel();
 	fprintf(stderr, "ringlet-echo: stopped\n");
 	return NULL;
 }

@@ -31,8 +31,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int rc = rlt__cfg_parse(var, s, &v);
 		if (rc != 0 && rc != -EINVAL)
 			abort();
-		if (rc == 0 && (var->kind == RLT__CFG_COUNT || var->kind == RLT__CFG_SIZE ||
-				var->kind == RLT__CFG_DURATION) &&
+		if (rc == 0 &&
+		    (var->kind == RLT__CFG_COUNT || var->kind == RLT__CFG_SIZE ||
+		     var->kind == RLT__CFG_DURATION) &&
 		    (v < var->min || v > var->max))
 			abort();
 	}
