@@ -79,12 +79,13 @@ tmp = tempfile.mkdtemp(prefix="rlt-mysql-bench-")
 sock = os.path.join(tmp, "sock")
 s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
 root_args = ["--user=root"] if os.getuid() == 0 else []
+os.mkdir(f"{tmp}/tmp")
 subprocess.run([os.environ["BENCH_INSTALL"], "--no-defaults", f"--datadir={tmp}/data",
-                "--auth-root-authentication-method=normal", "--skip-test-db"] + root_args,
+                "--auth-root-authentication-method=normal", "--skip-test-db", f"--tmpdir={tmp}/tmp"] + root_args,
                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 srv = subprocess.Popen(rt + ["taskset", "-c", srv_cpu, os.environ["BENCH_MYSQLD"], "--no-defaults",
                         f"--datadir={tmp}/data", f"--socket={sock}", f"--port={port}",
-                        "--bind-address=127.0.0.1", f"--log-error={tmp}/err.log",
+                        "--bind-address=127.0.0.1", f"--log-error={tmp}/err.log", f"--tmpdir={tmp}/tmp",
                         f"--pid-file={tmp}/pid", "--skip-log-bin", "--skip-name-resolve",
                         "--max-connections=500", "--innodb-buffer-pool-size=64M"] + root_args,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -169,12 +169,19 @@ static int tms_start(void)
 	snprintf(log, sizeof(log), "%s/server.log", tms.dir);
 	snprintf(pidf, sizeof(pidf), "%s/pid", tms.dir);
 	snprintf(a_data, sizeof(a_data), "--datadir=%s", datadir);
+	/* A temp dir of its own: the bootstrap's temporary tables in a /tmp
+	 * shared with other servers starting at once collided. */
+	char tmpdir[128], a_tmp[160];
+	snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", tms.dir);
+	mkdir(tmpdir, 0700);
+	snprintf(a_tmp, sizeof(a_tmp), "--tmpdir=%s", tmpdir);
 	bool root = getuid() == 0;
 	char *iargv[] = {(char *)install,
 			 "--no-defaults",
 			 a_data,
 			 "--auth-root-authentication-method=normal",
 			 "--skip-test-db",
+			 a_tmp,
 			 root ? "--user=root" : "--skip-name-resolve",
 			 NULL};
 	pid_t pid = tms_spawn(iargv, log);
@@ -226,6 +233,7 @@ static int tms_start(void)
 			a_sock,
 			a_port,
 			"--bind-address=127.0.0.1",
+			a_tmp,
 			a_log,
 			a_pid,
 			"--skip-log-bin",
