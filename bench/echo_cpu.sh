@@ -12,7 +12,8 @@
 #   ringlet-before   as before issue 17: RINGLET_SPIN=fixed, io_uring:regfd=0
 #   ringlet-nospin   the same with RINGLET_SPIN_US=0
 #   ringlet-epoll    tools/ringlet-echo, epoll policy (adaptive spinning)
-#   ringlet-sqpoll   tools/ringlet-echo, io_uring-sqpoll policy
+#   ringlet-sqpoll   tools/ringlet-echo, io_uring-sqpoll policy, its SQ thread on
+#                    the server CPU as well (sq_cpu): the same CPU budget
 # Tests, each round every server once, the order rotated round by round:
 #   c1     one connection, 64 B, closed loop
 #   c50    50 connections, 64 B, closed loop (saturation)
@@ -70,7 +71,7 @@ server_cmd() { # variant port
 	ringlet-before) echo "env RINGLET_SPIN=fixed $e -P io_uring:regfd=0" ;;
 	ringlet-nospin) echo "env RINGLET_SPIN_US=0 $e -P io_uring" ;;
 	ringlet-epoll) echo "env RINGLET_SPIN=adaptive $e -P epoll" ;;
-	ringlet-sqpoll) echo "env $e -P io_uring-sqpoll" ;;
+	ringlet-sqpoll) echo "env $e -P io_uring-sqpoll:sq_cpu=$SRV_CPU" ;; # SQ thread on the server CPU: the same budget
 	*) echo "$0: unknown server $1" >&2; return 1 ;;
 	esac
 }

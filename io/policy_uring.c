@@ -18,7 +18,10 @@
  * the 50 a server might pick: a spinning SQ thread competes with the
  * workers for the CPU, and the scheduler then holds a woken worker back for
  * a time slice. With idle_ms=50, 10 ms sleeps on this 2-core VM woke up to
- * 4.5 ms late (worst of 30); with idle_ms=2, 0.05-0.25 ms.
+ * 4.5 ms late (worst of 30); with idle_ms=2, 0.05-0.25 ms. Option
+ * "sq_cpu=N" binds the thread to CPU N (IORING_SETUP_SQ_AFF); in a process
+ * that may run on one CPU only, sqpoll refuses to start without it
+ * (sqpoll_cpu_check).
  *
  * user_data of the SQEs is one of:
  *   0           fire-and-forget (cancel requests, MSG_RING): CQE ignored
@@ -34,6 +37,8 @@
 #include <errno.h>
 #include <liburing.h>
 #include <limits.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,11 +75,11 @@ typedef struct uring {
 	bool taskrun_flag; /* the kernel flags deferred completions in sq.kflags */
 	bool sqpoll;
 	bool wake_armed;
-	bool no_rearm;	      /* shutting down: leave the wake read unarmed */
+	bool no_rearm;	   /* shutting down: leave the wake read unarmed */
 	bool ring_registered; /* the ring fd is registered (enter skips fdget) */
-	unsigned inflight;    /* SQEs whose CQE was not reaped (ops and the wake read) */
-	int ring_fd;	      /* target of MSG_RING wake-ups */
-	int wake_fd;	      /* eventfd, for threads without a ring */
+	unsigned inflight; /* SQEs whose CQE was not reaped (ops and the wake read) */
+	int ring_fd;	   /* target of MSG_RING wake-ups */
+	int wake_fd;	   /* eventfd, for threads without a ring */
 	uint64_t wake_buf;
 } uring;
 
@@ -93,10 +98,16 @@ static const unsigned sqpoll_flags[] = {
     IORING_SETUP_SQPOLL,
 };
 
+typedef struct uring_opts {
+	unsigned idle_ms; /* sq_thread_idle */
+	int sq_cpu;	  /* IORING_SETUP_SQ_AFF's CPU, -1: none */
+	bool regfd;	  /* register the ring fd with the worker's thread */
+} uring_opts;
+
 /* Set up a ring with the best flags the kernel takes. Only EINVAL (an
  * unknown flag) is worth a retry; EPERM, ENOMEM, ENOSYS are the kernel
  * saying no to io_uring itself. */
-static int setup(struct io_uring *ring, unsigned entries, bool sqpoll, unsigned idle_ms,
+static int setup(struct io_uring *ring, unsigned entries, bool sqpoll, const uring_opts *o,
 		 int attach_fd, unsigned *flags_out)
 {
 	const unsigned *flags = sqpoll ? sqpoll_flags : plain_flags;
@@ -108,8 +119,13 @@ static int setup(struct io_uring *ring, unsigned entries, bool sqpoll, unsigned 
 			struct io_uring_params p;
 			memset(&p, 0, sizeof(p));
 			p.flags = flags[i];
-			if (sqpoll)
-				p.sq_thread_idle = idle_ms;
+			if (sqpoll) {
+				p.sq_thread_idle = o->idle_ms;
+				if (o->sq_cpu >= 0) {
+					p.flags |= IORING_SETUP_SQ_AFF;
+					p.sq_thread_cpu = (unsigned)o->sq_cpu;
+				}
+			}
 			if (attach) {
 				p.flags |= IORING_SETUP_ATTACH_WQ;
 				p.wq_fd = (unsigned)attach_fd;
@@ -126,30 +142,72 @@ static int setup(struct io_uring *ring, unsigned entries, bool sqpoll, unsigned 
 	return rc;
 }
 
-/* Options, comma-separated: idle_ms=N (sqpoll only), regfd=0|1 (register
- * the ring fd, default 1; 0 is for measuring what it is worth). */
-static int parse_options(bool sqpoll, const char *options, unsigned *idle_ms, bool *regfd)
+/* "idle_ms=N" and "sq_cpu=N", comma-separated, for io_uring-sqpoll;
+ * "regfd=0|1" for both (register the ring fd, default 1; 0 is there to
+ * measure what it is worth). */
+static int parse_options(bool sqpoll, const char *options, uring_opts *o)
 {
-	*idle_ms = 2;
-	*regfd = true;
-	const char *o = options;
-	while (o && *o) {
-		char *end;
-		if (sqpoll && !strncmp(o, "idle_ms=", 8)) {
-			unsigned long v = strtoul(o + 8, &end, 10);
-			if (end == o + 8 || (*end && *end != ',') || v > 60000)
-				return -EINVAL;
-			*idle_ms = (unsigned)v;
-		} else if (!strncmp(o, "regfd=", 6) && (o[6] == '0' || o[6] == '1') &&
-			   (!o[7] || o[7] == ',')) {
-			*regfd = o[6] == '1';
-			end = (char *)o + 7;
-		} else {
-			return -EINVAL;
+	o->idle_ms = 2;
+	o->sq_cpu = -1;
+	o->regfd = true;
+	if (!options || !options[0])
+		return 0;
+	const char *p = options;
+	while (*p) {
+		unsigned long max;
+		const char *v;
+		if (strncmp(p, "regfd=", 6) == 0 && (p[6] == '0' || p[6] == '1') &&
+		    (!p[7] || (p[7] == ',' && p[8]))) {
+			o->regfd = p[6] == '1';
+			p += p[7] ? 8 : 7;
+			continue;
 		}
-		o = *end ? end + 1 : end;
+		if (!sqpoll)
+			return -EINVAL;
+		if (strncmp(p, "idle_ms=", 8) == 0)
+			v = p + 8, max = 60000;
+		else if (strncmp(p, "sq_cpu=", 7) == 0)
+			v = p + 7, max = CPU_SETSIZE - 1;
+		else
+			return -EINVAL;
+		char *end;
+		unsigned long n = strtoul(v, &end, 10);
+		if (end == v || (*end && (*end != ',' || !end[1])) || n > max || *v == '-')
+			return -EINVAL;
+		if (v == p + 8)
+			o->idle_ms = (unsigned)n;
+		else
+			o->sq_cpu = (int)n;
+		p = *end ? end + 1 : end;
 	}
 	return 0;
+}
+
+/* The SQ thread is created by the kernel with the affinity of the thread
+ * that sets the ring up. In a process that may run on one CPU only
+ * (taskset -c 0, a one-CPU cpuset) it takes turns with the worker on
+ * that CPU: it spins idle_ms after each submission while the worker,
+ * which has the completions to handle, waits for the scheduler (the same
+ * HTTP server: 45-48k requests/s under io_uring, 1.4-2.1k under sqpoll
+ * with taskset -c 0). Refused then, with what to do instead, unless
+ * sq_cpu places the thread deliberately. */
+static int sqpoll_cpu_check(const uring_opts *o)
+{
+	if (o->sq_cpu >= 0)
+		return 0;
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) < 0 || CPU_COUNT(&set) != 1)
+		return 0;
+	int cpu = 0;
+	while (cpu < CPU_SETSIZE - 1 && !CPU_ISSET(cpu, &set))
+		cpu++;
+	fprintf(stderr,
+		"ringlet: io_uring-sqpoll: this process may run on CPU %d only; the kernel's SQ "
+		"polling thread would share it with the worker and take turns with it (throughput "
+		"falls 20-30x). Use the io_uring policy, allow a second CPU (taskset -c %d,N), or "
+		"place the thread on another one with \"io_uring-sqpoll:sq_cpu=N\"\n",
+		cpu, cpu);
+	return -EBUSY;
 }
 
 /* MSG_RING support, asked of the kernel once per process: 1 yes, 2 no. */
@@ -190,13 +248,15 @@ static void arm_wake(uring *u)
 
 static int probe_common(bool sqpoll, const char *options)
 {
-	unsigned idle_ms, flags;
-	bool regfd;
-	int rc = parse_options(sqpoll, options, &idle_ms, &regfd);
+	uring_opts o;
+	unsigned flags;
+	int rc = parse_options(sqpoll, options, &o);
 	if (rc < 0)
 		return rc;
+	if (sqpoll && (rc = sqpoll_cpu_check(&o)) < 0)
+		return rc;
 	struct io_uring ring;
-	rc = setup(&ring, 8, sqpoll, idle_ms, -1, &flags);
+	rc = setup(&ring, 8, sqpoll, &o, -1, &flags);
 	if (rc < 0)
 		return rc;
 	io_uring_queue_exit(&ring);
@@ -214,9 +274,9 @@ static int probe_sqpoll(const char *options)
 
 static int init_common(rlt_loop *loop, bool sqpoll)
 {
-	unsigned idle_ms, flags = 0;
-	bool regfd;
-	int rc = parse_options(sqpoll, loop->options, &idle_ms, &regfd);
+	uring_opts o;
+	unsigned flags = 0;
+	int rc = parse_options(sqpoll, loop->options, &o);
 	if (rc < 0)
 		return rc;
 	uring *u = rlt__calloc(1, sizeof(*u));
@@ -230,7 +290,7 @@ static int init_common(rlt_loop *loop, bool sqpoll)
 			attach_fd = ((uring *)first->state)->ring_fd;
 	}
 	unsigned entries = loop->queue_depth ? loop->queue_depth : 256;
-	rc = setup(&u->ring, entries, sqpoll, idle_ms, attach_fd, &flags);
+	rc = setup(&u->ring, entries, sqpoll, &o, attach_fd, &flags);
 	if (rc < 0) {
 		rlt__free(u);
 		return rc;
@@ -251,7 +311,7 @@ static int init_common(rlt_loop *loop, bool sqpoll)
 	 * threads is an atomic on the file's reference count per system call.
 	 * Unregistered by cancel_all, on this thread, at the end. Optional: a
 	 * kernel without it (or out of slots) enters by fd as before. */
-	u->ring_registered = regfd && io_uring_register_ring_fd(&u->ring) == 1;
+	u->ring_registered = o.regfd && io_uring_register_ring_fd(&u->ring) == 1;
 	arm_wake(u);
 	loop->state = u;
 	return 0;

@@ -252,8 +252,12 @@ int rlt_signal_next(rlt_signal *w, int64_t timeout_ns)
 			}
 			continue; /* a wake-up for a count an earlier call took */
 		}
-		if (n == -EINTR || n == -EAGAIN)
-			continue; /* the fault policy, or a signal */
+		/* The eventfd is only a wake-up and the counts are the truth:
+		 * after a failed read (the fault policy's -EINTR, -EAGAIN,
+		 * -ENOMEM, -EIO, or -EINVAL from a read it cut short), look at
+		 * them again and read again. */
+		if (n == -EINTR || n == -EAGAIN || n == -ENOMEM || n == -EIO || n == -EINVAL)
+			continue;
 		/* -ETIMEDOUT: ours (seen at the top) or a deadline scope's */
 		if (n == -ETIMEDOUT && deadline && !rlt__scope_expired(rlt__task_self()))
 			continue;

@@ -214,6 +214,21 @@ static void end_worker(slot *s, int64_t grace_ns)
 	s->pid = -1;
 }
 
+/* Whether s's process has died, once its end of the socket is gone: it
+ * exits microseconds after its files are closed, so a short wait (shielded:
+ * the answer decides what to tell the caller) tells a crash from a worker
+ * that only closed fd 3, or from an error injected by a fault policy. */
+#define DIED_WAIT_NS ((int64_t)RLT_NSEC_PER_SEC)
+static bool died(const slot *s)
+{
+	rlt_scope sh;
+	bool shielded = rlt_shield_enter(&sh) == 0;
+	bool gone = wait_exit(s, DIED_WAIT_NS);
+	if (shielded)
+		rlt_scope_leave(&sh);
+	return gone;
+}
+
 /* Kill s's process and start another in its place. Returns 0 or the
  * spawn's negative errno (s is then empty, spawned again when next taken). */
 static int replace(rlt_procpool *p, slot *s)
@@ -343,16 +358,24 @@ static int recv_all(int fd, void *buf, size_t len)
 {
 	ssize_t n = rlt_recv_exact(fd, buf, len, 0);
 	if (n < 0)
-		return n == -ECONNRESET || n == -EPIPE ? -ECHILD : (int)n;
+		return (int)n;
 	return (size_t)n == len ? 0 : -ECHILD;
 }
 
+/* An error that says the worker's end of the socket is gone: end of
+ * stream (-ECHILD from recv_all), EPIPE, ECONNRESET. */
+static bool peer_gone(int err)
+{
+	return err == -ECHILD || err == -EPIPE || err == -ECONNRESET;
+}
+
 /* One job on slot s. Returns 0 or the job's error (the stream is intact),
- * 1 with *err set when the slot must be replaced, or 2 when the worker was
- * gone before any byte of the request was sent: it died while idle (killed
- * from outside, out of memory), so the job may go to a new one. That is
- * how idle deaths are found, at no cost to a healthy worker: a Unix
- * stream socket whose peer is closed refuses the first send with EPIPE. */
+ * 1 with *err set when the slot must be replaced, or 2 (*err set) when the
+ * first send said the worker's end is gone before any byte of the request
+ * went: if it died while idle (killed from outside, out of memory), the
+ * job may go to a new process. That is how idle deaths are found, at no
+ * cost to a healthy worker: a Unix stream socket whose peer is closed
+ * refuses the first send with EPIPE. */
 static int exchange(slot *s, const char *name, size_t name_len, const void *in, size_t in_len,
 		    void **out, size_t *out_len, int *err)
 {
@@ -360,17 +383,19 @@ static int exchange(slot *s, const char *name, size_t name_len, const void *in, 
 	struct iovec iov[3] = {{&h, sizeof(h)}, {(void *)name, name_len}, {(void *)in, in_len}};
 	bool sent;
 	int rc = send_all(s->fd, iov, in_len ? 3 : 2, &sent);
-	if ((rc == -EPIPE || rc == -ECONNRESET) && !sent)
-		return 2;
-	if (rc < 0 && !sent)
-		return rc; /* cancelled or timed out before a byte went: the stream is intact */
+	if (rc < 0 && !sent) {
+		*err = rc;
+		/* nothing went: the stream is intact (cancelled, timed out, out
+		 * of memory), unless the worker is gone */
+		return peer_gone(rc) ? 2 : rc;
+	}
 	if (rc == 0)
 		rc = recv_all(s->fd, &h, sizeof(h));
 	if (rc == 0 && (h.magic != RLT__PP_RSP || h.arg > 0 || h.len > RLT__PP_MAX_LEN ||
 			(h.arg < 0 && h.len)))
 		rc = -EPROTO;
 	if (rc < 0) {
-		*err = rc == -EPIPE || rc == -ECONNRESET ? -ECHILD : rc;
+		*err = rc;
 		return 1;
 	}
 	if (h.arg < 0)
@@ -430,16 +455,22 @@ int rlt_procpool_run(rlt_procpool *p, const char *name, const void *in, size_t i
 	if (rc == 0) {
 		int err = 0;
 		rc = exchange(s, name, name_len, in, in_len, out, out_len, &err);
-		if (rc == 2) { /* died while idle: once more on a new process */
+		if (rc == 2 && died(s)) { /* while idle: once more on a new process */
 			int sr = replace(p, s);
 			rc = sr < 0 ? 3
 				    : exchange(s, name, name_len, in, in_len, out, out_len, &err);
-			err = sr < 0 ? sr : rc == 2 ? -ECHILD : err;
+			err = sr < 0 ? sr : err;
 			rc = rc == 2 ? 1 : rc;
+		} else if (rc == 2) {
+			rc = err; /* alive (an injected fault?), and nothing was sent */
 		}
 		if (rc == 3) {
 			rc = err; /* no new process: the slot is spawned again next time */
 		} else if (rc == 1) {
+			/* The stream is in doubt. A crash is told from an I/O error
+			 * by the process: gone, or alive (and killed now). */
+			if (peer_gone(err))
+				err = died(s) ? -ECHILD : err == -ECHILD ? -EPROTO : err;
 			atomic_fetch_add_explicit(err == -ECHILD ? &p->crashed : &p->killed, 1,
 						  memory_order_relaxed);
 			replace(p, s); /* a failed spawn is tried again next time */

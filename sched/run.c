@@ -109,6 +109,8 @@ static int resolve_config(const rlt_config *in, const rlt__settings *env, rlt__r
 	if (GIVEN(SLOW_MS))
 		slow_ns = VAL(SLOW_MS);
 	rt->slow_ns = cfg.debug ? slow_ns : 0;
+	if (cfg.debug)
+		rlt__task_debug_checks(); /* handle misuse aborts (runtime/task.c) */
 
 	uint64_t grace_ns = cfg.shutdown_ms == 0  ? VAL(SHUTDOWN_MS)
 			    : cfg.shutdown_ms < 0 ? 0

@@ -439,6 +439,43 @@ static void test_many_tasks_share_two_processes_in_parallel(void **state)
 	assert_no_children();
 }
 
+/* ---- injected faults ---- */
+
+static void *root_faults(void *arg)
+{
+	rlt_procpool *p = pool_of(2);
+	int ok = 0;
+	for (int i = 0; i < 200; i++) {
+		char msg[32];
+		int n = snprintf(msg, sizeof(msg), "job %d", i);
+		void *out = NULL;
+		size_t len = 0;
+		int rc = rlt_procpool_run(p, "echo", msg, (size_t)n, &out, &len);
+		if (rc == 0) {
+			assert_int_equal(len, n);
+			assert_memory_equal(out, msg, len);
+			ok++;
+		} else if (rc != -ENOMEM) {
+			fail_msg("job %d: %s", i, strerror(-rc)); /* never -ECHILD, -EPROTO */
+		}
+		free(out);
+	}
+	assert_true(ok > 100);
+	rlt_procpool_stats st;
+	rlt_procpool_get_stats(p, &st);
+	assert_int_equal(st.crashed, 0);
+	assert_int_equal(rlt_procpool_free(p), 0);
+	return NULL;
+}
+
+static void test_injected_io_faults_never_corrupt_a_result(void **state)
+{
+	/* short transfers, EINTR and EAGAIN are absorbed; ENOMEM fails the
+	 * job (and costs the worker if part of the request had gone) */
+	rlt_test_run_faults("seed=5,rate=0.2,errors=EINTR+EAGAIN+ENOMEM", root_faults, NULL);
+	assert_no_children();
+}
+
 /* ---- shutdown ---- */
 
 static void *root_free_busy(void *arg)
@@ -483,6 +520,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_a_worker_killed_while_idle_is_replaced_without_failing_a_job),
 	    cmocka_unit_test(test_cancel_and_deadline_kill_the_job_and_replace_its_process),
 	    cmocka_unit_test(test_many_tasks_share_two_processes_in_parallel),
+	    cmocka_unit_test(test_injected_io_faults_never_corrupt_a_result),
 	    cmocka_unit_test(test_free_refuses_while_busy_and_reaps_everything),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

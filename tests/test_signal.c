@@ -7,6 +7,7 @@
 #include "tests/rlt_test.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,6 +216,27 @@ static void test_outside_a_task_only_looking_is_allowed(void **state)
 	rlt_signal_close(NULL);
 }
 
+/* ---- injected faults ---- */
+
+static void *root_faults(void *arg)
+{
+	rlt_signal *w = watch(SIGUSR2, 0);
+	for (int round = 0; round < 40; round++) {
+		rlt_task *t = rlt_test_spawn_on(raise_usr2, NULL, (unsigned)round);
+		assert_int_equal(rlt_signal_next(w, 10 * SEC), SIGUSR2);
+		assert_int_equal(rlt_join(t, NULL), 0);
+	}
+	assert_int_equal(rlt_signal_next(w, 0), -ETIMEDOUT);
+	rlt_signal_close(w);
+	return NULL;
+}
+
+static void test_failed_and_short_reads_lose_no_signal(void **state)
+{
+	/* every error the fault policy injects into a read, and short reads */
+	rlt_test_run_faults("seed=11,rate=0.4", root_faults, NULL);
+}
+
 /* ---- dispositions ---- */
 
 static volatile sig_atomic_t own_handler_ran;
@@ -335,7 +357,7 @@ static void *root_shutdown(void *arg)
 	int rc = rlt_sleep(60 * SEC); /* serve forever */
 	assert_int_equal(rc, -ECANCELED);
 	assert_true(rlt_now() - t0 < 10 * SEC);
-	return NULL;
+	return NULL; /* ends cancelled: rlt_run says -ECANCELED */
 }
 
 static void test_cancel_on_signal_cancels_the_main_task(void **state)
@@ -347,6 +369,39 @@ static void test_cancel_on_signal_cancels_the_main_task(void **state)
 	struct sigaction now;
 	sigaction(SIGUSR1, NULL, &now);
 	assert_ptr_equal(now.sa_handler, SIG_DFL); /* the guard is gone */
+}
+
+static atomic_int group_cancelled;
+
+static void *shutdown_member(void *arg)
+{
+	if (rlt_sleep(60 * SEC) == -ECANCELED)
+		atomic_fetch_add(&group_cancelled, 1);
+	return NULL;
+}
+
+/* The documented pattern: the main task waits on a group; the signal
+ * cancels it, and the group cancels its tasks. */
+static void *root_group_shutdown(void *arg)
+{
+	sigset_t s = set_of(SIGUSR2, 0);
+	assert_int_equal(rlt_cancel_on_signal(&s), 0);
+	rlt_group *g = rlt_group_new();
+	for (int i = 0; i < 4; i++)
+		assert_non_null(rlt_group_spawn(g, shutdown_member, NULL, NULL));
+	rlt_detach(rlt_test_spawn_on(raise_usr2, NULL, 1));
+	uint64_t t0 = rlt_now();
+	assert_int_equal(rlt_group_wait(g, NULL), -ECANCELED);
+	assert_true(rlt_now() - t0 < 10 * SEC);
+	assert_int_equal(atomic_load(&group_cancelled), 4);
+	rlt_uncancel(); /* a clean stop */
+	return NULL;
+}
+
+static void test_cancel_on_signal_cancels_the_main_tasks_group(void **state)
+{
+	rlt_config cfg = {.workers = 2};
+	assert_int_equal(rlt_run(root_group_shutdown, NULL, &cfg, NULL), 0);
 }
 
 static void *root_guard_only(void *arg)
@@ -433,10 +488,12 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_a_signal_before_anyone_waits_is_kept),
 	    cmocka_unit_test(test_timeout_scope_and_cancel_end_a_wait),
 	    cmocka_unit_test(test_outside_a_task_only_looking_is_allowed),
+	    cmocka_unit_test(test_failed_and_short_reads_lose_no_signal),
 	    cmocka_unit_test(test_closing_the_last_watcher_restores_the_old_disposition),
 	    cmocka_unit_test(test_unwatchable_signals_are_refused),
 	    cmocka_unit_test(test_wait_once_gets_one_signal),
 	    cmocka_unit_test(test_cancel_on_signal_cancels_the_main_task),
+	    cmocka_unit_test(test_cancel_on_signal_cancels_the_main_tasks_group),
 	    cmocka_unit_test(test_cancel_on_signal_ends_with_its_task),
 	    cmocka_unit_test(test_first_sigint_cancels_second_one_kills),
 	};

@@ -138,13 +138,16 @@ RLT_API rlt_procpool *rlt_procpool_create(const rlt_procpool_config *cfg);
  *               process was killed and replaced
  *   -ETIMEDOUT  a deadline scope of the task expired; likewise
  *   -EMSGSIZE   in_len or the result above 1 GiB, or name longer than 255
- *   -EPROTO     the worker broke the frame protocol (a job that wrote to its
- *               fd 3?); it was killed and replaced
+ *   -EPROTO     the worker broke the frame protocol (a job that wrote to or
+ *               closed its fd 3?); it was killed and replaced
+ *   -ENOMEM, -EIO, -ECONNRESET, ...  an I/O error on the socket (what the
+ *               fault loop policy injects): if part of the request had gone,
+ *               the worker was killed and replaced; if none, it is untouched
  *   -EINVAL     pool or name NULL, in NULL with in_len > 0, or only one of
  *               out and out_len NULL
  *   -EPERM      not called from a task
- *   -ENOMEM, or an error of posix_spawn when a worker could not be
- *               replaced (the next call tries again)
+ *   an error of posix_spawn (-EAGAIN, -ENOMEM, ...) when a worker could
+ *               not be replaced (the next call tries again)
  */
 RLT_API int rlt_procpool_run(rlt_procpool *pool, const char *name, const void *in, size_t in_len,
 			     void **out, size_t *out_len);

@@ -149,6 +149,7 @@ RLT_API int rlt_signal_wait(const sigset_t *set, int64_t timeout_ns);
  * Without the rlt_uncancel(), rlt_run() returns -ECANCELED for a main task
  * stopped this way (what rlt_join would say of it), so main() can tell an
  * interrupted run from a finished one.
+ *
  * A task named "signal-guard" waits for the signals; it is stopped (and
  * the signals' previous dispositions come back) when the calling task
  * returns, by a cleanup pushed on its rlt_defer() stack. So the guard
