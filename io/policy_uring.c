@@ -75,11 +75,11 @@ typedef struct uring {
 	bool taskrun_flag; /* the kernel flags deferred completions in sq.kflags */
 	bool sqpoll;
 	bool wake_armed;
-	bool no_rearm;	   /* shutting down: leave the wake read unarmed */
+	bool no_rearm;	      /* shutting down: leave the wake read unarmed */
 	bool ring_registered; /* the ring fd is registered (enter skips fdget) */
-	unsigned inflight; /* SQEs whose CQE was not reaped (ops and the wake read) */
-	int ring_fd;	   /* target of MSG_RING wake-ups */
-	int wake_fd;	   /* eventfd, for threads without a ring */
+	unsigned inflight;    /* SQEs whose CQE was not reaped (ops and the wake read) */
+	int ring_fd;	      /* target of MSG_RING wake-ups */
+	int wake_fd;	      /* eventfd, for threads without a ring */
 	uint64_t wake_buf;
 } uring;
 
