@@ -146,7 +146,7 @@ RLT_API rlt_task *rlt_group_spawn(rlt_group *g, rlt_task_fn fn, void *arg,
  * rlt_group_spawn is a macro passing #fn. */
 RLT_API rlt_task *rlt_group_spawn_named(rlt_group *g, rlt_task_fn fn, void *arg,
 					const rlt_spawn_opts *opts, const char *fn_name);
-#define rlt_group_spawn(g, fn, arg, opts) rlt_group_spawn_named((g), (fn), (arg), (opts), #fn)
+#define rlt_group_spawn(g, fn, ...) rlt_group_spawn_named((g), (fn), __VA_ARGS__, #fn)
 
 /* Cancel every task of g (asyncio: leaving the block with an exception).
  * Any thread. Returns 0 or -EINVAL. */

@@ -292,4 +292,7 @@ RLT_API void rlt_http_router_free(rlt_http_router *r);
 
 RLT_EXTERN_C_END
 
+/* The client (aiohttp's ClientSession): its own header, part of this one. */
+#include "http_client.h"
+
 #endif

@@ -147,7 +147,7 @@ RLT_API rlt_task *rlt_runtime_spawn(rlt_runtime *rt, rlt_task_fn fn, void *arg,
  * rlt_runtime_spawn is a macro passing #fn. */
 RLT_API rlt_task *rlt_runtime_spawn_named(rlt_runtime *rt, rlt_task_fn fn, void *arg,
 					  const rlt_spawn_opts *opts, const char *fn_name);
-#define rlt_runtime_spawn(rt, fn, arg, opts) rlt_runtime_spawn_named((rt), (fn), (arg), (opts), #fn)
+#define rlt_runtime_spawn(rt, fn, ...) rlt_runtime_spawn_named((rt), (fn), __VA_ARGS__, #fn)
 
 /* Index of the worker running the calling task (0 .. workers-1), or -1
  * outside of a runtime. Can change across a suspension when stealing is on. */

@@ -73,7 +73,10 @@ RLT_API rlt_task *rlt_spawn(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opt
  */
 RLT_API rlt_task *rlt_spawn_named(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts,
 				  const char *fn_name);
-#define rlt_spawn(fn, arg, opts) rlt_spawn_named((fn), (arg), (opts), #fn)
+/* (arg, opts) pass through __VA_ARGS__: a compound literal's commas,
+ * &(rlt_spawn_opts){.name = "a", .stack_size = 16384}, must not split the
+ * macro's arguments.) */
+#define rlt_spawn(fn, ...) rlt_spawn_named((fn), __VA_ARGS__, #fn)
 
 /*
  * Wait for task t to return, store its return value in *result (if result
