@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The benchmark suite: micro-benchmarks, file I/O, echo servers; one table.
+# The benchmark suite: micro-benchmarks, file I/O, echo servers (one table),
+# then the protocol libraries against their peers (a table each).
 #
 #   bench/suite.sh BUILD_DIR [--quick] [--no-micro]
 #
@@ -18,6 +19,8 @@
 #            messages; then 50 connections x 64 B at a constant rate of half
 #            the liburing baseline's peak there, for latency at a fixed
 #            offered load. --quick: 50 x 64 B only, shorter runs.
+# 4. protocols  bench/http.sh, http_client.sh, redis.sh, mysql.sh (section 4
+#            below), one short round each with --quick.
 #
 # Every figure is the median of 3 repetitions (BENCH_REPS); the servers take
 # turns within a repetition, the first one rotating, so the machine's noise
@@ -73,9 +76,14 @@ SERVERS=(uring-base ringlet-uring epoll-base ringlet-epoll)
 HAVE_FIO=0
 command -v fio >/dev/null && HAVE_FIO=1
 
+PROTOS=()
+for p in ${BENCH_PROTOCOLS:-http http_client redis mysql}; do
+	[ -x "$ROOT/bench/$p.sh" ] && PROTOS+=("$p")
+done
+
 # ---- progress ----
 STEPS_TOTAL=$((MICRO + 1 + HAVE_FIO * REPS * ${#FIO_DEPTHS[@]} * 2 +
-	${#CONNS[@]} * ${#SIZES[@]} * ${#SERVERS[@]} * REPS + ${#SERVERS[@]} * REPS))
+	${#CONNS[@]} * ${#SIZES[@]} * ${#SERVERS[@]} * REPS + ${#SERVERS[@]} * REPS + ${#PROTOS[@]}))
 STEP=0
 T_START=$(date +%s)
 # On a terminal, one progress line rewritten in place (and cleared before
@@ -389,3 +397,24 @@ if command -v gnuplot >/dev/null && [ -s "$WORK/specs.txt" ]; then
 elif ! command -v gnuplot >/dev/null; then
 	note "suite: gnuplot not installed (tools/ringlet deps bench): no plot"
 fi
+
+# ---- 4. protocols ----
+# The protocol libraries against the tools a user would otherwise pick:
+# bench/http.sh (nginx, uvicorn+FastAPI; pipelining), bench/http_client.sh
+# (curl --parallel, aiohttp), bench/redis.sh (redis-benchmark,
+# redis.asyncio), bench/mysql.sh (mariadb-slap, aiomysql, the executor
+# variant). Each prints its own table (ratios within rounds, CPU per side);
+# --quick runs one short round of each. BENCH_PROTOCOLS="http redis" picks
+# some; a script whose peers are not installed says so and is skipped.
+for p in "${PROTOS[@]}"; do
+	script="$ROOT/bench/$p.sh"
+	progress "protocols: $p"
+	clear_progress
+	args=()
+	[ "$QUICK" -eq 1 ] && args=(--quick)
+	printf '\n== bench/%s.sh %s\n' "$p" "${args[*]}"
+	if ! "$script" "$BUILD" "${args[@]}"; then
+		note "suite: bench/$p.sh failed (its output is above)"
+	fi
+done
+clear_progress
