@@ -74,8 +74,10 @@ typedef struct rlt_config {
 	 * cost, for about twice the typical gap, never when the process has
 	 * fewer CPUs than workers plus running pool jobs, and at most half the
 	 * CPUs at once (docs/LOWCPU.md); RINGLET_SPIN=fixed spins the whole
-	 * window every time. 0: the default (RLT_DEFAULT_SPIN_US); negative:
-	 * never spin. Env RINGLET_SPIN_US overrides (0 there means never). */
+	 * window every time, and is the default under io_uring-sqpoll, whose
+	 * cross-worker hand-offs the adaptive policy made far slower. 0: the default
+	 * (RLT_DEFAULT_SPIN_US); negative: never spin. Env RINGLET_SPIN_US overrides (0 there means
+	 * never). */
 	int spin_us;
 	/* Debug mode (asyncio's debug=True): report on stderr every task that
 	 * ran longer than slow_ms (0: 100) without suspending, with its name
