@@ -321,6 +321,9 @@ static void test_no_spin_without_cpus(void **state)
 
 int main(void)
 {
+	/* The runtime tests check the adaptive policy under every loop policy
+	 * (io_uring-sqpoll defaults to the fixed window: sched/run.c). */
+	setenv("RINGLET_SPIN", "adaptive", 0);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_cold_start_does_not_spin),
 	    cmocka_unit_test(test_dense_events_start_spinning),
