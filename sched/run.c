@@ -90,6 +90,8 @@ static int resolve_config(const rlt_config *in, const rlt__settings *env, rlt__r
 		cfg.workers = (unsigned)VAL(WORKERS);
 	if (GIVEN(PIN))
 		cfg.pin = VAL(PIN) != 0;
+	if (GIVEN(STACK_CACHE))
+		cfg.stack_cache = (unsigned)VAL(STACK_CACHE);
 	if (GIVEN(STEAL))
 		cfg.no_steal = VAL(STEAL) == 0;
 	if (GIVEN(DEBUG))
