@@ -188,6 +188,13 @@ int rlt__stack_get(rlt__stack_pool *p, size_t size, rlt__stack *out)
 			return rc;
 	}
 	out->lo = c->free[--c->nfree];
+	/* free[nfree] is in use again: the slots from here up will hold other,
+	 * dirty stacks once they are put back. Tracked here, not at the next
+	 * trim: the LIFO may sink and refill in between, and a trim that only
+	 * saw the ends would take refilled slots for still trimmed ones (after
+	 * a burst, hundreds of MB stayed resident that way). */
+	if (c->ntrimmed > c->nfree)
+		c->ntrimmed = c->nfree;
 	out->size = size;
 	out->pooled = true;
 	return 0;

@@ -477,11 +477,17 @@ static inline void run_task(rlt__worker *w, rlt_task *t)
 	w->current = t;
 	t->worker = w;
 	rlt__tstate_set(t, RLT__T_RUNNING);
+	/* For the watchdog: odd while t runs (release: running is set first). */
+	uint32_t turn = atomic_load_explicit(&w->turn, memory_order_relaxed);
+	atomic_store_explicit(&w->running, t, memory_order_relaxed);
+	atomic_store_explicit(&w->turn, turn + 1, memory_order_release);
 	if (__builtin_expect(w->rt->slow_ns != 0, 0)) {
 		run_timed(w, t);
 	} else {
 		rlt__coro_switch(&w->sched, &t->coro, 0);
 	}
+	atomic_store_explicit(&w->turn, turn + 2, memory_order_release);
+	atomic_store_explicit(&w->running, NULL, memory_order_relaxed);
 	w->current = NULL;
 	if (rlt__tstate(t) == RLT__T_YIELDED)
 		rlt__sched_push(w, t, false);
