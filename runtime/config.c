@@ -40,7 +40,7 @@ const rlt__cfg_var rlt__cfg_vars[RLT__CFG_N] = {
 			"debug mode: slow-task reports, SIGQUIT task dump"},
     [RLT__CFG_SLOW_MS] = {"RINGLET_SLOW_MS", RLT__CFG_DURATION, 100 * NS_MS, "100ms", NS_MS,
 			  3600 * NS_S, NS_MS, NULL,
-			  "debug mode: report tasks that hold their worker longer"},
+			  "report a worker held longer by one task (watchdog, while held)"},
     [RLT__CFG_SHUTDOWN_MS] = {"RINGLET_SHUTDOWN_MS", RLT__CFG_DURATION, 1000 * NS_MS, "1s", 0,
 			      3600 * NS_S, NS_MS, NULL,
 			      "grace for tasks cancelled when the main task returns (0: none)"},
