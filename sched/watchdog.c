@@ -22,10 +22,11 @@
  * stuck worker's running task shows, even though its list cannot.
  *
  * The watchdog reads a task's name and id only while that task holds its
- * worker (the turn, read again after, has not moved): a running task is
- * not freed.
+ * worker, and the worker does not reap it until the read is over (the peek
+ * flag, running_task()).
  */
 #include "runtime/alloc.h"
+#include "runtime/cancel.h"
 #include "sched/worker.h"
 
 #include <errno.h>
@@ -48,16 +49,27 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* The task holding w at turn, copied out; false if w has moved on. */
+/* The task holding w at turn, copied out; false if w has moved on. The
+ * peek flag keeps the task from being reaped while we read it: w ends a
+ * turn with a store of turn + 2 and then a load of wd_peek; we store
+ * wd_peek and then load turn, with a full barrier on every CPU between
+ * (rlt__cancel_fence: membarrier). So if we still see turn, w will see the
+ * flag and wait for us; its wait ends with an acquire of our release. */
 static bool running_task(rlt__worker *w, uint32_t turn, char *name, size_t len, uint64_t *id)
 {
-	rlt_task *t = atomic_load_explicit(&w->running, memory_order_acquire);
-	if (!t)
-		return false;
-	snprintf(name, len, "%s", rlt__task_name(t));
-	*id = t->id;
-	atomic_thread_fence(memory_order_acquire);
-	return atomic_load_explicit(&w->turn, memory_order_relaxed) == turn;
+	bool ok = false;
+	atomic_store_explicit(&w->wd_peek, 1, memory_order_seq_cst);
+	rlt__cancel_fence();
+	if (atomic_load_explicit(&w->turn, memory_order_seq_cst) == turn) {
+		rlt_task *t = atomic_load_explicit(&w->running, memory_order_acquire);
+		if (t) {
+			snprintf(name, len, "%s", rlt__task_name(t));
+			*id = t->id;
+			ok = true;
+		}
+	}
+	atomic_store_explicit(&w->wd_peek, 0, memory_order_release);
+	return ok;
 }
 
 /* The stuck worker's stealable tasks: wake an idle worker to take them. */

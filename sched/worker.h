@@ -46,6 +46,10 @@ typedef struct rlt__worker {
 	 * same odd number across the watchdog's checks is a stuck worker. */
 	_Atomic uint32_t turn;
 	_Atomic(rlt_task *) running;
+	/* Set by the watchdog while it reads the running task's name: the
+	 * worker, having ended the turn, waits for it to clear before the task
+	 * can be reaped (sched/watchdog.c). */
+	atomic_int wd_peek;
 	/* The loop policy's instance: its wake may be called from any thread
 	 * (reading what init set up); the rest is the worker's. */
 	rlt_loop loop;
