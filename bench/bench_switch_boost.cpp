@@ -4,7 +4,12 @@
  * Note that jump_fcontext also saves and restores MXCSR and the x87
  * control word, which rlt__ctx_switch deliberately does not.
  *
- *   switch.boost  ns per jump_fcontext, one direction.
+ *   switch.boost       ns per jump_fcontext, one direction.
+ *   base.boost.start   ns to start a context on a ready stack (make_fcontext),
+ *                      run it and come back when it ends (two jumps), with a
+ *                      malloc + free of a task-sized record: the floor under
+ *                      spawn.single's life of a task (bench/run.sh shows it
+ *                      beside spawn.*).
  */
 #include "bench_common.h"
 
@@ -41,6 +46,13 @@ void ctx_a(ctx::transfer_t t)
 	__builtin_unreachable();
 }
 
+/* The life of a trivial coroutine: entered once, it hands control back. */
+void ctx_once(ctx::transfer_t t)
+{
+	ctx::jump_fcontext(t.fctx, t.data);
+	__builtin_unreachable();
+}
+
 void *map_stack()
 {
 	void *p = mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
@@ -57,6 +69,28 @@ void *map_stack()
 int main(int argc, char **argv)
 {
 	bench_opts o = bench_parse(argc, argv);
+	if (bench_want(&o, "base.boost.start")) {
+		long n = o.quick ? 1000000 : 5000000;
+		printf("# base.boost.start: %ld starts per measurement\n", n);
+		char *st = static_cast<char *>(map_stack());
+		bench_series s;
+		bench_series_init(&s, "base.boost.start", "ns_per_op");
+		for (int r = 0; r < o.reps; r++) {
+			uint64_t t0 = bench_wall_ns();
+			for (long i = 0; i < n; i++) {
+				void *rec = malloc(256);
+				BENCH_KEEP(rec);
+				ctx::fcontext_t c =
+				    ctx::make_fcontext(st + kStack, kStack, ctx_once);
+				ctx::transfer_t t = ctx::jump_fcontext(c, rec);
+				BENCH_KEEP(t.data);
+				free(rec);
+			}
+			bench_record(&s, (double)(bench_wall_ns() - t0) / (double)n);
+		}
+		bench_print_median(&s);
+		munmap(st, kStack);
+	}
 	if (!bench_want(&o, "switch.boost"))
 		return 0;
 	long switches = o.quick ? 4000000 : 20000000;

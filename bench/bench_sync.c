@@ -12,11 +12,16 @@
  *   sync.event.pingpong     us per round trip between two tasks pinned on
  *                           workers 0 and 1, each setting an event the
  *                           other waits for (mean over the rounds).
+ *   base.pthread.mutex      ns per pthread_mutex_lock + unlock on one
+ *                           thread: this machine's price of the same fast
+ *                           path (bench/run.sh shows it beside
+ *                           sync.mutex.uncontended).
  */
 #include "bench_rt.h"
 #include <ringlet.h>
 
 #include <errno.h>
+#include <pthread.h>
 
 static void run(unsigned workers, rlt_task_fn fn, void *arg)
 {
@@ -194,10 +199,41 @@ static void bench(const bench_opts *o, const char *name, const char *unit, unsig
 	bench_print_median(&s);
 }
 
+static void *noop_thread(void *arg)
+{
+	return arg;
+}
+
+static void pthread_baseline(const bench_opts *o, long n)
+{
+	if (!bench_want(o, "base.pthread.mutex"))
+		return;
+	bench_series s;
+	bench_series_init(&s, "base.pthread.mutex", "ns_per_op");
+	printf("# base.pthread.mutex: %ld operations per measurement\n", n);
+	/* Once a second thread has existed, glibc takes its multi-threaded
+	 * (atomic) paths for good, as in a program running a runtime. */
+	pthread_t th;
+	if (pthread_create(&th, NULL, noop_thread, NULL) != 0 || pthread_join(th, NULL) != 0)
+		die("pthread_create", EAGAIN);
+	pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+	for (int r = 0; r < o->reps; r++) {
+		uint64_t t0 = bench_wall_ns();
+		for (long i = 0; i < n; i++) {
+			pthread_mutex_lock(&m);
+			BENCH_KEEP(&m);
+			pthread_mutex_unlock(&m);
+		}
+		bench_record(&s, (double)(bench_wall_ns() - t0) / (double)n);
+	}
+	bench_print_median(&s);
+}
+
 int main(int argc, char **argv)
 {
 	bench_opts o = bench_parse(argc, argv);
 	long k = o.quick ? 1 : 5;
+	pthread_baseline(&o, k * 4000000);
 	bench(&o, "sync.mutex.uncontended", "ns_per_op", 1, mutex_uncontended, k * 4000000);
 	bench(&o, "sync.mutex.contended", "ns_per_op", 2, mutex_contended, k * 400000);
 	bench(&o, "sync.sem.uncontended", "ns_per_op", 1, sem_uncontended, k * 4000000);

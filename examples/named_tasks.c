@@ -24,14 +24,17 @@
  *   asyncio.current_task().get_name()       rlt_task_name(NULL): the calling task's
  *   asyncio.gather(t1, t2, t3)              rlt_gather(tasks, 3, NULL, NULL, 0)
  * Where Python names unnamed tasks "Task-<n>" (main is "Task-1"), ringlet's root task
- * is "main" and an unnamed task is "task-<id>", id being rlt_task_id(): unique in the
- * runtime, 1 for the root. On one worker the ids come in spawn order, so this prints
+ * is "main" and an unnamed task is named after its function and id, "worker-4", id
+ * being rlt_task_id(): unique in the runtime, 1 for the root. (rlt_spawn is a macro
+ * that passes the text of its fn argument: called from a helper taking the function
+ * as a parameter `fn`, the name would be "fn-4"; such a helper calls rlt_spawn_named
+ * with a name of its own.) On one worker the ids come in spawn order, so this prints
  *
  *	main task: main
- *	created fetch-users, fetch-orders and task-4
+ *	created fetch-users, fetch-orders and worker-4
  *	fetch-users finished
  *	fetch-orders finished
- *	task-4 finished
+ *	worker-4 finished
  */
 #include <ringlet.h>
 
@@ -56,23 +59,17 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static rlt_task *create_task(rlt_task_fn fn, intptr_t arg, const char *name)
-{
-	rlt_spawn_opts opts = {.name = name}; /* NULL: the default name */
-	rlt_task *t = rlt_spawn(fn, (void *)arg, &opts);
-	if (!t)
-		check(-errno, "rlt_spawn");
-	return t;
-}
-
 static void *amain(void *arg)
 {
 	printf("main task: %s\n", rlt_task_name(NULL));
 	rlt_task *t[3] = {
-	    create_task(worker, 10, "fetch-users"),
-	    create_task(worker, 20, "fetch-orders"),
-	    create_task(worker, 30, NULL),
+	    rlt_spawn(worker, (void *)10, &(rlt_spawn_opts){.name = "fetch-users"}),
+	    rlt_spawn(worker, (void *)20, &(rlt_spawn_opts){.name = "fetch-orders"}),
+	    rlt_spawn(worker, (void *)30, NULL), /* no name: "worker-<id>" */
 	};
+	for (int i = 0; i < 3; i++)
+		if (!t[i])
+			check(-errno, "rlt_spawn");
 	printf("created %s, %s and %s\n", rlt_task_name(t[0]), rlt_task_name(t[1]),
 	       rlt_task_name(t[2]));
 	check(rlt_gather(t, 3, NULL, NULL, 0), "rlt_gather");

@@ -45,9 +45,10 @@ static void check(int rc, const char *what)
 	}
 }
 
-static rlt_task *spawn(rlt_task_fn fn)
+/* rlt_spawn's result, checked. (rlt_spawn itself is called where the task
+ * function is named: it names the task after it, "task_a-2".) */
+static rlt_task *spawned(rlt_task *t)
 {
-	rlt_task *t = rlt_spawn(fn, NULL, NULL);
 	if (!t)
 		check(-errno, "rlt_spawn");
 	return t;
@@ -71,8 +72,8 @@ static void *task_b(void *arg)
 
 static void *amain(void *arg)
 {
-	rlt_task *a = spawn(task_a);
-	rlt_task *b = spawn(task_b);
+	rlt_task *a = spawned(rlt_spawn(task_a, NULL, NULL));
+	rlt_task *b = spawned(rlt_spawn(task_b, NULL, NULL));
 	check(rlt_join(a, NULL), "rlt_join");
 	check(rlt_join(b, NULL), "rlt_join");
 	return NULL;

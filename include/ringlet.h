@@ -34,5 +34,6 @@
 #include "ringlet/cancel.h"
 #include "ringlet/gather.h"
 #include "ringlet/gen.h"
+#include "ringlet/defer.h"
 
 #endif

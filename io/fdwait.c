@@ -3,27 +3,15 @@
 
 #include "runtime/alloc.h"
 
-void rlt__fdwait_link(rlt__fdwait *tab, rlt_op *op)
+void rlt__fdwait_link_new_chunk(rlt__fdwait *tab, rlt_op *op)
 {
 	int fd = op->fd;
-	op->fdpprev_ = NULL;
-	if (fd < 0 || fd >= RLT__FDWAIT_MAX)
-		return;
-	rlt_op **c = tab->chunk[fd / RLT__FDWAIT_CHUNK];
-	if (__builtin_expect(!c, 0)) {
-		c = rlt__calloc(RLT__FDWAIT_CHUNK, sizeof(*c));
-		if (!c)
-			return; /* unlisted: a close will not end this wait */
-		/* Release: a closer that finds the chunk finds it zeroed. */
-		__atomic_store_n(&tab->chunk[fd / RLT__FDWAIT_CHUNK], c, __ATOMIC_RELEASE);
-	}
-	rlt_op **head = &c[fd % RLT__FDWAIT_CHUNK];
-	rlt_op *first = *head;
-	op->fdnext_ = first;
-	op->fdpprev_ = head;
-	if (first)
-		first->fdpprev_ = &op->fdnext_;
-	__atomic_store_n(head, op, __ATOMIC_RELAXED);
+	rlt_op **c = rlt__calloc(RLT__FDWAIT_CHUNK, sizeof(*c));
+	if (!c)
+		return; /* unlisted: a close will not end this wait */
+	/* Release: a closer that finds the chunk finds it zeroed. */
+	__atomic_store_n(&tab->chunk[fd / RLT__FDWAIT_CHUNK], c, __ATOMIC_RELEASE);
+	rlt__fdwait_link(tab, op);
 }
 
 bool rlt__fdwait_any(rlt__fdwait *tab, int fd)

@@ -344,7 +344,7 @@ int rlt_net_listen(const rlt_addr *a, int backlog, unsigned flags)
 	int fd = bound_socket(a, SOCK_STREAM, flags);
 	if (fd < 0)
 		return fd;
-	if (listen(fd, backlog < 0 ? SOMAXCONN : backlog) < 0)
+	if (listen(fd, backlog <= 0 ? SOMAXCONN : backlog) < 0)
 		return rlt__net_fail_close(fd, -errno);
 	return fd;
 }

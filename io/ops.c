@@ -82,6 +82,13 @@ static void op_deadline_fire(rlt__timer *tm)
 static __attribute__((noinline)) int op_outcome(rlt_task *t, op_wait *ow)
 {
 	int res = ow->op->res_;
+	/* An op the kernel was running in an io-wq thread (a splice) ends
+	 * interrupted rather than -ECANCELED when cancelled, and 6.18 lets
+	 * -ERESTARTSYS (512) out: it moved nothing, and it is ours (an -EINTR
+	 * with no cancel asked and no deadline passed is the op's own). */
+	if ((res == -EINTR || res == -512) &&
+	    (ow->cause || (ow->op->deadline && rlt_now() >= ow->op->deadline)))
+		res = -ECANCELED;
 	if (res == -ECANCELED) {
 		if (ow->cause == -ECANCELED) {
 			t->c.ncancel++;
@@ -118,7 +125,12 @@ static int op_submit_wait(rlt_task *t, rlt_op *op, uint64_t deadline)
 	if (rc)
 		return rc;
 	if (__builtin_expect(deadline != 0, 0)) {
-		if (w->loop.policy->flags & RLT_POLICY_DEADLINES) {
+		/* Not a splice: io_uring runs it in an io-wq thread, and a
+		 * timeout linked to it is cancelled as soon as it is armed
+		 * (Linux 6.18: its CQE says -ECANCELED at once, and a splice
+		 * blocked on a full socket goes on), so its deadline is our
+		 * timer's, which cancels it like rlt_cancel does. */
+		if ((w->loop.policy->flags & RLT_POLICY_DEADLINES) && op->code != RLT_OP_SPLICE) {
 			op->deadline = deadline;
 		} else {
 			/* Armed before the submit (sched/sched.h, rule 1). No
@@ -467,6 +479,11 @@ void rlt__op_submit_multi(rlt_task *t, rlt_op *op, rlt__op_sink *sink, rlt__work
 void rlt__op_cancel_multi(rlt__worker *owner, rlt_op *op)
 {
 	owner->loop.policy->cancel(&owner->loop, op);
+}
+
+bool rlt__op_native(rlt_task *t, unsigned opcode)
+{
+	return (t->worker->loop.policy->native_ops & RLT_OP_BIT(opcode)) != 0;
 }
 
 ssize_t rlt__splice(int fd_in, int64_t off_in, int fd_out, int64_t off_out, size_t len,

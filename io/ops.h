@@ -25,6 +25,10 @@ void rlt__op_submit_multi(rlt_task *t, rlt_op *op, rlt__op_sink *sink, struct rl
  * multishot op; the sink hears the end. */
 void rlt__op_cancel_multi(struct rlt__worker *owner, rlt_op *op);
 
+/* Whether the loop policy of t's worker carries opcode without blocking
+ * (rlt_policy.native_ops). */
+bool rlt__op_native(rlt_task *t, unsigned opcode);
+
 /* RLT_OP_SPLICE (include/ringlet/policy.h) from the calling task: splice(2)
  * of at most len bytes from fd_in to fd_out, offsets -1 for "the fd's
  * position" (always for a pipe). The same contract as the io.h calls:

@@ -194,8 +194,8 @@ int rlt__policy_choose(const rlt_config *cfg, const rlt__settings *env, rlt__pol
 	if (uring)
 		io_uring_sysctl_note(note, sizeof(note));
 	/* Name the failing call where it is known. */
-	snprintf(err, sizeof(err), "%s%s", uring && rc != -EINVAL ? "io_uring_setup: " : "",
-		 strerror(-rc));
+	snprintf(err, sizeof(err), "%s%s",
+		 uring && rc != -EINVAL && rc != -EBUSY ? "io_uring_setup: " : "", strerror(-rc));
 	/* Fall back only when the kernel refuses the mechanism itself
 	 * (seccomp, sysctl, no io_uring, no memory for rings): a bad option
 	 * or an unknown name is the caller's error, and stays one. */

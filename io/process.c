@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -39,12 +40,18 @@
 
 extern char **environ;
 
+/* rlt_process.reap: who has collected the child. Several tasks may wait
+ * at once; exactly one of them reaps (the one that moves LIVE to BUSY) and
+ * publishes the status with DONE (release); the others see DONE (acquire)
+ * and return the same status. */
+enum { R_LIVE, R_BUSY, R_DONE };
+
 struct rlt_process {
 	int pid;
 	int pidfd;
-	int fd[3];   /* the parent's ends: stdin (write), stdout, stderr (read); -1: none */
-	int status;  /* waitpid(2)-style, valid once reaped */
-	bool reaped; /* waitid() has collected the child: no zombie, pidfd stale */
+	int fd[3];	 /* the parent's ends: stdin (write), stdout, stderr (read); -1: none */
+	int status;	 /* waitpid(2)-style, valid once reap is R_DONE */
+	atomic_int reap; /* R_*: DONE once waitid() has collected the child */
 };
 
 /* ---- spawning ---- */
@@ -275,24 +282,40 @@ static int wait_status(const siginfo_t *si)
 }
 
 /* Reap the child if it has exited. flags: WNOHANG, or 0 for a child known
- * to be dead. Returns 1 (reaped), 0 (still running) or a negative errno. */
+ * to be dead. Returns 1 (reaped, by us or by another waiter: p->status is
+ * valid), 0 (still running), 2 (another task is reaping it right now: ask
+ * again after a yield) or a negative errno (-ECHILD: reaped behind our
+ * back). */
 static int reap(rlt_process *p, int flags)
 {
-	if (p->reaped)
+	int st = atomic_load_explicit(&p->reap, memory_order_acquire);
+	if (st == R_DONE)
 		return 1;
+	if (st == R_BUSY || !atomic_compare_exchange_strong_explicit(
+				&p->reap, &st, R_BUSY, memory_order_acquire, memory_order_acquire))
+		return st == R_DONE ? 1 : 2;
 	siginfo_t si;
+	int rc = 1;
 	for (;;) {
 		si.si_pid = 0; /* WNOHANG with nothing to report leaves si alone */
 		if (waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED | flags) == 0)
 			break;
-		if (errno != EINTR)
-			return -errno;
+		if (errno != EINTR) {
+			rc = -errno;
+			break;
+		}
 	}
-	if (si.si_pid == 0)
-		return 0;
-	p->status = wait_status(&si);
-	p->reaped = true;
-	return 1;
+	if (rc == 1 && si.si_pid == 0)
+		rc = 0;
+	if (rc == 1)
+		p->status = wait_status(&si);
+	atomic_store_explicit(&p->reap, rc == 1 ? R_DONE : R_LIVE, memory_order_release);
+	return rc;
+}
+
+static inline bool reaped(rlt_process *p)
+{
+	return atomic_load_explicit(&p->reap, memory_order_acquire) == R_DONE;
 }
 
 /* An error of a wait that the loops here go round on: a fault policy's
@@ -305,11 +328,22 @@ static bool retry_wait(int err)
 	       (err == -ETIMEDOUT && !rlt__scope_expired(rlt__task_self()));
 }
 
+/* reap(), with another waiter's reap in progress waited out (a system
+ * call's length: yield until it is done). */
+static int reap_now(rlt_process *p)
+{
+	int rc;
+	while ((rc = reap(p, WNOHANG)) == 2)
+		if (!rlt__task_self() || rlt_yield() == -ECANCELED)
+			return rlt__task_self() ? -ECANCELED : 0;
+	return rc;
+}
+
 int rlt_process_wait(rlt_process *p, int64_t timeout_ns, int *status)
 {
 	if (!p)
 		return -EINVAL;
-	int rc = reap(p, WNOHANG);
+	int rc = reap_now(p);
 	if (rc == 0 && timeout_ns == 0)
 		rc = -ETIMEDOUT;
 	else if (rc == 0 && !rlt__task_self())
@@ -322,9 +356,11 @@ int rlt_process_wait(rlt_process *p, int64_t timeout_ns, int *status)
 	uint64_t deadline = timeout_ns > 0 ? rlt_now() + (uint64_t)timeout_ns : 0;
 	int64_t saved = rlt_io_timeout();
 	/* Where the loop can (io_uring, Linux 6.7: IORING_OP_WAITID), the
-	 * kernel wakes us when the child exits and reaps it in the same step;
-	 * elsewhere (epoll: -EOPNOTSUPP; older kernels: -EINVAL) wait for the
-	 * pidfd to be readable, then reap. */
+	 * kernel wakes us when the child exits; elsewhere (epoll: -EOPNOTSUPP;
+	 * older kernels: -EINVAL) we wait for the pidfd to be readable. Either
+	 * way the kernel only tells (WNOWAIT): the reap is reap()'s, so that of
+	 * several tasks waiting for the child one reaps and all get its status,
+	 * under every policy. */
 	bool by_waitid = true;
 	for (;;) {
 		int64_t left = 0; /* 0: no limit */
@@ -337,42 +373,32 @@ int rlt_process_wait(rlt_process *p, int64_t timeout_ns, int *status)
 			left = (int64_t)(deadline - now);
 		}
 		rlt_set_io_timeout(left);
+		int ev;
 		if (by_waitid) {
 			siginfo_t si;
 			si.si_pid = 0;
-			int r = rlt_waitid(P_PIDFD, (unsigned)p->pidfd, &si, WEXITED);
-			if (r == 0 && si.si_pid) {
-				p->status = wait_status(&si);
-				p->reaped = true;
-				rc = 1;
-				break;
-			}
-			if (r == -EOPNOTSUPP || r == -EINVAL) {
+			ev = rlt_waitid(P_PIDFD, (unsigned)p->pidfd, &si, WEXITED | WNOWAIT);
+			if (ev == -EOPNOTSUPP || ev == -EINVAL) {
 				by_waitid = false;
 				continue;
 			}
-			/* -EINTR/-EAGAIN (a fault policy), -ETIMEDOUT of our
-			 * own limit: look, then go round */
-			if (r < 0 && !retry_wait(r)) {
-				rc = r;
-				break;
-			}
-			rc = reap(p, WNOHANG);
-			if (rc != 0)
-				break;
-			continue;
+			if (ev == -ECHILD)
+				ev = 0; /* reaped already: reap() says by whom */
+			else if (ev == 0)
+				ev = si.si_pid ? 1 : 0;
+		} else {
+			ev = rlt_poll(p->pidfd, POLLIN);
 		}
-		int ev = rlt_poll(p->pidfd, POLLIN);
 		/* -EINTR/-EAGAIN (a fault policy), -ETIMEDOUT of our own limit:
 		 * look, then go round */
 		if (ev < 0 && !retry_wait(ev)) {
 			rc = ev;
 			break;
 		}
-		rc = reap(p, WNOHANG);
+		rc = reap_now(p);
 		if (rc != 0)
 			break;
-		/* Readable yet nothing to reap would make this loop spin on the
+		/* Ready yet nothing to reap would make this loop spin on the
 		 * worker; no kernel we support does that, but do not trust it. */
 		if (ev > 0)
 			rlt_sleep(RLT_NSEC_PER_MSEC);
@@ -394,7 +420,7 @@ void rlt_process_free(rlt_process *p)
 		return;
 	for (int i = 0; i < 3; i++)
 		close_fd(&p->fd[i]);
-	if (!p->reaped && reap(p, WNOHANG) == 0) {
+	if (!reaped(p) && reap(p, WNOHANG) == 0) {
 		/* The reap below blocks: the child must be dying. An unreaped
 		 * child keeps its pid, so kill() is a safe second try. */
 		if (rlt_process_kill(p, SIGKILL) < 0)

@@ -115,6 +115,7 @@ int rlt_cancel(rlt_task *t)
 {
 	if (!t)
 		return -EINVAL;
+	rlt__task_handle_check_cancel(t);
 	if (!rlt__cancel_mark(t))
 		return -EALREADY;
 	rlt__cancel_fence();

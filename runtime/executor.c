@@ -111,12 +111,17 @@ static void job_unref(job *j)
 static void job_finish(job *j)
 {
 	if (j->future) {
+		struct rlt__runtime *frt = j->rt;
 		if (j->err)
-			rlt_future_fail(j->future, -j->err);
+			rlt_future_fail(j->future, j->err); /* j->err: a negative errno */
 		else
 			rlt_future_set(j->future, j->result);
 		rlt_future_release(j->future);
 		job_unref(j);
+		/* Submitted from a task: setting the future may have woken a
+		 * task of that runtime; only now may its teardown go on. */
+		if (frt)
+			rlt__runtime_job_end(frt);
 		return;
 	}
 	struct rlt__runtime *rt = j->rt;
@@ -570,13 +575,18 @@ rlt_future *rlt_pool_submit(rlt_pool *pool, rlt_job_fn fn, void *arg)
 	j->result = NULL;
 	j->discard = NULL;
 	j->future = rlt_future_retain(f); /* the pool's reference */
-	j->rt = NULL;
+	/* From a task, the runtime waits for the job at teardown, as for
+	 * run_job: the future's waker may be the last to touch a worker. */
+	rlt_task *t = rlt__task_self();
+	j->rt = t ? rlt__runtime_job_begin(t) : NULL;
 	j->err = 0;
 	j->consumed = true;
 	rlt__oneshot_init(&j->done);
 	atomic_init(&j->refs, 1);
 	int rc = pool_push(p, j);
 	if (rc < 0) {
+		if (j->rt)
+			rlt__runtime_job_end(j->rt);
 		rlt_future_release(f);
 		rlt_future_release(f);
 		rlt__free(j);

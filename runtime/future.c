@@ -3,6 +3,7 @@
 
 #include "runtime/alloc.h"
 #include "runtime/cancel.h"
+#include "runtime/future.h"
 #include "runtime/oneshot.h"
 #include "runtime/task.h"
 #include "sched/sched.h"
@@ -191,9 +192,12 @@ int rlt_future_set(rlt_future *f, void *value)
 
 int rlt_future_fail(rlt_future *f, int err)
 {
-	if (!f || err <= 0)
+	if (!f || err == 0)
 		return -EINVAL;
-	return complete(f, NULL, err);
+	/* Negative, like every errno in the API; a positive one is the 0.1.0
+	 * convention, still taken for one release (future.h). f->err keeps
+	 * the positive value the await negates. */
+	return complete(f, NULL, err < 0 ? -err : err);
 }
 
 bool rlt_future_done(const rlt_future *f)
@@ -210,6 +214,20 @@ int rlt_future_await(rlt_future *f, void **value, int64_t timeout_ns)
 	int rc = rlt__oneshot_wait_k(&f->os, timeout_ns, RLT__WK_FUTURE);
 	if (rc < 0)
 		return rc;
+	if (f->err)
+		return -f->err;
+	if (value)
+		*value = f->value;
+	return 0;
+}
+
+rlt__oneshot *rlt__future_oneshot(rlt_future *f)
+{
+	return &f->os;
+}
+
+int rlt__future_outcome(const rlt_future *f, void **value)
+{
 	if (f->err)
 		return -f->err;
 	if (value)

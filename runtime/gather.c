@@ -17,6 +17,7 @@
 
 #include "runtime/alloc.h"
 #include "runtime/cancel.h"
+#include "runtime/future.h"
 #include "runtime/waitq.h"
 #include "sched/sched.h"
 
@@ -28,18 +29,62 @@ static inline bool failed(int outcome)
 	return outcome != 0 && outcome != -ECANCELED;
 }
 
-/* ---- a watch over n tasks ---- */
+/* ---- what is waited for: tasks, or awaitables (tasks and futures) ---- */
 
-typedef struct tasks_watch {
+/* One of the two arrays the calls take, seen the same way. */
+typedef struct items {
+	rlt_task *const *tasks;	  /* rlt_gather, rlt_wait */
+	const rlt_awaitable *aws; /* rlt_gatherv, rlt_waitv */
+	size_t n;
+} items;
+
+static inline rlt_task *item_task(const items *v, size_t i)
+{
+	return v->tasks ? v->tasks[i] : v->aws[i].task;
+}
+
+static inline rlt_future *item_future(const items *v, size_t i)
+{
+	return v->tasks ? NULL : v->aws[i].future;
+}
+
+static inline rlt__oneshot *item_oneshot(const items *v, size_t i)
+{
+	rlt_task *t = item_task(v, i);
+	return t ? &t->done : rlt__future_oneshot(item_future(v, i));
+}
+
+/* A done item's outcome: rlt_join's value for a task, 0 or -err for a
+ * future (one failed with ECANCELED counts as cancelled, as a task). */
+static inline int item_outcome(const items *v, size_t i)
+{
+	rlt_task *t = item_task(v, i);
+	return t ? rlt__task_outcome(t) : rlt__future_outcome(item_future(v, i), NULL);
+}
+
+/* ---- a watch over n items ---- */
+
+typedef struct tasks_watch tasks_watch;
+
+/* A future's oneshot notifies with no subject: each future gets a watch of
+ * its own that knows it, inside the tasks_watch's allocation. */
+typedef struct fut_watch {
+	rlt__watch wa;
+	tasks_watch *tw;
+	rlt_future *f;
+} fut_watch;
+
+struct tasks_watch {
 	rlt__watch wa;
 	atomic_uint refs;
-	atomic_uint done;      /* tasks finished */
+	atomic_uint done;      /* items finished */
 	atomic_bool fired;     /* os completed (once) */
 	atomic_int first_fail; /* the first failure's outcome, 0 if none yet */
 	unsigned need;	       /* fire when done reaches it... */
 	bool on_fail;	       /* ...or on the first failure */
 	rlt__oneshot os;       /* the waiter's */
-} tasks_watch;
+	fut_watch fw[];	       /* one per future, in the items' order */
+};
 
 static void watch_unref(tasks_watch *tw)
 {
@@ -54,7 +99,7 @@ static void watch_fire(tasks_watch *tw)
 	}
 }
 
-/* n more tasks are done, fail of them failed (first: one's outcome). */
+/* n more items are done, fail of them failed (first: one's outcome). */
 static void watch_count(tasks_watch *tw, unsigned n, int fail)
 {
 	if (fail) {
@@ -76,19 +121,33 @@ static void watch_notify(rlt__watch *wa, void *subject)
 	watch_unref(tw);
 }
 
+static void fut_notify(rlt__watch *wa, void *subject)
+{
+	(void)subject;
+	fut_watch *fw = (fut_watch *)wa;
+	tasks_watch *tw = fw->tw;
+	int o = rlt__future_outcome(fw->f, NULL); /* published before the notify */
+	watch_count(tw, 1, failed(o) ? o : 0);
+	watch_unref(tw);
+}
+
 /*
- * Wait until need of tasks[] are done (or one failed, with on_fail), at
- * most timeout_ns, cancellably unless nocancel. Returns 0 (the condition
- * holds), -ETIMEDOUT, -ECANCELED, or an argument error. *first_fail gets
- * the first failure seen (0 if none).
+ * Wait until need of the items are done (or one failed, with on_fail), at
+ * most timeout_ns, cancellably unless nocancel. tasks_only: the futures
+ * are left out (need counts tasks). Returns 0 (the condition holds),
+ * -ETIMEDOUT, -ECANCELED, or an argument error. *first_fail gets the first
+ * failure seen (0 if none).
  */
-static int wait_tasks(rlt_task *const *tasks, size_t n, unsigned need, bool on_fail,
+static int wait_items(const items *v, unsigned need, bool on_fail, bool tasks_only,
 		      int64_t timeout_ns, bool nocancel, int *first_fail)
 {
 	*first_fail = 0;
-	if (n == 0)
+	size_t n = v->n, nf = 0;
+	for (size_t i = 0; i < n && !tasks_only; i++)
+		nf += item_future(v, i) != NULL;
+	if (n == 0 || need == 0)
 		return 0;
-	tasks_watch *tw = rlt__malloc(sizeof(*tw));
+	tasks_watch *tw = rlt__malloc(sizeof(*tw) + nf * sizeof(fut_watch));
 	if (!tw)
 		return -ENOMEM;
 	tw->wa.notify = watch_notify;
@@ -99,13 +158,24 @@ static int wait_tasks(rlt_task *const *tasks, size_t n, unsigned need, bool on_f
 	tw->need = need;
 	tw->on_fail = on_fail;
 	rlt__oneshot_init(&tw->os);
-	/* Register with every task; those already done are counted here. */
+	/* Register with every item; those already done are counted here. */
 	unsigned pre = 0;
 	int pre_fail = 0, rc = 0;
-	size_t reg = 0;
+	size_t reg = 0, k = 0;
 	for (; reg < n; reg++) {
+		rlt_task *t = item_task(v, reg);
+		if (!t && tasks_only)
+			continue;
+		rlt__watch *wa = &tw->wa;
+		if (!t) {
+			fut_watch *fw = &tw->fw[k++];
+			fw->wa.notify = fut_notify;
+			fw->tw = tw;
+			fw->f = item_future(v, reg);
+			wa = &fw->wa;
+		}
 		atomic_fetch_add_explicit(&tw->refs, 1, memory_order_relaxed);
-		int r = rlt__oneshot_watch(&tasks[reg]->done, &tw->wa);
+		int r = rlt__oneshot_watch(item_oneshot(v, reg), wa);
 		if (r == 0)
 			continue;
 		atomic_fetch_sub_explicit(&tw->refs, 1, memory_order_relaxed);
@@ -114,7 +184,7 @@ static int wait_tasks(rlt_task *const *tasks, size_t n, unsigned need, bool on_f
 			break;
 		}
 		pre++;
-		int o = rlt__task_outcome(tasks[reg]);
+		int o = item_outcome(v, reg);
 		if (failed(o) && !pre_fail)
 			pre_fail = o;
 	}
@@ -124,69 +194,99 @@ static int wait_tasks(rlt_task *const *tasks, size_t n, unsigned need, bool on_f
 		rc = rlt__oneshot_wait_k(&tw->os, timeout_ns,
 					 RLT__WK_TASKS | (nocancel ? RLT__WAIT_NOCANCEL : 0));
 	}
-	/* Take the watch back from the tasks still running; a task that
+	/* Take the watches back from the items still pending; one that
 	 * finished meanwhile notifies (and drops its reference) itself. */
-	for (size_t i = 0; i < reg; i++)
-		if (rlt__oneshot_unwatch(&tasks[i]->done, &tw->wa))
+	k = 0;
+	for (size_t i = 0; i < reg; i++) {
+		rlt_task *t = item_task(v, i);
+		if (!t && tasks_only)
+			continue;
+		rlt__watch *wa = t ? &tw->wa : &tw->fw[k++].wa;
+		if (rlt__oneshot_unwatch(item_oneshot(v, i), wa))
 			watch_unref(tw);
+	}
 	*first_fail = atomic_load_explicit(&tw->first_fail, memory_order_acquire);
 	watch_unref(tw);
 	return rc;
 }
 
-static int check_tasks(rlt_task *const *tasks, size_t n)
+static int check_items(const items *v, size_t *ntasks)
 {
-	if (!rlt__task_self())
-		return -EPERM;
-	if (n && !tasks)
-		return -EINVAL;
 	rlt_task *self = rlt__task_self();
-	for (size_t i = 0; i < n; i++)
-		if (!tasks[i] || tasks[i] == self)
-			return tasks[i] ? -EDEADLK : -EINVAL;
+	if (!self)
+		return -EPERM;
+	if (v->n && !v->tasks && !v->aws)
+		return -EINVAL;
+	*ntasks = 0;
+	for (size_t i = 0; i < v->n; i++) {
+		rlt_task *t = item_task(v, i);
+		if (!t == !item_future(v, i)) /* exactly one of the two */
+			return -EINVAL;
+		if (t == self)
+			return -EDEADLK;
+		*ntasks += t != NULL;
+	}
 	return 0;
 }
 
-/* Cancel them all, with one barrier (runtime/cancel.h). */
-static void cancel_all(rlt_task *const *tasks, size_t n)
+/* Cancel all the tasks, with one barrier (runtime/cancel.h). */
+static void cancel_items(const items *v)
 {
 	bool any = false;
-	for (size_t i = 0; i < n; i++)
-		any |= tasks[i] && rlt__cancel_mark(tasks[i]);
+	for (size_t i = 0; i < v->n; i++) {
+		rlt_task *t = item_task(v, i);
+		any |= t && rlt__cancel_mark(t);
+	}
 	if (!any)
 		return;
 	rlt__cancel_fence();
-	for (size_t i = 0; i < n; i++)
-		if (tasks[i])
-			rlt__cancel_route(tasks[i]); /* a finished one has no wait_on */
+	for (size_t i = 0; i < v->n; i++)
+		if (item_task(v, i))
+			rlt__cancel_route(item_task(v, i)); /* a finished one has no wait_on */
 }
 
-int rlt_gather(rlt_task *const *tasks, size_t n, void **results, int *errs, unsigned flags)
+static void cancel_all(rlt_task *const *tasks, size_t n)
 {
-	int rc = check_tasks(tasks, n);
+	items v = {tasks, NULL, n};
+	cancel_items(&v);
+}
+
+static int gather(const items *v, void **results, int *errs, unsigned flags)
+{
+	size_t ntasks;
+	int rc = check_items(v, &ntasks);
 	if (rc < 0)
 		return rc;
 	if (flags & ~RLT_GATHER_SETTLE)
 		return -EINVAL;
 	bool settle = flags & RLT_GATHER_SETTLE;
+	size_t n = v->n;
 	int first = 0;
-	rc = wait_tasks(tasks, n, (unsigned)n, !settle, -1, false, &first);
+	rc = wait_items(v, (unsigned)n, !settle, false, -1, false, &first);
 	if (rc == -EBUSY || rc == -ENOMEM)
 		return rc;
 	if (rc < 0 || (!settle && first)) {
-		/* Cancelled, out of time, or (default mode) a task failed: the
-		 * others are cancelled, and everything is waited for. */
-		cancel_all(tasks, n);
+		/* Cancelled, out of time, or (default mode) something failed:
+		 * the tasks are cancelled, and waited for (futures are not: a
+		 * future cannot be cancelled, it stays the caller's). */
+		cancel_items(v);
 		int ignored;
-		if (wait_tasks(tasks, n, (unsigned)n, false, -1, true, &ignored) == -ENOMEM)
+		if (wait_items(v, (unsigned)ntasks, false, true, -1, true, &ignored) == -ENOMEM)
 			for (size_t i = 0; i < n; i++) /* no memory for a watch: one by one */
-				rlt__oneshot_wait_k(&tasks[i]->done, -1,
-						    RLT__WK_JOIN | RLT__WAIT_NOCANCEL);
+				if (item_task(v, i))
+					rlt__oneshot_wait_k(&item_task(v, i)->done, -1,
+							    RLT__WK_JOIN | RLT__WAIT_NOCANCEL);
 	}
 	for (size_t i = 0; i < n; i++) {
-		/* Every task is done: rlt_join does not suspend. */
 		void *res = NULL;
-		int o = rlt_join(tasks[i], &res);
+		int o;
+		rlt_task *t = item_task(v, i);
+		if (t)
+			o = rlt_join(t, &res); /* done: does not suspend */
+		else if (rlt__oneshot_is_set(item_oneshot(v, i)))
+			o = rlt__future_outcome(item_future(v, i), &res);
+		else
+			o = -EINPROGRESS; /* left pending by a failure or a cancel */
 		if (results)
 			results[i] = res;
 		if (errs)
@@ -197,16 +297,36 @@ int rlt_gather(rlt_task *const *tasks, size_t n, void **results, int *errs, unsi
 	return settle ? 0 : first;
 }
 
-int rlt_wait(rlt_task **tasks, size_t n, int how, int64_t timeout_ns)
+int rlt_gather(rlt_task *const *tasks, size_t n, void **results, int *errs, unsigned flags)
 {
-	int rc = check_tasks(tasks, n);
+	if (n && !tasks)
+		return rlt__task_self() ? -EINVAL : -EPERM;
+	items v = {tasks, NULL, n};
+	return gather(&v, results, errs, flags);
+}
+
+int rlt_gatherv(const rlt_awaitable *aws, size_t n, void **results, int *errs, unsigned flags)
+{
+	if (n && !aws)
+		return rlt__task_self() ? -EINVAL : -EPERM;
+	items v = {NULL, aws, n};
+	return gather(&v, results, errs, flags);
+}
+
+/* asyncio.wait over v; *done_first reorders (elem: the array's element
+ * size). */
+static int wait_(const items *v, void *array, size_t elem, int how, int64_t timeout_ns)
+{
+	size_t ntasks;
+	int rc = check_items(v, &ntasks);
 	if (rc < 0)
 		return rc;
+	size_t n = v->n;
 	unsigned need;
 	bool on_fail = false;
 	switch (how) {
 	case RLT_FIRST_COMPLETED:
-		need = 1;
+		need = n ? 1 : 0;
 		break;
 	case RLT_FIRST_EXCEPTION:
 		need = (unsigned)n;
@@ -219,7 +339,7 @@ int rlt_wait(rlt_task **tasks, size_t n, int how, int64_t timeout_ns)
 		return -EINVAL;
 	}
 	int first;
-	rc = wait_tasks(tasks, n, need, on_fail, timeout_ns < 0 ? -1 : timeout_ns, false, &first);
+	rc = wait_items(v, need, on_fail, false, timeout_ns < 0 ? -1 : timeout_ns, false, &first);
 	if (rc == -ETIMEDOUT) {
 		/* Our own timeout is not an error; an enclosing scope's is. */
 		if (rlt__scope_expired(rlt__task_self()))
@@ -227,16 +347,36 @@ int rlt_wait(rlt_task **tasks, size_t n, int how, int64_t timeout_ns)
 	} else if (rc < 0) {
 		return rc;
 	}
-	/* Done ones first, stably: a small in-place pass per group. */
+	/* Done ones first, stably: a small in-place pass per group. Whether an
+	 * item is done is read once, before it moves. */
 	size_t k = 0;
+	char tmp[sizeof(rlt_awaitable)];
+	char *a = array;
 	for (size_t i = 0; i < n; i++) {
-		if (rlt__oneshot_is_set(&tasks[i]->done)) {
-			rlt_task *t = tasks[i];
-			memmove(&tasks[k + 1], &tasks[k], (i - k) * sizeof(*tasks));
-			tasks[k++] = t;
+		if (rlt__oneshot_is_set(item_oneshot(v, i))) {
+			memcpy(tmp, a + i * elem, elem);
+			memmove(a + (k + 1) * elem, a + k * elem, (i - k) * elem);
+			memcpy(a + k * elem, tmp, elem);
+			k++;
 		}
 	}
 	return (int)k;
+}
+
+int rlt_wait(rlt_task **tasks, size_t n, int how, int64_t timeout_ns)
+{
+	if (n && !tasks)
+		return rlt__task_self() ? -EINVAL : -EPERM;
+	items v = {tasks, NULL, n};
+	return wait_(&v, tasks, sizeof(*tasks), how, timeout_ns);
+}
+
+int rlt_waitv(rlt_awaitable *aws, size_t n, int how, int64_t timeout_ns)
+{
+	if (n && !aws)
+		return rlt__task_self() ? -EINVAL : -EPERM;
+	items v = {NULL, aws, n};
+	return wait_(&v, aws, sizeof(*aws), how, timeout_ns);
 }
 
 int rlt_wait_for(rlt_task *t, int64_t timeout_ns, void **result)
@@ -314,7 +454,8 @@ rlt_group *rlt_group_new(void)
 	return g;
 }
 
-rlt_task *rlt_group_spawn(rlt_group *g, rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)
+rlt_task *rlt_group_spawn_named(rlt_group *g, rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts,
+				const char *fn_name)
 {
 	if (!g || !fn || (opts && (opts->flags & RLT_SPAWN_DETACHED))) {
 		errno = EINVAL;
@@ -341,7 +482,7 @@ rlt_task *rlt_group_spawn(rlt_group *g, rlt_task_fn fn, void *arg, const rlt_spa
 	size_t slot = g->n++;
 	g->tasks[slot] = NULL;
 	rlt__spin_unlock(&g->lock);
-	rlt_task *t = rlt__spawn_watched(fn, arg, opts, &g->wa);
+	rlt_task *t = rlt__spawn_watched(fn, arg, opts, &g->wa, fn_name);
 	int err = errno;
 	rlt__spin_lock(&g->lock);
 	if (!t) {
@@ -415,4 +556,10 @@ int rlt_group_wait(rlt_group *g, rlt_group_report *report)
 	rlt__free(g->tasks);
 	rlt__free(g);
 	return err;
+}
+
+/* Behind the macro (gather.h), for the ABI: no function name. */
+rlt_task *(rlt_group_spawn)(rlt_group *g, rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)
+{
+	return rlt_group_spawn_named(g, fn, arg, opts, NULL);
 }

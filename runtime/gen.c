@@ -97,7 +97,7 @@ int rlt_gen_next(rlt_gen *g, void **value)
 		rlt__oneshot_init(&g->have);
 		g->asked = true;
 		if (!g->producer) {
-			g->producer = rlt_spawn(gen_main, g, &g->opts);
+			g->producer = (rlt_spawn)(gen_main, g, &g->opts); /* not "gen_main-<id>" */
 			if (!g->producer) {
 				g->asked = false;
 				return -errno;

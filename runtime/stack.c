@@ -2,6 +2,8 @@
 
 #include "runtime/alloc.h"
 
+#include "ringlet/runtime.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -50,6 +52,19 @@ size_t rlt__stack_round(size_t size)
 	if (size < 8u * 1024u || size > (1024u * 1024u * 1024u))
 		return 0;
 	return (size + pg - 1) & ~(pg - 1);
+}
+
+/* The guard region below each stack: RLT_STACK_GUARD_SIZE, or a page where
+ * pages are larger. One page used to be the guard: a frame of more than a
+ * page (a 21 KiB array on a 16 KiB stack) jumped it and wrote into the
+ * stack below, another task's. Widening it costs address space only (the
+ * madvise guard is page-table markers, the mprotect one no memory at all). */
+static size_t guard_size(const rlt__stack_pool *p)
+{
+	if (!p->guard)
+		return 0;
+	size_t pg = rlt__page_size();
+	return pg > RLT_STACK_GUARD_SIZE ? pg : RLT_STACK_GUARD_SIZE;
 }
 
 void rlt__stack_pool_init(rlt__stack_pool *p, unsigned cache_limit, bool guard)
@@ -106,10 +121,11 @@ static int class_push(rlt__stack_class *c, void *lo)
 
 static int slab_grow(rlt__stack_pool *p, rlt__stack_class *c)
 {
-	size_t pg = rlt__page_size();
-	size_t guard = p->guard ? pg : 0;
+	size_t guard = guard_size(p);
 	size_t slot = c->size + guard;
-	uint32_t count = (uint32_t)(SLAB_TARGET_BYTES / slot);
+	/* Counted without the guards: as many stacks (and mmap calls) per
+	 * slab as with one-page guards; the slab spans more address space. */
+	uint32_t count = (uint32_t)(SLAB_TARGET_BYTES / c->size);
 	if (count == 0)
 		count = 1;
 	if (count > SLAB_MAX_STACKS)
@@ -162,7 +178,7 @@ fail:
 /* A stack of its own, for sizes beyond the pool's classes. */
 static int stack_map_single(rlt__stack_pool *p, size_t size, rlt__stack *out)
 {
-	size_t guard = p->guard ? rlt__page_size() : 0;
+	size_t guard = guard_size(p);
 	char *base = mmap(NULL, size + guard, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
 	if (base == MAP_FAILED)
@@ -174,6 +190,11 @@ static int stack_map_single(rlt__stack_pool *p, size_t size, rlt__stack *out)
 	out->lo = base + guard;
 	out->size = size;
 	out->pooled = false;
+	/* Registered as the slabs' stacks are: without it, valgrind takes the
+	 * first switch to this stack for a huge stack-pointer move ("client
+	 * switching stacks?") and checks the task's frames wrongly. */
+	out->vg_id =
+	    RUNNING_ON_VALGRIND ? VALGRIND_STACK_REGISTER(out->lo, base + guard + size) : 0;
 	return 0;
 }
 
@@ -197,13 +218,16 @@ int rlt__stack_get(rlt__stack_pool *p, size_t size, rlt__stack *out)
 		c->ntrimmed = c->nfree;
 	out->size = size;
 	out->pooled = true;
+	out->vg_id = 0; /* the slab registered it */
 	return 0;
 }
 
 void rlt__stack_put(rlt__stack_pool *p, const rlt__stack *s)
 {
 	if (!s->pooled) {
-		size_t guard = p->guard ? rlt__page_size() : 0;
+		size_t guard = guard_size(p);
+		if (RUNNING_ON_VALGRIND)
+			VALGRIND_STACK_DEREGISTER(s->vg_id);
 		munmap((char *)s->lo - guard, s->size + guard);
 		return;
 	}
@@ -302,8 +326,11 @@ static void fault_handler(int sig, siginfo_t *info, void *uctx)
 	if (rlt__current_stack_info(&lo, &size, &name)) {
 		uintptr_t a = (uintptr_t)info->si_addr;
 		uintptr_t l = (uintptr_t)lo;
-		/* The guard page, or a big frame that jumped a bit past it. */
-		if (a < l && a >= l - 64 * 1024) {
+		/* In the guard region below the running task's stack. (Further
+		 * down is another task's stack, which does not fault: frames
+		 * larger than the guard are caught only by their probes, and
+		 * the first probe lands in the guard.) */
+		if (a < l && a >= l - RLT_STACK_GUARD_SIZE) {
 			char msg[256];
 			size_t n = 0;
 			put_str(msg, &n, sizeof(msg), "ringlet: task '");
@@ -311,7 +338,7 @@ static void fault_handler(int sig, siginfo_t *info, void *uctx)
 			put_str(msg, &n, sizeof(msg), "' overflowed its stack of ");
 			put_u64(msg, &n, sizeof(msg), size / 1024);
 			put_str(msg, &n, sizeof(msg),
-				" KiB (hit the guard page); give it a larger stack_size\n");
+				" KiB (hit the guard below it); give it a larger stack_size\n");
 			ssize_t w = write(STDERR_FILENO, msg, n);
 			(void)w;
 			signal(SIGABRT, SIG_DFL);

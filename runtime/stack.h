@@ -1,6 +1,7 @@
 /*
  * Task stacks: mmap'd with MAP_NORESERVE (only touched pages cost memory),
- * a guard page below each one, carved from slabs and pooled per worker.
+ * a guard region (RLT_STACK_GUARD_SIZE, 64 KiB) below each one, carved from
+ * slabs and pooled per worker.
  *
  * Guard pages are installed with madvise(MADV_GUARD_INSTALL) (Linux 6.13+),
  * which does not split the slab's mapping: a slab of 256 guarded stacks is
@@ -17,9 +18,10 @@
 #define RLT__STACK_CLASSES 8
 
 typedef struct rlt__stack {
-	void *lo;    /* lowest usable byte; the guard lies just below */
-	size_t size; /* usable bytes */
-	bool pooled; /* from a slab (else its own mapping, unmapped on put) */
+	void *lo;	/* lowest usable byte; the guard lies just below */
+	size_t size;	/* usable bytes */
+	bool pooled;	/* from a slab (else its own mapping, unmapped on put) */
+	unsigned vg_id; /* its own mapping's valgrind stack id (slabs keep theirs) */
 } rlt__stack;
 
 typedef struct rlt__stack_class {
@@ -59,7 +61,7 @@ size_t rlt__stack_round(size_t size);
 /*
  * Stack overflow reporting: a process-wide SIGSEGV/SIGBUS handler that runs
  * on a per-thread alternate signal stack. A fault in (or just below) the
- * running task's guard page prints the task's name and stack size, then
+ * running task's guard region prints the task's name and stack size, then
  * aborts; any other fault is passed on to the previous handler.
  */
 int rlt__overflow_handler_install(void);

@@ -9,29 +9,126 @@
 #include "runtime/cancel.h"
 #include "sched/worker.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void task_entry(void *arg);
 
 enum { NAME_UNSET, NAME_BUSY, NAME_READY };
 
-/* "task-<id>": formatted on demand (rlt__task_name), not at spawn, where
- * it would be a tenth of the cost; async-signal-safe (the overflow report
- * uses it). */
-static void default_name(char *out, uint64_t id)
+/* fn_name is what rlt_spawn's macro saw as its fn argument: a function's
+ * name only if it is a plain identifier (not "(rlt_task_fn)f", "t->fn"). */
+static bool is_identifier(const char *s)
+{
+	if (!s || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
+		return false;
+	for (s++; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_'))
+			return false;
+	return true;
+}
+
+/* "<fn>-<id>", or "task-<id>" without a usable function name: formatted on
+ * demand (rlt__task_name), not at spawn, where it would be a tenth of the
+ * cost; async-signal-safe (the overflow report uses it). The function's
+ * name is cut so that the id always fits. */
+static void default_name(char *out, uint64_t id, const char *fn_name)
 {
 	char digits[20];
-	int n = 0;
+	size_t n = 0;
 	do {
 		digits[n++] = (char)('0' + id % 10);
 		id /= 10;
 	} while (id);
-	memcpy(out, "task-", 5);
-	char *p = out + 5;
+	const char *prefix = is_identifier(fn_name) ? fn_name : "task";
+	size_t room = RLT_TASK_NAME_MAX - 1 - n, k = 0;
+	char *p = out;
+	while (prefix[k] && k < room)
+		*p++ = prefix[k++];
+	*p++ = '-';
 	while (n > 0)
 		*p++ = digits[--n];
 	*p = '\0';
+}
+
+/* ---- handle misuse (debug mode) ----
+ *
+ * Joining a task twice, joining after detaching it, cancelling it after it
+ * was joined: the handle's memory may be gone (or be another task's) by
+ * then. In debug mode (any runtime of the process with rlt_config.debug or
+ * RINGLET_DEBUG=1, and always in debug builds) every handle records what
+ * became of it, freed tasks are quarantined instead of reused (the last
+ * QUARANTINE of them stay readable), and those calls abort with a report
+ * naming the task and the call, as a stack overflow does. Outside debug
+ * mode they cost one predictable branch. */
+#ifdef RLT_DEBUG_BUILD
+#define HANDLE_CHECKS_DEFAULT true
+#else
+#define HANDLE_CHECKS_DEFAULT false
+#endif
+static atomic_bool handle_checks = HANDLE_CHECKS_DEFAULT;
+
+#define QUARANTINE 4096u
+static pthread_mutex_t quarantine_lock = PTHREAD_MUTEX_INITIALIZER;
+static rlt_task *quarantine[QUARANTINE];
+static unsigned quarantine_next;
+
+static inline bool checking(void)
+{
+	return __builtin_expect(atomic_load_explicit(&handle_checks, memory_order_relaxed), 0);
+}
+
+/* Keep t readable for later misuse checks; free the oldest kept. */
+static void quarantine_put(rlt_task *t)
+{
+	atomic_fetch_or_explicit(&t->handle, RLT__H_FREED, memory_order_relaxed);
+	pthread_mutex_lock(&quarantine_lock);
+	rlt_task *old = quarantine[quarantine_next];
+	quarantine[quarantine_next] = t;
+	quarantine_next = (quarantine_next + 1) % QUARANTINE;
+	pthread_mutex_unlock(&quarantine_lock);
+	rlt__free(old);
+}
+
+static void quarantine_drain(void)
+{
+	pthread_mutex_lock(&quarantine_lock);
+	for (unsigned i = 0; i < QUARANTINE; i++) {
+		rlt__free(quarantine[i]);
+		quarantine[i] = NULL;
+	}
+	pthread_mutex_unlock(&quarantine_lock);
+}
+
+static __attribute__((noreturn, cold)) void handle_misuse(rlt_task *t, const char *call,
+							  const char *what)
+{
+	fprintf(stderr,
+		"ringlet: %s(task '%s', id %llu): %s; a handle is joined or detached once, and "
+		"not used after (ringlet/task.h, rlt_join)\n",
+		call, rlt__task_name(t), (unsigned long long)t->id, what);
+	fflush(stderr);
+	abort();
+}
+
+/* Before call (rlt_join, rlt_detach, rlt_cancel) acts on t's handle. */
+static inline void handle_check(rlt_task *t, const char *call, bool cancel)
+{
+	if (!checking())
+		return;
+	unsigned h = atomic_load_explicit(&t->handle, memory_order_relaxed);
+	if ((h & RLT__H_HOW) == RLT__H_JOINED)
+		handle_misuse(t, call, "the task was already joined");
+	/* rlt_cancel of a detached task is caught once the task is gone (a
+	 * cancel would take a reference on a freed task); before, it races
+	 * with the task's end and may or may not be seen. */
+	if ((h & RLT__H_HOW) == RLT__H_DETACHED && (!cancel || (h & RLT__H_FREED)))
+		handle_misuse(t, call,
+			      cancel ? "the task was detached and has ended"
+				     : "the task was detached");
 }
 
 static void all_link(rlt__worker *w, rlt_task *t)
@@ -92,6 +189,8 @@ static inline rlt_task *task_alloc(rlt__runtime *rt, rlt__worker *w)
 
 void rlt__task_cache_drain(rlt__worker *w)
 {
+	if (checking())
+		quarantine_drain();
 	while (w->task_cache) {
 		rlt_task *t = w->task_cache;
 		w->task_cache = t->next;
@@ -129,6 +228,7 @@ rlt_task *rlt__task_create(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, 
 	t->stack.pooled = false;
 	bool detached = opts && (opts->flags & RLT_SPAWN_DETACHED);
 	atomic_init(&t->refs, detached ? 1u : 2u);
+	atomic_init(&t->handle, detached ? RLT__H_DETACHED : RLT__H_HELD);
 	rlt__tstate_set(t, RLT__T_RUNNABLE);
 	t->flags = (opts && (opts->flags & RLT_SPAWN_PINNED)) ? RLT__TF_PINNED : 0;
 	t->start_err = 0;
@@ -143,12 +243,13 @@ rlt_task *rlt__task_create(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, 
 	 * up): close enough for the dump's age, and no clock read here. */
 	t->born = self && self->rt == rt ? self->now : rlt_now();
 	t->id = next_id(rt, self);
+	t->fn_name = NULL; /* spawn() sets it */
 	if (opts && opts->name) {
 		strncpy(t->name, opts->name, RLT_TASK_NAME_MAX);
 		t->name[RLT_TASK_NAME_MAX] = '\0';
 		atomic_init(&t->name_state, NAME_READY);
 	} else {
-		atomic_init(&t->name_state, NAME_UNSET); /* "task-<id>" when asked */
+		atomic_init(&t->name_state, NAME_UNSET); /* "<fn>-<id>" when asked */
 	}
 	return t;
 }
@@ -157,6 +258,10 @@ rlt_task *rlt__task_create(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, 
 void rlt__task_free_owned(rlt__worker *w, rlt_task *t)
 {
 	all_unlink(w, t);
+	if (checking()) {
+		quarantine_put(t);
+		return;
+	}
 	if (TASK_CACHE_ON && w->task_cache_len < TASK_CACHE) {
 		t->next = w->task_cache;
 		w->task_cache = t;
@@ -265,7 +370,7 @@ void rlt__task_drop(rlt__worker *w, rlt_task *t)
 /* ---- public ---- */
 
 static rlt_task *spawn(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, void *arg,
-		       const rlt_spawn_opts *opts, rlt__watch *wa)
+		       const rlt_spawn_opts *opts, rlt__watch *wa, const char *fn_name)
 {
 	if (!fn) {
 		errno = EINVAL;
@@ -282,6 +387,7 @@ static rlt_task *spawn(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, void
 	rlt_task *t = rlt__task_create(rt, self, fn, arg, opts);
 	if (!t)
 		return NULL;
+	t->fn_name = fn_name;
 	if (wa)
 		rlt__oneshot_watch(&t->done, wa); /* a new task: cannot fail */
 	/* The handle may be joined (or the task freed, if detached) as soon as
@@ -298,34 +404,50 @@ static rlt_task *spawn(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, void
 	return t;
 }
 
-rlt_task *rlt_spawn(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)
+rlt_task *rlt_spawn_named(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts,
+			  const char *fn_name)
 {
 	rlt__worker *w = rlt__worker_self();
 	if (!w || !w->current) {
 		errno = EPERM;
 		return NULL;
 	}
-	return spawn(w->rt, w, fn, arg, opts, NULL);
+	return spawn(w->rt, w, fn, arg, opts, NULL, fn_name);
 }
 
-rlt_task *rlt__spawn_watched(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts, rlt__watch *wa)
+/* The functions behind the macros (task.h), for the ABI and for callers
+ * through a pointer: no function name. */
+rlt_task *(rlt_spawn)(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)
+{
+	return rlt_spawn_named(fn, arg, opts, NULL);
+}
+
+rlt_task *rlt__spawn_watched(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts, rlt__watch *wa,
+			     const char *fn_name)
 {
 	rlt__worker *w = rlt__worker_self();
 	if (!w || !w->current) {
 		errno = EPERM;
 		return NULL;
 	}
-	return spawn(w->rt, w, fn, arg, opts, wa);
+	return spawn(w->rt, w, fn, arg, opts, wa, fn_name);
 }
 
-rlt_task *rlt_runtime_spawn(rlt_runtime *rt, rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts)
+rlt_task *rlt_runtime_spawn_named(rlt_runtime *rt, rlt_task_fn fn, void *arg,
+				  const rlt_spawn_opts *opts, const char *fn_name)
 {
 	if (!rt) {
 		errno = EINVAL;
 		return NULL;
 	}
 	rlt__worker *w = rlt__worker_self();
-	return spawn(rt, (w && w->rt == rt) ? w : NULL, fn, arg, opts, NULL);
+	return spawn(rt, (w && w->rt == rt) ? w : NULL, fn, arg, opts, NULL, fn_name);
+}
+
+rlt_task *(rlt_runtime_spawn)(rlt_runtime *rt, rlt_task_fn fn, void *arg,
+			      const rlt_spawn_opts *opts)
+{
+	return rlt_runtime_spawn_named(rt, fn, arg, opts, NULL);
 }
 
 int rlt__join(rlt_task *t, void **result, int64_t timeout_ns)
@@ -337,6 +459,7 @@ int rlt__join(rlt_task *t, void **result, int64_t timeout_ns)
 		return -EINVAL;
 	if (t == self)
 		return -EDEADLK;
+	handle_check(t, "rlt_join", false);
 	int rc = rlt__oneshot_wait_t(self, &t->done, timeout_ns, RLT__WK_JOIN);
 	if (rc < 0) {
 		if (rc != -ECANCELED && rc != -ETIMEDOUT)
@@ -350,6 +473,7 @@ int rlt__join(rlt_task *t, void **result, int64_t timeout_ns)
 	int err = rlt__task_outcome(t);
 	if (result)
 		*result = t->result;
+	atomic_store_explicit(&t->handle, RLT__H_JOINED, memory_order_relaxed);
 	rlt__task_unref(t);
 	if (rc == -ETIMEDOUT && err != -ECANCELED)
 		return err; /* it finished on its own meanwhile: its outcome */
@@ -373,6 +497,8 @@ int rlt_detach(rlt_task *t)
 {
 	if (!t)
 		return -EINVAL;
+	handle_check(t, "rlt_detach", false);
+	atomic_store_explicit(&t->handle, RLT__H_DETACHED, memory_order_relaxed);
 	rlt__task_unref(t);
 	return 0;
 }
@@ -407,7 +533,7 @@ const char *rlt__task_name(rlt_task *t)
 	if (st == NAME_UNSET &&
 	    atomic_compare_exchange_strong_explicit(&t->name_state, &st, NAME_BUSY,
 						    memory_order_acquire, memory_order_acquire)) {
-		default_name(t->name, t->id);
+		default_name(t->name, t->id, t->fn_name);
 		atomic_store_explicit(&t->name_state, NAME_READY, memory_order_release);
 		return t->name;
 	}
@@ -428,4 +554,14 @@ uint64_t rlt_task_id(const rlt_task *t)
 	if (!t)
 		t = rlt__task_self();
 	return t ? t->id : 0;
+}
+
+void rlt__task_handle_check_cancel(rlt_task *t)
+{
+	handle_check(t, "rlt_cancel", true);
+}
+
+void rlt__task_debug_checks(void)
+{
+	atomic_store_explicit(&handle_checks, true, memory_order_relaxed);
 }

@@ -29,6 +29,14 @@ typedef struct rlt__msg {
 
 #define RLT__TF_PINNED 1u
 
+/* rlt_task.handle: what its owner did with the handle, for the misuse
+ * checks of debug mode (runtime/task.c: handle_misuse). */
+#define RLT__H_HELD	0u /* the spawner's, to join or detach */
+#define RLT__H_JOINED	1u /* consumed by rlt_join (or gather, a group...) */
+#define RLT__H_DETACHED 2u /* given up: rlt_detach or RLT_SPAWN_DETACHED */
+#define RLT__H_HOW	3u /* the bits above */
+#define RLT__H_FREED	4u /* or-ed in: freed (kept in the debug quarantine) */
+
 enum rlt__task_state {
 	RLT__T_RUNNABLE, /* in a run queue or an inbox */
 	RLT__T_RUNNING,
@@ -114,16 +122,24 @@ struct rlt_task {
 	} c;
 
 	uint64_t id;
+	const char *fn_name;	    /* #fn from rlt_spawn's macro, for the default name */
 	_Atomic uint8_t name_state; /* the default name is formatted lazily */
+	_Atomic uint8_t handle;	    /* RLT__H_*: what became of the handle (debug checks) */
 	char name[RLT_TASK_NAME_MAX + 1];
 } __attribute__((aligned(16)));
 
 /* rlt_spawn, with wa watching the task's completion from the start. */
-rlt_task *rlt__spawn_watched(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts, rlt__watch *wa);
+rlt_task *rlt__spawn_watched(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts, rlt__watch *wa,
+			     const char *fn_name);
 /* rlt_join with a timeout (rlt_wait_for). */
 int rlt__join(rlt_task *t, void **result, int64_t timeout_ns);
 /* Free t (on its owner's thread, or handed to it). */
 void rlt__task_free(rlt_task *t);
+/* rlt_cancel's check of t's handle (aborts on misuse in debug mode). */
+void rlt__task_handle_check_cancel(rlt_task *t);
+/* Debug mode from now on, for the process: handles are checked and freed
+ * tasks quarantined (called by rlt_run when its configuration asks). */
+void rlt__task_debug_checks(void);
 
 /* Drop a reference; the last frees t. */
 static inline void rlt__task_unref(rlt_task *t)
@@ -147,7 +163,7 @@ static inline int rlt__task_outcome(const rlt_task *t)
 /* Run t's cleanup down to depth mark (runtime/cancel.c). */
 int rlt__defer_unwind(rlt_task *t, size_t mark);
 
-/* t's name, formatting the default "task-<id>" on first use. */
+/* t's name, formatting the default "<fn>-<id>" on first use. */
 const char *rlt__task_name(rlt_task *t);
 /* Suspending and waking: sched/sched.h, the task-scheduler contract. */
 /* Run by the scheduler after a task switched away in state DONE. */

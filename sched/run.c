@@ -111,6 +111,8 @@ static int resolve_config(const rlt_config *in, const rlt__settings *env, rlt__r
 		slow_ns = VAL(SLOW_MS);
 	rt->slow_ns = cfg.debug ? slow_ns : 0;
 	rt->watch_ns = slow_ns; /* the watchdog's, always on */
+	if (cfg.debug)
+		rlt__task_debug_checks(); /* handle misuse aborts (runtime/task.c) */
 
 	uint64_t grace_ns = cfg.shutdown_ms == 0  ? VAL(SHUTDOWN_MS)
 			    : cfg.shutdown_ms < 0 ? 0

@@ -11,6 +11,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <ringlet.h>
 
 /* Run fn(arg) as a root task with the default config and assert success. */
@@ -70,6 +74,70 @@ static inline void rlt_test_run_faults(const char *opts, rlt_task_fn fn, void *a
 	free(saved);
 	if (rc != 0)
 		fail_msg("rlt_run under %s: %d", spec, rc);
+}
+
+/* Run body(arg) in a child process (forked between tests, when no runtime
+ * thread is alive) that then exits 0; return its wait status, with its
+ * stderr in err (NUL-terminated, truncated to errcap). The child has 20 s;
+ * cmocka's SIGSEGV handler is reset in it, so that it dies of its faults
+ * instead of reporting them. */
+static inline int rlt_test_fork(void (*body)(void *arg), void *arg, char *err, size_t errcap)
+{
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(p[1], STDERR_FILENO);
+		close(p[0]);
+		alarm(20);
+		signal(SIGSEGV, SIG_DFL);
+		signal(SIGBUS, SIG_DFL);
+		body(arg);
+		fflush(NULL);
+		_exit(0);
+	}
+	close(p[1]);
+	size_t n = 0;
+	ssize_t r;
+	while (n + 1 < errcap && (r = read(p[0], err + n, errcap - 1 - n)) > 0)
+		n += (size_t)r;
+	err[n] = '\0';
+	close(p[0]);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+typedef struct rlt_test_child_run {
+	rlt_task_fn fn;
+	void *arg;
+	const rlt_config *cfg;
+	const char *env;
+} rlt_test_child_run;
+
+static inline void rlt_test_child_run_body(void *arg)
+{
+	rlt_test_child_run *c = arg;
+	if (c->env)
+		putenv((char *)c->env);
+	rlt_run(c->fn, c->arg, c->cfg, NULL);
+}
+
+/* Death tests: run fn(arg) as the root task of a runtime (with cfg, may be
+ * NULL) in a child process (rlt_test_fork), with env ("NAME=value", or
+ * NULL) added to its environment; its wait status, its stderr in err. */
+static inline int rlt_test_run_child_cfg(rlt_task_fn fn, void *arg, const rlt_config *cfg,
+					 const char *env, char *err, size_t errcap)
+{
+	rlt_test_child_run c = {fn, arg, cfg, env};
+	return rlt_test_fork(rlt_test_child_run_body, &c, err, errcap);
+}
+
+static inline int rlt_test_run_child(rlt_task_fn fn, void *arg, char *err, size_t errcap)
+{
+	return rlt_test_run_child_cfg(fn, arg, NULL, NULL, err, errcap);
 }
 
 /* True when built with a sanitizer (timing bounds are looser there). */

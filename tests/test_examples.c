@@ -247,10 +247,10 @@ static void test_named_tasks_print_their_names(void **state)
 	run_example("named_tasks", NULL, &r);
 	assert_clean_exit("named_tasks", &r);
 	assert_string_equal(r.out, "main task: main\n"
-				   "created fetch-users, fetch-orders and task-4\n"
+				   "created fetch-users, fetch-orders and worker-4\n"
 				   "fetch-users finished\n"
 				   "fetch-orders finished\n"
-				   "task-4 finished\n");
+				   "worker-4 finished\n");
 }
 
 static void test_wait_times_out_then_cancels_the_pending_task(void **state)

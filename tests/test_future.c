@@ -18,7 +18,7 @@ static void *root_set_before_await(void *arg)
 	/* Awaiting again returns the same value. */
 	assert_int_equal(rlt_future_await(f, &v, 0), 0);
 	assert_int_equal(rlt_future_set(f, NULL), -EALREADY);
-	assert_int_equal(rlt_future_fail(f, EIO), -EALREADY);
+	assert_int_equal(rlt_future_fail(f, -EIO), -EALREADY);
 	rlt_future_release(f);
 	return NULL;
 }
@@ -57,7 +57,7 @@ static void test_set_after_await_wakes_awaiter(void **state)
 static void *fail_later(void *arg)
 {
 	rlt_yield();
-	assert_int_equal(rlt_future_fail(arg, ECONNRESET), 0);
+	assert_int_equal(rlt_future_fail(arg, -ECONNRESET), 0);
 	rlt_future_release(arg);
 	return NULL;
 }
@@ -77,6 +77,30 @@ static void *root_fail(void *arg)
 static void test_failed_future_gives_its_error(void **state)
 {
 	rlt_test_run(root_fail, NULL);
+}
+
+/* One sign for errors across the API: rlt_future_fail takes a negative
+ * errno, as rlt_fail does; the positive errno of 0.1.0 is still taken (and
+ * normalised) for one release. */
+static void *root_fail_sign(void *arg)
+{
+	rlt_future *neg = rlt_future_new(), *pos = rlt_future_new();
+	assert_non_null(neg);
+	assert_non_null(pos);
+	assert_int_equal(rlt_future_fail(neg, -EPIPE), 0);
+	assert_int_equal(rlt_future_fail(pos, EPIPE), 0); /* deprecated form */
+	assert_int_equal(rlt_future_await(neg, NULL, 0), -EPIPE);
+	assert_int_equal(rlt_future_await(pos, NULL, 0), -EPIPE);
+	assert_int_equal(rlt_future_fail(neg, -EIO), -EALREADY);
+	assert_int_equal(rlt_future_fail(NULL, -EIO), -EINVAL);
+	rlt_future_release(neg);
+	rlt_future_release(pos);
+	return NULL;
+}
+
+static void test_future_fail_takes_a_negative_errno_like_rlt_fail(void **state)
+{
+	rlt_test_run(root_fail_sign, NULL);
 }
 
 static void *root_timeout_fires(void *arg)
@@ -250,6 +274,7 @@ int main(void)
 	    cmocka_unit_test(test_set_before_await),
 	    cmocka_unit_test(test_set_after_await_wakes_awaiter),
 	    cmocka_unit_test(test_failed_future_gives_its_error),
+	    cmocka_unit_test(test_future_fail_takes_a_negative_errno_like_rlt_fail),
 	    cmocka_unit_test(test_await_timeout_fires),
 	    cmocka_unit_test(test_await_timeout_not_fired_when_set_in_time),
 	    cmocka_unit_test(test_second_awaiter_gets_ebusy),

@@ -381,6 +381,39 @@ static void test_sendfile_cancelled_mid_transfer_unix(void **state)
 	rlt_test_run(root_cancel, &family);
 }
 
+/* ---- a deadline scope around a stalled transfer ---- */
+
+static void *root_deadline(void *arg)
+{
+	int file = make_file(BIG);
+	int sv[2];
+	connected_pair(AF_INET, sv);
+	int small = 64 * KIB;
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	/* Nobody reads: the transfer stalls, and the scope ends it. */
+	rlt_scope sc;
+	uint64_t t0 = rlt_now();
+	assert_int_equal(rlt_scope_enter(&sc, 100 * RLT_NSEC_PER_MSEC), 0);
+	assert_int_equal(rlt_sendfile(sv[0], file, 0, BIG), -ETIMEDOUT);
+	assert_int_equal(rlt_scope_leave(&sc), -ETIMEDOUT);
+	uint64_t took = rlt_now() - t0;
+	assert_true(took >= 100 * RLT_NSEC_PER_MSEC && took < 3 * RLT_NSEC_PER_SEC);
+	/* The same with the task's I/O timeout. */
+	assert_int_equal(rlt_set_io_timeout(100 * RLT_NSEC_PER_MSEC), 0);
+	assert_int_equal(rlt_sendfile(sv[0], file, 0, BIG), -ETIMEDOUT);
+	rlt_set_io_timeout(0);
+	rlt_close(sv[0]);
+	rlt_close(sv[1]);
+	drop_file(file);
+	return NULL;
+}
+
+static void test_sendfile_stalled_ends_at_the_deadline(void **state)
+{
+	rlt_test_run(root_deadline, NULL);
+}
+
 /* ---- many at once ---- */
 
 #define CONC 12
@@ -477,6 +510,7 @@ int main(void)
 	    cmocka_unit_test(test_sendfile_errors),
 	    cmocka_unit_test(test_sendfile_cancelled_mid_transfer_tcp),
 	    cmocka_unit_test(test_sendfile_cancelled_mid_transfer_unix),
+	    cmocka_unit_test(test_sendfile_stalled_ends_at_the_deadline),
 	    cmocka_unit_test(test_sendfile_twelve_transfers_at_once_arrive_intact),
 	    cmocka_unit_test(test_sendfile_under_injected_eintr_and_delays),
 	};

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -340,6 +341,39 @@ static void *root_unix(void *arg)
 	return NULL;
 }
 
+/* A listener's accept queue limit, as the kernel keeps it (TCP_INFO on a
+ * listening socket reports it in tcpi_sacked). */
+static unsigned listen_backlog(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+	return ti.tcpi_sacked;
+}
+
+/* net.h: "backlog <= 0 means SOMAXCONN" (0 was passed on as a queue of one,
+ * and clients beyond it waited a second for the SYN to be retried). */
+static void test_listen_backlog_zero_and_negative_mean_somaxconn(void **state)
+{
+	(void)state;
+	rlt_addr a;
+	assert_int_equal(rlt_addr_parse(&a, "127.0.0.1:0"), 0);
+	int lfd = rlt_net_listen(&a, 0, 0);
+	assert_true(lfd >= 0);
+	unsigned zero = listen_backlog(lfd);
+	close(lfd);
+	lfd = rlt_net_listen(&a, -1, 0);
+	assert_true(lfd >= 0);
+	unsigned neg = listen_backlog(lfd);
+	close(lfd);
+	lfd = rlt_net_listen(&a, 7, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(listen_backlog(lfd), 7);
+	close(lfd);
+	assert_true(neg > 7);
+	assert_int_equal(zero, neg);
+}
+
 static void test_tcp_ipv4_listen_accept_dial_round_trip(void **state)
 {
 	rlt_test_run(root_tcp4, NULL);
@@ -549,14 +583,14 @@ static void test_sendmsg_recvmsg_outside_a_task_give_eperm(void **state)
 
 /* ---- connect time limit ---- */
 
-/* A listener nobody accepts from, with backlog 0: once one connection
- * sits in its accept queue, the kernel drops further SYNs (the client
- * would retransmit after 1 s, 3 s, ...), so a connect just waits. */
+/* A listener nobody accepts from, with backlog 1: once its accept queue
+ * is full, the kernel drops further SYNs (the client would retransmit
+ * after 1 s, 3 s, ...), so a connect just waits. */
 static void *root_connect_timeout(void *arg)
 {
 	rlt_addr a;
 	assert_int_equal(rlt_addr_parse(&a, "127.0.0.1:0"), 0);
-	int lfd = rlt_net_listen(&a, 0, 0);
+	int lfd = rlt_net_listen(&a, 1, 0);
 	assert_true(lfd >= 0);
 	assert_int_equal(rlt_net_local(lfd, &a), 0);
 	/* Fill the queue: connect until one times out. */
@@ -1233,6 +1267,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_addr_parse_and_format_round_trip),
 	    cmocka_unit_test(test_resolve_numeric_at_once_and_names_on_the_pool),
+	    cmocka_unit_test(test_listen_backlog_zero_and_negative_mean_somaxconn),
 	    cmocka_unit_test(test_tcp_ipv4_listen_accept_dial_round_trip),
 	    cmocka_unit_test(test_tcp_ipv6_listen_accept_dial_round_trip),
 	    cmocka_unit_test(test_unix_listen_accept_dial_round_trip),

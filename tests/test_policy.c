@@ -265,6 +265,22 @@ typedef struct child_result {
 
 /* Fork; in the child, forbid io_uring, run twice; collect the results and
  * everything written to stderr. */
+typedef struct forbidden_run {
+	const char *policy;
+	bool strict;
+	child_result *shared;
+} forbidden_run;
+
+static void forbidden_body(void *arg)
+{
+	forbidden_run *f = arg;
+	f->shared->filter_rc = forbid_io_uring();
+	for (int i = 0; i < 2; i++) {
+		f->shared->rc[i] = run_with(f->policy, f->strict, 2);
+		snprintf(f->shared->policy[i], sizeof(f->shared->policy[i]), "%s", ran_policy);
+	}
+}
+
 static void run_forbidden(const char *policy, bool strict, child_result *out, char *err,
 			  size_t errlen)
 {
@@ -272,31 +288,8 @@ static void run_forbidden(const char *policy, bool strict, child_result *out, ch
 	    mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	assert_true(shared != MAP_FAILED);
 	memset(shared, 0, sizeof(*shared));
-	int ep[2];
-	assert_int_equal(pipe(ep), 0);
-	fflush(stderr);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(ep[1], 2);
-		close(ep[0]);
-		shared->filter_rc = forbid_io_uring();
-		for (int i = 0; i < 2; i++) {
-			shared->rc[i] = run_with(policy, strict, 2);
-			snprintf(shared->policy[i], sizeof(shared->policy[i]), "%s", ran_policy);
-		}
-		fflush(stderr);
-		_exit(0);
-	}
-	close(ep[1]);
-	size_t got = 0;
-	ssize_t n;
-	while (got + 1 < errlen && (n = read(ep[0], err + got, errlen - 1 - got)) > 0)
-		got += (size_t)n;
-	err[got] = '\0';
-	close(ep[0]);
-	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
+	forbidden_run f = {policy, strict, shared};
+	int status = rlt_test_fork(forbidden_body, &f, err, errlen);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	*out = *shared;

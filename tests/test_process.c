@@ -655,6 +655,57 @@ static void test_waitid_through_the_loop_or_a_clear_no(void **state)
 	assert_no_children();
 }
 
+/* ---- several tasks waiting for one child ---- */
+
+typedef struct multi_wait {
+	rlt_process *p;
+	int status;
+} multi_wait;
+
+static void *wait_child(void *arg)
+{
+	multi_wait *m = arg;
+	return (void *)(intptr_t)rlt_process_wait(m->p, 5 * RLT_NSEC_PER_SEC, &m->status);
+}
+
+/* Every waiter gets 0 and the exit status, whichever reaps, on one worker
+ * or several, under every policy (io_uring's IORING_OP_WAITID used to reap
+ * for the first and answer -ECHILD to the rest). */
+static void *root_multi_wait(void *arg)
+{
+	for (int round = 0; round < 10; round++) {
+		rlt_process *p = rlt_process_spawn(&(rlt_process_opts){
+		    .argv = (const char *[]){"sh", "-c", "sleep 0.02; exit 3", NULL}});
+		assert_non_null(p);
+		multi_wait m[4];
+		rlt_task *t[4];
+		for (int i = 0; i < 4; i++) {
+			m[i] = (multi_wait){p, -1};
+			t[i] = rlt_test_spawn_on(wait_child, &m[i], (unsigned)i);
+		}
+		for (int i = 0; i < 4; i++) {
+			void *res;
+			assert_int_equal(rlt_join(t[i], &res), 0);
+			if ((intptr_t)res != 0)
+				fail_msg("round %d waiter %d: %ld", round, i, (long)(intptr_t)res);
+			assert_exited(m[i].status, 3);
+		}
+		/* And a wait after the reap gets the same. */
+		int st = -1;
+		assert_int_equal(rlt_process_wait(p, 0, &st), 0);
+		assert_exited(st, 3);
+		rlt_process_free(p);
+	}
+	return NULL;
+}
+
+static void test_four_tasks_waiting_for_one_child_all_get_its_status(void **state)
+{
+	rlt_config cfg = {.workers = 2};
+	assert_int_equal(rlt_run(root_multi_wait, NULL, &cfg, NULL), 0);
+	assert_no_children();
+}
+
 int main(void)
 {
 	/* As many servers do; the children get SIGPIPE back (tested). */
@@ -674,6 +725,7 @@ int main(void)
 	    cmocka_unit_test(test_run_collects_truncates_and_times_out),
 	    cmocka_unit_test(test_run_outside_a_task_gives_eperm),
 	    cmocka_unit_test(test_waitid_through_the_loop_or_a_clear_no),
+	    cmocka_unit_test(test_four_tasks_waiting_for_one_child_all_get_its_status),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

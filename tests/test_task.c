@@ -105,6 +105,88 @@ static void *name_of_self(void *arg)
 	return (void *)rlt_task_name(NULL);
 }
 
+/* Copies its own name out (the task's memory is freed once joined). */
+static void *copy_own_name(void *buf)
+{
+	snprintf(buf, RLT_TASK_NAME_MAX + 1, "%s", rlt_task_name(NULL));
+	return buf;
+}
+
+static void *a_task_function_with_a_name_longer_than_fits(void *arg)
+{
+	if (arg)
+		rlt_event_wait(arg);
+	return NULL;
+}
+
+/* Unnamed tasks are named after their function (issue 14): what
+ * rlt_spawn's macro saw as fn, when it is an identifier. */
+static void *root_default_names(void *arg)
+{
+	char want[64], got[RLT_TASK_NAME_MAX + 1], seen[6][RLT_TASK_NAME_MAX + 1];
+	rlt_task *t[6];
+	t[0] = rlt_spawn(copy_own_name, seen[0], NULL);
+	t[1] = (rlt_spawn)(copy_own_name, seen[1], NULL); /* the function: no name */
+	rlt_task_fn fns[1] = {copy_own_name};
+	t[2] = rlt_spawn(fns[0], seen[2], NULL); /* not an identifier */
+	t[3] = rlt_spawn(a_task_function_with_a_name_longer_than_fits, NULL, NULL);
+	t[4] = rlt_spawn_named(copy_own_name, seen[4], NULL, "my_fn");
+	t[5] = rlt_runtime_spawn(rlt_runtime_self(), copy_own_name, seen[5], NULL);
+	const char *prefix[6] = {"copy_own_name", "task",
+				 "task",	  "a_task_function_with_a_name_longer_than_fits",
+				 "my_fn",	  "copy_own_name"};
+	for (int i = 0; i < 6; i++) {
+		assert_non_null(t[i]);
+		snprintf(want, sizeof(want), "%s-%llu", prefix[i],
+			 (unsigned long long)rlt_task_id(t[i]));
+		if (strlen(want) > RLT_TASK_NAME_MAX) {
+			/* The function's name is cut, the id kept whole. */
+			char id[24];
+			int n = snprintf(id, sizeof(id), "-%llu",
+					 (unsigned long long)rlt_task_id(t[i]));
+			snprintf(want, sizeof(want), "%.*s%s", RLT_TASK_NAME_MAX - n, prefix[i],
+				 id);
+		}
+		assert_string_equal(rlt_task_name(t[i]), want);
+		void *r;
+		if (i != 3) {
+			assert_int_equal(rlt_join(t[i], &r), 0);
+			assert_ptr_equal(r, seen[i]);
+			assert_string_equal(seen[i], want); /* the task sees it too */
+		} else {
+			assert_int_equal(rlt_join(t[i], NULL), 0);
+		}
+	}
+	/* Group tasks, and what the dump shows. */
+	rlt_group *g = rlt_group_new();
+	assert_non_null(g);
+	rlt_event *ev = rlt_event_new();
+	rlt_task *gt = rlt_group_spawn(g, a_task_function_with_a_name_longer_than_fits, ev, NULL);
+	assert_non_null(gt);
+	snprintf(got, sizeof(got), "%s", rlt_task_name(gt));
+	assert_true(strncmp(got, "a_task_function_with", 20) == 0);
+	while (rlt_task_state(gt, NULL, 0) != RLT_TASK_WAITING)
+		rlt_yield(); /* the dump lists tasks that have started */
+	char *dump = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&dump, &len);
+	assert_non_null(f);
+	assert_int_equal(rlt_dump_tasks(f), 0);
+	fclose(f);
+	if (!strstr(dump, got))
+		fail_msg("the dump does not show %s:\n%s", got, dump);
+	free(dump);
+	rlt_event_set(ev);
+	assert_int_equal(rlt_group_wait(g, NULL), 0);
+	rlt_event_free(ev);
+	return NULL;
+}
+
+static void test_unnamed_tasks_are_named_after_their_function(void **state)
+{
+	rlt_test_run(root_default_names, NULL);
+}
+
 static void *root_names(void *arg)
 {
 	assert_string_equal(rlt_task_name(NULL), "main");
@@ -115,7 +197,7 @@ static void *root_names(void *arg)
 	assert_ptr_not_equal(rlt_current(), t);
 	rlt_task *u = rlt_spawn(name_of_self, NULL, NULL);
 	char want[32];
-	snprintf(want, sizeof(want), "task-%llu", (unsigned long long)rlt_task_id(u));
+	snprintf(want, sizeof(want), "name_of_self-%llu", (unsigned long long)rlt_task_id(u));
 	assert_string_equal(rlt_task_name(u), want);
 	const char *long_name = "a-name-that-is-much-longer-than-thirty-one-characters";
 	o.name = long_name;
@@ -281,6 +363,7 @@ int main(void)
 	    cmocka_unit_test(test_yield_round_robins_between_tasks),
 	    cmocka_unit_test(test_detached_tasks_run_and_are_freed),
 	    cmocka_unit_test(test_task_names_and_ids),
+	    cmocka_unit_test(test_unnamed_tasks_are_named_after_their_function),
 	    cmocka_unit_test(test_bad_arguments_give_errors),
 	    cmocka_unit_test(test_calls_outside_a_task_give_eperm),
 	    cmocka_unit_test(test_second_joiner_gets_ebusy),

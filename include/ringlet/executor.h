@@ -54,7 +54,7 @@ RLT_API rlt_pool *rlt_pool_create(const rlt_pool_config *cfg);
 /*
  * Stop pool p and free it. wait: jobs already queued still run; !wait:
  * queued jobs are dropped (a task awaiting one gets -ECANCELED, a future
- * fails with ECANCELED, their discard callbacks run). Either way the jobs
+ * fails with -ECANCELED, their discard callbacks run). Either way the jobs
  * running finish first, and no job can be submitted meanwhile (-ESHUTDOWN).
  * From a task, it suspends (the waiting happens in the default pool); from
  * any other thread, it blocks. Returns 0, -EINVAL (p NULL: the default
@@ -99,7 +99,7 @@ RLT_API int rlt_run_blocking_timeout(rlt_pool *pool, rlt_job_fn fn, void *arg, v
 /*
  * Submit fn(arg) from any thread, task or not; returns a future (one
  * reference, the caller's: rlt_future_release it) that is set to fn's
- * return value, or failed with ECANCELED (dropped by a shutdown). Any task
+ * return value, or failed with -ECANCELED (dropped by a shutdown). Any task
  * may await it. NULL with errno EINVAL, EAGAIN, ESHUTDOWN or ENOMEM.
  */
 RLT_API rlt_future *rlt_pool_submit(rlt_pool *pool, rlt_job_fn fn, void *arg);

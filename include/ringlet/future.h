@@ -36,8 +36,15 @@ RLT_API void rlt_future_release(rlt_future *f);
  * Returns 0, -EINVAL (f is NULL) or -EALREADY (already completed). */
 RLT_API int rlt_future_set(rlt_future *f, void *value);
 
-/* Complete the future with an error: the awaiter gets -err.
- * Returns 0, -EINVAL (f NULL or err <= 0) or -EALREADY. */
+/*
+ * Complete the future with an error, a negative errno as everywhere in
+ * ringlet (as rlt_fail takes): rlt_future_fail(f, -ECONNRESET) makes the
+ * awaiter's rlt_future_await() return -ECONNRESET. Never suspends.
+ * Deprecated, for this release only: a positive errno (the convention of
+ * ringlet 0.1.0) is taken as its negative, so rlt_future_fail(f, EIO) still
+ * fails f with -EIO.
+ * Returns 0, -EINVAL (f NULL or err 0) or -EALREADY (already completed).
+ */
 RLT_API int rlt_future_fail(rlt_future *f, int err);
 
 /* True once set or failed. */

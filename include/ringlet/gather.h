@@ -56,6 +56,54 @@ RLT_API int rlt_gather(rlt_task *const *tasks, size_t n, void **results, int *er
 RLT_API int rlt_wait(rlt_task **tasks, size_t n, int how, int64_t timeout_ns);
 
 /*
+ * Awaiting anything together (asyncio.gather and asyncio.wait take
+ * coroutines, tasks and futures alike): an rlt_awaitable is a task or a
+ * future (rlt_future_new(), or an executor job from rlt_pool_submit()),
+ * made with rlt_aw_task() / rlt_aw_future(). rlt_gatherv() and rlt_waitv()
+ * are rlt_gather() and rlt_wait() over such an array, with these
+ * differences for futures:
+ *   - a future's outcome is 0 (its value goes to results[i]) or -err for
+ *     one failed with err; one failed with ECANCELED (a job dropped by a
+ *     pool's shutdown) counts as cancelled, not as a failure, as a task;
+ *   - a future is not consumed: the caller keeps its reference (release
+ *     it after), and it may be awaited again;
+ *   - a future cannot be cancelled: when gather ends early (a failure in
+ *     the default mode, the caller cancelled or out of time), the tasks
+ *     are cancelled and waited for, the futures not yet done are left as
+ *     they are, with results[i] NULL and errs[i] -EINPROGRESS;
+ *   - a future already awaited by a task (or in another gather) is -EBUSY.
+ * Exactly one of task and future must be set in each: -EINVAL otherwise.
+ */
+typedef struct rlt_awaitable {
+	rlt_task *task;
+	rlt_future *future;
+} rlt_awaitable;
+
+static inline rlt_awaitable rlt_aw_task(rlt_task *t)
+{
+	rlt_awaitable a;
+	a.task = t;
+	a.future = NULL;
+	return a;
+}
+
+static inline rlt_awaitable rlt_aw_future(rlt_future *f)
+{
+	rlt_awaitable a;
+	a.task = NULL;
+	a.future = f;
+	return a;
+}
+
+/* rlt_gather() over tasks and futures (above). Suspends. */
+RLT_API int rlt_gatherv(const rlt_awaitable *aws, size_t n, void **results, int *errs,
+			unsigned flags);
+
+/* rlt_wait() over tasks and futures: aws[] is reordered, done ones first.
+ * Suspends. */
+RLT_API int rlt_waitv(rlt_awaitable *aws, size_t n, int how, int64_t timeout_ns);
+
+/*
  * asyncio.wait_for on one task: rlt_join() with a timeout (negative: none).
  * When it passes, t is cancelled and waited for, and the call returns
  * -ETIMEDOUT (or t's own outcome, if it finished before the cancellation
@@ -94,6 +142,11 @@ RLT_API rlt_group *rlt_group_new(void);
  * down after a failure or rlt_group_cancel()). */
 RLT_API rlt_task *rlt_group_spawn(rlt_group *g, rlt_task_fn fn, void *arg,
 				  const rlt_spawn_opts *opts);
+/* The same with fn_name for the default task name (task.h: rlt_spawn_named);
+ * rlt_group_spawn is a macro passing #fn. */
+RLT_API rlt_task *rlt_group_spawn_named(rlt_group *g, rlt_task_fn fn, void *arg,
+					const rlt_spawn_opts *opts, const char *fn_name);
+#define rlt_group_spawn(g, fn, ...) rlt_group_spawn_named((g), (fn), __VA_ARGS__, #fn)
 
 /* Cancel every task of g (asyncio: leaving the block with an exception).
  * Any thread. Returns 0 or -EINVAL. */

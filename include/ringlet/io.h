@@ -4,6 +4,15 @@
 #include "common.h"
 
 #include <signal.h>
+/* siginfo_t (rlt_waitid) is POSIX: <signal.h> declares it only with a
+ * feature macro (_POSIX_C_SOURCE, _GNU_SOURCE...), which a strict C11
+ * program (-std=c11) does not define. glibc keeps it in a header of its own
+ * that needs none. */
+#if defined(__has_include)
+#if __has_include(<bits/types/siginfo_t.h>)
+#include <bits/types/siginfo_t.h>
+#endif
+#endif
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>

@@ -9,6 +9,12 @@
 
 RLT_EXTERN_C_BEGIN
 
+/* <netdb.h> declares struct addrinfo only with a POSIX feature macro; a
+ * strict C11 program (-std=c11) still compiles this header, and defines
+ * _POSIX_C_SOURCE (or _GNU_SOURCE) before its includes to call
+ * rlt_getaddrinfo(). */
+struct addrinfo;
+
 /*
  * Networking: addresses, name resolution, stream listeners and
  * connections (TCP over IPv4 and IPv6, Unix), and datagrams with

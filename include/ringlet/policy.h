@@ -179,7 +179,9 @@ typedef struct rlt_loop {
 /* The vtable. Calls marked (worker) come from the loop's own worker thread
  * only; a loop is never used by two threads at once except through wake. */
 /* rlt_policy.flags */
-#define RLT_POLICY_DEADLINES (1u << 0) /* submit honours rlt_op.deadline */
+#define RLT_POLICY_DEADLINES                                                                       \
+	(1u << 0) /* submit honours rlt_op.deadline (of every op but RLT_OP_SPLICE, whose          \
+		     deadline ringlet keeps with a timer) */
 #define RLT_POLICY_MULTISHOT (1u << 1) /* submit takes RLT_OP_ACCEPT_MULTI */
 
 typedef struct rlt_policy {

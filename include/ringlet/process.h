@@ -23,9 +23,10 @@ RLT_EXTERN_C_BEGIN
  * The child is started with posix_spawnp() (a vfork-style clone: the
  * calling thread is held only until the child has called execve) and is
  * then tracked through a pidfd, so its pid cannot be recycled under us.
- * Its exit is awaited with rlt_poll() on the pidfd (so it works under every
- * loop policy) and reaped with waitid(P_PIDFD, WNOHANG): no SIGCHLD
- * handler, no blocking wait on a live child. Requires Linux 5.4.
+ * Its exit is awaited with IORING_OP_WAITID (WNOWAIT) where the loop has it
+ * (io_uring, Linux 6.7), else with rlt_poll() on the pidfd (every loop
+ * policy), and reaped with waitid(P_PIDFD, WNOHANG): no SIGCHLD handler, no
+ * blocking wait on a live child. Requires Linux 5.4.
  *
  * Pipes are the parent's ends, close-on-exec, in blocking mode; read and
  * write them with rlt_read()/rlt_write()/rlt_read_full()/rlt_write_all(),
@@ -41,7 +42,8 @@ RLT_EXTERN_C_BEGIN
  * rlt_process_kill() may be called from any task or thread while another
  * task waits, and the pipe fds may be used by different tasks at once
  * (a writer task on stdin and a reader task on stdout, the usual way to
- * avoid a pipe deadlock). Only one task may wait at a time.
+ * avoid a pipe deadlock). Several tasks may wait for the child at once
+ * (rlt_process_wait): each gets its exit status.
  *
  * Do not set SIGCHLD to SIG_IGN: the kernel would then reap the children
  * itself, and waits would fail with -ECHILD.
@@ -111,7 +113,10 @@ RLT_API int rlt_process_close_stdin(rlt_process *p);
  * task only. On success stores the exit status in *status (if status is
  * not NULL) in waitpid(2)'s form: test it with WIFEXITED/WEXITSTATUS,
  * WIFSIGNALED/WTERMSIG/WCOREDUMP. Once reaped, later calls return 0 and
- * the same status at once.
+ * the same status at once. Several tasks may wait at once, on any
+ * workers: one of them reaps, and every one returns 0 and the status,
+ * under every loop policy (the kernel is asked with WNOWAIT, and the reap
+ * is ringlet's).
  *
  * The task's I/O timeout (rlt_set_io_timeout) does not apply: timeout_ns
  * does, and the task's own setting is left as it was.

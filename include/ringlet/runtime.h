@@ -18,8 +18,16 @@ RLT_EXTERN_C_BEGIN
 /* Smallest stack a task may ask for. */
 #define RLT_MIN_STACK_SIZE (8u * 1024u)
 /* Largest: 1 GiB. */
-#define RLT_MAX_STACK_SIZE  (1024u * 1024u * 1024u)
-#define RLT_DEFAULT_SPIN_US 20
+#define RLT_MAX_STACK_SIZE (1024u * 1024u * 1024u)
+/* The inaccessible region below every task stack (unless
+ * rlt_config.no_stack_guard): address space only, no memory. A frame that
+ * runs off its stack by up to this much faults there and is reported as
+ * that task's overflow; a frame larger than this is caught only if it
+ * probes its pages in order (-fstack-clash-protection, which ringlet.pc
+ * and the CMake package add to your compile flags). docs/ARCHITECTURE.md,
+ * "Overflow", says what remains uncaught. */
+#define RLT_STACK_GUARD_SIZE (64u * 1024u)
+#define RLT_DEFAULT_SPIN_US  20
 
 /* Runtime configuration. Zero means "default" for every field, so
  * `rlt_config cfg = {0};` or passing NULL to rlt_run() are both valid. */
@@ -138,6 +146,11 @@ RLT_API unsigned rlt_runtime_workers(const rlt_runtime *rt);
  */
 RLT_API rlt_task *rlt_runtime_spawn(rlt_runtime *rt, rlt_task_fn fn, void *arg,
 				    const rlt_spawn_opts *opts);
+/* The same with fn_name for the default task name (task.h: rlt_spawn_named);
+ * rlt_runtime_spawn is a macro passing #fn. */
+RLT_API rlt_task *rlt_runtime_spawn_named(rlt_runtime *rt, rlt_task_fn fn, void *arg,
+					  const rlt_spawn_opts *opts, const char *fn_name);
+#define rlt_runtime_spawn(rt, fn, ...) rlt_runtime_spawn_named((rt), (fn), __VA_ARGS__, #fn)
 
 /* Index of the worker running the calling task (0 .. workers-1), or -1
  * outside of a runtime. Can change across a suspension when stealing is on. */

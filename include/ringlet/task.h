@@ -16,7 +16,7 @@ RLT_EXTERN_C_BEGIN
 #define RLT_SPAWN_ON_WORKER (1u << 2) /* start on worker opts->worker, not the caller's */
 
 typedef struct rlt_spawn_opts {
-	const char *name;  /* copied; NULL gives "task-<id>" */
+	const char *name;  /* copied; NULL: named after the function (below) */
 	size_t stack_size; /* 0 = the runtime default */
 	unsigned flags;	   /* RLT_SPAWN_* */
 	unsigned worker;   /* with RLT_SPAWN_ON_WORKER: the worker's index */
@@ -31,6 +31,16 @@ typedef struct rlt_spawn_opts {
  * The stack is taken from the pool of the worker that first runs the task.
  * If none can be had then (vm.max_map_count reached, out of memory), the
  * task never runs and rlt_join() returns -ENOMEM.
+ *
+ * Stack overflow: below each stack lies a guard region (RLT_STACK_GUARD_SIZE,
+ * 64 KiB; unless rlt_config.no_stack_guard). A task that runs into it is
+ * reported on stderr ("ringlet: task 'NAME' overflowed its stack of N KiB")
+ * and the process aborts. Code built with -fstack-clash-protection (ringlet
+ * itself, and yours through ringlet.pc or the CMake package) probes every
+ * large frame page by page and is always caught. Not caught: a frame that
+ * overruns the stack by more than the guard in code built without that flag
+ * (a library compiled otherwise): it may write into the stack below, which
+ * is another task's. Give tasks that run such code a larger stack_size.
  *
  * The returned handle is owned by the caller, who must either rlt_join() it
  * or rlt_detach() it exactly once (unless RLT_SPAWN_DETACHED was given, in
@@ -47,6 +57,28 @@ typedef struct rlt_spawn_opts {
 RLT_API rlt_task *rlt_spawn(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts);
 
 /*
+ * Default names. A task spawned without opts->name is named after its
+ * function and id, "<fn>-<id>" ("worker-12", the function name cut to fit
+ * RLT_TASK_NAME_MAX), so that failure reports, the stack-overflow report
+ * and rlt_dump_tasks() point at code. rlt_spawn(), rlt_runtime_spawn() and
+ * rlt_group_spawn() are macros that pass the source text of their fn
+ * argument (#fn) to the *_named function below; where that text is not a
+ * plain identifier (a cast, a function pointer expression) the name is
+ * "task-<id>", as it is when the function itself is called, (rlt_spawn)(...)
+ * or through a pointer to it (the ABI keeps the three functions).
+ *
+ * rlt_spawn_named() is rlt_spawn() with fn_name (NULL, or a string that
+ * outlives the task: a literal) as the function's name for the default.
+ * The name is formatted only if someone asks for it. Same errors.
+ */
+RLT_API rlt_task *rlt_spawn_named(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts,
+				  const char *fn_name);
+/* (arg, opts) pass through __VA_ARGS__: a compound literal's commas,
+ * &(rlt_spawn_opts){.name = "a", .stack_size = 16384}, must not split the
+ * macro's arguments.) */
+#define rlt_spawn(fn, ...) rlt_spawn_named((fn), __VA_ARGS__, #fn)
+
+/*
  * Wait for task t to return, store its return value in *result (if result
  * is not NULL) and release the handle. Suspends.
  * Returns 0 when t returned a result, or:
@@ -61,6 +93,17 @@ RLT_API rlt_task *rlt_spawn(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opt
  * leave the handle alone: -EPERM (not in a task), -EINVAL (t is NULL),
  * -EDEADLK (t is the calling task), -EBUSY (another task is already joining
  * t, or it is in a wait/gather/group).
+ *
+ * The rule: a handle is consumed exactly once, by rlt_join() (or
+ * rlt_wait_for(), rlt_gather(), the task's group) or by rlt_detach(); after
+ * that the handle is dead, as a freed pointer is: joining it again, joining
+ * it after rlt_detach() (or RLT_SPAWN_DETACHED), detaching it twice, or
+ * rlt_cancel() after the join or the detach are bugs (the task's memory may
+ * be gone or be another task's). In debug mode (RINGLET_DEBUG=1,
+ * rlt_config.debug, and always in debug builds) they are caught (a cancel
+ * after a detach once the task has ended): the process aborts with
+ *   ringlet: rlt_join(task 'worker-12', id 12): the task was already joined; ...
+ * (freed tasks are then kept aside, the last 4096, instead of reused).
  */
 RLT_API int rlt_join(rlt_task *t, void **result);
 
@@ -84,7 +127,8 @@ RLT_API int rlt_yield(void);
 /* The calling task, or NULL outside of a task. */
 RLT_API rlt_task *rlt_current(void);
 
-/* The task's name. t NULL means the calling task; outside of a task
+/* The task's name: opts->name, or the default ("<fn>-<id>", see
+ * rlt_spawn_named). t NULL means the calling task; outside of a task
  * (t NULL) returns NULL. The string lives as long as the task handle. */
 RLT_API const char *rlt_task_name(const rlt_task *t);
 

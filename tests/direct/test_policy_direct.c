@@ -34,36 +34,22 @@ static void test_direct_build_refuses_other_policies(void **state)
 }
 
 #ifdef THIS_AUDIT_ARCH
+static void forbidden_body(void *arg)
+{
+	int *shared = arg;
+	shared[0] = forbid_io_uring();
+	/* Not strict, by config or environment: the build must be. */
+	shared[1] = rlt_run(ok, NULL, NULL, NULL);
+}
+
 static void test_direct_build_refuses_the_fallback_under_seccomp(void **state)
 {
 	(void)state;
 	int *shared =
 	    mmap(NULL, 2 * sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	assert_true(shared != MAP_FAILED);
-	int ep[2];
-	assert_int_equal(pipe(ep), 0);
-	fflush(stderr);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(ep[1], 2);
-		close(ep[0]);
-		shared[0] = forbid_io_uring();
-		/* Not strict, by config or environment: the build must be. */
-		shared[1] = rlt_run(ok, NULL, NULL, NULL);
-		fflush(stderr);
-		_exit(0);
-	}
-	close(ep[1]);
 	char err[2048];
-	size_t got = 0;
-	ssize_t n;
-	while (got + 1 < sizeof(err) && (n = read(ep[0], err + got, sizeof(err) - 1 - got)) > 0)
-		got += (size_t)n;
-	err[got] = '\0';
-	close(ep[0]);
-	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
+	int status = rlt_test_fork(forbidden_body, shared, err, sizeof(err));
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		fail_msg("the child died (status %#x): stderr: %s", status, err);
 	assert_int_equal(shared[0], 0);
