@@ -228,6 +228,33 @@ static inline bool peer_start_python(peer *p)
 	return false;
 }
 
+/* tools/ringlet-http (ringlet's own server) with one worker on a free
+ * port, serving dir/www. bin: its path in the build tree. */
+static inline bool peer_start_ringlet_http(peer *p, const char *bin)
+{
+	if (access(bin, X_OK) != 0) {
+		fprintf(stderr, "SKIPPED: %s is not built\n", bin);
+		return false;
+	}
+	peer_make_dir(p);
+	for (int attempt = 0; attempt < 5; attempt++) {
+		p->port = peer_free_port();
+		char port[16], www[300];
+		snprintf(port, sizeof(port), "%d", p->port);
+		snprintf(www, sizeof(www), "%s/www", p->dir);
+		char *argv[] = {(char *)bin, "-p", port, "-w", "1", "-q", "-d", www, NULL};
+		peer_spawn(p, argv, true);
+		if (peer_wait_ready(p))
+			return true;
+		if (p->pid) {
+			kill(p->pid, SIGKILL);
+			waitpid(p->pid, NULL, 0);
+		}
+	}
+	fail_msg("%s did not start (see %s/server.log)", bin, p->dir);
+	return false;
+}
+
 static inline void peer_stop(peer *p)
 {
 	if (p->pid > 0) {

@@ -1,7 +1,8 @@
 /* The HTTP client against real servers (tests/http_client_peers.h): nginx
  * (one worker, a generated configuration: static files, a chunked SSI
- * page, redirects, keep-alive counted by $connection_requests) and
- * python3 -m http.server (HTTP/1.0, a connection per request); every body
+ * page, redirects, keep-alive counted by $connection_requests),
+ * python3 -m http.server (HTTP/1.0, a connection per request) and ringlet's
+ * own tools/ringlet-http (when built: server and client together); every body
  * byte checked, downloads written to files and read back, 50 tasks on two
  * workers sharing one client. */
 #include "tests/http_client_peers.h"
@@ -199,6 +200,63 @@ static void test_http_client_against_python_http_server(void **state)
 	assert_int_equal(rlt_run(root_python, p, NULL, NULL), 0);
 }
 
+/* ringlet's client against ringlet's server. */
+static void *root_ringlet_http(void *arg)
+{
+	peer *p = arg;
+	char url[256];
+	rlt_http_client *c = rlt_http_client_new(NULL);
+	assert_non_null(c);
+	rlt_http_reply *r;
+	for (int i = 0; i < 50; i++) {
+		const char *b = get(c, url_of(p, "/f4k.bin", url, sizeof(url)), 200, 4096, &r);
+		check_bytes("f4k.bin", b, 4096, 1);
+		rlt_http_reply_free(r);
+	}
+	assert_int_equal(rlt_http_client_open(c), 1); /* one keep-alive connection */
+	const char *b = get(c, url_of(p, "/big.bin", url, sizeof(url)), 200, 3 << 20, &r);
+	check_bytes("big.bin", b, 3 << 20, 2);
+	rlt_http_reply_free(r);
+	b = get(c, url_of(p, "/plaintext", url, sizeof(url)), 200, 13, &r);
+	assert_string_equal(b, "Hello, World!");
+	rlt_http_reply_free(r);
+	b = get(c, url_of(p, "/json", url, sizeof(url)), 200, -1, &r);
+	assert_string_equal(b, "{\"message\":\"Hello world\"}");
+	rlt_http_reply_free(r);
+	get(c, url_of(p, "/missing", url, sizeof(url)), 404, -1, &r);
+	rlt_http_reply_free(r);
+	rlt_http_client_request head = {.method = "HEAD",
+					.url = url_of(p, "/small.txt", url, sizeof(url))};
+	assert_int_equal(rlt_http_fetch(c, &head, &r), 0);
+	assert_int_equal(rlt_http_reply_status(r), 200);
+	assert_string_equal(rlt_http_reply_header(r, "content-length"), "12");
+	rlt_http_reply_free(r);
+	/* Still the one connection: every response ended where it said. */
+	assert_int_equal(rlt_http_client_open(c), 1);
+
+	/* 50 tasks on both workers. */
+	many m = {.c = c, .url = url_of(p, "/f4k.bin", url, sizeof(url))};
+	rlt_task *t[50];
+	for (int i = 0; i < 50; i++)
+		t[i] = rlt_test_spawn_on(fetch_f4k, &m, (unsigned)i);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(rlt_join(t[i], NULL), 0);
+	assert_int_equal(atomic_load(&m.ok), 500);
+	assert_int_equal(rlt_http_client_free(c), 0);
+	return NULL;
+}
+
+static peer ringlet_peer;
+
+static void test_http_client_against_ringlet_http(void **state)
+{
+	peer *p = *state;
+	if (!peer_start_ringlet_http(p, RLT_EXAMPLES_DIR "/../tools/ringlet-http"))
+		skip();
+	rlt_config cfg = {.workers = 2};
+	assert_int_equal(rlt_run(root_ringlet_http, p, &cfg, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -206,6 +264,8 @@ int main(void)
 						     peer_teardown, &nginx_peer),
 	    cmocka_unit_test_prestate_setup_teardown(test_http_client_against_python_http_server,
 						     NULL, peer_teardown, &python_peer),
+	    cmocka_unit_test_prestate_setup_teardown(test_http_client_against_ringlet_http, NULL,
+						     peer_teardown, &ringlet_peer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,6 +73,15 @@ static void idle_unlink(rlt_http_client *c, struct rlt_http_reply *r)
 	atomic_fetch_sub_explicit(&c->idle, 1, memory_order_relaxed);
 }
 
+/* Whether r, idle, has been so for the idle timeout at time now. now is
+ * read before the lock is taken, so a connection another worker gave back
+ * since may look idle from the future: signed, that is fresh (unsigned, it
+ * wrapped around and was closed as stale). */
+static bool idle_expired(const rlt_http_client *c, const struct rlt_http_reply *r, uint64_t now)
+{
+	return (int64_t)(now - r->idle_since) >= c->o.idle_timeout_ns;
+}
+
 static void conn_free(struct rlt_http_reply *r)
 {
 	rlt__http_resp_free(&r->resp);
@@ -144,7 +153,7 @@ int rlt__http_conn_acquire(rlt_http_client *c, rlt__http_host *h, struct rlt_htt
 	pthread_mutex_lock(&c->lock);
 	while ((r = h->idle) != NULL) {
 		idle_unlink(c, r);
-		if (now - r->idle_since < (uint64_t)c->o.idle_timeout_ns)
+		if (!idle_expired(c, r, now))
 			break;
 		r->lnext = stale; /* expired, not reaped yet */
 		stale = r;
@@ -227,8 +236,7 @@ static void *idle_closer(void *arg)
 		uint64_t now = rlt_now();
 		struct rlt_http_reply *stale = NULL, *r;
 		pthread_mutex_lock(&c->lock);
-		while ((r = c->lru_head) != NULL &&
-		       now - r->idle_since >= (uint64_t)c->o.idle_timeout_ns) {
+		while ((r = c->lru_head) != NULL && idle_expired(c, r, now)) {
 			idle_unlink(c, r);
 			r->lnext = stale;
 			stale = r;
