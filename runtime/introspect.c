@@ -210,6 +210,12 @@ static void on_sigquit(int sig)
 	rlt__runtime *rt = atomic_load_explicit(&sig_rt, memory_order_acquire);
 	if (!rt)
 		return;
+	if (rt->watchdog_on) {
+		/* The watchdog prints the header and each worker's running task
+		 * (a stuck worker's too), then asks the workers for their lists. */
+		atomic_store_explicit(&rt->dump_asked, true, memory_order_release);
+		return;
+	}
 	atomic_fetch_add_explicit(&rt->dump_gen, 1, memory_order_release);
 	atomic_fetch_or_explicit(&rt->attn, RLT__ATTN_DUMP, memory_order_release);
 	int saved = errno;
@@ -248,7 +254,7 @@ void rlt__dump_worker(rlt__worker *w, unsigned gen)
 	w->dump_seen = gen;
 	/* One worker's list at a time on stderr, whole. */
 	flockfile(stderr);
-	if (w->index == 0)
+	if (w->index == 0 && !w->rt->watchdog_on) /* else the watchdog printed it */
 		fprintf(stderr, "ringlet: SIGQUIT: tasks of %u worker%s, policy %s\n",
 			w->rt->nworkers, w->rt->nworkers == 1 ? "" : "s", w->rt->policy.spec);
 	list_worker(w, stderr, rlt_now(), NULL);

@@ -48,7 +48,8 @@ void rlt__stack_pool_destroy(rlt__stack_pool *p);
 int rlt__stack_get(rlt__stack_pool *p, size_t size, rlt__stack *out);
 void rlt__stack_put(rlt__stack_pool *p, const rlt__stack *s);
 /* Give back the pages of free stacks beyond the pool's cache_limit per
- * class (madvise MADV_FREE; the address ranges stay). Called by a worker
+ * class (madvise MADV_DONTNEED: RSS falls at once; the address ranges
+ * stay). Called by a worker
  * about to sleep: never on the spawn/exit path, where it would cost a
  * syscall and a TLB flush per task. */
 void rlt__stack_trim(rlt__stack_pool *p);

@@ -90,6 +90,8 @@ static int resolve_config(const rlt_config *in, const rlt__settings *env, rlt__r
 		cfg.workers = (unsigned)VAL(WORKERS);
 	if (GIVEN(PIN))
 		cfg.pin = VAL(PIN) != 0;
+	if (GIVEN(STACK_CACHE))
+		cfg.stack_cache = (unsigned)VAL(STACK_CACHE);
 	if (GIVEN(STEAL))
 		cfg.no_steal = VAL(STEAL) == 0;
 	if (GIVEN(DEBUG))
@@ -109,6 +111,7 @@ static int resolve_config(const rlt_config *in, const rlt__settings *env, rlt__r
 	if (GIVEN(SLOW_MS))
 		slow_ns = VAL(SLOW_MS);
 	rt->slow_ns = cfg.debug ? slow_ns : 0;
+	rt->watch_ns = slow_ns; /* the watchdog's, always on */
 	if (cfg.debug)
 		rlt__task_debug_checks(); /* handle misuse aborts (runtime/task.c) */
 
@@ -440,6 +443,7 @@ static int rt_teardown(rlt__runtime *rt, unsigned nthreads, int rc, void **resul
 {
 	rlt__worker *w0 = &rt->workers[0];
 	rlt__runtime_stop(rt);
+	rlt__watchdog_stop(rt);
 	rlt__dump_signal_remove(rt);
 	for (unsigned i = 1; i < nthreads; i++)
 		pthread_join(rt->workers[i].thread, NULL);
@@ -481,6 +485,13 @@ int rlt_run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
 	    rt->pin && sched_getaffinity(0, sizeof(saved_affinity), &saved_affinity) == 0;
 	unsigned nthreads;
 	rc = rt_start(rt, &nthreads);
+	if (rc == 0) {
+		int e = rlt__watchdog_start(rt);
+		if (e < 0)
+			fprintf(stderr,
+				"ringlet: no watchdog thread (%s): stuck workers go unreported\n",
+				strerror(-e));
+	}
 	if (rc == 0)
 		rc = rt_run_main(rt, fn, arg);
 	rc = rt_teardown(rt, nthreads, rc, result);

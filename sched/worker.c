@@ -37,6 +37,7 @@
 #include "sched/worker.h"
 
 #include "runtime/alloc.h"
+#include "runtime/cancel.h"
 #include "runtime/cpu.h"
 
 #include <sched.h>
@@ -478,11 +479,28 @@ static inline void run_task(rlt__worker *w, rlt_task *t)
 	w->current = t;
 	t->worker = w;
 	rlt__tstate_set(t, RLT__T_RUNNING);
+	/* For the watchdog: odd while t runs (release: running is set first). */
+	uint32_t turn = atomic_load_explicit(&w->turn, memory_order_relaxed);
+	atomic_store_explicit(&w->running, t, memory_order_relaxed);
+	atomic_store_explicit(&w->turn, turn + 1, memory_order_release);
 	if (__builtin_expect(w->rt->slow_ns != 0, 0)) {
 		run_timed(w, t);
 	} else {
 		rlt__coro_switch(&w->sched, &t->coro, 0);
 	}
+	/* The turn's end against the watchdog's peek, Dekker-style with the
+	 * barrier on the watchdog's side (membarrier, as for cancellation:
+	 * runtime/cancel.h): either it sees the new turn, or we see its peek
+	 * and wait the few ns its copy of t's name takes. t is reaped below. */
+	if (__builtin_expect(rlt__cancel_fence_cheap, 1)) {
+		atomic_store_explicit(&w->turn, turn + 2, memory_order_release);
+		atomic_signal_fence(memory_order_seq_cst);
+	} else {
+		atomic_exchange_explicit(&w->turn, turn + 2, memory_order_seq_cst);
+	}
+	while (__builtin_expect(atomic_load_explicit(&w->wd_peek, memory_order_seq_cst), 0))
+		rlt__cpu_relax();
+	atomic_store_explicit(&w->running, NULL, memory_order_relaxed);
 	w->current = NULL;
 	if (rlt__tstate(t) == RLT__T_YIELDED)
 		rlt__sched_push(w, t, false);

@@ -41,6 +41,16 @@ typedef struct rlt__worker {
 	_Atomic(rlt_task *) zombies; /* tasks of ours freed elsewhere: unlink+free */
 	_Atomic(rlt__msg *) msgs;    /* messages for the loop (rlt__worker_post) */
 	atomic_int parked;	     /* 1 while (about to be) asleep in the kernel */
+	/* For the watchdog (sched/watchdog.c), written by the worker only:
+	 * turn is odd while a task runs (bumped with a release store before
+	 * and after each switch), running is that task. A turn that stays the
+	 * same odd number across the watchdog's checks is a stuck worker. */
+	_Atomic uint32_t turn;
+	_Atomic(rlt_task *) running;
+	/* Set by the watchdog while it reads the running task's name: the
+	 * worker, having ended the turn, waits for it to clear before the task
+	 * can be reaped (sched/watchdog.c). */
+	atomic_int wd_peek;
 	/* The loop policy's instance: its wake may be called from any thread
 	 * (reading what init set up); the rest is the worker's. */
 	rlt_loop loop;
@@ -123,7 +133,21 @@ struct rlt__runtime {
 	atomic_uint jobs_waiting;
 	int *cpus; /* allowed CPUs, for pinning */
 	unsigned ncpus;
+	/* The watchdog (sched/watchdog.c): a thread that looks at each
+	 * worker's turn every ~100 ms. */
+	uint64_t watch_ns;	/* report a worker stuck this long (RINGLET_SLOW_MS) */
+	atomic_bool dump_asked; /* SIGQUIT: the watchdog prints the running tasks first */
+	pthread_t watchdog;
+	bool watchdog_on;
+	pthread_mutex_t wd_lock;
+	pthread_cond_t wd_cond;
+	bool wd_stop;
 };
+
+/* Start and stop the watchdog thread (sched/run.c, around the workers'
+ * life). Start returns 0 or a negative errno (the runtime runs without). */
+int rlt__watchdog_start(rlt__runtime *rt);
+void rlt__watchdog_stop(rlt__runtime *rt);
 
 /* The worker running on this thread, or NULL. Not inlined, as
  * rlt__task_self (sched/sched.h). */

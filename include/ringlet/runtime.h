@@ -52,9 +52,12 @@ typedef struct rlt_config {
 	 * a memory mapping and vm.max_map_count (default 65530) caps the number
 	 * of live tasks at about 32k. Stack overflows then go undetected. */
 	bool no_stack_guard;
-	/* Free stacks kept resident per worker and size (default 256). When a
-	 * worker goes idle, the pages of its free stacks beyond that are given
-	 * back to the kernel (MADV_FREE); the address ranges stay for reuse. */
+	/* Free stacks kept resident per worker and size (default 256; 0 here
+	 * means the default, RINGLET_STACK_CACHE=0 keeps none). When a worker
+	 * goes idle, the pages of its free stacks beyond that are returned to
+	 * the kernel at once (MADV_DONTNEED: RSS falls, unlike MADV_FREE's
+	 * lazily freed pages, which stay counted until memory runs short); the
+	 * address ranges stay for reuse. RINGLET_STACK_CACHE overrides. */
 	unsigned stack_cache;
 	/* The loop policy, "name" or "name:options" (see ringlet/policy.h):
 	 * "io_uring" (NULL: the default), "io_uring-sqpoll", "epoll",

@@ -1,0 +1,106 @@
+/* Resources running out: the runtime says so with a clear error and keeps
+ * running. */
+#include "rlt_test.h"
+
+#include <errno.h>
+#include <sys/resource.h>
+
+#define BIG_STACK (4u << 20)
+#define MAX_TRIES 256
+
+static long vm_size_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long v = -1;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmSize: %ld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+static void *waiter(void *arg)
+{
+	rlt_event_wait(arg);
+	return NULL;
+}
+
+typedef struct as_run {
+	int spawned, ran, nomem, other;
+	bool after_ok;
+} as_run;
+
+static void *root_as(void *arg)
+{
+	as_run *r = arg;
+	rlt_event *go = rlt_event_new();
+	rlt_task **ts = calloc(MAX_TRIES, sizeof(*ts));
+	if (!go || !ts)
+		return rlt_fail(ENOMEM);
+	struct rlimit saved, rl;
+	getrlimit(RLIMIT_AS, &saved);
+	/* Room for a few big stacks more than what is mapped now, no more. */
+	rl = saved;
+	rl.rlim_cur = (rlim_t)vm_size_kib() * 1024 + 8 * BIG_STACK;
+	if (setrlimit(RLIMIT_AS, &rl) < 0)
+		return rlt_fail(errno);
+	/* A task's stack is mapped when it first runs, not at rlt_spawn: a
+	 * task whose stack cannot be mapped never runs, and its join says
+	 * -ENOMEM. Yield after each spawn so that each one starts. */
+	rlt_spawn_opts o = {.stack_size = BIG_STACK};
+	for (r->spawned = 0; r->spawned < MAX_TRIES; r->spawned++) {
+		ts[r->spawned] = rlt_spawn(waiter, go, &o);
+		if (!ts[r->spawned])
+			break;
+		rlt_yield();
+	}
+	setrlimit(RLIMIT_AS, &saved);
+	/* Still running: the tasks that got a stack finish, a new one runs. */
+	rlt_event_set(go);
+	for (int i = 0; i < r->spawned; i++) {
+		int rc = rlt_join(ts[i], NULL);
+		if (rc == 0)
+			r->ran++;
+		else if (rc == -ENOMEM)
+			r->nomem++;
+		else
+			r->other++;
+	}
+	rlt_task *t = rlt_spawn(waiter, go, &o);
+	r->after_ok = t && rlt_join(t, NULL) == 0;
+	free(ts);
+	rlt_event_free(go);
+	return NULL;
+}
+
+static void test_stack_that_cannot_be_mapped_fails_the_task_with_enomem(void **state)
+{
+	(void)state;
+	if (rlt_test_sanitized()) {
+		/* The sanitizers' shadow memory reserves terabytes of address
+		 * space and maps more as it goes: a tight RLIMIT_AS kills them. */
+		printf("# skipped under a sanitizer: RLIMIT_AS would starve its shadow memory\n");
+		skip();
+	}
+	as_run r = {0};
+	rlt_config cfg = {.workers = 1};
+	assert_int_equal(rlt_run(root_as, &r, &cfg, NULL), 0);
+	printf("# RLIMIT_AS: %d tasks with 4 MiB stacks: %d ran, %d never ran (-ENOMEM), %d "
+	       "other\n",
+	       r.spawned, r.ran, r.nomem, r.other);
+	assert_true(r.ran > 0);
+	assert_true(r.nomem > 0);
+	assert_int_equal(r.other, 0);
+	assert_true(r.after_ok);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_stack_that_cannot_be_mapped_fails_the_task_with_enomem),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
