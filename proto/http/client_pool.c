@@ -102,9 +102,11 @@ static void close_chain(rlt_http_client *c, struct rlt_http_reply *r)
 	int shielded = rlt_shield_enter(&sh) == 0;
 	while (r) {
 		struct rlt_http_reply *next = r->lnext;
+		/* Counted out before the close, which suspends: once the peer
+		 * sees the connection end, rlt_http_client_open says so too. */
+		atomic_fetch_sub_explicit(&c->open, 1, memory_order_relaxed);
 		rlt_close(r->fd);
 		conn_free(r);
-		atomic_fetch_sub_explicit(&c->open, 1, memory_order_relaxed);
 		r = next;
 	}
 	if (shielded)
