@@ -20,7 +20,7 @@
 #            the liburing baseline's peak there, for latency at a fixed
 #            offered load. --quick: 50 x 64 B only, shorter runs.
 # 4. protocols  bench/http.sh, http_client.sh, redis.sh, mysql.sh (section 4
-#            below), one short round each with --quick.
+#            below); --quick: one short round of http.sh and redis.sh.
 #
 # Every figure is the median of 3 repetitions (BENCH_REPS); the servers take
 # turns within a repetition, the first one rotating, so the machine's noise
@@ -76,8 +76,12 @@ SERVERS=(uring-base ringlet-uring epoll-base ringlet-epoll ringlet-sqpoll)
 HAVE_FIO=0
 command -v fio >/dev/null && HAVE_FIO=1
 
+# --quick keeps to the server and Redis rows (the 3-minute budget of
+# `tools/ringlet bench --quick`); the full run has every protocol.
 PROTOS=()
-for p in ${BENCH_PROTOCOLS:-http http_client redis mysql}; do
+DEFAULT_PROTOS="http http_client redis mysql"
+[ "$QUICK" -eq 1 ] && DEFAULT_PROTOS="http redis"
+for p in ${BENCH_PROTOCOLS:-$DEFAULT_PROTOS}; do
 	[ -x "$ROOT/bench/$p.sh" ] && PROTOS+=("$p")
 done
 
@@ -440,8 +444,8 @@ fi
 # (curl --parallel, aiohttp), bench/redis.sh (redis-benchmark,
 # redis.asyncio), bench/mysql.sh (mariadb-slap, aiomysql, the executor
 # variant). Each prints its own table (ratios within rounds, CPU per side);
-# --quick runs one short round of each. BENCH_PROTOCOLS="http redis" picks
-# some; a script whose peers are not installed says so and is skipped.
+# --quick runs one short round of http and redis only. BENCH_PROTOCOLS="..."
+# picks others; a script whose peers are not installed says so.
 for p in "${PROTOS[@]}"; do
 	script="$ROOT/bench/$p.sh"
 	progress "protocols: $p"
