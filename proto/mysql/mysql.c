@@ -1107,16 +1107,26 @@ uint64_t rlt_mysql_rows(const rlt_mysql_result *r)
 	return r->nrows;
 }
 
-int rlt_mysql_col_int(const rlt_mysql_result *r, unsigned i, int64_t *out)
+/* Column i as a NUL-terminated copy in buf (size bytes): 0, -ENODATA
+ * (NULL), -EINVAL (empty, or too long for buf). */
+static int col_text(const rlt_mysql_result *r, unsigned i, char *buf, size_t size)
 {
 	rlt_mysql_value v = rlt_mysql_col(r, i);
 	if (v.is_null)
 		return -ENODATA;
-	char buf[32];
-	if (v.len == 0 || v.len >= sizeof(buf))
+	if (v.len == 0 || v.len >= size)
 		return -EINVAL;
 	memcpy(buf, v.ptr, v.len);
 	buf[v.len] = 0;
+	return 0;
+}
+
+int rlt_mysql_col_int(const rlt_mysql_result *r, unsigned i, int64_t *out)
+{
+	char buf[32];
+	int rc = col_text(r, i, buf, sizeof(buf));
+	if (rc < 0)
+		return rc;
 	char *end;
 	errno = 0;
 	long long x = strtoll(buf, &end, 10);
@@ -1130,14 +1140,10 @@ int rlt_mysql_col_int(const rlt_mysql_result *r, unsigned i, int64_t *out)
 
 int rlt_mysql_col_double(const rlt_mysql_result *r, unsigned i, double *out)
 {
-	rlt_mysql_value v = rlt_mysql_col(r, i);
-	if (v.is_null)
-		return -ENODATA;
 	char buf[400];
-	if (v.len == 0 || v.len >= sizeof(buf))
-		return -EINVAL;
-	memcpy(buf, v.ptr, v.len);
-	buf[v.len] = 0;
+	int rc = col_text(r, i, buf, sizeof(buf));
+	if (rc < 0)
+		return rc;
 	char *end;
 	errno = 0;
 	double x = strtod(buf, &end);
