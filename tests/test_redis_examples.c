@@ -171,16 +171,12 @@ static void test_redis_example_web_app(void **state)
 
 static int setup(void **state)
 {
-	if (redis_srv_installed())
-		redis_srv_start(&srv, NULL);
-	return 0;
+	return redis_srv_group_setup(&srv);
 }
 
 static int teardown(void **state)
 {
-	if (srv.dir[0])
-		redis_srv_stop(&srv);
-	return 0;
+	return redis_srv_group_teardown(&srv);
 }
 
 int main(void)

@@ -112,16 +112,12 @@ static void test_redis_connection_errors_fail_commands_never_mismatch(void **sta
 
 static int setup(void **state)
 {
-	if (redis_srv_installed())
-		redis_srv_start(&srv, NULL);
-	return 0;
+	return redis_srv_group_setup(&srv);
 }
 
 static int teardown(void **state)
 {
-	if (srv.dir[0])
-		redis_srv_stop(&srv);
-	return 0;
+	return redis_srv_group_teardown(&srv);
 }
 
 int main(void)

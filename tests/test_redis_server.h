@@ -179,4 +179,20 @@ static inline void redis_srv_stop(redis_srv *s)
 	rmdir(s->dir);
 }
 
+/* A test program's group setup and teardown around one plain server s
+ * (left unstarted, and the tests skip, where redis-server is missing). */
+static inline int redis_srv_group_setup(redis_srv *s)
+{
+	if (redis_srv_installed())
+		redis_srv_start(s, NULL);
+	return 0;
+}
+
+static inline int redis_srv_group_teardown(redis_srv *s)
+{
+	if (s->dir[0])
+		redis_srv_stop(s);
+	return 0;
+}
+
 #endif
