@@ -243,6 +243,7 @@ rlt_task *rlt__task_create(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, 
 	 * up): close enough for the dump's age, and no clock read here. */
 	t->born = self && self->rt == rt ? self->now : rlt_now();
 	t->id = next_id(rt, self);
+	atomic_store_explicit(&t->held, 0, memory_order_relaxed);
 	t->fn_name = NULL; /* spawn() sets it */
 	if (opts && opts->name) {
 		strncpy(t->name, opts->name, RLT_TASK_NAME_MAX);
@@ -387,6 +388,7 @@ static rlt_task *spawn(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, void
 	rlt_task *t = rlt__task_create(rt, self, fn, arg, opts);
 	if (!t)
 		return NULL;
+	RLT__STAT_INC(self->st.spawned);
 	t->fn_name = fn_name;
 	if (wa)
 		rlt__oneshot_watch(&t->done, wa); /* a new task: cannot fail */

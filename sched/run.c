@@ -18,6 +18,7 @@
  */
 #include "ringlet/cancel.h"
 #include "ringlet/runtime.h"
+#include "ringlet/stats.h"
 
 #include "runtime/alloc.h"
 #include "runtime/cancel.h"
@@ -121,6 +122,15 @@ static int resolve_config(const rlt_config *in, const rlt__settings *env, rlt__r
 	if (GIVEN(SHUTDOWN_MS))
 		grace_ns = VAL(SHUTDOWN_MS);
 	rt->drain_ns = grace_ns;
+
+	/* Task timing: asked for, or implied by what needs it (the poll
+	 * histogram of the exit report, the console's time held, traces'
+	 * durations), unless refused; debug mode's slow-task report uses it. */
+	uint64_t timing = VAL(TIMING); /* auto | 1 | 0 */
+	bool observed = VAL(STATS) || GIVEN(CONTROL) || GIVEN(TRACE);
+	rt->timing = rt->slow_ns || timing == 1 || (timing == 0 && observed);
+	if (rt->timing)
+		rlt__ticks_calibrate();
 #undef GIVEN
 #undef VAL
 
@@ -322,6 +332,7 @@ static int rt_alloc(const rlt_config *cfg, rlt__runtime **out)
 		return -ENOMEM;
 	atomic_init(&rt->next_id, 1);
 	atomic_init(&rt->stopping, false);
+	rt->started_ns = rlt__mono_ns();
 	int rc = rlt__settings_load(&rt->settings);
 	if (rc == 0) {
 		rlt__cancel_setup(rt->settings.v[RLT__CFG_CANCEL_FENCE] == 1);
@@ -437,6 +448,22 @@ static int rt_run_main(rlt__runtime *rt, rlt_task_fn fn, void *arg)
 	return 0;
 }
 
+/* RINGLET_STATS=1: the counters' table on stderr, as the run ends. */
+static void print_stats(rlt__runtime *rt)
+{
+	rlt_stats snap;
+	if (rlt_runtime_stats(rt, &snap) < 0)
+		return;
+	ssize_t n = rlt_stats_format(&snap, RLT_STATS_TEXT, NULL, 0);
+	char *buf = n > 0 ? malloc((size_t)n + 1) : NULL;
+	if (buf) {
+		rlt_stats_format(&snap, RLT_STATS_TEXT, buf, (size_t)n + 1);
+		fputs(buf, stderr);
+		free(buf);
+	}
+	rlt_stats_release(&snap);
+}
+
 /* Stop and join the other workers, collect the root's outcome (rc == 0:
  * it ran), free the tasks left, the rings, the stacks and the runtime. */
 static int rt_teardown(rlt__runtime *rt, unsigned nthreads, int rc, void **result)
@@ -449,6 +476,8 @@ static int rt_teardown(rlt__runtime *rt, unsigned nthreads, int rc, void **resul
 		pthread_join(rt->workers[i].thread, NULL);
 	if (rc == 0 || w0->loop_ready)
 		worker_quiesce(w0);
+	if (rt->settings.v[RLT__CFG_STATS])
+		print_stats(rt);
 	if (rc == 0) {
 		/* What asyncio.run raises: the main task's failure (rlt_fail),
 		 * -ECANCELED if it ended cancelled, -ENOMEM if it never ran. */

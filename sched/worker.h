@@ -12,6 +12,7 @@
 #include "sched/idle.h"
 #include "sched/runq.h"
 #include "sched/spin.h"
+#include "sched/stats.h"
 #include "sched/timer.h"
 
 #include "io/policy.h"
@@ -64,7 +65,9 @@ typedef struct rlt__worker {
 	unsigned lifo_runs;
 	rlt_task *pin_head,
 	    *pin_tail; /* private FIFO, never stolen: pinned tasks (all with no_steal) */
-	uint32_t pin_len;
+	/* Written by the owner only (relaxed load and store, a plain add),
+	 * read by rlt_runtime_stats. */
+	_Atomic uint32_t pin_len;
 	uint32_t tick;
 	uint32_t rng;		  /* xorshift state for victim order */
 	uint64_t id_next, id_end; /* task ids reserved by this worker */
@@ -95,6 +98,9 @@ typedef struct rlt__worker {
 	void *altstack;
 	pthread_t thread;
 	int init_rc;
+	/* Counters (sched/stats.h): written by this worker only, read racily
+	 * by rlt_runtime_stats. Their own lines: the hot ones first. */
+	_Alignas(64) rlt__wstats st;
 } rlt__worker;
 
 struct rlt__runtime {
@@ -111,6 +117,8 @@ struct rlt__runtime {
 	bool spin_fixed;       /* RINGLET_SPIN=fixed: always the whole spin_ns */
 	atomic_uint nspinning; /* workers spinning now (adaptive) */
 	uint64_t slow_ns;      /* debug: report tasks running longer (0: off) */
+	bool timing;	       /* time each task run (RINGLET_TIMING; or slow_ns) */
+	uint64_t started_ns;   /* when rlt_run started (rlt_runtime_stats) */
 	rlt__policy_choice policy;
 	rlt__settings settings; /* the RINGLET_* variables, read by rlt_run */
 	atomic_bool stopping;
