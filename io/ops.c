@@ -114,6 +114,7 @@ static const uint8_t op_dir[RLT_OP_COUNT] = {
 
 static inline int op_count(rlt_task *t, rlt_op *op, int res)
 {
+	RLT__TRACE(t->worker, RLT__TEV_IO_DONE, (uint64_t)(int64_t)res, NULL, op->code);
 	if (res > 0 && op_dir[op->code]) {
 		/* t->worker: the task may have been stolen since it submitted. */
 		rlt__wstats *st = &t->worker->st;
@@ -165,6 +166,7 @@ static int op_submit_wait(rlt_task *t, rlt_op *op, uint64_t deadline)
 	}
 	op->state_ = RLT__OP_SUBMITTING;
 	RLT__STAT_INC(w->st.io_ops);
+	RLT__TRACE(w, RLT__TEV_IO_SUB, (uint64_t)(int64_t)op->fd, NULL, op->code);
 	RLT__POL_SUBMIT(&w->loop, op);
 	if (op->state_ == RLT__OP_DONE) {
 		rlt__wait_abandon(t);

@@ -389,6 +389,7 @@ static rlt_task *spawn(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, void
 	if (!t)
 		return NULL;
 	RLT__STAT_INC(self->st.spawned);
+	RLT__TRACE(self, RLT__TEV_SPAWN, t->id, fn_name, 0);
 	t->fn_name = fn_name;
 	if (wa)
 		rlt__oneshot_watch(&t->done, wa); /* a new task: cannot fail */

@@ -384,6 +384,11 @@ static int rt_alloc(const rlt_config *cfg, rlt__runtime **out)
 		atomic_init(&w->msgs, NULL);
 		atomic_init(&w->parked, 0);
 	}
+	rc = rlt__trace_init(rt);
+	if (rc < 0) {
+		fprintf(stderr, "ringlet: RINGLET_TRACE: %s: no trace\n", strerror(-rc));
+		rc = 0;
+	}
 	*out = rt;
 	return 0;
 }
@@ -436,12 +441,14 @@ static int rt_run_main(rlt__runtime *rt, rlt_task_fn fn, void *arg)
 	if (rt->slow_ns)
 		rlt__dump_signal_install(rt);
 	rlt_spawn_opts opts = {.name = "main"};
+	rlt__control_start(rt, w0); /* reported; the run goes on without */
 	rlt_task *root = rlt__task_create(rt, w0, fn, arg, &opts);
 	if (!root) {
 		rlt__runtime_stop(rt);
 		return -errno;
 	}
 	rt->root = root;
+	root->fn_name = "main"; /* what traces call it */
 	root->worker = w0;
 	rlt__sched_push(w0, root, false);
 	rlt__worker_loop(w0);
@@ -478,6 +485,7 @@ static int rt_teardown(rlt__runtime *rt, unsigned nthreads, int rc, void **resul
 		worker_quiesce(w0);
 	if (rt->settings.v[RLT__CFG_STATS])
 		print_stats(rt);
+	rlt__trace_fini(rt);
 	if (rc == 0) {
 		/* What asyncio.run raises: the main task's failure (rlt_fail),
 		 * -ECANCELED if it ended cancelled, -ENOMEM if it never ran. */
@@ -487,6 +495,7 @@ static int rt_teardown(rlt__runtime *rt, unsigned nthreads, int rc, void **resul
 	}
 	unsigned dropped = 0;
 	teardown(rt, nthreads, &dropped);
+	rlt__control_free(rt);
 	if (w0->altstack)
 		rlt__altstack_leave(w0->altstack);
 	rlt__worker_set_self(NULL);

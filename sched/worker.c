@@ -507,6 +507,7 @@ static inline void run_task(rlt__worker *w, rlt_task *t)
 	atomic_store_explicit(&w->running, t, memory_order_relaxed);
 	atomic_store_explicit(&w->turn, turn + 1, memory_order_release);
 	RLT__STAT_INC(w->st.polls);
+	RLT__TRACE(w, RLT__TEV_RUN_B, t->id, t->fn_name, 0);
 	if (__builtin_expect(w->rt->timing, 0)) {
 		run_timed(w, t);
 	} else {
@@ -526,6 +527,7 @@ static inline void run_task(rlt__worker *w, rlt_task *t)
 		rlt__cpu_relax();
 	atomic_store_explicit(&w->running, NULL, memory_order_relaxed);
 	w->current = NULL;
+	RLT__TRACE(w, RLT__TEV_RUN_E, t->id, NULL, rlt__tstate(t));
 	if (rlt__tstate(t) == RLT__T_YIELDED)
 		rlt__sched_push(w, t, false);
 	else if (rlt__tstate(t) == RLT__T_DONE) {
@@ -567,6 +569,7 @@ static rlt_task *steal_work(rlt__worker *w)
 				RLT__STAT_INC(w->st.steals);
 				RLT__STAT_ADD(w->st.stolen_in, got);
 				RLT__STAT_ADD(w->st.stolen_from[v], got);
+				RLT__TRACE(w, RLT__TEV_STEAL, v, NULL, (uint32_t)got);
 			}
 		}
 	}
@@ -726,7 +729,9 @@ static void park(rlt__worker *w, uint64_t *cpu_ns)
 		uint64_t slept = rlt__mono_ns();
 		RLT__STAT_INC(w->st.parks);
 		RLT__STAT_SET(w->st.park_since, slept);
+		RLT__TRACE(w, RLT__TEV_PARK_B, 0, NULL, 0);
 		RLT__POL_POLL(&w->loop, timeout);
+		RLT__TRACE(w, RLT__TEV_PARK_E, 0, NULL, 0);
 		if (measure) {
 			*cpu_ns = thread_cpu_ns() - c0;
 			w->parks = 0;

@@ -13,6 +13,7 @@
 #include "sched/runq.h"
 #include "sched/spin.h"
 #include "sched/stats.h"
+#include "sched/trace.h"
 #include "sched/timer.h"
 
 #include "io/policy.h"
@@ -58,6 +59,7 @@ typedef struct rlt__worker {
 
 	/* The worker's own. */
 	_Alignas(64) rlt__runtime *rt;
+	rlt__tring *trace; /* RINGLET_TRACE's ring (sched/trace.h), or NULL */
 	unsigned index;
 	rlt__coro sched;   /* the thread's own stack: where the loop runs */
 	rlt_task *current; /* running task, NULL in the loop */
@@ -150,6 +152,8 @@ struct rlt__runtime {
 	pthread_mutex_t wd_lock;
 	pthread_cond_t wd_cond;
 	bool wd_stop;
+	struct rlt__control *control; /* RINGLET_CONTROL (runtime/control.c) */
+	struct rlt__trace *trace;     /* RINGLET_TRACE (sched/trace.c) */
 };
 
 /* Start and stop the watchdog thread (sched/run.c, around the workers'
@@ -187,6 +191,26 @@ void rlt__runtime_jobs_drain(rlt__runtime *rt);
 void rlt__dump_signal_install(rlt__runtime *rt);
 void rlt__dump_signal_remove(rlt__runtime *rt);
 void rlt__dump_worker(rlt__worker *w, unsigned gen);
+/* One live task, as the console lists it (runtime/introspect.c). */
+typedef struct rlt__task_info {
+	uint64_t id;
+	uint64_t age_ns;
+	uint64_t held_ns; /* time it ran (0 unless task timing is on) */
+	unsigned worker;  /* its owner: the worker that first ran it */
+	int state;	  /* RLT_TASK_* */
+	const char *state_name;
+	char what[48]; /* what it waits for */
+	char name[RLT_TASK_NAME_MAX + 1];
+} rlt__task_info;
+/* Every live task of the caller's runtime, each listed by its owner on its
+ * thread (suspends the calling task until all have answered). *out:
+ * rlt__free it. 0, -EPERM (not in a task), -ENOMEM. */
+int rlt__task_infos(rlt__task_info **out, size_t *count);
+/* The console's socket (RINGLET_CONTROL, runtime/control.c): open it and
+ * queue its task on w (before the root task); 0, or a negative errno
+ * (reported; the runtime runs without). Free closes what is left. */
+int rlt__control_start(rlt__runtime *rt, rlt__worker *w);
+void rlt__control_free(rlt__runtime *rt);
 /* The root task returned: cancel the other tasks and let them finish
  * (rt->drain_ns), or stop at once. */
 void rlt__runtime_root_done(rlt__runtime *rt);
