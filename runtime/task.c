@@ -388,8 +388,13 @@ static rlt_task *spawn(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, void
 	rlt_task *t = rlt__task_create(rt, self, fn, arg, opts);
 	if (!t)
 		return NULL;
-	RLT__STAT_INC(self->st.spawned);
-	RLT__TRACE(self, RLT__TEV_SPAWN, t->id, fn_name, 0);
+	if (self) {
+		RLT__STAT_INC(self->st.spawned);
+		RLT__TRACE(self, RLT__TEV_SPAWN, t->id, fn_name, 0);
+	} else {
+		/* From a thread that is not one of rt's workers: rare. */
+		atomic_fetch_add_explicit(&rt->spawned_foreign, 1, memory_order_relaxed);
+	}
 	t->fn_name = fn_name;
 	if (wa)
 		rlt__oneshot_watch(&t->done, wa); /* a new task: cannot fail */

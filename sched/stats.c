@@ -149,6 +149,7 @@ int rlt_runtime_stats(rlt_runtime *rt, rlt_stats *out)
 		out->pool_completed = ps.completed;
 	}
 	out->pool_running = atomic_load_explicit(&rt->jobs_waiting, memory_order_relaxed);
+	out->spawned_foreign = atomic_load_explicit(&rt->spawned_foreign, memory_order_relaxed);
 	out->nworkers = n;
 	out->workers = ws;
 	for (unsigned i = 0; i < n; i++)
@@ -275,9 +276,9 @@ static void fmt_json(outbuf *o, const rlt_stats *s)
 	put(o,
 	    ",\"timing\":%s,\"global_depth\":%" PRIu64 ",\"pool\":{\"threads\":%" PRIu64
 	    ",\"idle\":%" PRIu64 ",\"queued\":%" PRIu64 ",\"completed\":%" PRIu64
-	    ",\"running\":%" PRIu64 "},\"workers\":[",
+	    ",\"running\":%" PRIu64 "},\"spawned_foreign\":%" PRIu64 ",\"workers\":[",
 	    s->timing_on ? "true" : "false", s->global_depth, s->pool_threads, s->pool_idle,
-	    s->pool_queued, s->pool_completed, s->pool_running);
+	    s->pool_queued, s->pool_completed, s->pool_running, s->spawned_foreign);
 	for (unsigned i = 0; i < s->nworkers; i++) {
 		const rlt_worker_stats *w = &s->workers[i];
 		put(o, "%s{\"worker\":%u", i ? "," : "", i);
@@ -347,9 +348,9 @@ static void fmt_text(outbuf *o, const rlt_stats *s)
 	put(o,
 	    "global queue %" PRIu64 "; blocking pool: %" PRIu64 " threads (%" PRIu64
 	    " idle), %" PRIu64 " queued, %" PRIu64 " completed; pool jobs of this runtime "
-	    "running %" PRIu64 "\n",
+	    "running %" PRIu64 "; spawned from other threads %" PRIu64 "\n",
 	    s->global_depth, s->pool_threads, s->pool_idle, s->pool_queued, s->pool_completed,
-	    s->pool_running);
+	    s->pool_running, s->spawned_foreign);
 }
 
 /* Prometheus text format 0.0.4: counters end in _total; nanosecond
@@ -397,6 +398,8 @@ static void fmt_prom(outbuf *o, const rlt_stats *s)
 	     offsetof(rlt_stats, pool_completed)},
 	    {"ringlet_pool_running_jobs", "Pool jobs of this runtime's tasks not finished.", true,
 	     offsetof(rlt_stats, pool_running)},
+	    {"ringlet_spawned_foreign_total", "Tasks spawned from threads that are not workers.",
+	     false, offsetof(rlt_stats, spawned_foreign)},
 	};
 	for (size_t k = 0; k < sizeof(pool) / sizeof(pool[0]); k++) {
 		uint64_t v = *(const uint64_t *)(const void *)((const char *)s + pool[k].off);

@@ -120,7 +120,8 @@ struct rlt__runtime {
 	atomic_uint nspinning; /* workers spinning now (adaptive) */
 	uint64_t slow_ns;      /* debug: report tasks running longer (0: off) */
 	bool timing;	       /* time each task run (RINGLET_TIMING; or slow_ns) */
-	uint64_t started_ns;   /* when rlt_run started (rlt_runtime_stats) */
+	_Atomic uint64_t spawned_foreign; /* spawns from threads not ours */
+	uint64_t started_ns;		  /* when rlt_run started (rlt_runtime_stats) */
 	rlt__policy_choice policy;
 	rlt__settings settings; /* the RINGLET_* variables, read by rlt_run */
 	atomic_bool stopping;

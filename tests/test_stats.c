@@ -62,6 +62,39 @@ static void *spawn_n(void *arg)
 	return NULL;
 }
 
+/* A spawn from a thread that is no worker (a pool thread) counts in the
+ * runtime's spawned_foreign, the pool's counters move. */
+static void *spawn_from_pool(void *arg)
+{
+	rlt_task *t = rlt_runtime_spawn(arg, nothing, NULL, NULL);
+	return t;
+}
+
+static void *foreign(void *arg)
+{
+	(void)arg;
+	rlt_stats a, b;
+	snap(&a);
+	void *t = NULL;
+	assert_int_equal(rlt_run_blocking(NULL, spawn_from_pool, rlt_runtime_self(), &t), 0);
+	assert_non_null(t);
+	assert_int_equal(rlt_join(t, NULL), 0);
+	snap(&b);
+	assert_int_equal(b.spawned_foreign - a.spawned_foreign, 1);
+	assert_int_equal(total(&b).completed - total(&a).completed, 1);
+	assert_true(b.pool_threads >= 1);
+	assert_true(b.pool_completed >= 1);
+	rlt_stats_release(&a);
+	rlt_stats_release(&b);
+	return NULL;
+}
+
+static void test_stats_foreign_spawn_and_pool(void **state)
+{
+	(void)state;
+	rlt_test_run(foreign, NULL);
+}
+
 static void test_stats_n_spawns_n_completed(void **state)
 {
 	(void)state;
@@ -484,6 +517,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_stats_n_spawns_n_completed),
+	    cmocka_unit_test(test_stats_foreign_spawn_and_pool),
 	    cmocka_unit_test(test_stats_forced_steal_counts_both_sides),
 	    cmocka_unit_test(test_stats_parked_worker_busy_time_does_not_grow),
 	    cmocka_unit_test(test_stats_io_bytes_timers_and_enters),

@@ -88,7 +88,8 @@ typedef struct rlt_stats {
 	/* The default blocking pool (rlt_run_blocking(NULL, ...)); zeros if it
 	 * was never used. */
 	uint64_t pool_threads, pool_idle, pool_queued, pool_completed;
-	uint64_t pool_running; /* pool jobs of this runtime's tasks not finished (any pool) */
+	uint64_t pool_running;	  /* pool jobs of this runtime's tasks not finished (any pool) */
+	uint64_t spawned_foreign; /* tasks spawned from threads that are not rt's workers */
 	uint32_t nworkers;
 	uint32_t reserved_;
 	rlt_worker_stats *workers; /* nworkers of them, owned by the snapshot */
