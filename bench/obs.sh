@@ -12,8 +12,8 @@
 # tools/ringlet-load (and bench/bench_hotpath for the instruction counts).
 #
 # Variants: base (the old build), obs (counters), obs+timing
-# (RINGLET_TIMING=1), obs+trace (RINGLET_TRACE to a file: counters, timing
-# and a 4 MiB ring per worker).
+# (RINGLET_TIMING=1), obs+trace (RINGLET_TIMING=1 and RINGLET_TRACE to a
+# file: counters, timing and a 4 MiB ring per worker).
 # Rows:
 #   micro: switch.task (ns per rlt_yield, two tasks), spawn.single
 #          (spawn+join), timer.* (insert+fire): the median of each program's
@@ -74,7 +74,7 @@ setup() {
 	base) echo "$BASE" ;;
 	obs) echo "$BUILD RINGLET_TIMING=0" ;;
 	obs+timing) echo "$BUILD RINGLET_TIMING=1" ;;
-	obs+trace) echo "$BUILD RINGLET_TRACE=$WORK/trace.json" ;;
+	obs+trace) echo "$BUILD RINGLET_TIMING=1 RINGLET_TRACE=$WORK/trace.json" ;;
 	esac
 }
 ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }

@@ -55,8 +55,8 @@ const rlt__cfg_var rlt__cfg_vars[RLT__CFG_N] = {
     [RLT__CFG_STATS] = {"RINGLET_STATS", RLT__CFG_BOOL, 0, "0", 0, 1, 0, NULL,
 			"print the runtime's counters on stderr when rlt_run returns"},
     [RLT__CFG_TIMING] = {"RINGLET_TIMING", RLT__CFG_CHOICE, 0, "auto", 0, 0, 0, "auto|1|0",
-			 "time every task run (histogram, time held; auto: on with "
-			 "STATS, CONTROL or TRACE)"},
+			 "time every task run (histogram, time held; auto: with STATS, "
+			 "or from the console's first top)"},
     [RLT__CFG_CONTROL] = {"RINGLET_CONTROL", RLT__CFG_STRING, 0, "-", 0, 0, 0, NULL,
 			  "serve the console on this Unix socket (/path, @name; @: "
 			  "@ringlet-<pid>)"},

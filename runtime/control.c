@@ -194,8 +194,13 @@ static int by_held(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static int cmd_top(int fd, unsigned top)
+static int cmd_top(rlt__control *c, int fd, unsigned top)
 {
+	/* Time held needs task timing: on from now, unless RINGLET_TIMING=0
+	 * refused it. The time before is not known: the console shows rates
+	 * from its second look on. */
+	if (c->rt->timing_allowed)
+		atomic_store_explicit(&c->rt->timing, true, memory_order_relaxed);
 	size_t slen = 0;
 	char *stats = stats_text(RLT_STATS_JSON, &slen);
 	if (!stats)
@@ -297,7 +302,7 @@ static int dispatch(rlt__control *c, int fd, char *line)
 	}
 	if (!strcmp(line, "top")) {
 		long top = arg ? strtol(arg, NULL, 10) : TOP_DEFAULT;
-		return cmd_top(fd, top > 0 && top < 100000 ? (unsigned)top : TOP_DEFAULT);
+		return cmd_top(c, fd, top > 0 && top < 100000 ? (unsigned)top : TOP_DEFAULT);
 	}
 	if (!strcmp(line, "tasks"))
 		return cmd_tasks(fd);

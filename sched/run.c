@@ -123,13 +123,15 @@ static int resolve_config(const rlt_config *in, const rlt__settings *env, rlt__r
 		grace_ns = VAL(SHUTDOWN_MS);
 	rt->drain_ns = grace_ns;
 
-	/* Task timing: asked for, or implied by what needs it (the poll
-	 * histogram of the exit report, the console's time held, traces'
-	 * durations), unless refused; debug mode's slow-task report uses it. */
+	/* Task timing: asked for, or implied by the exit report (its poll
+	 * histogram), unless refused; debug mode's slow-task report uses it.
+	 * The console turns it on at its first `top` (runtime/control.c): no
+	 * cost until somebody looks. The tick factor is measured now, not
+	 * then, so that the first look does not hold a worker for it. */
 	uint64_t timing = VAL(TIMING); /* auto | 1 | 0 */
-	bool observed = VAL(STATS) || GIVEN(CONTROL) || GIVEN(TRACE);
-	rt->timing = rt->slow_ns || timing == 1 || (timing == 0 && observed);
-	if (rt->timing)
+	rt->timing_allowed = timing != 2;
+	atomic_init(&rt->timing, rt->slow_ns || timing == 1 || (timing == 0 && VAL(STATS)));
+	if (atomic_load(&rt->timing) || (rt->timing_allowed && GIVEN(CONTROL)))
 		rlt__ticks_calibrate();
 #undef GIVEN
 #undef VAL

@@ -508,7 +508,7 @@ static inline void run_task(rlt__worker *w, rlt_task *t)
 	atomic_store_explicit(&w->turn, turn + 1, memory_order_release);
 	RLT__STAT_INC(w->st.polls);
 	RLT__TRACE(w, RLT__TEV_RUN_B, t->id, t->fn_name, 0);
-	if (__builtin_expect(w->rt->timing, 0)) {
+	if (__builtin_expect(atomic_load_explicit(&w->rt->timing, memory_order_relaxed), 0)) {
 		run_timed(w, t);
 	} else {
 		rlt__coro_switch(&w->sched, &t->coro, 0);

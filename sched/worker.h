@@ -119,7 +119,11 @@ struct rlt__runtime {
 	bool spin_fixed;       /* RINGLET_SPIN=fixed: always the whole spin_ns */
 	atomic_uint nspinning; /* workers spinning now (adaptive) */
 	uint64_t slow_ns;      /* debug: report tasks running longer (0: off) */
-	bool timing;	       /* time each task run (RINGLET_TIMING; or slow_ns) */
+	/* Time each task run (RINGLET_TIMING; debug's slow_ns; or turned on
+	 * by the console's first `top`, if timing_allowed): read by every
+	 * switch with a relaxed load, a plain one on x86-64. */
+	atomic_bool timing;
+	bool timing_allowed;
 	_Atomic uint64_t spawned_foreign; /* spawns from threads not ours */
 	uint64_t started_ns;		  /* when rlt_run started (rlt_runtime_stats) */
 	rlt__policy_choice policy;

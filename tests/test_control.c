@@ -152,7 +152,17 @@ static void *live_main(void *arg)
 	/* The protocol itself. */
 	char *stats = ask(spec, "stats\n");
 	assert_true(!strncmp(stats, "{\"version\":1,", 13));
-	assert_non_null(strstr(stats, "\"timing\":true")); /* RINGLET_CONTROL implies it */
+	/* Task timing costs nothing until somebody looks... */
+	assert_non_null(strstr(stats, "\"timing\":false"));
+	free(stats);
+	char *top = ask(spec, "top 3\n");
+	const char *pre = "{\"stats\":{\"version\":1,";
+	assert_true(!strncmp(top, pre, strlen(pre)));
+	assert_non_null(strstr(top, "\"ntasks\":"));
+	free(top);
+	/* ...and is on from the first top. */
+	stats = ask(spec, "stats\n");
+	assert_non_null(strstr(stats, "\"timing\":true"));
 	free(stats);
 	char *help = ask(spec, "help\n");
 	assert_non_null(strstr(help, "top [N]"));

@@ -13,9 +13,11 @@
  * in flight at either end.
  *
  * Task timing (the poll-duration histogram, poll_ns, each task's time held)
- * costs two reads of the TSC per task switch and is off unless
- * RINGLET_TIMING=1, or RINGLET_STATS, RINGLET_CONTROL or RINGLET_TRACE is
- * set (and RINGLET_TIMING is not 0): then timing_on is 1.
+ * costs two reads of the TSC per task run, so it is off unless asked for:
+ * RINGLET_TIMING=1, or RINGLET_STATS=1 (its exit report), or the console's
+ * first `top` request (RINGLET_CONTROL), and never with RINGLET_TIMING=0.
+ * timing_on says whether it is on now; what ran before it was turned on is
+ * not in poll_ns and the histogram.
  */
 #ifndef RINGLET_STATS_H
 #define RINGLET_STATS_H
