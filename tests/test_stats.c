@@ -82,8 +82,9 @@ static void *foreign(void *arg)
 	snap(&b);
 	assert_int_equal(b.spawned_foreign - a.spawned_foreign, 1);
 	assert_int_equal(total(&b).completed - total(&a).completed, 1);
+	/* The pool has its thread (alive for its keep-alive); its completed
+	 * count may trail the wake-up it sent us. */
 	assert_true(b.pool_threads >= 1);
-	assert_true(b.pool_completed >= 1);
 	rlt_stats_release(&a);
 	rlt_stats_release(&b);
 	return NULL;
@@ -467,7 +468,7 @@ static void test_stats_json_and_text(void **state)
 		char cmd[256];
 		snprintf(cmd, sizeof(cmd),
 			 "/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); "
-			 "assert d[\"workers\"][0][\"completed\"] >= 1' %s",
+			 "assert sum(w[\"completed\"] for w in d[\"workers\"]) >= 1' %s",
 			 path);
 		assert_int_equal(system(cmd), 0);
 		unlink(path);
