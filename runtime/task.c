@@ -294,6 +294,8 @@ static inline __attribute__((always_inline)) void task_finished(rlt__worker *w, 
 {
 	t->c.ended_cancelled = t->c.ncancel > 0;
 	rlt__tstate_set(t, RLT__T_DONE);
+	/* Counted before its joiner can see it done: N joined is N counted. */
+	RLT__STAT_INC(w->st.completed);
 	/* After this, t may be freed by its joiner at any moment. */
 	uintptr_t waiter = rlt__oneshot_complete_raw(&t->done);
 	if (waiter)

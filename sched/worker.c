@@ -530,10 +530,8 @@ static inline void run_task(rlt__worker *w, rlt_task *t)
 	RLT__TRACE(w, RLT__TEV_RUN_E, t->id, NULL, rlt__tstate(t));
 	if (rlt__tstate(t) == RLT__T_YIELDED)
 		rlt__sched_push(w, t, false);
-	else if (rlt__tstate(t) == RLT__T_DONE) {
-		RLT__STAT_INC(w->st.completed);
+	else if (rlt__tstate(t) == RLT__T_DONE)
 		rlt__task_reap(w, t);
-	}
 }
 
 /* ---- stealing and parking ---- */
