@@ -200,7 +200,7 @@ static int cmd_top(rlt__control *c, int fd, unsigned top)
 	 * refused it. The time before is not known: the console shows rates
 	 * from its second look on. */
 	if (c->rt->timing_allowed)
-		atomic_store_explicit(&c->rt->timing, true, memory_order_relaxed);
+		atomic_fetch_or_explicit(&c->rt->observe, RLT__OBS_TIMING, memory_order_relaxed);
 	size_t slen = 0;
 	char *stats = stats_text(RLT_STATS_JSON, &slen);
 	if (!stats)

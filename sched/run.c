@@ -130,8 +130,9 @@ static int resolve_config(const rlt_config *in, const rlt__settings *env, rlt__r
 	 * then, so that the first look does not hold a worker for it. */
 	uint64_t timing = VAL(TIMING); /* auto | 1 | 0 */
 	rt->timing_allowed = timing != 2;
-	atomic_init(&rt->timing, rt->slow_ns || timing == 1 || (timing == 0 && VAL(STATS)));
-	if (atomic_load(&rt->timing) || (rt->timing_allowed && GIVEN(CONTROL)))
+	bool timed = rt->slow_ns || timing == 1 || (timing == 0 && VAL(STATS));
+	atomic_init(&rt->observe, timed ? RLT__OBS_TIMING : 0u);
+	if (timed || (rt->timing_allowed && GIVEN(CONTROL)))
 		rlt__ticks_calibrate();
 #undef GIVEN
 #undef VAL

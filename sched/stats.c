@@ -134,7 +134,8 @@ int rlt_runtime_stats(rlt_runtime *rt, rlt_stats *out)
 	out->version = RLT_STATS_VERSION;
 	out->size = sizeof(rlt_stats);
 	out->worker_size = sizeof(rlt_worker_stats);
-	out->timing_on = atomic_load_explicit(&rt->timing, memory_order_relaxed);
+	out->timing_on =
+	    (atomic_load_explicit(&rt->observe, memory_order_relaxed) & RLT__OBS_TIMING) != 0;
 	out->pid = (uint64_t)getpid();
 	uint64_t now = rlt__mono_ns();
 	out->uptime_ns = now > rt->started_ns ? now - rt->started_ns : 0;

@@ -68,6 +68,7 @@ int rlt__trace_init(rlt__runtime *rt)
 	snprintf(tr->path, sizeof(tr->path), "%s", rt->settings.trace);
 	tr->base = rlt__ticks();
 	rt->trace = tr;
+	atomic_fetch_or_explicit(&rt->observe, RLT__OBS_TRACE, memory_order_relaxed);
 	return 0;
 }
 

@@ -458,27 +458,35 @@ static inline rlt_task *next_task(rlt__worker *w)
 	return pin_pop(w);
 }
 
-/* Task timing on (RINGLET_TIMING, or debug mode's slow-task reports):
- * run t between two reads of the tick counter, record how long it ran in
- * the histogram, its poll time and the task's time held, and report it if
- * it held the worker too long (asyncio reports a slow callback the same
- * way: once it is over). */
-static __attribute__((noinline)) void run_timed(rlt__worker *w, rlt_task *t)
+/* Something observes task runs (rt->observe): the trace records the run's
+ * begin and end; task timing runs t between two reads of the tick counter,
+ * records how long it ran in the histogram, its poll time and the task's
+ * time held, and reports it if it held the worker too long (asyncio
+ * reports a slow callback the same way: once it is over). */
+static __attribute__((noinline)) void run_observed(rlt__worker *w, rlt_task *t, unsigned obs)
 {
-	uint64_t t0 = rlt__ticks();
-	rlt__coro_switch(&w->sched, &t->coro, 0);
-	uint64_t ticks = rlt__ticks() - t0;
-	uint64_t dt = rlt__ticks_to_ns(ticks);
-	RLT__STAT_INC(w->st.hist[rlt__hist_bucket(dt)]);
-	RLT__STAT_ADD(w->st.poll_ns, dt);
-	RLT__STAT_ADD(t->held, ticks);
-	if (w->rt->slow_ns && dt > w->rt->slow_ns)
-		fprintf(
-		    stderr,
-		    "ringlet: task \"%s\" (id %llu) ran %.1f ms on worker %u without suspending "
-		    "(slow_ms %llu): a blocking call? run it with rlt_run_blocking()\n",
-		    rlt__task_name(t), (unsigned long long)t->id, (double)dt / 1e6, w->index,
-		    (unsigned long long)(w->rt->slow_ns / 1000000u));
+	if (obs & RLT__OBS_TRACE)
+		RLT__TRACE(w, RLT__TEV_RUN_B, t->id, t->fn_name, 0);
+	if (!(obs & RLT__OBS_TIMING)) {
+		rlt__coro_switch(&w->sched, &t->coro, 0);
+	} else {
+		uint64_t t0 = rlt__ticks();
+		rlt__coro_switch(&w->sched, &t->coro, 0);
+		uint64_t ticks = rlt__ticks() - t0;
+		uint64_t dt = rlt__ticks_to_ns(ticks);
+		RLT__STAT_INC(w->st.hist[rlt__hist_bucket(dt)]);
+		RLT__STAT_ADD(w->st.poll_ns, dt);
+		RLT__STAT_ADD(t->held, ticks);
+		if (w->rt->slow_ns && dt > w->rt->slow_ns)
+			fprintf(stderr,
+				"ringlet: task \"%s\" (id %llu) ran %.1f ms on worker %u without "
+				"suspending (slow_ms %llu): a blocking call? run it with "
+				"rlt_run_blocking()\n",
+				rlt__task_name(t), (unsigned long long)t->id, (double)dt / 1e6,
+				w->index, (unsigned long long)(w->rt->slow_ns / 1000000u));
+	}
+	if (obs & RLT__OBS_TRACE)
+		RLT__TRACE(w, RLT__TEV_RUN_E, t->id, NULL, rlt__tstate(t));
 }
 
 /* A searcher that found work, wherever (stolen, its own queues, its inbox,
@@ -507,9 +515,9 @@ static inline void run_task(rlt__worker *w, rlt_task *t)
 	atomic_store_explicit(&w->running, t, memory_order_relaxed);
 	atomic_store_explicit(&w->turn, turn + 1, memory_order_release);
 	RLT__STAT_INC(w->st.polls);
-	RLT__TRACE(w, RLT__TEV_RUN_B, t->id, t->fn_name, 0);
-	if (__builtin_expect(atomic_load_explicit(&w->rt->timing, memory_order_relaxed), 0)) {
-		run_timed(w, t);
+	unsigned obs = atomic_load_explicit(&w->rt->observe, memory_order_relaxed);
+	if (__builtin_expect(obs != 0, 0)) {
+		run_observed(w, t, obs);
 	} else {
 		rlt__coro_switch(&w->sched, &t->coro, 0);
 	}
@@ -527,7 +535,6 @@ static inline void run_task(rlt__worker *w, rlt_task *t)
 		rlt__cpu_relax();
 	atomic_store_explicit(&w->running, NULL, memory_order_relaxed);
 	w->current = NULL;
-	RLT__TRACE(w, RLT__TEV_RUN_E, t->id, NULL, rlt__tstate(t));
 	if (rlt__tstate(t) == RLT__T_YIELDED)
 		rlt__sched_push(w, t, false);
 	else if (rlt__tstate(t) == RLT__T_DONE)

@@ -32,6 +32,10 @@ typedef struct rlt__pipe {
 } rlt__pipe;
 #define RLT__PIPE_CACHE 4
 
+/* rlt__runtime.observe */
+#define RLT__OBS_TIMING 1u
+#define RLT__OBS_TRACE	2u
+
 /* rlt__runtime.attn */
 #define RLT__ATTN_DUMP	1u /* SIGQUIT asked for a dump (debug mode) */
 #define RLT__ATTN_DRAIN 2u /* the root returned: shutdown drain */
@@ -119,10 +123,11 @@ struct rlt__runtime {
 	bool spin_fixed;       /* RINGLET_SPIN=fixed: always the whole spin_ns */
 	atomic_uint nspinning; /* workers spinning now (adaptive) */
 	uint64_t slow_ns;      /* debug: report tasks running longer (0: off) */
-	/* Time each task run (RINGLET_TIMING; debug's slow_ns; or turned on
-	 * by the console's first `top`, if timing_allowed): read by every
-	 * switch with a relaxed load, a plain one on x86-64. */
-	atomic_bool timing;
+	/* RLT__OBS_* bits: what every task switch must also do, read with one
+	 * relaxed load (a plain one on x86-64) and one branch. TIMING: time
+	 * each task run (RINGLET_TIMING; debug's slow_ns; or the console's
+	 * first `top`, if timing_allowed). TRACE: record runs in the trace. */
+	atomic_uint observe;
 	bool timing_allowed;
 	_Atomic uint64_t spawned_foreign; /* spawns from threads not ours */
 	uint64_t started_ns;		  /* when rlt_run started (rlt_runtime_stats) */
