@@ -3,7 +3,7 @@
 # (RINGLET_TIMING=1) and tracing (RINGLET_TRACE), against a build without
 # them, in one run, alternating round by round.
 #
-#   bench/obs.sh BUILD_DIR --base BASE_BUILD_DIR [--quick] [--rounds N]
+#   bench/obs.sh BUILD_DIR --base BASE_BUILD_DIR [--quick] [--rounds N] [--echo-only]
 #
 # BUILD_DIR is this tree's build (counters on); BASE_BUILD_DIR a build of the
 # code before them (docs/OBSERVABILITY.md says how the figures there were
@@ -22,7 +22,10 @@
 #   echo:  tools/ringlet-echo, 1 worker pinned on CPU 0, against
 #          tools/ringlet-load on CPU 1 (the same load binary for all: this
 #          build's), 50 connections x 64 B, closed loop: msgs/s, p99, the
-#          server's CPU (utime+stime from /proc/PID/stat).
+#          server's CPU (utime+stime from /proc/PID/stat), and msgs per
+#          second of server CPU (the per-message cost, which holds up when
+#          other load on the machine takes CPU 0 from the server).
+#          --echo-only runs just these (more rounds in the same time).
 #   instr: instructions per op counted by callgrind (bench/hotpath.sh's
 #          method), base against obs: does not move with the machine's load.
 # A trace event's cost: (switch.task with trace - with timing only) / 2, as each
@@ -36,11 +39,13 @@ shift
 BASE=""
 ROUNDS=5
 QUICK=0
+ECHO_ONLY=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--base) BASE=$2; shift ;;
 	--quick) QUICK=1 ;;
 	--rounds) ROUNDS=$2; shift ;;
+	--echo-only) ECHO_ONLY=1 ;;
 	*) echo "$0: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -114,7 +119,12 @@ echo_one() {
 			match($0, "\"msgs_per_s\":[0-9.]+"); m = substr($0, RSTART + 13, RLENGTH - 13)
 			match($0, "\"p99\":[0-9.]+"); p = substr($0, RSTART + 6, RLENGTH - 6)
 			print "echo msgs", v, r, m; print "echo p99", v, r, p
-			print "echo cpu%", v, r, 100 * (dc / hz) / (ns / 1e9)
+			cpu = (dc / hz) / (ns / 1e9)
+			print "echo cpu%", v, r, 100 * cpu
+			# Messages per second of server CPU: what the counters cost
+			# per message, robust to the server being starved of its CPU
+			# by other load on the machine (throughput alone is not).
+			if (cpu > 0) print "echo msgs/cpu-s", v, r, m / cpu
 		}' >>"$WORK/rows"
 	else
 		echo "obs.sh: echo $v failed: $(head -2 "$WORK/load.err" | tr '\n' ' ')" >&2
@@ -129,10 +139,10 @@ exec 9>/tmp/ringlet-bench.lock
 flock 9
 echo "== observability cost: $ROUNDS round(s); micro pinned on CPU $SRV_CPU; echo server CPU $SRV_CPU, load CPU $LOAD_CPU, ${DUR}s, 50 conns x 64 B"
 for ROUND in $(seq "$ROUNDS"); do
-	for v in $(rotate "$ROUND"); do micro "$v"; done
+	[ "$ECHO_ONLY" = 1 ] || for v in $(rotate "$ROUND"); do micro "$v"; done
 	for v in $(rotate "$ROUND"); do echo_one "$v"; done
 done
-if [ "$QUICK" = 0 ] && command -v valgrind >/dev/null && [ -x "$BASE/bench/bench_hotpath" ] &&
+if [ "$QUICK" = 0 ] && [ "$ECHO_ONLY" = 0 ] && command -v valgrind >/dev/null && [ -x "$BASE/bench/bench_hotpath" ] &&
 	[ -x "$BUILD/bench/bench_hotpath" ]; then
 	count() { # build op n -> instructions
 		valgrind --tool=callgrind --callgrind-out-file="$WORK/cg" "$1/bench/bench_hotpath" "$2" "$3" >/dev/null 2>&1
