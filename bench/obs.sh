@@ -30,7 +30,8 @@
 #          method), base against obs: does not move with the machine's load.
 # A trace event's cost: (switch.task with trace - with timing only) / 2, as each
 # yield records two events (the run's begin and end).
-# The whole run holds /tmp/ringlet-bench.lock. --quick: 1 round, short runs,
+# The whole run holds /tmp/ringlet-bench.lock (unless RINGLET_BENCH_LOCKED
+# says bench/suite.sh holds it). --quick: 1 round, short runs,
 # no instruction counts (well under 30 s on an idle machine).
 set -euo pipefail
 
@@ -135,8 +136,11 @@ echo_one() {
 
 rotate() { local n=$(($1 % ${#VARIANTS[@]})); echo "${VARIANTS[@]:n}" "${VARIANTS[@]:0:n}"; }
 
-exec 9>/tmp/ringlet-bench.lock
-flock 9
+# (not when bench/suite.sh already holds it: RINGLET_BENCH_LOCKED)
+if [ -z "${RINGLET_BENCH_LOCKED:-}" ]; then
+	exec 9>/tmp/ringlet-bench.lock
+	flock 9
+fi
 echo "== observability cost: $ROUNDS round(s); micro pinned on CPU $SRV_CPU; echo server CPU $SRV_CPU, load CPU $LOAD_CPU, ${DUR}s, 50 conns x 64 B"
 for ROUND in $(seq "$ROUNDS"); do
 	[ "$ECHO_ONLY" = 1 ] || for v in $(rotate "$ROUND"); do micro "$v"; done
@@ -158,7 +162,7 @@ if [ "$QUICK" = 0 ] && [ "$ECHO_ONLY" = 0 ] && command -v valgrind >/dev/null &&
 		done
 	done
 fi
-flock -u 9
+[ -n "${RINGLET_BENCH_LOCKED:-}" ] || flock -u 9
 
 echo "cells: median [min-max] over rounds; xbase: median of the per-round ratios to base"
 awk '
