@@ -87,6 +87,12 @@ static void worker_snap(rlt__worker *w, rlt_worker_stats *o, uint64_t now)
 	o->stolen_in = G(s->stolen_in);
 	o->steals = G(s->steals);
 	o->remote_in = G(s->remote_in);
+	/* The inbox's depth: what was pushed (the senders' rows, read after
+	 * remote_in, and the foreign count) minus what was drained. */
+	uint64_t pushed = atomic_load_explicit(&w->remote_foreign, memory_order_relaxed);
+	for (unsigned i = 0; i < w->rt->nworkers; i++)
+		pushed += G(w->rt->workers[i].st.remote_sent[w->index]);
+	o->remote_depth = pushed > o->remote_in ? pushed - o->remote_in : 0;
 	o->local_depth = rlt__local_q_len(&w->lq);
 	o->private_depth = atomic_load_explicit(&w->pin_len, memory_order_relaxed);
 	o->parks = G(s->parks);
@@ -226,6 +232,7 @@ static const field fields[] = {
     F(remote_in, false, "Tasks woken or spawned on the worker by other threads."),
     F(local_depth, true, "Tasks in the worker's stealable local queue."),
     F(private_depth, true, "Tasks in the worker's private (pinned) queue."),
+    F(remote_depth, true, "Tasks in the worker's inbox (woken by other threads)."),
     F(parks, false, "Times the worker slept in the kernel."),
     F(unparks, false, "Wake-ups the worker sent to parked workers."),
     F(turns, false, "Loop turns of the worker."),

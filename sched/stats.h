@@ -66,6 +66,10 @@ typedef struct rlt__wstats {
 	/* Tasks this worker stole, by victim: the victim's stolen_out is the
 	 * sum of its column over all thieves (each thief writes its own row). */
 	rlt__ctr stolen_from[RLT_MAX_WORKERS];
+	/* Tasks this worker pushed into other workers' inboxes, by target:
+	 * a target's inbox depth is its column (plus what threads that are
+	 * not workers pushed, counted on the target) minus its remote_in. */
+	rlt__ctr remote_sent[RLT_MAX_WORKERS];
 } rlt__wstats;
 
 /* The counters of loop's worker, or a sink private to the caller's

@@ -321,6 +321,13 @@ static inline void kick_if_parked(rlt__worker *w)
 
 void rlt__sched_push_remote(rlt__worker *w, rlt_task *t)
 {
+	/* Counted before the push: the owner counts it drained (remote_in)
+	 * only after, so sent - drained is never short. */
+	rlt__worker *self = tls_worker;
+	if (self && self->rt == w->rt)
+		RLT__STAT_INC(self->st.remote_sent[w->index]);
+	else
+		atomic_fetch_add_explicit(&w->remote_foreign, 1, memory_order_relaxed);
 	rlt_task *head = atomic_load_explicit(&w->inbox, memory_order_relaxed);
 	do
 		t->next = head;

@@ -47,6 +47,9 @@ typedef struct rlt__worker {
 	_Atomic(rlt_task *) zombies; /* tasks of ours freed elsewhere: unlink+free */
 	_Atomic(rlt__msg *) msgs;    /* messages for the loop (rlt__worker_post) */
 	atomic_int parked;	     /* 1 while (about to be) asleep in the kernel */
+	/* Tasks pushed into inbox by threads that are not this runtime's
+	 * workers (pool threads, foreign wakers): their only shared counter. */
+	_Atomic uint64_t remote_foreign;
 	/* For the watchdog (sched/watchdog.c), written by the worker only:
 	 * turn is odd while a task runs (bumped with a release store before
 	 * and after each switch), running is that task. A turn that stays the

@@ -164,6 +164,78 @@ static void test_stats_forced_steal_counts_both_sides(void **state)
 	assert_int_equal(rlt_run(force_steal, NULL, &cfg, NULL), 0);
 }
 
+/* ---- the inbox's depth ---- */
+
+#define NREMOTE 8
+static rlt_future *futs[NREMOTE];
+static atomic_int waiting, setter_done;
+
+static void *await_fut(void *arg)
+{
+	rlt_future *f = arg;
+	atomic_fetch_add(&waiting, 1);
+	assert_int_equal(rlt_future_await(f, NULL, -1), 0);
+	return NULL;
+}
+
+static void *set_all(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < NREMOTE; i++)
+		assert_int_equal(rlt_future_set(futs[i], NULL), 0);
+	atomic_store_explicit(&setter_done, 1, memory_order_release);
+	return NULL;
+}
+
+static void *remote_depth(void *arg)
+{
+	(void)arg;
+	assert_int_equal(rlt_worker_index(), 0);
+	atomic_store(&waiting, 0);
+	atomic_store(&setter_done, 0);
+	rlt_task *ts[NREMOTE];
+	for (int i = 0; i < NREMOTE; i++) {
+		futs[i] = rlt_future_new();
+		ts[i] = rlt_test_spawn_on(await_fut, futs[i], 0);
+	}
+	while (atomic_load(&waiting) < NREMOTE)
+		rlt_yield();
+	rlt_yield(); /* the last one is suspended now */
+	rlt_stats a, b, c;
+	snap(&a);
+	assert_int_equal(a.workers[0].remote_depth, 0);
+	/* Worker 1 wakes all eight while we hold worker 0: they wait in its
+	 * inbox, counted. Bounded: 10 s. */
+	rlt_task *setter = rlt_test_spawn_on(set_all, NULL, 1);
+	uint64_t end = mono_ms() + 10000;
+	while (!atomic_load_explicit(&setter_done, memory_order_acquire) && mono_ms() < end)
+		;
+	assert_true(atomic_load(&setter_done));
+	snap(&b);
+	assert_int_equal(b.workers[0].remote_depth, NREMOTE);
+	assert_int_equal(total(&b).remote_depth, NREMOTE);
+	/* Let worker 0 take them. */
+	for (int i = 0; i < NREMOTE; i++)
+		assert_int_equal(rlt_join(ts[i], NULL), 0);
+	assert_int_equal(rlt_join(setter, NULL), 0);
+	snap(&c);
+	assert_int_equal(c.workers[0].remote_depth, 0);
+	assert_true(c.workers[0].remote_in - a.workers[0].remote_in >= NREMOTE);
+	for (int i = 0; i < NREMOTE; i++)
+		rlt_future_release(futs[i]);
+	rlt_stats_release(&a);
+	rlt_stats_release(&b);
+	rlt_stats_release(&c);
+	return NULL;
+}
+
+static void test_stats_remote_depth_counts_the_inbox(void **state)
+{
+	(void)state;
+	rlt_config cfg = {.workers = 2};
+	assert_int_equal(rlt_run(remote_depth, NULL, &cfg, NULL), 0);
+}
+
 /* ---- a parked worker is not busy ---- */
 
 static void *parked_not_busy(void *arg)
@@ -525,6 +597,7 @@ int main(void)
 	    cmocka_unit_test(test_stats_foreign_spawn_and_pool),
 	    cmocka_unit_test(test_stats_forced_steal_counts_both_sides),
 	    cmocka_unit_test(test_stats_parked_worker_busy_time_does_not_grow),
+	    cmocka_unit_test(test_stats_remote_depth_counts_the_inbox),
 	    cmocka_unit_test(test_stats_io_bytes_timers_and_enters),
 	    cmocka_unit_test(test_stats_timing_fills_the_poll_histogram),
 	    cmocka_unit_test(test_stats_histogram_buckets),

@@ -52,7 +52,9 @@ typedef struct rlt_worker_stats {
 	uint64_t remote_in;  /* tasks woken or spawned here by other threads */
 	/* Queues, as read (gauges) */
 	uint64_t local_depth;	/* the stealable local queue */
-	uint64_t private_depth; /* the private FIFO (pinned tasks) and the LIFO slot */
+	uint64_t private_depth; /* the private FIFO (pinned tasks) */
+	uint64_t remote_depth;	/* the inbox: woken or spawned here by other threads, not
+				 * yet taken into the queues */
 	/* Sleep */
 	uint64_t parks;	    /* times the worker slept in the kernel */
 	uint64_t unparks;   /* wake-ups this worker sent to parked workers */
