@@ -80,6 +80,8 @@ static void *workload(void *arg)
 		assert_int_equal(rlt_join(ts[i], NULL), 0);
 	close(p[0]);
 	close(p[1]);
+	/* Nothing to do for 20 ms: every worker sleeps in the kernel. */
+	rlt_sleep(20 * RLT_NSEC_PER_MSEC);
 	return NULL;
 }
 
