@@ -249,6 +249,31 @@ static void test_control_answers_top_and_tasks_on_a_path(void **state)
 	rmdir(dir);
 }
 
+/* RINGLET_TIMING=0: the console answers top without turning timing on. */
+static void *no_timing_main(void *arg)
+{
+	const char *spec = arg;
+	rlt_set_io_timeout(10 * RLT_NSEC_PER_SEC);
+	char *top = ask(spec, "top\n");
+	assert_non_null(strstr(top, "\"timing\":false"));
+	assert_non_null(strstr(top, "\"held_ns\":0,"));
+	free(top);
+	char *stats = ask(spec, "stats\n");
+	assert_non_null(strstr(stats, "\"timing\":false"));
+	free(stats);
+	return NULL;
+}
+
+static void test_control_timing_refused_stays_off(void **state)
+{
+	(void)state;
+	char spec[64];
+	snprintf(spec, sizeof(spec), "@rlt-test-notiming-%ld", (long)getpid());
+	setenv("RINGLET_TIMING", "0", 1);
+	run_with_control(spec, no_timing_main, 1);
+	unsetenv("RINGLET_TIMING");
+}
+
 /* ---- hostile clients ---- */
 
 static void *hostile_main(void *arg)
@@ -428,6 +453,7 @@ int main(void)
 	    cmocka_unit_test(test_control_answers_top_and_tasks_abstract_by_pid),
 	    cmocka_unit_test(test_control_answers_top_and_tasks_on_a_path),
 	    cmocka_unit_test(test_control_survives_garbage_silent_and_too_many_clients),
+	    cmocka_unit_test(test_control_timing_refused_stays_off),
 	    cmocka_unit_test(test_control_refuses_another_user),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
