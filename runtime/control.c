@@ -171,21 +171,6 @@ static char *stats_text(int fmt, size_t *len)
 	return buf;
 }
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 static int by_held(const void *a, const void *b)
 {
 	const rlt__task_info *x = a, *y = b;
@@ -221,10 +206,10 @@ static int cmd_top(rlt__control *c, int fd, unsigned top)
 		fprintf(f, "{\"stats\":%s,\"ntasks\":%zu,\"tasks\":[", stats, n);
 		for (size_t i = 0; i < n && i < top; i++) {
 			fprintf(f, "%s{\"id\":%" PRIu64 ",\"name\":", i ? "," : "", ti[i].id);
-			json_str(f, ti[i].name);
+			rlt__json_fputs(f, ti[i].name);
 			fprintf(f, ",\"worker\":%u,\"state\":\"%s\",\"what\":", ti[i].worker,
 				ti[i].state_name);
-			json_str(f, ti[i].what);
+			rlt__json_fputs(f, ti[i].what);
 			fprintf(f, ",\"held_ns\":%" PRIu64 ",\"age_ns\":%" PRIu64 "}",
 				ti[i].held_ns, ti[i].age_ns);
 		}
@@ -270,7 +255,7 @@ static int cmd_trace(rlt__control *c, int fd)
 	if (!f)
 		return reply_str(fd, "error: no memory\n");
 	fprintf(f, "{\"trace\":");
-	json_str(f, path);
+	rlt__json_fputs(f, path);
 	fprintf(f, ",\"events\":%" PRIu64 "}\n", events);
 	fclose(f);
 	rc = reply(fd, buf, len);

@@ -260,19 +260,30 @@ static inline uint64_t fval(const rlt_worker_stats *w, const field *f)
 	return *(const uint64_t *)(const void *)((const char *)w + f->off);
 }
 
-static void json_str(outbuf *o, const char *s)
+void rlt__json_fputs(FILE *f, const char *s)
 {
-	put(o, "\"");
+	fputc('"', f);
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (c == '"' || c == '\\')
-			put(o, "\\%c", c);
+			fprintf(f, "\\%c", c);
 		else if (c < 0x20)
-			put(o, "\\u%04x", c);
+			fprintf(f, "\\u%04x", c);
 		else
-			put(o, "%c", c);
+			fputc(c, f);
 	}
-	put(o, "\"");
+	fputc('"', f);
+}
+
+static void json_str(outbuf *o, const char *s)
+{
+	char q[6 * sizeof(((rlt_stats *)0)->policy) + 3] = "\"\"";
+	FILE *m = fmemopen(q, sizeof(q), "w");
+	if (m) {
+		rlt__json_fputs(m, s);
+		fclose(m);
+	}
+	put(o, "%s", q);
 }
 
 static void fmt_json(outbuf *o, const rlt_stats *s)

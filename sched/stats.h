@@ -26,6 +26,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef _Atomic uint64_t rlt__ctr;
 
@@ -75,6 +76,10 @@ typedef struct rlt__wstats {
 /* The counters of loop's worker, or a sink private to the caller's
  * storage (a loop of no worker): never NULL. sched/worker.c. */
 rlt__iostats *rlt__loop_stats(rlt_loop *loop, rlt__iostats *sink);
+
+/* s as a JSON string (quoted, escaped) on f: the formats', the console's
+ * and the trace's (sched/stats.c). */
+void rlt__json_fputs(FILE *f, const char *s);
 
 /* The default pool's counters, if it was ever made (runtime/executor.c):
  * 0, or -ENOENT. */

@@ -74,21 +74,6 @@ int rlt__trace_init(rlt__runtime *rt)
 
 /* ---- writing ---- */
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
 static const char *left_as(uint32_t st)
 {
 	switch (st) {
@@ -139,7 +124,7 @@ static uint64_t write_worker(FILE *f, unsigned w, long pid, uint64_t base, const
 		switch (e->kind) {
 		case RLT__TEV_RUN_B:
 			fputs("{\"name\":", f);
-			json_str(f, e->name ? e->name : "task");
+			rlt__json_fputs(f, e->name ? e->name : "task");
 			fprintf(f, ",\"cat\":\"task\",\"ph\":\"B\",\"args\":{\"id\":%" PRIu64 "}",
 				e->id);
 			open_cat = "task";
@@ -163,7 +148,7 @@ static uint64_t write_worker(FILE *f, unsigned w, long pid, uint64_t base, const
 				"{\"name\":\"spawn\",\"cat\":\"task\",\"ph\":\"i\",\"s\":\"t\","
 				"\"args\":{\"task\":%" PRIu64 ",\"fn\":",
 				e->id);
-			json_str(f, e->name ? e->name : "");
+			rlt__json_fputs(f, e->name ? e->name : "");
 			fputc('}', f);
 			break;
 		case RLT__TEV_STEAL:
@@ -173,17 +158,15 @@ static uint64_t write_worker(FILE *f, unsigned w, long pid, uint64_t base, const
 				e->id, e->arg);
 			break;
 		case RLT__TEV_IO_SUB:
+		case RLT__TEV_IO_DONE: {
+			bool sub = e->kind == RLT__TEV_IO_SUB;
 			fprintf(f,
-				"{\"name\":\"submit %s\",\"cat\":\"io\",\"ph\":\"i\",\"s\":\"t\","
-				"\"args\":{\"fd\":%" PRId64 "}",
-				rlt_op_name(e->arg), (int64_t)e->id);
+				"{\"name\":\"%s %s\",\"cat\":\"io\",\"ph\":\"i\",\"s\":\"t\","
+				"\"args\":{\"%s\":%" PRId64 "}",
+				sub ? "submit" : "done", rlt_op_name(e->arg), sub ? "fd" : "res",
+				(int64_t)e->id);
 			break;
-		case RLT__TEV_IO_DONE:
-			fprintf(f,
-				"{\"name\":\"done %s\",\"cat\":\"io\",\"ph\":\"i\",\"s\":\"t\","
-				"\"args\":{\"res\":%" PRId64 "}",
-				rlt_op_name(e->arg), (int64_t)e->id);
-			break;
+		}
 		default:
 			fputs("{\"name\":\"?\",\"ph\":\"i\",\"s\":\"t\"", f);
 			break;
