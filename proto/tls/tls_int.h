@@ -1,0 +1,41 @@
+/* Internals of ringlet_tls shared by its files. */
+#ifndef RLT_TLS_INT_H
+#define RLT_TLS_INT_H
+
+#include <ringlet.h>
+#include <ringlet/tls.h>
+
+#include <openssl/ssl.h>
+#include <stdatomic.h>
+
+struct rlt_tls_ctx {
+	SSL_CTX *ssl;
+	unsigned flags;
+	atomic_uint refs;    /* the owner's, and one per connection */
+	unsigned char *alpn; /* wire format: length-prefixed names */
+	size_t alpn_len;
+};
+
+struct rlt_tls {
+	SSL *ssl;
+	rlt_tls_ctx *ctx; /* a reference */
+	int fd;
+	unsigned eof : 1;    /* rlt_recv said end of stream */
+	unsigned broken : 1; /* a failure left the stream unusable */
+	/* Ciphertext from the peer: [in_off, in_len) not yet read by OpenSSL. */
+	unsigned char *in;
+	size_t in_off, in_len;
+	/* Ciphertext OpenSSL wrote, not yet sent. */
+	unsigned char *out;
+	size_t out_len, out_cap;
+	unsigned char *gather; /* rlt_tls_writev's staging, made on first use */
+	char alpn[256];
+	char err[160];
+};
+
+void rlt__tls_ctx_unref(rlt_tls_ctx *c);
+
+/* dst = "a: b" (or "a"), truncated to cap. */
+void rlt__tls_set_text(char *dst, size_t cap, const char *a, const char *b);
+
+#endif
