@@ -28,8 +28,11 @@
 
 #define BODY_KEEP_MAX (1024 * 1024) /* a body buffer larger than this is not kept idle */
 
-rlt__http_host *rlt__http_host_get(rlt_http_client *c, const char *key)
+rlt__http_host *rlt__http_host_get(rlt_http_client *c, const rlt__http_url *u)
 {
+	/* https and http to the same host:port are two hosts. */
+	char key[RLT__HTTP_HOSTPORT_MAX + 8];
+	snprintf(key, sizeof(key), "%s%s", u->tls ? "https:" : "", u->hostport);
 	uint32_t hash = 2166136261u;
 	for (const char *k = key; *k; k++)
 		hash = (hash ^ (unsigned char)*k) * 16777619u;
@@ -40,6 +43,9 @@ rlt__http_host *rlt__http_host_get(rlt_http_client *c, const char *key)
 		h = h->next;
 	if (!h && (h = calloc(1, sizeof(*h)))) {
 		snprintf(h->key, sizeof(h->key), "%s", key);
+		snprintf(h->dial, sizeof(h->dial), "%s", u->hostport);
+		snprintf(h->name, sizeof(h->name), "%s", u->host);
+		h->tls = u->tls;
 		if (c->o.max_per_host && !(h->sem = rlt_sem_new(c->o.max_per_host))) {
 			free(h);
 			h = NULL;
@@ -84,6 +90,7 @@ static bool idle_expired(const rlt_http_client *c, const struct rlt_http_reply *
 
 static void conn_free(struct rlt_http_reply *r)
 {
+	rlt_tls_free(r->tls);
 	rlt__http_resp_free(&r->resp);
 	free(r->resp.buf);
 	free(r->wbuf);
@@ -105,6 +112,8 @@ static void close_chain(rlt_http_client *c, struct rlt_http_reply *r)
 		/* Counted out before the close, which suspends: once the peer
 		 * sees the connection end, rlt_http_client_open says so too. */
 		atomic_fetch_sub_explicit(&c->open, 1, memory_order_relaxed);
+		if (r->tls && !r->broken)
+			rlt_tls_shutdown(r->tls); /* close_notify, best effort */
 		rlt_close(r->fd);
 		conn_free(r);
 		r = next;
@@ -179,7 +188,16 @@ int rlt__http_conn_acquire(rlt_http_client *c, rlt__http_host *h, struct rlt_htt
 	r = conn_new(c, h);
 	int fd = r ? -EINTR : -ENOMEM;
 	while (fd == -EINTR) /* nothing was tried: try (deadlines still apply) */
-		fd = rlt_net_dial(h->key, c->o.connect_timeout_ns, RLT_NET_NODELAY);
+		fd = rlt_net_dial(h->dial, c->o.connect_timeout_ns, RLT_NET_NODELAY);
+	if (fd >= 0 && h->tls) {
+		/* The handshake within the connect timeout. */
+		r->tls = rlt_tls_client(c->tls_ctx, fd, h->name, c->o.connect_timeout_ns);
+		if (!r->tls) {
+			int e = -errno;
+			rlt_close(fd);
+			fd = e;
+		}
+	}
 	if (fd < 0) {
 		if (r)
 			conn_free(r);
@@ -285,12 +303,26 @@ rlt_http_client *rlt_http_client_new(const rlt_http_client_opts *opts)
 	if (!c || !(c->user_agent = strdup(ua)) || !(c->total = rlt_sem_new(o.max_total)))
 		goto nomem;
 	o.user_agent = c->user_agent;
+	o.ca_file = NULL; /* read now, not kept */
 	c->o = o;
+	rlt_tls_ctx_opts to = {.flags =
+				   opts && opts->unsafe_no_verify ? RLT_TLS_UNSAFE_NO_VERIFY : 0,
+			       .ca_file = opts ? opts->ca_file : NULL,
+			       .alpn = "http/1.1"};
+	if (!(c->tls_ctx = rlt_tls_ctx_new(&to))) {
+		int e = errno;
+		rlt_sem_free(c->total);
+		free(c->user_agent);
+		free(c);
+		errno = e;
+		return NULL;
+	}
 	pthread_mutex_init(&c->lock, NULL);
 	if (o.idle_timeout_ns > 0) {
 		rlt_spawn_opts so = {.name = "http-client-idle"};
 		if (!(c->idle_task = rlt_spawn(idle_closer, c, &so))) {
 			pthread_mutex_destroy(&c->lock);
+			rlt_tls_ctx_free(c->tls_ctx);
 			goto nomem;
 		}
 	}
@@ -336,6 +368,7 @@ int rlt_http_client_free(rlt_http_client *c)
 		}
 	}
 	pthread_mutex_destroy(&c->lock);
+	rlt_tls_ctx_free(c->tls_ctx);
 	rlt_sem_free(c->total);
 	free(c->user_agent);
 	free(c);

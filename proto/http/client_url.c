@@ -33,13 +33,14 @@ int rlt__http_url_parse(rlt__http_url *u, const char *url)
 	if (!colon)
 		return -EINVAL;
 	size_t slen = (size_t)(colon - url);
-	if (slen != 4 || strncasecmp(url, "http", 4) != 0) {
+	bool tls = slen == 5 && strncasecmp(url, "https", 5) == 0;
+	if (!tls && (slen != 4 || strncasecmp(url, "http", 4) != 0)) {
 		for (const char *s = url; s < colon; s++)
 			if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
 			      (s > url &&
 			       ((*s >= '0' && *s <= '9') || *s == '+' || *s == '-' || *s == '.'))))
 				return -EINVAL;
-		return slen ? -EPROTONOSUPPORT : -EINVAL; /* https://, ftp://, ... */
+		return slen ? -EPROTONOSUPPORT : -EINVAL; /* ftp://, ... */
 	}
 	const char *h = colon + 3, *p = h;
 	const char *host, *host_end;
@@ -62,7 +63,8 @@ int rlt__http_url_parse(rlt__http_url *u, const char *url)
 		if (host_end == host)
 			return -EINVAL;
 	}
-	int port = 80;
+	int default_port = tls ? 443 : 80;
+	int port = default_port;
 	if (*p == ':') {
 		p++;
 		if (*p < '0' || *p > '9')
@@ -83,7 +85,12 @@ int rlt__http_url_parse(rlt__http_url *u, const char *url)
 	if (hlen > 253 + 2)
 		return -EINVAL;
 	snprintf(u->hostport, sizeof(u->hostport), "%.*s:%d", (int)hlen, host, port);
-	if (port == 80)
+	if (*host == '[') /* an IPv6 address: verified without its brackets */
+		snprintf(u->host, sizeof(u->host), "%.*s", (int)hlen - 2, host + 1);
+	else
+		snprintf(u->host, sizeof(u->host), "%.*s", (int)hlen, host);
+	u->tls = tls;
+	if (port == default_port)
 		snprintf(u->host_hdr, sizeof(u->host_hdr), "%.*s", (int)hlen, host);
 	else
 		snprintf(u->host_hdr, sizeof(u->host_hdr), "%.*s:%d", (int)hlen, host, port);
