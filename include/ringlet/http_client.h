@@ -54,9 +54,7 @@ RLT_EXTERN_C_BEGIN
  *   -EKEYREJECTED, -EKEYEXPIRED, -EACCES, -EPROTO, -ECONNABORTED ...
  *                     https: the TLS handshake failed (an untrusted,
  *                     expired or wrong-host certificate, a server that
- *                     does not speak TLS: <ringlet/tls.h> lists them;
- *                     rlt_tls_last_error() says why, on the calling task
- *                     before it next suspends)
+ *                     does not speak TLS: <ringlet/tls.h> lists them)
  *   -EBADMSG          a malformed response (llhttp refused it: bad status
  *                     line, bad chunk size, two different Content-Lengths...)
  *   -EMSGSIZE         a response head over max_header_size, or a body over

@@ -126,9 +126,11 @@ RLT_API rlt_tls *rlt_tls_client(rlt_tls_ctx *ctx, int fd, const char *host, int6
 /* The same for the server side of accepted socket fd (a server context). */
 RLT_API rlt_tls *rlt_tls_server(rlt_tls_ctx *ctx, int fd, int64_t timeout_ns);
 
-/* Why the last rlt_tls_client() / rlt_tls_server() of the calling task
- * failed ("certificate has expired", "wrong version number", "handshake
- * timed out", ...). Valid until the task's next such call. "" if none. */
+/* Why the last rlt_tls_client() / rlt_tls_server() on this thread failed
+ * ("certificate verify failed: certificate has expired", "wrong version
+ * number", "handshake timed out", ...); "" after a success. A task may
+ * move to another worker when it suspends: read this right after the
+ * failed call, before the task next suspends. */
 RLT_API const char *rlt_tls_last_error(void);
 
 /*
