@@ -4,6 +4,7 @@
  * I/O timeout that leaves the connection usable. */
 #include "tests/tls_test.h"
 
+#include <netinet/tcp.h>
 #include <stdatomic.h>
 
 static tls_certs certs;
@@ -384,6 +385,112 @@ static void test_stream_sendfile_over_tls(void **state)
 	rlt_test_run(root_sendfile, NULL);
 }
 
+/* ---- kTLS (RLT_TLS_KTLS) over TCP ---- */
+
+/* Whether this kernel attaches the tls ULP to a connected TCP socket. */
+static int kernel_has_ktls(int fd)
+{
+	static const char ulp[] = "tls";
+	return setsockopt(fd, SOL_TCP, TCP_ULP, ulp, sizeof(ulp)) == 0 || errno == EEXIST;
+}
+
+typedef struct ktls_case {
+	int lfd;
+	rlt_tls_ctx *sctx;
+	char path[400];
+	size_t size;
+	int ktls; /* rlt_tls_ktls of the server's connection */
+} ktls_case;
+
+static void *ktls_server(void *arg)
+{
+	ktls_case *k = arg;
+	int fd = rlt_net_accept(k->lfd, NULL, RLT_NET_NODELAY);
+	assert_true(fd >= 0);
+	rlt_tls *t = rlt_tls_server(k->sctx, fd, 5 * RLT_NSEC_PER_SEC);
+	if (!t)
+		fail_msg("server handshake: %s", rlt_tls_last_error());
+	k->ktls = rlt_tls_ktls(t);
+	int ffd = open(k->path, O_RDONLY | O_CLOEXEC);
+	assert_true(ffd >= 0);
+	assert_int_equal(rlt_tls_write(t, "head:", 5), 5);
+	assert_int_equal(rlt_tls_sendfile(t, ffd, 0, k->size), (ssize_t)k->size);
+	struct iovec iov[2] = {{":ta", 3}, {"il", 2}};
+	assert_int_equal(rlt_tls_writev(t, iov, 2), 5);
+	assert_int_equal(rlt_tls_shutdown(t), 0);
+	close(ffd);
+	rlt_tls_free(t);
+	rlt_close(fd);
+	return NULL;
+}
+
+static void *root_ktls(void *arg)
+{
+	ktls_case *k = arg;
+	int port;
+	k->lfd = tls_listen(&port);
+	rlt_tls_ctx_opts so = {
+	    .flags = RLT_TLS_SERVER | RLT_TLS_KTLS, .cert_file = certs.srv, .key_file = certs.key};
+	k->sctx = rlt_tls_ctx_new(&so);
+	assert_non_null(k->sctx);
+	rlt_tls_ctx_opts co = {.flags = RLT_TLS_KTLS, .ca_file = certs.ca};
+	rlt_tls_ctx *cctx = rlt_tls_ctx_new(&co);
+	assert_non_null(cctx);
+	rlt_task *st = rlt_spawn(ktls_server, k, NULL);
+	int fd = tls_dial(port);
+	int have = kernel_has_ktls(fd);
+	rlt_tls *t = rlt_tls_client(cctx, fd, "localhost", 5 * RLT_NSEC_PER_SEC);
+	if (!t)
+		fail_msg("client handshake: %s", rlt_tls_last_error());
+	size_t want = 5 + k->size + 5;
+	unsigned char *buf = malloc(want + 1);
+	size_t got = 0;
+	ssize_t n;
+	while ((n = rlt_tls_read(t, buf + got, want + 1 - got)) > 0)
+		got += (size_t)n;
+	if (n != 0)
+		fail_msg("client read: %zd (%s)", n, rlt_tls_error(t));
+	assert_int_equal(got, want);
+	assert_memory_equal(buf, "head:", 5);
+	for (size_t i = 0; i < k->size; i++)
+		if (buf[5 + i] != pat(4, i))
+			fail_msg("byte %zu of the file differs", i);
+	assert_memory_equal(buf + 5 + k->size, ":tail", 5);
+	assert_int_equal(rlt_join(st, NULL), 0);
+	if (have) {
+		fprintf(stderr, "kTLS: the kernel has the tls module: offload tested (%s)\n",
+			rlt_tls_version(t));
+		assert_int_equal(k->ktls, 1);
+	} else {
+		fprintf(stderr,
+			"NOTE: this kernel has no tls module (TCP_ULP \"tls\": %s): kTLS is "
+			"declined, the user-space fallback is what ran\n",
+			strerror(-k->ktls));
+		assert_int_equal(k->ktls, -ENOENT);
+	}
+	/* The client's sending side (its Finished went before the switch). */
+	assert_int_equal(rlt_tls_ktls(t), have ? 1 : -ENOENT);
+	free(buf);
+	rlt_tls_free(t);
+	rlt_close(fd);
+	rlt_close(k->lfd);
+	rlt_tls_ctx_free(k->sctx);
+	rlt_tls_ctx_free(cctx);
+	return NULL;
+}
+
+static void test_stream_ktls_or_its_fallback(void **state)
+{
+	ktls_case k = {.size = 1024 * 1024 + 5};
+	snprintf(k.path, sizeof(k.path), "%s/ktls.bin", certs.dir);
+	FILE *fp = fopen(k.path, "w");
+	assert_non_null(fp);
+	for (size_t i = 0; i < k.size; i++)
+		fputc(pat(4, i), fp);
+	fclose(fp);
+	rlt_test_run(root_ktls, &k);
+}
+
 static int setup(void **state)
 {
 	return tls_certs_make(&certs) ? 0 : -1;
@@ -408,6 +515,7 @@ int main(void)
 	    cmocka_unit_test(test_stream_truncated_record_is_econnaborted),
 	    cmocka_unit_test(test_stream_corrupted_record_is_eproto),
 	    cmocka_unit_test(test_stream_sendfile_over_tls),
+	    cmocka_unit_test(test_stream_ktls_or_its_fallback),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

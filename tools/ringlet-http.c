@@ -3,7 +3,7 @@
  * on ringlet's HTTP library; also the server of bench/http.sh.
  *
  *   ringlet-http [-a ADDR] [-p PORT] [-w WORKERS] [-P POLICY] [-d DIR] [-s] [-q]
- *                [--cert FILE --key FILE]
+ *                [--cert FILE --key FILE [--ktls]]
  *
  *   -a ADDR     address to listen on (default 127.0.0.1; 0.0.0.0 for all)
  *   -p PORT     port (default 8000; 0 picks a free one)
@@ -16,6 +16,8 @@
  *   --cert FILE --key FILE
  *               serve HTTPS (ringlet_tls): the certificate (PEM, then its
  *               chain) and its private key
+ *   --ktls      with --cert: kernel TLS for sending where the kernel has it
+ *               (RLT_TLS_KTLS; files then go out by splice, no copy)
  *
  * Routes: GET /plaintext ("Hello, World!"), GET /json ({"message":"Hello
  * world"}, the seed's FastAPI app's `/`), and everything else from DIR:
@@ -234,6 +236,7 @@ struct args {
 	int port;
 	bool shared, quiet, no_timeouts;
 	const char *cert, *key;
+	bool ktls;
 };
 
 /* Waits for SIGINT or SIGTERM, then asks the server to shut down. */
@@ -274,7 +277,7 @@ static void *amain(void *arg)
 	}
 	rlt_tls_ctx *tls = NULL;
 	if (a->cert) {
-		rlt_tls_ctx_opts to = {.flags = RLT_TLS_SERVER,
+		rlt_tls_ctx_opts to = {.flags = RLT_TLS_SERVER | (a->ktls ? RLT_TLS_KTLS : 0),
 				       .cert_file = a->cert,
 				       .key_file = a->key,
 				       .alpn = "http/1.1"};
@@ -329,8 +332,10 @@ int main(int argc, char **argv)
 	rlt_config_init(&cfg);
 	const char *dir = ".";
 	int opt;
-	static const struct option longs[] = {
-	    {"cert", required_argument, NULL, 'C'}, {"key", required_argument, NULL, 'K'}, {0}};
+	static const struct option longs[] = {{"cert", required_argument, NULL, 'C'},
+					      {"key", required_argument, NULL, 'K'},
+					      {"ktls", no_argument, NULL, 'k'},
+					      {0}};
 	while ((opt = getopt_long(argc, argv, "a:p:w:P:d:sqTh", longs, NULL)) != -1) {
 		switch (opt) {
 		case 'C':
@@ -338,6 +343,9 @@ int main(int argc, char **argv)
 			break;
 		case 'K':
 			a.key = optarg;
+			break;
+		case 'k':
+			a.ktls = true;
 			break;
 		case 'a':
 			a.addr = optarg;
@@ -366,7 +374,7 @@ int main(int argc, char **argv)
 		default:
 			fprintf(stderr,
 				"usage: %s [-a ADDR] [-p PORT] [-w WORKERS] [-P POLICY] "
-				"[-d DIR] [-s] [-q] [-T] [--cert FILE --key FILE]\n",
+				"[-d DIR] [-s] [-q] [-T] [--cert FILE --key FILE [--ktls]]\n",
 				argv[0]);
 			return 2;
 		}

@@ -67,6 +67,15 @@ typedef struct rlt_tls rlt_tls;
 #define RLT_TLS_VERIFY_CLIENT 4u
 /* Minimum version TLS 1.3 (the default minimum is TLS 1.2). */
 #define RLT_TLS_MIN_1_3 8u
+/* Kernel TLS for sending: after the handshake, where the kernel has the
+ * tls module and the cipher is one it knows (AES-GCM-128/256, AES-CCM-128,
+ * ChaCha20-Poly1305), OpenSSL's record keys go to the kernel (TLS_TX), and
+ * rlt_tls_write / writev / sendfile hand plaintext to the socket: no
+ * encryption in the task, and rlt_tls_sendfile is the kernel's splice,
+ * without a copy. Receiving stays in user space. Otherwise (no module,
+ * another cipher) TLS goes on in user space, unchanged: rlt_tls_ktls()
+ * tells which. Opt-in: see docs/TLS.md for what was tested where. */
+#define RLT_TLS_KTLS 16u
 
 typedef struct rlt_tls_ctx_opts {
 	unsigned flags; /* RLT_TLS_* */
@@ -155,7 +164,9 @@ RLT_API ssize_t rlt_tls_writev(rlt_tls *t, const struct iovec *iov, int iovcnt);
 /*
  * Send len bytes of file in_fd from offset on (-1: its current position,
  * advanced) over t, as rlt_sendfile() does for a plain socket. The file is
- * read in 64 KiB pieces (rlt_read) and encrypted in user space. Returns
+ * read in 64 KiB pieces (rlt_read) and encrypted in user space, or, under
+ * kTLS (rlt_tls_ktls), spliced to the kernel's record layer (rlt_sendfile,
+ * no copy). Returns
  * the bytes sent (fewer than len only where the file ends), or a negative
  * errno (rlt_read's, or the write errors above).
  */
@@ -179,6 +190,12 @@ RLT_API int rlt_tls_fd(const rlt_tls *t);
 RLT_API const char *rlt_tls_alpn(const rlt_tls *t);
 RLT_API const char *rlt_tls_version(const rlt_tls *t);
 RLT_API const char *rlt_tls_cipher(const rlt_tls *t);
+/* Whether records t sends are made by the kernel (RLT_TLS_KTLS): 1 if
+ * so, else why not: -ENOENT (the kernel has no tls module: TCP_ULP "tls"
+ * failed), -EOPNOTSUPP (not asked, or a cipher neither OpenSSL nor the
+ * kernel offloads), -EAGAIN (the end of the handshake could not be sent
+ * at once), or setsockopt's error. */
+RLT_API int rlt_tls_ktls(const rlt_tls *t);
 /* Why t's last failed call failed (as rlt_tls_last_error). */
 RLT_API const char *rlt_tls_error(const rlt_tls *t);
 

@@ -77,8 +77,8 @@ static int readable(const char *path)
 
 rlt_tls_ctx *rlt_tls_ctx_new(const rlt_tls_ctx_opts *o)
 {
-	const unsigned known =
-	    RLT_TLS_SERVER | RLT_TLS_UNSAFE_NO_VERIFY | RLT_TLS_VERIFY_CLIENT | RLT_TLS_MIN_1_3;
+	const unsigned known = RLT_TLS_SERVER | RLT_TLS_UNSAFE_NO_VERIFY | RLT_TLS_VERIFY_CLIENT |
+			       RLT_TLS_MIN_1_3 | RLT_TLS_KTLS;
 	if (!o || (o->flags & ~known))
 		return ctx_fail(NULL, EINVAL, "bad options", "unknown flags");
 	int server = (o->flags & RLT_TLS_SERVER) != 0;
@@ -102,7 +102,8 @@ rlt_tls_ctx *rlt_tls_ctx_new(const rlt_tls_ctx_opts *o)
 	SSL_CTX_set_min_proto_version(s, (o->flags & RLT_TLS_MIN_1_3) ? TLS1_3_VERSION
 								      : TLS1_2_VERSION);
 	SSL_CTX_set_options(s, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-				   (server ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0));
+				   (server ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0) |
+				   ((o->flags & RLT_TLS_KTLS) ? SSL_OP_ENABLE_KTLS : 0));
 	if (o->ciphers && !SSL_CTX_set_cipher_list(s, o->ciphers))
 		return ctx_fail(c, EINVAL, "bad cipher list", NULL);
 	if (o->ciphersuites && !SSL_CTX_set_ciphersuites(s, o->ciphersuites))

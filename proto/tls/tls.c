@@ -13,6 +13,8 @@
 #include "tls_int.h"
 
 #include <arpa/inet.h>
+#include <linux/tls.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -42,9 +44,41 @@ const char *rlt_tls_last_error(void)
 
 /* ---- the BIO ---- */
 
+static int grow(unsigned char **buf, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return 0;
+	size_t c = *cap ? *cap : 16384 + 512;
+	while (c < need)
+		c *= 2;
+	unsigned char *p = realloc(*buf, c);
+	if (!p)
+		return -1;
+	*buf = p;
+	*cap = c;
+	return 0;
+}
+
+/* Under kTLS, OpenSSL writes plaintext records: queue them with their
+ * type, for tls_flush to send as records of that type. */
+static int kq_put(rlt_tls *t, const char *data, int len)
+{
+	if (grow(&t->kq, &t->kq_cap, t->kq_len + 5 + (size_t)len) < 0)
+		return -1;
+	unsigned char *p = t->kq + t->kq_len;
+	p[0] = (unsigned char)(t->ktls_ctrl ? t->ktls_ctrl : 23 /* application data */);
+	uint32_t n = (uint32_t)len;
+	memcpy(p + 1, &n, 4);
+	memcpy(p + 5, data, (size_t)len);
+	t->kq_len += 5 + (size_t)len;
+	return len;
+}
+
 static int bio_write(BIO *b, const char *data, int len)
 {
 	rlt_tls *t = BIO_get_data(b);
+	if (t->ktls_tx)
+		return kq_put(t, data, len);
 	size_t need = t->out_len + (size_t)len;
 	if (need > t->out_cap) {
 		size_t cap = t->out_cap ? t->out_cap : 16384 + 512;
@@ -78,12 +112,94 @@ static int bio_read(BIO *b, char *buf, int len)
 	return (int)n;
 }
 
+/* OpenSSL 3's internal BIO controls for kTLS (its include/internal/bio.h):
+ * its record layer hands a socket BIO the kernel's key structure for a new
+ * write or read state, then marks each non-data record it writes. Ours
+ * takes them too, so the keys reach the kernel without OpenSSL touching
+ * the socket. */
+#define OSSL_BIO_CTRL_SET_KTLS			72
+#define OSSL_BIO_CTRL_SET_KTLS_TX_SEND_CTRL_MSG 74
+#define OSSL_BIO_CTRL_CLEAR_KTLS_TX_CTRL_MSG	75
+
+static socklen_t ktls_info_len(const struct tls_crypto_info *i)
+{
+	switch (i->cipher_type) {
+	case TLS_CIPHER_AES_GCM_128:
+		return sizeof(struct tls12_crypto_info_aes_gcm_128);
+	case TLS_CIPHER_AES_GCM_256:
+		return sizeof(struct tls12_crypto_info_aes_gcm_256);
+	case TLS_CIPHER_AES_CCM_128:
+		return sizeof(struct tls12_crypto_info_aes_ccm_128);
+	case TLS_CIPHER_CHACHA20_POLY1305:
+		return sizeof(struct tls12_crypto_info_chacha20_poly1305);
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Hand the new write keys to the kernel (TLS_TX; receiving stays in user
+ * space: the kernel could not take the bytes already read). Called inside
+ * an SSL_* call, which cannot suspend: the records written under the old
+ * keys (the end of the handshake flight) are sent at once without waiting
+ * (send(2), MSG_DONTWAIT: they fit an empty socket buffer), else kTLS is
+ * declined and OpenSSL goes on encrypting. 1 if the kernel took the keys.
+ */
+static int ktls_start_tx(rlt_tls *t, const struct tls_crypto_info *info)
+{
+	socklen_t len = ktls_info_len(info);
+	if (!len) {
+		t->ktls_err = -EOPNOTSUPP;
+		return 0;
+	}
+	static const char ulp[] = "tls";
+	if (setsockopt(t->fd, SOL_TCP, TCP_ULP, ulp, sizeof(ulp)) < 0 && errno != EEXIST) {
+		t->ktls_err = -errno; /* ENOENT: the kernel has no tls module */
+		return 0;
+	}
+	size_t off = 0;
+	while (off < t->out_len) {
+		ssize_t n =
+		    send(t->fd, t->out + off, t->out_len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	memmove(t->out, t->out + off, t->out_len - off);
+	t->out_len -= off;
+	if (t->out_len) {
+		t->ktls_err = -EAGAIN;
+		return 0;
+	}
+	if (setsockopt(t->fd, SOL_TLS, TLS_TX, info, len) < 0) {
+		t->ktls_err = -errno;
+		return 0;
+	}
+	t->ktls_tx = 1;
+	t->ktls_err = 0;
+	return 1;
+}
+
 static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
-	(void)num;
-	(void)ptr;
 	rlt_tls *t = BIO_get_data(b);
 	switch (cmd) {
+	case OSSL_BIO_CTRL_SET_KTLS:
+		if (!num) /* receiving: not offloaded */
+			return 0;
+		return ktls_start_tx(t, ptr);
+	case OSSL_BIO_CTRL_SET_KTLS_TX_SEND_CTRL_MSG:
+		t->ktls_ctrl = (int)num;
+		return 1;
+	case OSSL_BIO_CTRL_CLEAR_KTLS_TX_CTRL_MSG:
+		t->ktls_ctrl = 0;
+		return 1;
+	case BIO_CTRL_GET_KTLS_SEND:
+		return t->ktls_tx;
+	case BIO_CTRL_GET_KTLS_RECV:
+		return 0;
 	case BIO_CTRL_FLUSH:
 		return 1; /* we send when OpenSSL wants input, or the call ends */
 	case BIO_CTRL_PENDING:
@@ -195,15 +311,62 @@ static int io_failure(rlt_tls *t, int rc, const char *what)
 
 /* Send everything OpenSSL has written. Any error breaks the connection:
  * how much of a record went is not known. */
+static int kq_flush(rlt_tls *t);
+
 static int tls_flush(rlt_tls *t)
 {
-	if (t->out_len == 0)
-		return 0;
-	ssize_t n = rlt_send_all(t->fd, t->out, t->out_len, 0);
-	t->out_len = 0;
-	if (n < 0) {
+	if (t->out_len) {
+		ssize_t n = rlt_send_all(t->fd, t->out, t->out_len, 0);
+		t->out_len = 0;
+		if (n < 0) {
+			t->broken = 1;
+			return io_failure(t, (int)n, "send");
+		}
+	}
+	return t->kq_len ? kq_flush(t) : 0;
+}
+
+/* kTLS: send the queued records, each of its type (a cmsg tells the
+ * kernel which, but for data). */
+static int kq_flush(rlt_tls *t)
+{
+	size_t off = 0;
+	int rc = 0;
+	while (off < t->kq_len && rc == 0) {
+		unsigned char type = t->kq[off];
+		uint32_t len;
+		memcpy(&len, t->kq + off + 1, 4);
+		unsigned char *p = t->kq + off + 5;
+		off += 5 + len;
+		if (type == 23) {
+			ssize_t n = rlt_send_all(t->fd, p, len, 0);
+			rc = n < 0 ? (int)n : 0;
+			continue;
+		}
+		union {
+			char buf[CMSG_SPACE(1)];
+			struct cmsghdr align;
+		} cm;
+		memset(&cm, 0, sizeof(cm));
+		struct iovec iov = {p, len};
+		struct msghdr m = {.msg_iov = &iov,
+				   .msg_iovlen = 1,
+				   .msg_control = cm.buf,
+				   .msg_controllen = sizeof(cm.buf)};
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_TLS;
+		c->cmsg_type = TLS_SET_RECORD_TYPE;
+		c->cmsg_len = CMSG_LEN(1);
+		*CMSG_DATA(c) = type;
+		ssize_t n;
+		while ((n = rlt_sendmsg(t->fd, &m, 0)) == -EINTR)
+			;
+		rc = n < 0 ? (int)n : (size_t)n == len ? 0 : -EIO;
+	}
+	t->kq_len = 0;
+	if (rc < 0) {
 		t->broken = 1;
-		return io_failure(t, (int)n, "send");
+		return io_failure(t, rc, "send");
 	}
 	return 0;
 }
@@ -491,6 +654,15 @@ ssize_t rlt_tls_write(rlt_tls *t, const void *buf, size_t len)
 		return 0;
 	if (!buf || len > SSIZE_MAX)
 		return -EINVAL;
+	if (t->ktls_tx) {
+		/* The kernel makes the records: no copy, no OpenSSL. */
+		if ((rc = tls_flush(t)) < 0)
+			return rc;
+		ssize_t n = rlt_send_all(t->fd, buf, len, 0);
+		if (n < 0)
+			t->broken = 1;
+		return n;
+	}
 	rc = tls_put(t, buf, len);
 	if (rc == 0)
 		rc = tls_flush(t);
@@ -512,8 +684,16 @@ ssize_t rlt_tls_writev(rlt_tls *t, const struct iovec *iov, int iovcnt)
 	}
 	if (total > SSIZE_MAX)
 		return -EINVAL;
-	if (iovcnt == 1)
-		return rlt_tls_write(t, iov[0].iov_base, iov[0].iov_len);
+	if (iovcnt == 1 || t->ktls_tx) {
+		/* kTLS: each piece to the kernel (a sendmsg of them all would
+		 * save calls; the pieces of HTTP are a head and a body). */
+		for (int i = 0; i < iovcnt; i++) {
+			ssize_t n = rlt_tls_write(t, iov[i].iov_base, iov[i].iov_len);
+			if (n < 0)
+				return n;
+		}
+		return (ssize_t)total;
+	}
 	if (!t->gather && !(t->gather = malloc(TLS_GATHER)))
 		return -ENOMEM;
 	size_t g = 0;
@@ -554,6 +734,15 @@ ssize_t rlt_tls_sendfile(rlt_tls *t, int in_fd, off_t offset, size_t len)
 		return rc;
 	if (offset < -1 || len > SSIZE_MAX)
 		return -EINVAL;
+	if (t->ktls_tx) {
+		/* Page cache to the kernel's record layer, no copy. */
+		if ((rc = tls_flush(t)) < 0)
+			return rc;
+		ssize_t n = rlt_sendfile(t->fd, in_fd, offset, len);
+		if (n < 0)
+			t->broken = 1;
+		return n;
+	}
 	enum { PIECE = 64 * 1024 };
 	unsigned char *buf = malloc(PIECE);
 	if (!buf)
@@ -606,6 +795,7 @@ void rlt_tls_free(rlt_tls *t)
 	free(t->in);
 	free(t->out);
 	free(t->gather);
+	free(t->kq);
 	rlt__tls_ctx_unref(t->ctx);
 	free(t);
 }
@@ -628,6 +818,15 @@ const char *rlt_tls_version(const rlt_tls *t)
 const char *rlt_tls_cipher(const rlt_tls *t)
 {
 	return t ? SSL_get_cipher_name(t->ssl) : "";
+}
+
+int rlt_tls_ktls(const rlt_tls *t)
+{
+	if (!t)
+		return -EINVAL;
+	if (t->ktls_tx)
+		return 1;
+	return t->ktls_err ? t->ktls_err : -EOPNOTSUPP;
 }
 
 const char *rlt_tls_error(const rlt_tls *t)

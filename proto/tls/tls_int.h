@@ -29,6 +29,15 @@ struct rlt_tls {
 	unsigned char *out;
 	size_t out_len, out_cap;
 	unsigned char *gather; /* rlt_tls_writev's staging, made on first use */
+	/* kTLS: the kernel encrypts what we send (ktls_tx), OpenSSL's
+	 * control records (alerts, tickets) queued in kq as [type][len:4]
+	 * [bytes] until sent with a TLS_SET_RECORD_TYPE cmsg. ktls_err:
+	 * why not (negative errno), 0 while not offered. */
+	unsigned ktls_tx : 1;
+	int ktls_err;
+	int ktls_ctrl; /* the record type of OpenSSL's next write (0: data) */
+	unsigned char *kq;
+	size_t kq_len, kq_cap;
 	char alpn[256];
 	char err[160];
 };
