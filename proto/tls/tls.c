@@ -514,7 +514,8 @@ static int handshake(rlt_tls *t, int64_t timeout_ns)
 		const unsigned char *p;
 		unsigned n;
 		SSL_get0_alpn_selected(t->ssl, &p, &n);
-		memcpy(t->alpn, p, n);
+		if (n) /* p is NULL without ALPN */
+			memcpy(t->alpn, p, n);
 		t->alpn[n] = '\0';
 	}
 	return rc;
