@@ -40,8 +40,11 @@ command -v openssl >/dev/null || { say "tls.sh: openssl(1) not installed: no cer
 HAVE_NGINX=1
 command -v nginx >/dev/null || { say "tls.sh: nginx not installed: its rows are skipped"; HAVE_NGINX=0; }
 
-exec 9>/tmp/ringlet-bench.lock
-flock 9
+# The benchmark lock (not when bench/suite.sh already holds it: RINGLET_BENCH_LOCKED)
+if [ -z "${RINGLET_BENCH_LOCKED:-}" ]; then
+	exec 9>/tmp/ringlet-bench.lock
+	flock 9
+fi
 
 T=$(mktemp -d /tmp/ringlet-tls-bench.XXXXXX)
 PIDS=()
