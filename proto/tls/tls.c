@@ -436,8 +436,10 @@ static int tls_wait(rlt_tls *t, int ret)
 		}
 		return tls_fill(t);
 	}
-	case SSL_ERROR_WANT_WRITE:
-		return tls_flush(t) < 0 ? -EIO : 1;
+	case SSL_ERROR_WANT_WRITE: { /* our BIO never asks; flush anyway */
+		int rc = tls_flush(t);
+		return rc < 0 ? rc : 1;
+	}
 	case SSL_ERROR_ZERO_RETURN:
 		ERR_clear_error();
 		return 0;
