@@ -260,8 +260,19 @@ static void *root_server(void *arg)
 		fail_msg("plain HTTP to the HTTPS port: %d", rc);
 	assert_int_equal(rlt_http_client_free(c), 0);
 
+	/* A graceful stop with an idle keep-alive HTTPS connection open: it
+	 * is closed at once, not after the idle timeout. */
+	c = rlt_http_client_new(&(rlt_http_client_opts){.ca_file = certs.ca});
+	assert_non_null(c);
+	snprintf(url, sizeof(url), "https://localhost:%d/hello", port);
+	assert_int_equal(rlt_http_fetch_url(c, url, &r), 0);
+	rlt_http_reply_free(r);
+	assert_int_equal(rlt_http_client_idle(c), 1);
+	uint64_t t0 = rlt_now();
 	rlt_http_server_stop(s);
 	assert_int_equal(rlt_http_server_wait(s), 0);
+	assert_true(rlt_now() - t0 < 2 * RLT_NSEC_PER_SEC);
+	assert_int_equal(rlt_http_client_free(c), 0);
 	rlt_http_server_free(s);
 	rlt_http_router_free(rt);
 	rlt_tls_ctx_free(tls);
