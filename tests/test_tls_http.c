@@ -133,6 +133,11 @@ static void *root_nginx(void *arg)
 	/* A CA file that is not there. */
 	assert_null(rlt_http_client_new(&(rlt_http_client_opts){.ca_file = "/nonexistent.pem"}));
 	assert_int_equal(errno, ENOENT);
+	/* One that holds no certificate: the first https request says so. */
+	c = rlt_http_client_new(&(rlt_http_client_opts){.ca_file = certs.key});
+	assert_non_null(c);
+	assert_int_equal(rlt_http_fetch_url(c, url, &r), -EKEYREJECTED);
+	assert_int_equal(rlt_http_client_free(c), 0);
 	return NULL;
 }
 

@@ -126,8 +126,9 @@ typedef struct rlt_http_client_opts {
 	/* The User-Agent sent unless the request has one. NULL: "ringlet". */
 	const char *user_agent;
 	/* https://: the PEM bundle of CAs that server certificates are
-	 * verified against (read by rlt_http_client_new). NULL: the system's
-	 * (OpenSSL's default paths: Debian's /etc/ssl/certs). */
+	 * verified against (copied; read at the client's first https request,
+	 * on the default executor pool). NULL: the system's (OpenSSL's default
+	 * paths: Debian's /etc/ssl/certs). */
 	const char *ca_file;
 	/* https:// without verifying the server's certificate nor its name
 	 * (aiohttp's verify_ssl=False): anyone on the path can then read and
@@ -140,7 +141,8 @@ typedef struct rlt_http_client_opts {
  * copied (user_agent too). From a task (the client starts a small task
  * that closes idle connections); does not suspend. Returns NULL with errno
  * EPERM (not in a task), EINVAL (an option out of range), ENOMEM, or
- * ENOENT / EACCES / EKEYREJECTED (ca_file missing, unreadable, not PEM).
+ * ENOENT / EACCES (ca_file missing or unreadable; one that is not a PEM
+ * bundle fails the first https request with -EKEYREJECTED).
  */
 RLT_API rlt_http_client *rlt_http_client_new(const rlt_http_client_opts *opts);
 

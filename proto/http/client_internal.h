@@ -173,7 +173,8 @@ struct rlt_http_client {
 	rlt_task *idle_task;
 	pthread_mutex_t lock; /* the host table, the idle lists, open/idle changes */
 	rlt__http_host *hosts[RLT__HTTP_HOST_BUCKETS];
-	rlt_tls_ctx *tls_ctx;			    /* https's, made by rlt_http_client_new */
+	_Atomic(rlt_tls_ctx *) tls_ctx;		    /* https's, made on the first https request */
+	char *ca_file;				    /* its CA bundle (NULL: the system's) */
 	struct rlt_http_reply *lru_head, *lru_tail; /* idle, oldest first */
 	_Atomic unsigned open, idle;
 };

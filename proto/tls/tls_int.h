@@ -44,6 +44,12 @@ struct rlt_tls {
 
 void rlt__tls_ctx_unref(rlt_tls_ctx *c);
 
+/* bio.c: the BIO's method (made once; NULL: out of memory), and, under
+ * kTLS, the sending of OpenSSL's queued control records (0 or a negative
+ * errno; the queue is emptied either way). Suspends. */
+BIO_METHOD *rlt__tls_bio_method(void);
+int rlt__tls_kq_flush(rlt_tls *t);
+
 /* dst = "a: b" (or "a"), truncated to cap. */
 void rlt__tls_set_text(char *dst, size_t cap, const char *a, const char *b);
 
