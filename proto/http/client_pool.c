@@ -240,7 +240,7 @@ int rlt__http_conn_acquire(rlt_http_client *c, rlt__http_host *h, struct rlt_htt
 		fd = rlt_net_dial(h->dial, c->o.connect_timeout_ns, RLT_NET_NODELAY);
 	if (fd >= 0 && h->tls) {
 		/* The handshake within the connect timeout. */
-		rlt_tls_ctx *ctx;
+		rlt_tls_ctx *ctx = NULL;
 		rc = client_tls_ctx(c, &ctx);
 		if (rc == 0) {
 			r->tls = rlt_tls_client(ctx, fd, h->name, c->o.connect_timeout_ns);
