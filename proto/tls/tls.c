@@ -395,6 +395,15 @@ ssize_t rlt_tls_read(rlt_tls *t, void *buf, size_t len)
 		return 0;
 	if (!buf)
 		return -EINVAL;
+	if (t->in_off == t->in_len && !t->eof && SSL_pending(t->ssl) == 0) {
+		/* Nothing buffered, here or in OpenSSL (it reads no more than
+		 * a record from the BIO): an SSL_read now could only say
+		 * "want read" (and, with SSL_MODE_RELEASE_BUFFERS, allocate
+		 * and free its record buffer to say it). Receive first; a
+		 * keep-alive request costs one SSL_read, not two. */
+		if ((rc = tls_flush(t)) < 0 || (rc = tls_fill(t)) < 0)
+			return rc;
+	}
 	for (;;) {
 		size_t n;
 		err_reset();
