@@ -194,7 +194,8 @@ static void pair_close(pair *p, rlt_tls *c)
 {
 	rlt_tls_free(c);
 	rlt_tls_free(p->srv);
-	rlt_close(p->cli_fd);
+	if (p->cli_fd >= 0)
+		rlt_close(p->cli_fd);
 	if (p->relay_c >= 0)
 		rlt_close(p->relay_c);
 	if (p->relay_s >= 0)
@@ -305,6 +306,69 @@ static void test_stream_corrupted_record_is_eproto(void **state)
 {
 	end_mode m = END_CORRUPT;
 	rlt_test_run(root_end, &m);
+}
+
+/* ---- a large write that cannot finish ---- */
+
+/* A direct pair (no relay), both handshakes done. */
+static rlt_tls *direct_pair(pair *p)
+{
+	int x[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, x), 0);
+	*p = (pair){.cli_fd = x[0], .srv_fd = x[1], .relay_c = -1, .relay_s = -1};
+	p->sctx = tls_server_ctx(&certs, certs.srv, 0);
+	p->cctx = tls_client_ctx(&certs, 0);
+	rlt_task *hs = rlt_spawn(pair_server, p, NULL);
+	rlt_tls *c = rlt_tls_client(p->cctx, p->cli_fd, "localhost", 5 * RLT_NSEC_PER_SEC);
+	if (!c)
+		fail_msg("client handshake: %s", rlt_tls_last_error());
+	assert_int_equal(rlt_join(hs, NULL), 0);
+	return c;
+}
+
+enum { BIG = 8 * 1024 * 1024 };
+
+/* Large writes send whole records from OpenSSL's buffer, the task
+ * suspended inside SSL_write (bio.c): a send that times out there, or
+ * fails because the peer went away, fails the write with that errno
+ * (never a hang), and the connection stays broken. */
+static void *root_stalled_write(void *arg)
+{
+	(void)arg;
+	unsigned char *big = malloc(BIG);
+	assert_non_null(big);
+	for (size_t i = 0; i < BIG; i++)
+		big[i] = (unsigned char)pat(5, i);
+
+	/* The peer reads nothing: the socket buffer fills, the send waits
+	 * inside SSL_write, and the I/O timeout ends it. */
+	pair p;
+	rlt_tls *c = direct_pair(&p);
+	assert_int_equal(rlt_set_io_timeout(50 * RLT_NSEC_PER_MSEC), 0);
+	ssize_t n = rlt_tls_write(p.srv, big, BIG);
+	assert_int_equal(rlt_set_io_timeout(0), 0);
+	if (n != -ETIMEDOUT)
+		fail_msg("write: %zd (%s)", n, rlt_tls_error(p.srv));
+	assert_true(strlen(rlt_tls_error(p.srv)) > 0);
+	assert_int_equal(rlt_tls_write(p.srv, big, 1), -EPIPE);
+	pair_close(&p, c);
+
+	/* The peer closes: the send fails, and so does the write. */
+	c = direct_pair(&p);
+	rlt_close(p.cli_fd);
+	p.cli_fd = -1;
+	n = rlt_tls_writev(p.srv, &(struct iovec){big, BIG}, 1);
+	if (n != -EPIPE && n != -ECONNRESET)
+		fail_msg("write to a closed peer: %zd (%s)", n, rlt_tls_error(p.srv));
+	assert_int_equal(rlt_tls_write(p.srv, big, 1), -EPIPE);
+	pair_close(&p, c);
+	free(big);
+	return NULL;
+}
+
+static void test_stream_stalled_large_write_fails_cleanly(void **state)
+{
+	rlt_test_run(root_stalled_write, NULL);
 }
 
 /* ---- sendfile over TLS, and a cancelled read ---- */
@@ -515,6 +579,7 @@ int main(void)
 	    cmocka_unit_test(test_stream_truncated_record_is_econnaborted),
 	    cmocka_unit_test(test_stream_corrupted_record_is_eproto),
 	    cmocka_unit_test(test_stream_sendfile_over_tls),
+	    cmocka_unit_test(test_stream_stalled_large_write_fails_cleanly),
 	    cmocka_unit_test(test_stream_ktls_or_its_fallback),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
