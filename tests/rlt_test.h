@@ -17,6 +17,317 @@
 
 #include <ringlet.h>
 
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+
+/* ---- Failures inside tasks ----
+ *
+ * cmocka ends a failed test with a longjmp to the test's start, on the
+ * thread that runs the test: from a task it would jump off the task's
+ * stack (or, on another worker's thread, exit the program with the message
+ * lost). So here the functions behind cmocka's assert macros, fail(),
+ * fail_msg() and skip() are replaced (the macros below): outside a task
+ * they are cmocka's own; inside one they print the failure at once (file,
+ * line, message, the task), record it, cancel the root task (so the test
+ * does not wait for what the failed task would have done) and end the
+ * task where it is, as if it had returned rlt_fail(-ENOTRECOVERABLE) (its
+ * defers run; its frames are abandoned, and what they held stays held).
+ * rlt_run (a macro here too) then fails the test from the test's thread
+ * with the first failure's message: "[  FAILED  ]" and the message, as for
+ * a failure outside a task. A skip() in a task skips the test the same way
+ * (unless a failure came first). A failure on a thread that is neither a
+ * task nor the test's (a pool thread) prints its message and aborts. */
+
+/* runtime/task.h, for the harness only. */
+void rlt__task_exit(void *result);
+int rlt__task_cancel_root(void);
+
+#define RLT_TEST_MSG_MAX 2048
+static pthread_mutex_t rlt_test__mu __attribute__((unused)) = PTHREAD_MUTEX_INITIALIZER;
+static int rlt_test__nfail __attribute__((unused));   /* failures in tasks, this rlt_run */
+static int rlt_test__skipped __attribute__((unused)); /* the first event was a skip */
+static char rlt_test__first[RLT_TEST_MSG_MAX] __attribute__((unused));
+static const char *rlt_test__first_file __attribute__((unused)); /* __FILE__: static */
+static int rlt_test__first_line __attribute__((unused));
+static pthread_t rlt_test__main __attribute__((unused));
+static int rlt_test__is_child __attribute__((unused)); /* in rlt_test_fork's child */
+/* Text printed by print_error() (fail_msg's message) in a task, until
+ * the fail() that follows: per thread, as a task prints and fails without
+ * suspending in between. */
+static __thread char rlt_test__pending[RLT_TEST_MSG_MAX] __attribute__((unused));
+static __thread size_t rlt_test__pending_len __attribute__((unused));
+
+__attribute__((constructor)) static void rlt_test__init(void)
+{
+	rlt_test__main = pthread_self();
+}
+
+static inline int rlt_test__in_task(void)
+{
+	return rlt_current() != NULL;
+}
+
+/* A failure on a thread that is not a task (nor the test's own): nothing
+ * to end but the program. */
+static inline int rlt_test__foreign(void)
+{
+	return !rlt_test__in_task() && !pthread_equal(pthread_self(), rlt_test__main);
+}
+
+__attribute__((noreturn)) static inline void rlt_test__end(int skip, const char *file, int line,
+							   const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+__attribute__((noreturn)) static inline void rlt_test__end(int skip, const char *file, int line,
+							   const char *fmt, ...)
+{
+	char what[RLT_TEST_MSG_MAX / 2];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	char msg[RLT_TEST_MSG_MAX];
+	int pl = (int)rlt_test__pending_len;
+	while (pl > 0 && rlt_test__pending[pl - 1] == '\n')
+		pl--;
+	const char *pend = rlt_test__pending;
+	if (pl >= 7 && strncmp(pend, "ERROR: ", 7) == 0) { /* fail_msg's prefix */
+		pend += 7;
+		pl -= 7;
+	}
+	rlt_task *t = rlt_current();
+	if (t)
+		snprintf(msg, sizeof(msg), "%s:%d: %s%s%.*s (in task \"%s\", id %" PRIu64 ")", file,
+			 line, what, pl && what[0] ? ": " : "", pl, pend, rlt_task_name(t),
+			 rlt_task_id(t));
+	else
+		snprintf(msg, sizeof(msg), "%s:%d: %s%s%.*s (on a thread that is not a task)", file,
+			 line, what, pl && what[0] ? ": " : "", pl, pend);
+	rlt_test__pending_len = 0;
+	rlt_test__pending[0] = '\0';
+	fprintf(stderr, "[ IN TASK  ] %s %s\n", skip ? "skipped:" : "failure:", msg);
+	fflush(stderr);
+	if (!t) {
+		/* A pool or foreign thread: cmocka would exit(-1) without the
+		 * message; it is printed above. */
+		abort();
+	}
+	pthread_mutex_lock(&rlt_test__mu);
+	if (rlt_test__nfail == 0 && !rlt_test__skipped) {
+		snprintf(rlt_test__first, sizeof(rlt_test__first), "%s", msg);
+		rlt_test__first_file = file;
+		rlt_test__first_line = line;
+		rlt_test__skipped = skip;
+	}
+	if (!skip)
+		rlt_test__nfail++;
+	pthread_mutex_unlock(&rlt_test__mu);
+	rlt__task_cancel_root();
+	rlt__task_exit(rlt_fail(-ENOTRECOVERABLE));
+	abort(); /* not reached */
+}
+
+static inline void rlt_test__print_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static inline void rlt_test__print_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (rlt_test__in_task() || rlt_test__foreign()) {
+		size_t n = rlt_test__pending_len;
+		if (n + 1 < sizeof(rlt_test__pending)) {
+			int k = vsnprintf(rlt_test__pending + n, sizeof(rlt_test__pending) - n, fmt,
+					  ap);
+			if (k > 0)
+				rlt_test__pending_len = n + (size_t)k < sizeof(rlt_test__pending)
+							    ? n + (size_t)k
+							    : sizeof(rlt_test__pending) - 1;
+		}
+	} else {
+		vprint_error(fmt, ap);
+	}
+	va_end(ap);
+}
+
+#define RLT_TEST__SPECIAL() (rlt_test__in_task() || rlt_test__foreign())
+
+/* cmocka's _fail and _skip do not return (a longjmp, or exit). */
+__attribute__((noreturn)) static inline void rlt_test__fail(const char *file, int line)
+{
+	if (RLT_TEST__SPECIAL())
+		rlt_test__end(0, file, line, "%s", rlt_test__pending_len ? "" : "Failure!");
+	(_fail)(file, line);
+	abort();
+}
+
+__attribute__((noreturn)) static inline void rlt_test__skip(const char *file, int line)
+{
+	if (RLT_TEST__SPECIAL())
+		rlt_test__end(1, file, line, "skip()");
+	(_skip)(file, line);
+	abort();
+}
+
+static inline void rlt_test__assert_true(LargestIntegralType r, const char *expr, const char *file,
+					 int line)
+{
+	if (r || !RLT_TEST__SPECIAL()) {
+		(_assert_true)(r, expr, file, line);
+		return;
+	}
+	rlt_test__end(0, file, line, "%s", expr);
+}
+
+static inline void rlt_test__assert_int_equal(LargestIntegralType a, LargestIntegralType b,
+					      const char *file, int line)
+{
+	if (a == b || !RLT_TEST__SPECIAL()) {
+		(_assert_int_equal)(a, b, file, line);
+		return;
+	}
+	rlt_test__end(0, file, line, "%lld (%#llx) != %lld (%#llx)", (long long)a,
+		      (unsigned long long)a, (long long)b, (unsigned long long)b);
+}
+
+static inline void rlt_test__assert_int_not_equal(LargestIntegralType a, LargestIntegralType b,
+						  const char *file, int line)
+{
+	if (a != b || !RLT_TEST__SPECIAL()) {
+		(_assert_int_not_equal)(a, b, file, line);
+		return;
+	}
+	rlt_test__end(0, file, line, "%lld (%#llx) == %lld (%#llx)", (long long)a,
+		      (unsigned long long)a, (long long)b, (unsigned long long)b);
+}
+
+static inline int rlt_test__str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static inline void rlt_test__assert_string_equal(const char *a, const char *b, const char *file,
+						 int line)
+{
+	if (rlt_test__str_eq(a, b) || !RLT_TEST__SPECIAL()) {
+		(_assert_string_equal)(a, b, file, line);
+		return;
+	}
+	rlt_test__end(0, file, line, "\"%s\" != \"%s\"", a ? a : "(null)", b ? b : "(null)");
+}
+
+static inline void rlt_test__assert_string_not_equal(const char *a, const char *b, const char *file,
+						     int line)
+{
+	if (!rlt_test__str_eq(a, b) || !RLT_TEST__SPECIAL()) {
+		(_assert_string_not_equal)(a, b, file, line);
+		return;
+	}
+	rlt_test__end(0, file, line, "\"%s\" == \"%s\"", a ? a : "(null)", b ? b : "(null)");
+}
+
+static inline void rlt_test__assert_memory_equal(const void *a, const void *b, size_t size,
+						 const char *file, int line)
+{
+	if (!RLT_TEST__SPECIAL() || !a || !b) {
+		(_assert_memory_equal)(a, b, size, file, line);
+		return;
+	}
+	const unsigned char *x = a, *y = b;
+	size_t first = size, ndiff = 0;
+	for (size_t i = 0; i < size; i++)
+		if (x[i] != y[i]) {
+			if (first == size)
+				first = i;
+			ndiff++;
+		}
+	if (ndiff)
+		rlt_test__end(0, file, line,
+			      "%zu of %zu bytes differ, the first at offset %zu: 0x%02x != 0x%02x",
+			      ndiff, size, first, x[first], y[first]);
+}
+
+static inline void rlt_test__assert_memory_not_equal(const void *a, const void *b, size_t size,
+						     const char *file, int line)
+{
+	if (!RLT_TEST__SPECIAL() || !a || !b || memcmp(a, b, size) != 0) {
+		(_assert_memory_not_equal)(a, b, size, file, line);
+		return;
+	}
+	rlt_test__end(0, file, line, "%zu bytes are equal", size);
+}
+
+static inline void rlt_test__assert_in_range(LargestIntegralType v, LargestIntegralType lo,
+					     LargestIntegralType hi, const char *file, int line)
+{
+	if ((v >= lo && v <= hi) || !RLT_TEST__SPECIAL()) {
+		(_assert_in_range)(v, lo, hi, file, line);
+		return;
+	}
+	rlt_test__end(0, file, line, "%llu is not within the range [%llu, %llu]",
+		      (unsigned long long)v, (unsigned long long)lo, (unsigned long long)hi);
+}
+
+static inline void rlt_test__assert_not_in_range(LargestIntegralType v, LargestIntegralType lo,
+						 LargestIntegralType hi, const char *file, int line)
+{
+	if (v < lo || v > hi || !RLT_TEST__SPECIAL()) {
+		(_assert_not_in_range)(v, lo, hi, file, line);
+		return;
+	}
+	rlt_test__end(0, file, line, "%llu is within the range [%llu, %llu]", (unsigned long long)v,
+		      (unsigned long long)lo, (unsigned long long)hi);
+}
+
+#define print_error(...)		     rlt_test__print_error(__VA_ARGS__)
+#define _fail(f, l)			     rlt_test__fail((f), (l))
+#define _skip(f, l)			     rlt_test__skip((f), (l))
+#define _assert_true(r, e, f, l)	     rlt_test__assert_true((r), (e), (f), (l))
+#define _assert_int_equal(a, b, f, l)	     rlt_test__assert_int_equal((a), (b), (f), (l))
+#define _assert_int_not_equal(a, b, f, l)    rlt_test__assert_int_not_equal((a), (b), (f), (l))
+#define _assert_string_equal(a, b, f, l)     rlt_test__assert_string_equal((a), (b), (f), (l))
+#define _assert_string_not_equal(a, b, f, l) rlt_test__assert_string_not_equal((a), (b), (f), (l))
+#define _assert_memory_equal(a, b, n, f, l)  rlt_test__assert_memory_equal((a), (b), (n), (f), (l))
+#define _assert_memory_not_equal(a, b, n, f, l)                                                    \
+	rlt_test__assert_memory_not_equal((a), (b), (n), (f), (l))
+#define _assert_in_range(v, a, b, f, l)	    rlt_test__assert_in_range((v), (a), (b), (f), (l))
+#define _assert_not_in_range(v, a, b, f, l) rlt_test__assert_not_in_range((v), (a), (b), (f), (l))
+
+/* rlt_run, then the failures its tasks recorded, from the calling thread:
+ * the test fails (or is skipped) here, with the first one's message. */
+static inline int rlt_test__run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
+{
+	int rc = (rlt_run)(fn, arg, cfg, result);
+	pthread_mutex_lock(&rlt_test__mu);
+	int nfail = rlt_test__nfail, skipped = rlt_test__skipped;
+	char first[RLT_TEST_MSG_MAX];
+	memcpy(first, rlt_test__first, sizeof(first));
+	const char *file = rlt_test__first_file;
+	int line = rlt_test__first_line;
+	rlt_test__nfail = 0;
+	rlt_test__skipped = 0;
+	rlt_test__first[0] = '\0';
+	pthread_mutex_unlock(&rlt_test__mu);
+	if (!nfail && !skipped)
+		return rc;
+	if (rlt_test__is_child) {
+		/* A death test's child (rlt_test_fork): no test to fail here. */
+		fprintf(stderr, "[  FAILED  ] in a child process: %s\n", first);
+		fflush(NULL);
+		_exit(1);
+	}
+	if (skipped) {
+		print_message("[ SKIPPED  ] in a task: %s\n", first);
+		(_skip)(file, line);
+	}
+	print_error("ERROR: in a task: %s%s\n", first,
+		    nfail > 1 ? " (and later failures, printed above)" : "");
+	(_fail)(file, line);
+	return rc;
+}
+
+#define rlt_run(fn, arg, cfg, res) rlt_test__run((fn), (arg), (cfg), (res))
+
 /* Run fn(arg) as a root task with the default config and assert success. */
 static inline void *rlt_test_run(rlt_task_fn fn, void *arg)
 {
@@ -45,14 +356,16 @@ static inline rlt_spawn_opts rlt_test_on_worker(unsigned w)
 				.worker = w % rlt_runtime_workers(rlt_runtime_self())};
 }
 
-/* Spawn fn(arg) pinned on worker w (as above); asserts it was spawned. */
-static inline rlt_task *rlt_test_spawn_on(rlt_task_fn fn, void *arg, unsigned w)
+/* Spawn fn(arg) pinned on worker w (as above); asserts it was spawned.
+ * The task's default name is fn's. */
+static inline rlt_task *rlt_test__spawn_on(rlt_task_fn fn, void *arg, unsigned w, const char *name)
 {
 	rlt_spawn_opts o = rlt_test_on_worker(w);
-	rlt_task *t = rlt_spawn(fn, arg, &o);
+	rlt_task *t = rlt_spawn_named(fn, arg, &o, name);
 	assert_non_null(t);
 	return t;
 }
+#define rlt_test_spawn_on(fn, arg, w) rlt_test__spawn_on((fn), (arg), (w), #fn)
 
 /* Run fn(arg) under "fault:<opts>,inner=<the policy this run was given>"
  * on two workers (the ctest matrix sets RINGLET_POLICY, which wins over
@@ -89,6 +402,7 @@ static inline int rlt_test_fork(void (*body)(void *arg), void *arg, char *err, s
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		rlt_test__is_child = 1;
 		dup2(p[1], STDERR_FILENO);
 		close(p[0]);
 		alarm(20);
