@@ -454,6 +454,44 @@ static inline int rlt_test_run_child(rlt_task_fn fn, void *arg, char *err, size_
 	return rlt_test_run_child_cfg(fn, arg, NULL, NULL, err, errcap);
 }
 
+/* ---- Fault mode ----
+ *
+ * Under the fault policy (RINGLET_POLICY=fault:..., io/policy_fault.c) an
+ * I/O operation may fail with an injected -EINTR, -EAGAIN, -ENOMEM,
+ * -ECONNRESET or -EIO, transfer less than asked, or be late. A test
+ * consults rlt_test_faulty() to relax its exact expectations to what must
+ * still hold: no hang, no crash, no leak, every error a negative errno
+ * (rlt_test_injected, or a consequence such as -ECANCELED or -EPIPE), and
+ * the data that was delivered correct. */
+static inline int rlt_test_faulty(void)
+{
+	const char *p = getenv("RINGLET_POLICY");
+	return p && strncmp(p, "fault", 5) == 0 && (p[5] == '\0' || p[5] == ':');
+}
+
+/* r (an I/O result) is an error the fault policy injects, in a faulty run. */
+static inline int rlt_test_injected(long long r)
+{
+	return rlt_test_faulty() &&
+	       (r == -EINTR || r == -EAGAIN || r == -ENOMEM || r == -ECONNRESET || r == -EIO);
+}
+
+/* In a faulty run, an injected error r ends the scenario: goto label (its
+ * cleanup). Otherwise r is checked as the test says next. */
+#define rlt_test_on_fault(r, label)                                                                \
+	do {                                                                                       \
+		if (rlt_test_injected(r))                                                          \
+			goto label;                                                                \
+	} while (0)
+
+/* r (an I/O result) is want, or in a faulty run an injected error. */
+#define rlt_test_assert_io(r, want)                                                                \
+	do {                                                                                       \
+		long long rlt_r_ = (long long)(r);                                                 \
+		if (!rlt_test_injected(rlt_r_))                                                    \
+			assert_int_equal(rlt_r_, (want));                                          \
+	} while (0)
+
 /* True when built with a sanitizer (timing bounds are looser there). */
 static inline int rlt_test_sanitized(void)
 {
