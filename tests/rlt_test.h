@@ -21,6 +21,28 @@
 #include <inttypes.h>
 #include <pthread.h>
 
+/* ---- Fault mode ----
+ *
+ * Under the fault policy (RINGLET_POLICY=fault:..., io/policy_fault.c) an
+ * I/O operation may fail with an injected -EINTR, -EAGAIN, -ENOMEM,
+ * -ECONNRESET or -EIO, transfer less than asked, or be late. A test
+ * consults rlt_test_faulty() to relax its exact expectations to what must
+ * still hold: no hang, no crash, no leak, every error a negative errno
+ * (rlt_test_injected, or a consequence such as -ECANCELED or -EPIPE), and
+ * the data that was delivered correct. */
+static inline int rlt_test_faulty(void)
+{
+	const char *p = getenv("RINGLET_POLICY");
+	return p && strncmp(p, "fault", 5) == 0 && (p[5] == '\0' || p[5] == ':');
+}
+
+/* r (an I/O result) is an error the fault policy injects, in a faulty run. */
+static inline int rlt_test_injected(long long r)
+{
+	return rlt_test_faulty() &&
+	       (r == -EINTR || r == -EAGAIN || r == -ENOMEM || r == -ECONNRESET || r == -EIO);
+}
+
 /* ---- Failures inside tasks ----
  *
  * cmocka ends a failed test with a longjmp to the test's start, on the
@@ -46,7 +68,7 @@ int rlt__task_cancel_root(void);
 #define RLT_TEST_MSG_MAX 2048
 static pthread_mutex_t rlt_test__mu __attribute__((unused)) = PTHREAD_MUTEX_INITIALIZER;
 static int rlt_test__nfail __attribute__((unused));   /* failures in tasks, this rlt_run */
-static int rlt_test__skipped __attribute__((unused)); /* the first event was a skip */
+static int rlt_test__skipped __attribute__((unused)); /* the first event: 1 a skip, 2 a fault */
 static char rlt_test__first[RLT_TEST_MSG_MAX] __attribute__((unused));
 static const char *rlt_test__first_file __attribute__((unused)); /* __FILE__: static */
 static int rlt_test__first_line __attribute__((unused));
@@ -106,7 +128,11 @@ __attribute__((noreturn)) static inline void rlt_test__end(int skip, const char 
 			 line, what, pl && what[0] ? ": " : "", pl, pend);
 	rlt_test__pending_len = 0;
 	rlt_test__pending[0] = '\0';
-	fprintf(stderr, "[ IN TASK  ] %s %s\n", skip ? "skipped:" : "failure:", msg);
+	fprintf(stderr, "[ IN TASK  ] %s %s\n",
+		skip == 2 ? "ended by an injected fault:"
+		: skip	  ? "skipped:"
+			  : "failure:",
+		msg);
 	fflush(stderr);
 	if (!t) {
 		/* A pool or foreign thread: cmocka would exit(-1) without the
@@ -126,6 +152,30 @@ __attribute__((noreturn)) static inline void rlt_test__end(int skip, const char 
 	rlt__task_cancel_root();
 	rlt__task_exit(rlt_fail(-ENOTRECOVERABLE));
 	abort(); /* not reached */
+}
+
+/* Fault mode: a failure message (fail_msg's) that shows an injected
+ * error as a number ("rlt_recv: -104 with 7 bytes to go") is taken for the
+ * scenario ended by that fault. */
+static inline int rlt_test__names_injected(const char *m, size_t len)
+{
+	if (!rlt_test_faulty())
+		return 0;
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (m[i] != '-' || m[i + 1] < '0' || m[i + 1] > '9')
+			continue;
+		char prev = i > 0 ? m[i - 1] : ' ';
+		if ((prev >= '0' && prev <= '9') || (prev >= 'a' && prev <= 'z') ||
+		    (prev >= 'A' && prev <= 'Z'))
+			continue;
+		long long v = 0;
+		size_t j = i + 1;
+		while (j < len && m[j] >= '0' && m[j] <= '9' && v < 100000)
+			v = v * 10 + (m[j++] - '0');
+		if ((j == len || m[j] < '0' || m[j] > '9') && rlt_test_injected(-v))
+			return 1;
+	}
+	return 0;
 }
 
 static inline void rlt_test__print_error(const char *fmt, ...)
@@ -156,7 +206,9 @@ static inline void rlt_test__print_error(const char *fmt, ...)
 __attribute__((noreturn)) static inline void rlt_test__fail(const char *file, int line)
 {
 	if (RLT_TEST__SPECIAL())
-		rlt_test__end(0, file, line, "%s", rlt_test__pending_len ? "" : "Failure!");
+		rlt_test__end(
+		    rlt_test__names_injected(rlt_test__pending, rlt_test__pending_len) ? 2 : 0,
+		    file, line, "%s", rlt_test__pending_len ? "" : "Failure!");
 	(_fail)(file, line);
 	abort();
 }
@@ -186,6 +238,16 @@ static inline void rlt_test__assert_int_equal(LargestIntegralType a, LargestInte
 		(_assert_int_equal)(a, b, file, line);
 		return;
 	}
+	/* Fault mode: an operation that got an injected error where the test
+	 * expected another result ends the test's scenario there: the test
+	 * is reported as ended by the fault (cmocka: skipped), not failed.
+	 * (The value the test expected may be either side.) */
+	if (rlt_test_injected((long long)a) || rlt_test_injected((long long)b))
+		rlt_test__end(2, file, line, "%lld != %lld", (long long)a, (long long)b);
+	/* So does a count short of the one expected (the policy cuts
+	 * transfers short): what came was less than the test can check. */
+	if (rlt_test_faulty() && (long long)a >= 0 && (long long)a < (long long)b)
+		rlt_test__end(2, file, line, "%lld != %lld (short)", (long long)a, (long long)b);
 	rlt_test__end(0, file, line, "%lld (%#llx) != %lld (%#llx)", (long long)a,
 		      (unsigned long long)a, (long long)b, (unsigned long long)b);
 }
@@ -316,6 +378,10 @@ static inline int rlt_test__run(rlt_task_fn fn, void *arg, const rlt_config *cfg
 		fflush(NULL);
 		_exit(1);
 	}
+	if (skipped == 2) {
+		print_message("[ FAULTED  ] ended by an injected fault in a task: %s\n", first);
+		(_skip)(file, line);
+	}
 	if (skipped) {
 		print_message("[ SKIPPED  ] in a task: %s\n", first);
 		(_skip)(file, line);
@@ -327,6 +393,35 @@ static inline int rlt_test__run(rlt_task_fn fn, void *arg, const rlt_config *cfg
 }
 
 #define rlt_run(fn, arg, cfg, res) rlt_test__run((fn), (arg), (cfg), (res))
+
+/* In a task of a faulty run, an injected error r ends the scenario there
+ * (the test is reported as ended by the fault, not failed); otherwise
+ * nothing: for the checks that print their own message (fail_msg). */
+#define rlt_test_fault_ends(r)                                                                     \
+	do {                                                                                       \
+		long long rlt_r_ = (long long)(r);                                                 \
+		if (rlt_test_injected(rlt_r_) && rlt_test__in_task())                              \
+			rlt_test__end(2, __FILE__, __LINE__, "%s: %lld", #r, rlt_r_);              \
+	} while (0)
+
+/* In a task of a faulty run, end the scenario: what it tests could not
+ * happen because of a fault (why: a string). */
+#define rlt_test_faulted(why)                                                                      \
+	do {                                                                                       \
+		if (rlt_test_faulty() && rlt_test__in_task())                                      \
+			rlt_test__end(2, __FILE__, __LINE__, "%s", (why));                         \
+	} while (0)
+
+/* r (an I/O result) >= 0; in a faulty run an injected error ends the
+ * scenario (rlt_test_fault_ends). The failure names r's value. */
+#define rlt_test_assert_ok(r)                                                                      \
+	do {                                                                                       \
+		long long rlt_ok_ = (long long)(r);                                                \
+		if (rlt_ok_ < 0) {                                                                 \
+			rlt_test_fault_ends(rlt_ok_);                                              \
+			fail_msg("%s >= 0: got %lld", #r, rlt_ok_);                                \
+		}                                                                                  \
+	} while (0)
 
 /* Run fn(arg) as a root task with the default config and assert success. */
 static inline void *rlt_test_run(rlt_task_fn fn, void *arg)
@@ -454,28 +549,6 @@ static inline int rlt_test_run_child(rlt_task_fn fn, void *arg, char *err, size_
 	return rlt_test_run_child_cfg(fn, arg, NULL, NULL, err, errcap);
 }
 
-/* ---- Fault mode ----
- *
- * Under the fault policy (RINGLET_POLICY=fault:..., io/policy_fault.c) an
- * I/O operation may fail with an injected -EINTR, -EAGAIN, -ENOMEM,
- * -ECONNRESET or -EIO, transfer less than asked, or be late. A test
- * consults rlt_test_faulty() to relax its exact expectations to what must
- * still hold: no hang, no crash, no leak, every error a negative errno
- * (rlt_test_injected, or a consequence such as -ECANCELED or -EPIPE), and
- * the data that was delivered correct. */
-static inline int rlt_test_faulty(void)
-{
-	const char *p = getenv("RINGLET_POLICY");
-	return p && strncmp(p, "fault", 5) == 0 && (p[5] == '\0' || p[5] == ':');
-}
-
-/* r (an I/O result) is an error the fault policy injects, in a faulty run. */
-static inline int rlt_test_injected(long long r)
-{
-	return rlt_test_faulty() &&
-	       (r == -EINTR || r == -EAGAIN || r == -ENOMEM || r == -ECONNRESET || r == -EIO);
-}
-
 /* In a faulty run, an injected error r ends the scenario: goto label (its
  * cleanup). Otherwise r is checked as the test says next. */
 #define rlt_test_on_fault(r, label)                                                                \
@@ -510,5 +583,16 @@ static inline int rlt_test_sanitized(void)
 #else
 #define RLT_TEST_SCALE(n) (n)
 #endif
+
+/* r (an I/O result) > 0; in a faulty run an injected error ends the
+ * scenario. */
+#define rlt_test_assert_pos(r)                                                                     \
+	do {                                                                                       \
+		long long rlt_pos_ = (long long)(r);                                               \
+		if (rlt_pos_ <= 0) {                                                               \
+			rlt_test_fault_ends(rlt_pos_);                                             \
+			fail_msg("%s > 0: got %lld", #r, rlt_pos_);                                \
+		}                                                                                  \
+	} while (0)
 
 #endif

@@ -119,6 +119,24 @@ static void child_skip_in_task(void **state)
 	rlt_test_run(skips, NULL);
 }
 
+/* Fault mode: an assertion that sees an error the fault policy injects
+ * ends the scenario as "faulted" (reported, skipped), not failed. */
+static void *io_fails(void *arg)
+{
+	(void)arg;
+	assert_int_equal(-EIO, 0); /* as if an injected -EIO came back */
+	atomic_store(&after_fail, 1);
+	return NULL;
+}
+
+static void child_injected_fault_in_task(void **state)
+{
+	(void)state;
+	setenv("RINGLET_POLICY", "fault:rate=0,inner=epoll", 1);
+	rlt_config cfg = {.workers = 1};
+	rlt_run(io_fails, NULL, &cfg, NULL);
+}
+
 /* After the failures: the runtime runs normally, on the stacks the failed
  * tasks left (under ASan: no stale redzone trips a new task), and what the
  * failed tasks were expected to do (their defers) was done. */
@@ -150,6 +168,7 @@ static void *root_many(void *arg)
 static void child_then_a_test_passes(void **state)
 {
 	(void)state;
+	unsetenv("RINGLET_POLICY");
 	int ok = 0;
 	rlt_test_run(root_many, &ok);
 	assert_int_equal(ok, 200);
@@ -165,6 +184,7 @@ static int child_main(void)
 	    cmocka_unit_test(child_task_on_other_worker_fails),
 	    cmocka_unit_test(child_string_in_spawned_task),
 	    cmocka_unit_test(child_skip_in_task),
+	    cmocka_unit_test(child_injected_fault_in_task),
 	    cmocka_unit_test(child_then_a_test_passes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
@@ -233,6 +253,8 @@ static void test_failures_in_tasks_are_reported_with_their_messages(void **state
 	assert_non_null(strstr(out, "[  FAILED  ] child_task_on_other_worker_fails"));
 	assert_non_null(strstr(out, "[  FAILED  ] child_string_in_spawned_task"));
 	assert_non_null(strstr(out, "[  SKIPPED ] child_skip_in_task"));
+	assert_non_null(strstr(out, "[ FAULTED  ] ended by an injected fault in a task"));
+	assert_non_null(strstr(out, "[  SKIPPED ] child_injected_fault_in_task"));
 	assert_non_null(strstr(out, "[       OK ] child_then_a_test_passes"));
 	assert_non_null(strstr(out, "defer ran, nothing ran after a failure"));
 	/* Nothing from a sanitizer about the harness (a jump off a stack, a
