@@ -285,6 +285,17 @@ static void *root_limit(void *arg)
 	}
 	assert_int_equal(rlt_reader_readline(r, &got), 5);
 	assert_memory_equal(got, "next\n", 5);
+	/* Another delimiter after a readline's -EMSGSIZE: what readline
+	 * scanned says nothing of it (found by fuzz_bufreader). */
+	memset(line, 'w', sizeof(line));
+	line[10] = ';';
+	line[LIMIT + 5] = '\n';
+	assert_int_equal(rlt_send_all(sv[1], line, LIMIT + 6, 0), LIMIT + 6);
+	assert_int_equal(rlt_reader_readline(r, &got), -EMSGSIZE);
+	assert_int_equal(rlt_reader_readuntil(r, ";", 1, &got), 11);
+	assert_memory_equal(got, line, 11);
+	assert_int_equal(rlt_reader_readline(r, &got), LIMIT - 5);
+	assert_memory_equal(got, line + 11, LIMIT - 5);
 	/* A delimiter longer than the limit cannot be found: -EINVAL. */
 	char big[LIMIT + 1];
 	memset(big, '-', sizeof(big));

@@ -92,7 +92,10 @@ static void *reader(void *arg)
 				n = rlt_reader_readuntil(r, delim, dl, &out);
 			}
 			size_t end = find_end(f->stream, pos, f->len, delim, dl);
-			if (n > 0) {
+			if (dl > lim) {
+				if (n != -EINVAL)
+					abort(); /* a delimiter longer than the limit */
+			} else if (n > 0) {
 				if (memcmp(out, f->stream + pos, (size_t)n) != 0)
 					abort();
 				if (end) {
