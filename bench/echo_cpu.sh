@@ -120,8 +120,11 @@ run_one() {
 read -r -a SV <<<"$SERVERS"
 rotate() { local n=$(($1 % ${#SV[@]})); echo "${SV[@]:n}" "${SV[@]:0:n}"; }
 
-exec 9>/tmp/ringlet-bench.lock
-flock 9
+# (not when bench/suite.sh already holds it: RINGLET_BENCH_LOCKED)
+if [ -z "${RINGLET_BENCH_LOCKED:-}" ]; then
+	exec 9>/tmp/ringlet-bench.lock
+	flock 9
+fi
 echo "== echo at low CPU: server on CPU $SRV_CPU, load on CPU $LOAD_CPU, $ROUNDS round(s) of ${DUR}s, 64 B messages"
 for ROUND in $(seq "$ROUNDS"); do
 	for v in $(rotate "$ROUND"); do run_one c1 "$v" 1 0; done

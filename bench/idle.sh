@@ -121,8 +121,11 @@ run() { # server mode(fresh|used)
 	rm -f "$WORK/hold" "$WORK/client.out"
 }
 
-exec 9>/tmp/ringlet-bench.lock
-flock 9
+# (not when bench/suite.sh already holds it: RINGLET_BENCH_LOCKED)
+if [ -z "${RINGLET_BENCH_LOCKED:-}" ]; then
+	exec 9>/tmp/ringlet-bench.lock
+	flock 9
+fi
 echo "== $N idle connections over loopback (8 source addresses); server on CPU 0"
 printf "%-15s %-6s %8s %10s %10s %12s %12s\n" server mode conns "RSS0 KiB" "RSS1 KiB" "KiB/conn" "PTE KiB/conn"
 for s in $SERVERS; do

@@ -57,7 +57,9 @@ if [ -z "$MYSQLD" ] || [ -z "$INSTALL" ]; then
 fi
 
 export BENCH_BIN=$BIN BENCH_ROOT=$ROOT BENCH_QUICK=$QUICK BENCH_MYSQLD=$MYSQLD BENCH_INSTALL=$INSTALL
-exec flock /tmp/ringlet-bench.lock python3 - <<'PY'
+LOCK=(flock /tmp/ringlet-bench.lock)
+[ -z "${RINGLET_BENCH_LOCKED:-}" ] || LOCK=()
+exec "${LOCK[@]}" python3 - <<'PY'
 import os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
 quick = os.environ["BENCH_QUICK"] == "1"

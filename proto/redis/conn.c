@@ -34,6 +34,10 @@
 /* Stacks of the connection's tasks: their frames are small (buffers are on
  * the heap); hiredis's parser does not recurse. */
 #define IO_STACK (64 * 1024)
+/* The reader completes a read's replies in about CHUNK_PARTS chunks of at
+ * least CHUNK_MIN (see reader_main). */
+#define CHUNK_PARTS 6
+#define CHUNK_MIN   8
 
 static void req_destroy(rlt__redis_req *q)
 {
@@ -363,10 +367,32 @@ static void *reader_main(void *arg)
 		err = rlt__redis_reader_feed(&c->rd, c->rbuf, (size_t)n);
 		if (err)
 			break;
+		/* A deep pipeline's replies arrive many to a read. Completing
+		 * them all before the woken tasks run would leave the server
+		 * idle until every task has issued its next command and the
+		 * writer has sent the lot: one batch in flight at a time, a
+		 * round trip per batch. Yielding every `chunk` replies lets the
+		 * first tasks issue theirs and the writer send them while the
+		 * rest are completed, so a few writes are in flight and both
+		 * sides work at once (50 tasks on one connection: about 1.5-2x
+		 * the commands per second at the same CPU per command; one
+		 * write per ~7 commands instead of 50). A shallow pipeline
+		 * (fewer than 2 * CHUNK_MIN in flight) is completed in one go. */
+		uint64_t inflight = atomic_load_explicit(&c->st_commands, memory_order_relaxed) -
+				    atomic_load_explicit(&c->st_replies, memory_order_relaxed);
+		uint64_t chunk = inflight / CHUNK_PARTS;
+		if (chunk < CHUNK_MIN)
+			chunk = inflight >= 2 * CHUNK_MIN ? CHUNK_MIN : UINT64_MAX;
+		uint64_t k = 0;
 		rlt_redis_reply *r;
-		while ((err = rlt__redis_reader_next(&c->rd, &r)) == 1)
+		while ((err = rlt__redis_reader_next(&c->rd, &r)) == 1) {
 			if ((err = dispatch(c, r)) < 0)
 				break;
+			if (++k == chunk) {
+				k = 0;
+				(void)rlt_yield(); /* -ECANCELED: the next recv sees it */
+			}
+		}
 		if (err < 0)
 			break;
 	}
