@@ -64,7 +64,8 @@ static void memlock_child(void *arg)
 	if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
 		_exit(3);
 	static char page[4096] __attribute__((aligned(4096)));
-	if (mlock(page, sizeof(page)) == 0) {
+	/* (ASan's mlock does nothing and says 0: not a probe there.) */
+	if (!rlt_test_sanitized() && mlock(page, sizeof(page)) == 0) {
 		fprintf(stderr, "mlock succeeded: the limit does not bind\n");
 		_exit(4);
 	}
