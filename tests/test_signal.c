@@ -459,10 +459,10 @@ static void *root_second_signal(void *arg)
 	assert_non_null(p);
 	rlt_set_io_timeout(20 * SEC);
 	char line[64];
-	assert_true(read_line(rlt_process_stdout_fd(p), line, sizeof(line)) > 0);
+	rlt_test_assert_pos(read_line(rlt_process_stdout_fd(p), line, sizeof(line)));
 	assert_string_equal(line, "ready\n");
 	assert_int_equal(rlt_process_kill(p, SIGINT), 0);
-	assert_true(read_line(rlt_process_stdout_fd(p), line, sizeof(line)) > 0);
+	rlt_test_assert_pos(read_line(rlt_process_stdout_fd(p), line, sizeof(line)));
 	assert_string_equal(line, "cancelled 1\n");
 	assert_int_equal(rlt_process_kill(p, SIGINT), 0);
 	int st = 0;
