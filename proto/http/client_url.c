@@ -25,6 +25,20 @@ static bool host_byte_ok(unsigned char c)
 	       c == '-' || c == '.' || c == '_';
 }
 
+/* port (1-65535) in decimal, NUL-terminated; its length. */
+static size_t port_digits(char out[8], int port)
+{
+	char tmp[8];
+	size_t n = 0;
+	do
+		tmp[n++] = (char)('0' + port % 10);
+	while ((port /= 10) > 0);
+	for (size_t i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	out[n] = '\0';
+	return n;
+}
+
 int rlt__http_url_parse(rlt__http_url *u, const char *url)
 {
 	if (!u || !url)
@@ -82,11 +96,16 @@ int rlt__http_url_parse(rlt__http_url *u, const char *url)
 	size_t hlen = (size_t)(host_end - host);
 	if (hlen > 253 + 2)
 		return -EINVAL;
-	snprintf(u->hostport, sizeof(u->hostport), "%.*s:%d", (int)hlen, host, port);
-	if (port == 80)
-		snprintf(u->host_hdr, sizeof(u->host_hdr), "%.*s", (int)hlen, host);
-	else
-		snprintf(u->host_hdr, sizeof(u->host_hdr), "%.*s:%d", (int)hlen, host, port);
+	/* Not snprintf: a fetch parses its URL, and vfprintf's frame reaches a
+	 * second page of a fresh task's stack (a page fault per task in a
+	 * crawler that spawns a task per URL). */
+	char digits[8];
+	size_t dlen = port_digits(digits, port);
+	memcpy(u->hostport, host, hlen);
+	u->hostport[hlen] = ':';
+	memcpy(u->hostport + hlen + 1, digits, dlen + 1);
+	memcpy(u->host_hdr, u->hostport, port == 80 ? hlen : hlen + 1 + dlen);
+	u->host_hdr[port == 80 ? hlen : hlen + 1 + dlen] = '\0';
 	u->port = port;
 	u->target = p;
 	const char *t = p;
