@@ -1,4 +1,4 @@
-/* Shared helpers for the cmocka tests. */
+/* rlt_test: shared helpers for the cmocka tests (tests/rlt_test.h). */
 #ifndef RLT_TEST_H
 #define RLT_TEST_H
 
