@@ -35,5 +35,6 @@
 #include "ringlet/gather.h"
 #include "ringlet/gen.h"
 #include "ringlet/defer.h"
+#include "ringlet/stats.h"
 
 #endif

@@ -105,6 +105,27 @@ static __attribute__((noinline)) int op_outcome(rlt_task *t, op_wait *ow)
 	return res;
 }
 
+/* Bytes moved by a successful op, for the worker's counters: 1 reads,
+ * 2 writes, 0 neither. */
+static const uint8_t op_dir[RLT_OP_COUNT] = {
+    [RLT_OP_READ] = 1,	[RLT_OP_READV] = 1,  [RLT_OP_RECV] = 1, [RLT_OP_RECVMSG] = 1,
+    [RLT_OP_WRITE] = 2, [RLT_OP_WRITEV] = 2, [RLT_OP_SEND] = 2, [RLT_OP_SENDMSG] = 2,
+};
+
+static inline int op_count(rlt_task *t, rlt_op *op, int res)
+{
+	RLT__TRACE(t->worker, RLT__TEV_IO_DONE, (uint64_t)(int64_t)res, NULL, op->code);
+	if (res > 0 && op_dir[op->code]) {
+		/* t->worker: the task may have been stolen since it submitted. */
+		rlt__wstats *st = &t->worker->st;
+		if (op_dir[op->code] == 1)
+			RLT__STAT_ADD(st->bytes_read, (uint64_t)res);
+		else
+			RLT__STAT_ADD(st->bytes_written, (uint64_t)res);
+	}
+	return res;
+}
+
 /* Hand op to the worker's loop and wait. The policy may complete it inside
  * submit (epoll, when the socket is ready): then the task does not suspend.
  * The SQE-style batching is the policy's: nothing reaches the kernel before
@@ -144,11 +165,13 @@ static int op_submit_wait(rlt_task *t, rlt_op *op, uint64_t deadline)
 		}
 	}
 	op->state_ = RLT__OP_SUBMITTING;
+	RLT__STAT_INC(w->st.io_ops);
+	RLT__TRACE(w, RLT__TEV_IO_SUB, (uint64_t)(int64_t)op->fd, NULL, op->code);
 	RLT__POL_SUBMIT(&w->loop, op);
 	if (op->state_ == RLT__OP_DONE) {
 		rlt__wait_abandon(t);
 		rlt__wait_timer_disarm(t);
-		return op->res_;
+		return op_count(t, op, op->res_);
 	}
 	op->state_ = RLT__OP_WAITING;
 	/* Listed until it completes, for an rlt_close of its fd. */
@@ -156,7 +179,7 @@ static int op_submit_wait(rlt_task *t, rlt_op *op, uint64_t deadline)
 	rlt__task_suspend(t);
 	if (__builtin_expect(ow.cause != 0 || (op->deadline && op->res_ == -ECANCELED), 0))
 		return op_outcome(t, &ow);
-	return op->res_;
+	return op_count(t, op, op->res_);
 }
 
 /* The op's deadline: the nearest of the task's scopes and its I/O timeout.

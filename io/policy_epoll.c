@@ -94,6 +94,7 @@
 
 #include "runtime/alloc.h"
 #include "runtime/cpu.h"
+#include "sched/stats.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -169,6 +170,8 @@ typedef struct eloop {
 	uint32_t epoch;	    /* verify periods since init, from 1 */
 	uint64_t epoch_ns;  /* when the current one began */
 	uint64_t verify_ns; /* the period; 0: never look again */
+	rlt__iostats *st;   /* the worker's counters: epoll_waits, events */
+	rlt__iostats own_stats;
 } eloop;
 
 /* ---- parked ops ---- */
@@ -625,6 +628,7 @@ static int ep_init(rlt_loop *loop)
 	if (!e)
 		return -ENOMEM;
 	e->verify_ns = verify_ns;
+	e->st = rlt__loop_stats(loop, &e->own_stats);
 	e->epoch = 1;
 	e->epoch_ns = rlt__mono_ns();
 	e->wake_fd = -1;
@@ -787,12 +791,14 @@ static int ep_poll(rlt_loop *loop, int64_t timeout_ns)
 	}
 	struct epoll_event evs[MAX_EVENTS];
 	int n;
+	RLT__STAT_INC(e->st->enters);
 	if (timeout_ns > 0)
 		n = wait_ns(e, evs, timeout_ns);
 	else
 		n = epoll_wait(e->epfd, evs, MAX_EVENTS, timeout_ns < 0 ? -1 : 0);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
+	RLT__STAT_ADD(e->st->cqes, (uint64_t)n);
 	int done = 0;
 	for (int i = 0; i < n; i++) {
 		if (evs[i].data.u64 == WAKE_TAG) {

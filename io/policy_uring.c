@@ -33,6 +33,7 @@
 
 #include "runtime/alloc.h"
 #include "runtime/coro.h" /* RLT_TSAN */
+#include "sched/stats.h"
 
 #include <errno.h>
 #include <liburing.h>
@@ -81,6 +82,13 @@ typedef struct uring {
 	int ring_fd;	      /* target of MSG_RING wake-ups */
 	int wake_fd;	      /* eventfd, for threads without a ring */
 	uint64_t wake_buf;
+	/* The worker's counters (sched/stats.h), or own_stats for a ring of
+	 * no worker's: SQEs, enters, CQEs, as this file makes them. An
+	 * enter is counted where liburing will make one: a submit with SQEs
+	 * queued (sqpoll: only when the SQ thread sleeps), a get-events, a
+	 * wait. */
+	rlt__iostats *st;
+	rlt__iostats own_stats;
 } uring;
 
 /* Best first. DEFER_TASKRUN runs completions only when we enter the kernel
@@ -231,9 +239,11 @@ static inline struct io_uring_sqe *get_sqe(uring *u)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
 	while (!sqe) {
+		RLT__STAT_INC(u->st->enters);
 		io_uring_submit(&u->ring);
 		sqe = io_uring_get_sqe(&u->ring);
 	}
+	RLT__STAT_INC(u->st->sqes);
 	return sqe;
 }
 
@@ -283,6 +293,7 @@ static int init_common(rlt_loop *loop, bool sqpoll)
 	if (!u)
 		return -ENOMEM;
 	u->wake_fd = -1;
+	u->st = rlt__loop_stats(loop, &u->own_stats);
 	int attach_fd = -1;
 	if (sqpoll && loop->index > 0) {
 		rlt_loop *first = rlt__loop_peer(loop, 0);
@@ -352,6 +363,7 @@ static void link_deadline(uring *u, struct io_uring_sqe *sqe, rlt_op *op)
 	sqe->flags |= IOSQE_IO_LINK;
 	struct io_uring_sqe *lt = io_uring_get_sqe(&u->ring); /* room checked by submit */
 	io_uring_prep_link_timeout(lt, ts, IORING_TIMEOUT_ABS);
+	RLT__STAT_INC(u->st->sqes);
 	io_uring_sqe_set_data64(lt, 0);
 }
 
@@ -373,8 +385,10 @@ void rlt__uring_submit(rlt_loop *loop, rlt_op *op)
 	}
 #endif
 	if (__builtin_expect(op->deadline != 0, 0))
-		while (io_uring_sq_space_left(&u->ring) < 2)
+		while (io_uring_sq_space_left(&u->ring) < 2) {
+			RLT__STAT_INC(u->st->enters);
 			io_uring_submit(&u->ring); /* the op and its timeout go in together */
+		}
 	struct io_uring_sqe *sqe = get_sqe(u);
 	switch ((rlt_opcode)op->code) {
 	case RLT_OP_READ:
@@ -485,6 +499,8 @@ static int reap(uring *u)
 		}
 	}
 	io_uring_cq_advance(&u->ring, n);
+	RLT__STAT_ADD(u->st->cqes, n);
+	RLT__STAT_SET(u->st->cq_overflows, IO_URING_READ_ONCE(*u->ring.cq.koverflow));
 	if (!u->wake_armed && !u->no_rearm)
 		arm_wake(u);
 	return done;
@@ -498,8 +514,11 @@ int rlt__uring_poll(rlt_loop *loop, int64_t timeout_ns)
 		if (u->sqpoll) {
 			/* The SQ thread picks SQEs up; a system call only if it
 			 * sleeps (liburing checks IORING_SQ_NEED_WAKEUP). */
-			if (must_enter)
+			if (must_enter) {
+				if (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_NEED_WAKEUP)
+					RLT__STAT_INC(u->st->enters);
 				io_uring_submit(&u->ring);
+			}
 		} else {
 			if (!must_enter && u->inflight) {
 				/* Completions can be waiting in the kernel (deferred
@@ -509,14 +528,17 @@ int rlt__uring_poll(rlt_loop *loop, int64_t timeout_ns)
 				    !u->taskrun_flag ||
 				    (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_TASKRUN);
 			}
-			if (must_enter)
+			if (must_enter) {
+				RLT__STAT_INC(u->st->enters);
 				io_uring_submit_and_get_events(&u->ring);
+			}
 		}
 		if (!io_uring_cq_ready(&u->ring))
 			return 0; /* the common case of a busy turn: nothing to do */
 		return reap(u);
 	}
 	struct io_uring_cqe *cqe;
+	RLT__STAT_INC(u->st->enters);
 	if (timeout_ns > 0) {
 		struct __kernel_timespec ts = {
 		    .tv_sec = timeout_ns / 1000000000,
@@ -543,6 +565,8 @@ static void wake(rlt_loop *target, rlt_loop *from)
 		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 		io_uring_sqe_set_data64(sqe, 0);
 		/* Now, not at the end of the turn: the target is asleep. */
+		if (!f->sqpoll)
+			RLT__STAT_INC(f->st->enters);
 		io_uring_submit(&f->ring);
 		return;
 	}

@@ -52,7 +52,37 @@ const rlt__cfg_var rlt__cfg_vars[RLT__CFG_N] = {
 			       "cancellation's barrier (xchg: the fallback, for tests)"},
     [RLT__CFG_FAULT_REPORT] = {"RINGLET_FAULT_REPORT", RLT__CFG_BOOL, 0, "0", 0, 1, 0, NULL,
 			       "fault policy: print what was injected"},
+    [RLT__CFG_STATS] = {"RINGLET_STATS", RLT__CFG_BOOL, 0, "0", 0, 1, 0, NULL,
+			"print the runtime's counters on stderr when rlt_run returns"},
+    [RLT__CFG_TIMING] = {"RINGLET_TIMING", RLT__CFG_CHOICE, 0, "auto", 0, 0, 0, "auto|1|0",
+			 "time every task run (histogram, time held; auto: with STATS, "
+			 "or from the console's first top)"},
+    [RLT__CFG_CONTROL] = {"RINGLET_CONTROL", RLT__CFG_STRING, 0, "-", 0, 0, 0, NULL,
+			  "serve the console on this Unix socket (/path, @name; @: "
+			  "@ringlet-<pid>)"},
+    [RLT__CFG_TRACE] = {"RINGLET_TRACE", RLT__CFG_STRING, 0, "-", 0, 0, 0, NULL,
+			"write a Chrome trace of the last events here at exit"},
+    [RLT__CFG_TRACE_SIZE] = {"RINGLET_TRACE_SIZE", RLT__CFG_SIZE, 4u << 20, "4m", 64u << 10,
+			     1ull << 30, 0, NULL, "trace ring buffer per worker"},
 };
+
+char *rlt__settings_str(rlt__settings *s, enum rlt__cfg_id id, size_t *cap)
+{
+	switch (id) {
+	case RLT__CFG_POLICY:
+		*cap = sizeof(s->policy);
+		return s->policy;
+	case RLT__CFG_CONTROL:
+		*cap = sizeof(s->control);
+		return s->control;
+	case RLT__CFG_TRACE:
+		*cap = sizeof(s->trace);
+		return s->trace;
+	default:
+		*cap = 0;
+		return NULL;
+	}
+}
 
 static int parse_u64(const char *s, uint64_t *out, const char **end)
 {
@@ -271,7 +301,9 @@ int rlt__settings_read(rlt__settings *s, const char *(*get)(const char *name), c
 			continue;
 		uint64_t v;
 		int rc = rlt__cfg_parse(var, text, &v);
-		if (rc == 0 && var->kind == RLT__CFG_STRING && strlen(text) >= sizeof(s->policy))
+		size_t cap = 0;
+		char *str = rlt__settings_str(s, (enum rlt__cfg_id)i, &cap);
+		if (rc == 0 && var->kind == RLT__CFG_STRING && (!str || strlen(text) >= cap))
 			rc = -EINVAL;
 		if (rc < 0) {
 			char what[256];
@@ -280,7 +312,7 @@ int rlt__settings_read(rlt__settings *s, const char *(*get)(const char *name), c
 			return rc;
 		}
 		if (var->kind == RLT__CFG_STRING)
-			strcpy(s->policy, text);
+			strcpy(str, text);
 		s->v[i] = v;
 		s->given |= 1u << i;
 	}

@@ -61,6 +61,11 @@ enum rlt__cfg_id {
 	RLT__CFG_SHUTDOWN_MS,
 	RLT__CFG_CANCEL_FENCE,
 	RLT__CFG_FAULT_REPORT,
+	RLT__CFG_STATS,
+	RLT__CFG_TIMING,
+	RLT__CFG_CONTROL,
+	RLT__CFG_TRACE,
+	RLT__CFG_TRACE_SIZE,
 	RLT__CFG_N
 };
 
@@ -71,8 +76,13 @@ extern const rlt__cfg_var rlt__cfg_vars[RLT__CFG_N];
 typedef struct rlt__settings {
 	uint32_t given; /* bit i: variable i was set */
 	uint64_t v[RLT__CFG_N];
-	char policy[160]; /* RINGLET_POLICY's text ("" unless given) */
+	char policy[160];  /* RINGLET_POLICY's text ("" unless given) */
+	char control[108]; /* RINGLET_CONTROL's (a sun_path's room) */
+	char trace[256];   /* RINGLET_TRACE's */
 } rlt__settings;
+
+/* The buffer of string variable id in s (NULL: not a string). */
+char *rlt__settings_str(rlt__settings *s, enum rlt__cfg_id id, size_t *cap);
 
 static inline bool rlt__settings_given(const rlt__settings *s, enum rlt__cfg_id id)
 {

@@ -44,6 +44,7 @@
 #include "runtime/oneshot.h"
 #include "runtime/task.h"
 #include "sched/sched.h"
+#include "sched/stats.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -410,6 +411,7 @@ rlt_pool *rlt_pool_create(const rlt_pool_config *cfg)
 static rlt_pool default_pool;
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 static int default_rc;
+static atomic_bool default_ready; /* made, for rlt__default_pool_stats */
 
 static void default_init(void)
 {
@@ -422,6 +424,15 @@ static void default_init(void)
 	cfg.max_threads = (unsigned)env.v[RLT__CFG_BLOCKING_THREADS];
 	default_rc = pool_init(&default_pool, &cfg);
 	default_pool.is_default = true;
+	atomic_store_explicit(&default_ready, default_rc == 0, memory_order_release);
+}
+
+int rlt__default_pool_stats(rlt_pool_stats *out)
+{
+	/* Without making the pool: a runtime that never used it has none. */
+	if (!atomic_load_explicit(&default_ready, memory_order_acquire))
+		return -ENOENT;
+	return rlt_pool_get_stats(&default_pool, out);
 }
 
 static rlt_pool *resolve(rlt_pool *p)

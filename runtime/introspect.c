@@ -127,12 +127,13 @@ typedef struct dump_req {
 	rlt__oneshot done;
 	uint64_t now;
 	const rlt_task *asker;
+	bool infos; /* rlt__task_infos: records, not text */
 } dump_req;
 
 typedef struct dump_part {
 	rlt__msg m;
 	dump_req *req;
-	char *buf;
+	char *buf; /* text: open_memstream's; infos: an rlt__task_info array */
 	size_t len;
 } dump_part;
 
@@ -147,33 +148,60 @@ static void part_fill(rlt__worker *w, dump_part *p, uint64_t now, const rlt_task
 	fclose(f);
 }
 
+/* w's tasks as records, on w's thread (p->len: how many). */
+static void part_infos(rlt__worker *w, dump_part *p, uint64_t now, const rlt_task *asker)
+{
+	size_t n = 0;
+	for (rlt_task *t = w->all; t; t = t->all_next)
+		n++;
+	p->len = 0;
+	p->buf = n ? rlt__calloc(n, sizeof(rlt__task_info)) : NULL;
+	if (!p->buf)
+		return;
+	rlt__task_info *ti = (rlt__task_info *)(void *)p->buf;
+	for (rlt_task *t = w->all; t && p->len < n; t = t->all_next) {
+		rlt__task_info *o = &ti[p->len++];
+		o->id = t->id;
+		o->worker = w->index;
+		o->state = t == asker ? RLT_TASK_RUNNING : state_of(t, o->what, sizeof(o->what));
+		o->state_name = state_name(o->state);
+		o->age_ns = now > t->born ? now - t->born : 0;
+		o->held_ns = rlt__ticks_to_ns(atomic_load_explicit(&t->held, memory_order_relaxed));
+		snprintf(o->name, sizeof(o->name), "%s", rlt__task_name(t));
+	}
+}
+
 static void part_run(rlt__worker *w, rlt__msg *m)
 {
 	dump_part *p = (dump_part *)m;
 	dump_req *req = p->req;
-	part_fill(w, p, req->now, req->asker);
+	if (req->infos)
+		part_infos(w, p, req->now, req->asker);
+	else
+		part_fill(w, p, req->now, req->asker);
 	/* The last part wakes the requester; after that, p and req may be gone. */
 	if (atomic_fetch_sub_explicit(&req->left, 1, memory_order_acq_rel) == 1) {
 		rlt__oneshot_fire(&req->done);
 	}
 }
 
-int rlt_dump_tasks(FILE *out)
+/* Every worker's part, each made on its worker's thread; the caller (a
+ * task) waits for them. NULL (errno set) on failure. */
+static dump_part *collect(bool infos)
 {
 	rlt__worker *self = rlt__worker_self();
 	rlt_task *t = rlt__task_self();
-	if (!t)
-		return -EPERM;
-	if (!out)
-		return -EINVAL;
 	rlt__runtime *rt = self->rt;
 	unsigned n = rt->nworkers;
 	dump_part *parts = rlt__calloc(n, sizeof(*parts));
-	if (!parts)
-		return -ENOMEM;
+	if (!parts) {
+		errno = ENOMEM;
+		return NULL;
+	}
 	dump_req req;
 	req.now = rlt_now();
 	req.asker = t;
+	req.infos = infos;
 	rlt__oneshot_init(&req.done);
 	atomic_init(&req.left, n);
 	for (unsigned i = 0; i < n; i++) {
@@ -188,6 +216,49 @@ int rlt_dump_tasks(FILE *out)
 			rlt__worker_post(&rt->workers[i], &parts[i].m);
 	part_run(self, &parts[mine].m);
 	rlt__oneshot_wait_k(&req.done, -1, RLT__WK_NONE | RLT__WAIT_NOCANCEL);
+	return parts;
+}
+
+int rlt__task_infos(rlt__task_info **out, size_t *count)
+{
+	if (!rlt__task_self())
+		return -EPERM;
+	dump_part *parts = collect(true);
+	if (!parts)
+		return -ENOMEM;
+	rlt__runtime *rt = rlt__worker_self()->rt;
+	size_t total = 0;
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		total += parts[i].len;
+	rlt__task_info *all = rlt__calloc(total ? total : 1, sizeof(*all));
+	size_t k = 0;
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		if (all && parts[i].len)
+			memcpy(all + k, parts[i].buf, parts[i].len * sizeof(*all));
+		k += parts[i].len;
+		rlt__free(parts[i].buf);
+	}
+	rlt__free(parts);
+	if (!all)
+		return -ENOMEM;
+	*out = all;
+	*count = total;
+	return 0;
+}
+
+int rlt_dump_tasks(FILE *out)
+{
+	rlt__worker *self = rlt__worker_self();
+	rlt_task *t = rlt__task_self();
+	if (!t)
+		return -EPERM;
+	if (!out)
+		return -EINVAL;
+	rlt__runtime *rt = self->rt;
+	unsigned n = rt->nworkers;
+	dump_part *parts = collect(false);
+	if (!parts)
+		return -ENOMEM;
 	fprintf(out, "ringlet: %u worker%s, policy %s\n", n, n == 1 ? "" : "s", rt->policy.spec);
 	for (unsigned i = 0; i < n; i++) {
 		if (parts[i].buf)

@@ -243,6 +243,7 @@ rlt_task *rlt__task_create(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, 
 	 * up): close enough for the dump's age, and no clock read here. */
 	t->born = self && self->rt == rt ? self->now : rlt_now();
 	t->id = next_id(rt, self);
+	atomic_store_explicit(&t->held, 0, memory_order_relaxed);
 	t->fn_name = NULL; /* spawn() sets it */
 	if (opts && opts->name) {
 		strncpy(t->name, opts->name, RLT_TASK_NAME_MAX);
@@ -293,6 +294,8 @@ static inline __attribute__((always_inline)) void task_finished(rlt__worker *w, 
 {
 	t->c.ended_cancelled = t->c.ncancel > 0;
 	rlt__tstate_set(t, RLT__T_DONE);
+	/* Counted before its joiner can see it done: N joined is N counted. */
+	RLT__STAT_INC(w->st.completed);
 	/* After this, t may be freed by its joiner at any moment. */
 	uintptr_t waiter = rlt__oneshot_complete_raw(&t->done);
 	if (waiter)
@@ -417,6 +420,13 @@ static rlt_task *spawn(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, void
 	rlt_task *t = rlt__task_create(rt, self, fn, arg, opts);
 	if (!t)
 		return NULL;
+	if (self) {
+		RLT__STAT_INC(self->st.spawned);
+		RLT__TRACE(self, RLT__TEV_SPAWN, t->id, fn_name, 0);
+	} else {
+		/* From a thread that is not one of rt's workers: rare. */
+		atomic_fetch_add_explicit(&rt->spawned_foreign, 1, memory_order_relaxed);
+	}
 	t->fn_name = fn_name;
 	if (wa)
 		rlt__oneshot_watch(&t->done, wa); /* a new task: cannot fail */

@@ -111,6 +111,7 @@ struct rlt_task {
 	struct rlt__wait *wait; /* the current wait's record, on the task's stack */
 	uint64_t deadline;	/* the nearest scope deadline (UINT64_MAX: none) */
 	uint64_t born;		/* for the dump's age */
+	_Atomic uint64_t held;	/* ticks spent running (RINGLET_TIMING), for the console */
 	/* Rarely used; zeroed in one go by rlt__task_create (keep together). */
 	struct rlt__task_cold {
 		rlt__msg cancel_msg;	   /* routes a cancel to wait_on */

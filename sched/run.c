@@ -18,6 +18,7 @@
  */
 #include "ringlet/cancel.h"
 #include "ringlet/runtime.h"
+#include "ringlet/stats.h"
 
 #include "runtime/alloc.h"
 #include "runtime/cancel.h"
@@ -121,6 +122,18 @@ static int resolve_config(const rlt_config *in, const rlt__settings *env, rlt__r
 	if (GIVEN(SHUTDOWN_MS))
 		grace_ns = VAL(SHUTDOWN_MS);
 	rt->drain_ns = grace_ns;
+
+	/* Task timing: asked for, or implied by the exit report (its poll
+	 * histogram), unless refused; debug mode's slow-task report uses it.
+	 * The console turns it on at its first `top` (runtime/control.c): no
+	 * cost until somebody looks. The tick factor is measured now, not
+	 * then, so that the first look does not hold a worker for it. */
+	uint64_t timing = VAL(TIMING); /* auto | 1 | 0 */
+	rt->timing_allowed = timing != 2;
+	bool timed = rt->slow_ns || timing == 1 || (timing == 0 && VAL(STATS));
+	atomic_init(&rt->observe, timed ? RLT__OBS_TIMING : 0u);
+	if (timed || (rt->timing_allowed && GIVEN(CONTROL)))
+		rlt__ticks_calibrate();
 #undef GIVEN
 #undef VAL
 
@@ -327,6 +340,7 @@ static int rt_alloc(const rlt_config *cfg, rlt__runtime **out)
 		return -ENOMEM;
 	atomic_init(&rt->next_id, 1);
 	atomic_init(&rt->stopping, false);
+	rt->started_ns = rlt__mono_ns();
 	int rc = rlt__settings_load(&rt->settings);
 	if (rc == 0) {
 		rlt__cancel_setup(rt->settings.v[RLT__CFG_CANCEL_FENCE] == 1);
@@ -377,6 +391,11 @@ static int rt_alloc(const rlt_config *cfg, rlt__runtime **out)
 		atomic_init(&w->zombies, NULL);
 		atomic_init(&w->msgs, NULL);
 		atomic_init(&w->parked, 0);
+	}
+	rc = rlt__trace_init(rt);
+	if (rc < 0) {
+		fprintf(stderr, "ringlet: RINGLET_TRACE: %s: no trace\n", strerror(-rc));
+		rc = 0;
 	}
 	*out = rt;
 	return 0;
@@ -430,16 +449,34 @@ static int rt_run_main(rlt__runtime *rt, rlt_task_fn fn, void *arg)
 	if (rt->slow_ns)
 		rlt__dump_signal_install(rt);
 	rlt_spawn_opts opts = {.name = "main"};
+	rlt__control_start(rt, w0); /* reported; the run goes on without */
 	rlt_task *root = rlt__task_create(rt, w0, fn, arg, &opts);
 	if (!root) {
 		rlt__runtime_stop(rt);
 		return -errno;
 	}
 	rt->root = root;
+	root->fn_name = "main"; /* what traces call it */
 	root->worker = w0;
 	rlt__sched_push(w0, root, false);
 	rlt__worker_loop(w0);
 	return 0;
+}
+
+/* RINGLET_STATS=1: the counters' table on stderr, as the run ends. */
+static void print_stats(rlt__runtime *rt)
+{
+	rlt_stats snap;
+	if (rlt_runtime_stats(rt, &snap) < 0)
+		return;
+	ssize_t n = rlt_stats_format(&snap, RLT_STATS_TEXT, NULL, 0);
+	char *buf = n > 0 ? malloc((size_t)n + 1) : NULL;
+	if (buf) {
+		rlt_stats_format(&snap, RLT_STATS_TEXT, buf, (size_t)n + 1);
+		fputs(buf, stderr);
+		free(buf);
+	}
+	rlt_stats_release(&snap);
 }
 
 /* Stop and join the other workers, collect the root's outcome (rc == 0:
@@ -454,6 +491,9 @@ static int rt_teardown(rlt__runtime *rt, unsigned nthreads, int rc, void **resul
 		pthread_join(rt->workers[i].thread, NULL);
 	if (rc == 0 || w0->loop_ready)
 		worker_quiesce(w0);
+	if (rt->settings.v[RLT__CFG_STATS])
+		print_stats(rt);
+	rlt__trace_fini(rt);
 	if (rc == 0) {
 		/* What asyncio.run raises: the main task's failure (rlt_fail),
 		 * -ECANCELED if it ended cancelled, -ENOMEM if it never ran. */
@@ -463,6 +503,7 @@ static int rt_teardown(rlt__runtime *rt, unsigned nthreads, int rc, void **resul
 	}
 	unsigned dropped = 0;
 	teardown(rt, nthreads, &dropped);
+	rlt__control_free(rt);
 	if (w0->altstack)
 		rlt__altstack_leave(w0->altstack);
 	rlt__worker_set_self(NULL);

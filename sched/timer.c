@@ -1,4 +1,5 @@
 #include "sched/timer.h"
+#include "sched/stats.h"
 
 #include "runtime/alloc.h"
 
@@ -195,6 +196,7 @@ int rlt__timer_add(rlt__timer_heap *th, rlt__timer *tm)
 {
 	if (th->n + th->wheel_n == th->cap && grow(th) < 0)
 		return -ENOMEM;
+	RLT__STAT_INC(th->armed);
 	uint64_t s = tm->deadline >> RLT__TIMER_SLOT_SHIFT;
 	if (s - th->cursor < RLT__TIMER_SLOTS) /* also false when s < cursor */
 		return wheel_push(th, tm, (unsigned)s & SLOT_MASK);
@@ -205,6 +207,7 @@ int rlt__timer_add(rlt__timer_heap *th, rlt__timer *tm)
 void rlt__timer_del(rlt__timer_heap *th, rlt__timer *tm)
 {
 	uint32_t i = tm->idx;
+	RLT__STAT_INC(th->removed);
 	if (i & RLT__TIMER_WHEEL) {
 		wheel_unlink(th, tm);
 		tm->idx = RLT__TIMER_IDLE;
@@ -228,6 +231,7 @@ unsigned rlt__timer_run(rlt__timer_heap *th, uint64_t now)
 	while (th->n && th->h[0].deadline <= now) {
 		rlt__timer *tm = th->h[0].tm;
 		rlt__timer_del(th, tm);
+		RLT__STAT_INC(th->fired);
 		tm->fn(tm); /* may arm new timers (which go after this one) */
 		ran++;
 	}

@@ -67,6 +67,9 @@ typedef struct rlt__timer_heap {
 	 * timer's slot is in [cursor, cursor + SLOTS). */
 	uint64_t cursor;
 	uint64_t bits[RLT__TIMER_SLOTS / 64]; /* non-empty wheel slots */
+	/* Counters (sched/stats.h's rules: the owner writes, others read
+	 * racily): timers added, fired, and taken off (fired or cancelled). */
+	_Atomic uint64_t armed, fired, removed;
 	rlt__timer_bucket wheel[RLT__TIMER_SLOTS];
 } rlt__timer_heap;
 

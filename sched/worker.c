@@ -82,6 +82,12 @@ void rlt__worker_set_self(rlt__worker *w)
 	tls_worker = w;
 }
 
+rlt__iostats *rlt__loop_stats(rlt_loop *loop, rlt__iostats *sink)
+{
+	rlt__worker *w = loop ? loop->runtime_ : NULL;
+	return w ? &w->st.io : sink;
+}
+
 /* Declared in io/policy.h. */
 static rlt__settings loop_defaults;
 static pthread_once_t loop_defaults_once = PTHREAD_ONCE_INIT;
@@ -234,6 +240,11 @@ static void notify_idle(rlt__runtime *rt)
 		rlt__worker_kick(&rt->workers[i]);
 }
 
+static inline uint32_t pin_len(rlt__worker *w)
+{
+	return atomic_load_explicit(&w->pin_len, memory_order_relaxed);
+}
+
 static inline void pin_push(rlt__worker *w, rlt_task *t)
 {
 	t->next = NULL;
@@ -242,7 +253,7 @@ static inline void pin_push(rlt__worker *w, rlt_task *t)
 	else
 		w->pin_head = t;
 	w->pin_tail = t;
-	w->pin_len++;
+	atomic_store_explicit(&w->pin_len, pin_len(w) + 1, memory_order_relaxed);
 }
 
 static inline rlt_task *pin_pop(rlt__worker *w)
@@ -252,7 +263,7 @@ static inline rlt_task *pin_pop(rlt__worker *w)
 		w->pin_head = t->next;
 		if (!w->pin_head)
 			w->pin_tail = NULL;
-		w->pin_len--;
+		atomic_store_explicit(&w->pin_len, pin_len(w) - 1, memory_order_relaxed);
 	}
 	return t;
 }
@@ -285,7 +296,7 @@ void rlt__sched_push(rlt__worker *w, rlt_task *t, bool lifo)
 
 static inline bool has_local_work(rlt__worker *w)
 {
-	return w->lifo || w->pin_len || rlt__local_q_len(&w->lq);
+	return w->lifo || pin_len(w) || rlt__local_q_len(&w->lq);
 }
 /* On t's own worker: disarm its wait timer, queue it. */
 static inline void wake_local(rlt__worker *w, rlt_task *t)
@@ -310,6 +321,13 @@ static inline void kick_if_parked(rlt__worker *w)
 
 void rlt__sched_push_remote(rlt__worker *w, rlt_task *t)
 {
+	/* Counted before the push: the owner counts it drained (remote_in)
+	 * only after, so sent - drained is never short. */
+	rlt__worker *self = tls_worker;
+	if (self && self->rt == w->rt)
+		RLT__STAT_INC(self->st.remote_sent[w->index]);
+	else
+		atomic_fetch_add_explicit(&w->remote_foreign, 1, memory_order_relaxed);
 	rlt_task *head = atomic_load_explicit(&w->inbox, memory_order_relaxed);
 	do
 		t->next = head;
@@ -383,6 +401,8 @@ void rlt__worker_kick(rlt__worker *w)
 	    self && self != w && self->rt == w->rt && self->loop_ready ? &self->loop : NULL;
 	if (!self && tls_foreign_loop && tls_foreign_loop->policy == w->loop.policy)
 		from = tls_foreign_loop;
+	if (self)
+		RLT__STAT_INC(self->st.unparks);
 	w->loop.policy->wake(&w->loop, from);
 }
 
@@ -397,11 +417,14 @@ static void drain_inbox(rlt__worker *w)
 		fifo = t;
 		t = next;
 	}
+	uint64_t n = 0;
 	while (fifo) {
 		rlt_task *next = fifo->next;
 		wake_local(w, fifo);
 		fifo = next;
+		n++;
 	}
+	RLT__STAT_ADD(w->st.remote_in, n);
 }
 
 static void drain_zombies(rlt__worker *w)
@@ -434,7 +457,7 @@ static inline rlt_task *next_task(rlt__worker *w)
 		if (t)
 			return t;
 	}
-	if (w->pin_len && (w->tick & 1))
+	if (pin_len(w) && (w->tick & 1))
 		return pin_pop(w);
 	t = rlt__local_q_pop(&w->lq);
 	if (t)
@@ -442,20 +465,35 @@ static inline rlt_task *next_task(rlt__worker *w)
 	return pin_pop(w);
 }
 
-/* Debug mode: run t and report it if it held the worker too long (asyncio
+/* Something observes task runs (rt->observe): the trace records the run's
+ * begin and end; task timing runs t between two reads of the tick counter,
+ * records how long it ran in the histogram, its poll time and the task's
+ * time held, and reports it if it held the worker too long (asyncio
  * reports a slow callback the same way: once it is over). */
-static __attribute__((noinline)) void run_timed(rlt__worker *w, rlt_task *t)
+static __attribute__((noinline)) void run_observed(rlt__worker *w, rlt_task *t, unsigned obs)
 {
-	uint64_t t0 = rlt__mono_ns();
-	rlt__coro_switch(&w->sched, &t->coro, 0);
-	uint64_t dt = rlt__mono_ns() - t0;
-	if (dt > w->rt->slow_ns)
-		fprintf(
-		    stderr,
-		    "ringlet: task \"%s\" (id %llu) ran %.1f ms on worker %u without suspending "
-		    "(slow_ms %llu): a blocking call? run it with rlt_run_blocking()\n",
-		    rlt__task_name(t), (unsigned long long)t->id, (double)dt / 1e6, w->index,
-		    (unsigned long long)(w->rt->slow_ns / 1000000u));
+	if (obs & RLT__OBS_TRACE)
+		RLT__TRACE(w, RLT__TEV_RUN_B, t->id, t->fn_name, 0);
+	if (!(obs & RLT__OBS_TIMING)) {
+		rlt__coro_switch(&w->sched, &t->coro, 0);
+	} else {
+		uint64_t t0 = rlt__ticks();
+		rlt__coro_switch(&w->sched, &t->coro, 0);
+		uint64_t ticks = rlt__ticks() - t0;
+		uint64_t dt = rlt__ticks_to_ns(ticks);
+		RLT__STAT_INC(w->st.hist[rlt__hist_bucket(dt)]);
+		RLT__STAT_ADD(w->st.poll_ns, dt);
+		RLT__STAT_ADD(t->held, ticks);
+		if (w->rt->slow_ns && dt > w->rt->slow_ns)
+			fprintf(stderr,
+				"ringlet: task \"%s\" (id %llu) ran %.1f ms on worker %u without "
+				"suspending (slow_ms %llu): a blocking call? run it with "
+				"rlt_run_blocking()\n",
+				rlt__task_name(t), (unsigned long long)t->id, (double)dt / 1e6,
+				w->index, (unsigned long long)(w->rt->slow_ns / 1000000u));
+	}
+	if (obs & RLT__OBS_TRACE)
+		RLT__TRACE(w, RLT__TEV_RUN_E, t->id, NULL, rlt__tstate(t));
 }
 
 /* A searcher that found work, wherever (stolen, its own queues, its inbox,
@@ -483,8 +521,10 @@ static inline void run_task(rlt__worker *w, rlt_task *t)
 	uint32_t turn = atomic_load_explicit(&w->turn, memory_order_relaxed);
 	atomic_store_explicit(&w->running, t, memory_order_relaxed);
 	atomic_store_explicit(&w->turn, turn + 1, memory_order_release);
-	if (__builtin_expect(w->rt->slow_ns != 0, 0)) {
-		run_timed(w, t);
+	RLT__STAT_INC(w->st.polls);
+	unsigned obs = atomic_load_explicit(&w->rt->observe, memory_order_relaxed);
+	if (__builtin_expect(obs != 0, 0)) {
+		run_observed(w, t, obs);
 	} else {
 		rlt__coro_switch(&w->sched, &t->coro, 0);
 	}
@@ -532,8 +572,18 @@ static rlt_task *steal_work(rlt__worker *w)
 	unsigned start = next_rand(w) % n;
 	for (unsigned i = 0; i < n && !t; i++) {
 		unsigned v = (start + i) % n;
-		if (v != w->index)
+		if (v != w->index) {
 			t = rlt__local_q_steal(&rt->workers[v].lq, &w->lq);
+			if (t) {
+				/* The thief's queue was empty: all it holds now came
+				 * with t. */
+				uint64_t got = 1u + rlt__local_q_len(&w->lq);
+				RLT__STAT_INC(w->st.steals);
+				RLT__STAT_ADD(w->st.stolen_in, got);
+				RLT__STAT_ADD(w->st.stolen_from[v], got);
+				RLT__TRACE(w, RLT__TEV_STEAL, v, NULL, (uint32_t)got);
+			}
+		}
 	}
 	if (!t)
 		t = rlt__global_q_pop_into(&rt->global, &w->lq, TURN_BUDGET);
@@ -686,13 +736,24 @@ static void park(rlt__worker *w, uint64_t *cpu_ns)
 		}
 		rlt__stack_trim(&w->stacks);
 		uint64_t c0 = measure ? thread_cpu_ns() : 0;
+		/* The sleep is timed for the counters (parked_ns): one clock
+		 * read more per sleep, which costs microseconds anyway. */
+		uint64_t slept = rlt__mono_ns();
+		RLT__STAT_INC(w->st.parks);
+		RLT__STAT_SET(w->st.park_since, slept);
+		RLT__TRACE(w, RLT__TEV_PARK_B, 0, NULL, 0);
 		RLT__POL_POLL(&w->loop, timeout);
+		RLT__TRACE(w, RLT__TEV_PARK_E, 0, NULL, 0);
 		if (measure) {
 			*cpu_ns = thread_cpu_ns() - c0;
 			w->parks = 0;
 		}
 		w->now = rlt__mono_ns(); /* after a sleep, the cached clock is stale */
 		w->woke_ns = w->now;
+		/* Added before the mark is cleared: a snapshot in between counts
+		 * the sleep twice (busy time dips) rather than not at all. */
+		RLT__STAT_ADD(w->st.parked_ns, w->now - slept);
+		RLT__STAT_SET(w->st.park_since, 0);
 	}
 	atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst);
 	if (multi && !rlt__idle_unpark_self(&rt->idle, w->index))
@@ -702,8 +763,10 @@ static void park(rlt__worker *w, uint64_t *cpu_ns)
 void rlt__worker_loop(rlt__worker *w)
 {
 	rlt__runtime *rt = w->rt;
+	RLT__STAT_SET(w->st.started_ns, rlt__mono_ns());
 	while (!stopping(w)) {
-		uint32_t budget = rlt__local_q_len(&w->lq) + w->pin_len + (w->lifo != NULL);
+		RLT__STAT_INC(w->st.turns);
+		uint32_t budget = rlt__local_q_len(&w->lq) + pin_len(w) + (w->lifo != NULL);
 		if (budget > TURN_BUDGET)
 			budget = TURN_BUDGET;
 		rlt_task *t;
@@ -779,6 +842,7 @@ void rlt__worker_loop(rlt__worker *w)
 			w->spins++;
 			found = spin_for_work(w, t0 + win, &first);
 			spin_done(w);
+			RLT__STAT_ADD(w->st.spin_ns, rlt__mono_ns() - t0);
 		}
 		uint64_t cpu = 0;
 		if (!found)
@@ -833,7 +897,7 @@ unsigned rlt__worker_drop_queued(rlt__worker *w)
 	dropped += drop_unstarted(chain);
 	dropped += drop_unstarted(w->pin_head);
 	w->pin_head = w->pin_tail = NULL;
-	w->pin_len = 0;
+	atomic_store_explicit(&w->pin_len, 0, memory_order_relaxed);
 	return dropped;
 }
 

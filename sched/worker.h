@@ -12,6 +12,8 @@
 #include "sched/idle.h"
 #include "sched/runq.h"
 #include "sched/spin.h"
+#include "sched/stats.h"
+#include "sched/trace.h"
 #include "sched/timer.h"
 
 #include "io/policy.h"
@@ -30,6 +32,10 @@ typedef struct rlt__pipe {
 } rlt__pipe;
 #define RLT__PIPE_CACHE 4
 
+/* rlt__runtime.observe */
+#define RLT__OBS_TIMING 1u
+#define RLT__OBS_TRACE	2u
+
 /* rlt__runtime.attn */
 #define RLT__ATTN_DUMP	1u /* SIGQUIT asked for a dump (debug mode) */
 #define RLT__ATTN_DRAIN 2u /* the root returned: shutdown drain */
@@ -41,6 +47,9 @@ typedef struct rlt__worker {
 	_Atomic(rlt_task *) zombies; /* tasks of ours freed elsewhere: unlink+free */
 	_Atomic(rlt__msg *) msgs;    /* messages for the loop (rlt__worker_post) */
 	atomic_int parked;	     /* 1 while (about to be) asleep in the kernel */
+	/* Tasks pushed into inbox by threads that are not this runtime's
+	 * workers (pool threads, foreign wakers): their only shared counter. */
+	_Atomic uint64_t remote_foreign;
 	/* For the watchdog (sched/watchdog.c), written by the worker only:
 	 * turn is odd while a task runs (bumped with a release store before
 	 * and after each switch), running is that task. A turn that stays the
@@ -57,6 +66,7 @@ typedef struct rlt__worker {
 
 	/* The worker's own. */
 	_Alignas(64) rlt__runtime *rt;
+	rlt__tring *trace; /* RINGLET_TRACE's ring (sched/trace.h), or NULL */
 	unsigned index;
 	rlt__coro sched;   /* the thread's own stack: where the loop runs */
 	rlt_task *current; /* running task, NULL in the loop */
@@ -64,7 +74,9 @@ typedef struct rlt__worker {
 	unsigned lifo_runs;
 	rlt_task *pin_head,
 	    *pin_tail; /* private FIFO, never stolen: pinned tasks (all with no_steal) */
-	uint32_t pin_len;
+	/* Written by the owner only (relaxed load and store, a plain add),
+	 * read by rlt_runtime_stats. */
+	_Atomic uint32_t pin_len;
 	uint32_t tick;
 	uint32_t rng;		  /* xorshift state for victim order */
 	uint64_t id_next, id_end; /* task ids reserved by this worker */
@@ -95,6 +107,9 @@ typedef struct rlt__worker {
 	void *altstack;
 	pthread_t thread;
 	int init_rc;
+	/* Counters (sched/stats.h): written by this worker only, read racily
+	 * by rlt_runtime_stats. Their own lines: the hot ones first. */
+	_Alignas(64) rlt__wstats st;
 } rlt__worker;
 
 struct rlt__runtime {
@@ -111,6 +126,14 @@ struct rlt__runtime {
 	bool spin_fixed;       /* RINGLET_SPIN=fixed: always the whole spin_ns */
 	atomic_uint nspinning; /* workers spinning now (adaptive) */
 	uint64_t slow_ns;      /* debug: report tasks running longer (0: off) */
+	/* RLT__OBS_* bits: what every task switch must also do, read with one
+	 * relaxed load (a plain one on x86-64) and one branch. TIMING: time
+	 * each task run (RINGLET_TIMING; debug's slow_ns; or the console's
+	 * first `top`, if timing_allowed). TRACE: record runs in the trace. */
+	atomic_uint observe;
+	bool timing_allowed;
+	_Atomic uint64_t spawned_foreign; /* spawns from threads not ours */
+	uint64_t started_ns;		  /* when rlt_run started (rlt_runtime_stats) */
 	rlt__policy_choice policy;
 	rlt__settings settings; /* the RINGLET_* variables, read by rlt_run */
 	atomic_bool stopping;
@@ -142,6 +165,8 @@ struct rlt__runtime {
 	pthread_mutex_t wd_lock;
 	pthread_cond_t wd_cond;
 	bool wd_stop;
+	struct rlt__control *control; /* RINGLET_CONTROL (runtime/control.c) */
+	struct rlt__trace *trace;     /* RINGLET_TRACE (sched/trace.c) */
 };
 
 /* Start and stop the watchdog thread (sched/run.c, around the workers'
@@ -181,6 +206,26 @@ void rlt__runtime_jobs_drain(rlt__runtime *rt);
 void rlt__dump_signal_install(rlt__runtime *rt);
 void rlt__dump_signal_remove(rlt__runtime *rt);
 void rlt__dump_worker(rlt__worker *w, unsigned gen);
+/* One live task, as the console lists it (runtime/introspect.c). */
+typedef struct rlt__task_info {
+	uint64_t id;
+	uint64_t age_ns;
+	uint64_t held_ns; /* time it ran (0 unless task timing is on) */
+	unsigned worker;  /* its owner: the worker that first ran it */
+	int state;	  /* RLT_TASK_* */
+	const char *state_name;
+	char what[48]; /* what it waits for */
+	char name[RLT_TASK_NAME_MAX + 1];
+} rlt__task_info;
+/* Every live task of the caller's runtime, each listed by its owner on its
+ * thread (suspends the calling task until all have answered). *out:
+ * rlt__free it. 0, -EPERM (not in a task), -ENOMEM. */
+int rlt__task_infos(rlt__task_info **out, size_t *count);
+/* The console's socket (RINGLET_CONTROL, runtime/control.c): open it and
+ * queue its task on w (before the root task); 0, or a negative errno
+ * (reported; the runtime runs without). Free closes what is left. */
+int rlt__control_start(rlt__runtime *rt, rlt__worker *w);
+void rlt__control_free(rlt__runtime *rt);
 /* The root task returned: cancel the other tasks and let them finish
  * (rt->drain_ns), or stop at once. */
 void rlt__runtime_root_done(rlt__runtime *rt);

@@ -290,6 +290,20 @@ RLT_API int rlt_http_router_handle(rlt_http_request *req, rlt_http_response *res
 /* Free r (once no server uses it). NULL is ignored. */
 RLT_API void rlt_http_router_free(rlt_http_router *r);
 
+/* ---- metrics ---- */
+
+/*
+ * A handler that serves the runtime's counters (include/ringlet/stats.h) in
+ * the Prometheus text format 0.0.4 (Content-Type text/plain;
+ * version=0.0.4), for a scraper: route it, e.g.
+ *   rlt_http_router_add(r, "GET", "/metrics", 0, rlt_http_metrics_handler, NULL);
+ * arg: the runtime (an rlt_runtime *), or NULL for the one serving the
+ * request. GET and HEAD; another method gets 405. Suspends while the
+ * response is sent. 0 or a negative errno (the server then answers 500):
+ * -ENOMEM.
+ */
+RLT_API int rlt_http_metrics_handler(rlt_http_request *req, rlt_http_response *res, void *rt);
+
 RLT_EXTERN_C_END
 
 /* The client (aiohttp's ClientSession): its own header, part of this one. */
