@@ -828,9 +828,19 @@ static size_t msg_len(unsigned id, unsigned round)
 	return 1 + (id * 977u + round * 4099u) % MAXMSG;
 }
 
+/* Fault mode: a pair's side that a fault ended leaves its socket open
+ * (its frames are abandoned), and the other side would wait for it for
+ * ever: a time limit on every operation ends that wait. */
+static void many_fault_limit(void)
+{
+	if (rlt_test_faulty())
+		rlt_set_io_timeout(5 * RLT_NSEC_PER_SEC);
+}
+
 static void *many_server(void *arg)
 {
 	many_state *ms = arg;
+	many_fault_limit();
 	int fd = rlt_accept(ms->lfd, NULL, NULL, SOCK_CLOEXEC);
 	rlt_test_assert_ok(fd);
 	unsigned char *buf = malloc(MAXMSG);
@@ -866,6 +876,7 @@ static void *many_client(void *arg)
 {
 	client_arg *ca = arg;
 	many_state *ms = ca->ms;
+	many_fault_limit();
 	int fd = tcp_socket(ms->where.ss.ss_family);
 	assert_int_equal(rlt_connect(fd, (struct sockaddr *)&ms->where.ss, ms->where.len), 0);
 	unsigned char *buf = malloc(MAXMSG);
