@@ -3,6 +3,7 @@
  * on ringlet's HTTP library; also the server of bench/http.sh.
  *
  *   ringlet-http [-a ADDR] [-p PORT] [-w WORKERS] [-P POLICY] [-d DIR] [-s] [-q]
+ *                [--cert FILE --key FILE [--ktls]]
  *
  *   -a ADDR     address to listen on (default 127.0.0.1; 0.0.0.0 for all)
  *   -p PORT     port (default 8000; 0 picks a free one)
@@ -12,6 +13,11 @@
  *   -s          one shared acceptor instead of a listener per worker
  *   -q          quiet: no startup line
  *   -T          no timeouts (header, idle, I/O): to measure what they cost
+ *   --cert FILE --key FILE
+ *               serve HTTPS (ringlet_tls): the certificate (PEM, then its
+ *               chain) and its private key
+ *   --ktls      with --cert: kernel TLS for sending where the kernel has it
+ *               (RLT_TLS_KTLS; files then go out by splice, no copy)
  *
  * Routes: GET /plaintext ("Hello, World!"), GET /json ({"message":"Hello
  * world"}, the seed's FastAPI app's `/`), and everything else from DIR:
@@ -22,6 +28,7 @@
 #include <ringlet.h>
 #include <ringlet/http.h>
 #include <ringlet/signal.h>
+#include <ringlet/tls.h>
 
 #include <fcntl.h>
 #include <getopt.h>
@@ -228,6 +235,8 @@ struct args {
 	const char *addr;
 	int port;
 	bool shared, quiet, no_timeouts;
+	const char *cert, *key;
+	bool ktls;
 };
 
 /* Waits for SIGINT or SIGTERM, then asks the server to shut down. */
@@ -266,6 +275,18 @@ static void *amain(void *arg)
 		fprintf(stderr, "ringlet-http: bad address %s\n", hostport);
 		return (void *)1;
 	}
+	rlt_tls_ctx *tls = NULL;
+	if (a->cert) {
+		rlt_tls_ctx_opts to = {.flags = RLT_TLS_SERVER | (a->ktls ? RLT_TLS_KTLS : 0),
+				       .cert_file = a->cert,
+				       .key_file = a->key,
+				       .alpn = "http/1.1"};
+		if (!(tls = rlt_tls_ctx_new(&to))) {
+			fprintf(stderr, "ringlet-http: TLS: %s\n", rlt_tls_ctx_error());
+			rlt_signal_close(watch);
+			return (void *)1;
+		}
+	}
 	rlt_http_server *s = rlt_http_server_start(&(rlt_http_server_opts){
 	    .addrs = &la,
 	    .naddrs = 1,
@@ -275,9 +296,11 @@ static void *amain(void *arg)
 	    .header_timeout = a->no_timeouts ? -1 : 0,
 	    .idle_timeout = a->no_timeouts ? -1 : 0,
 	    .io_timeout = a->no_timeouts ? -1 : 0,
+	    .tls = tls,
 	});
 	if (!s) {
 		fprintf(stderr, "ringlet-http: %s: %s\n", hostport, strerror(errno));
+		rlt_tls_ctx_free(tls);
 		rlt_signal_close(watch);
 		return (void *)1;
 	}
@@ -285,8 +308,8 @@ static void *amain(void *arg)
 	if (!a->quiet) {
 		char b[128];
 		rlt_addr_format(&la, b, sizeof(b));
-		printf("ringlet-http: serving on http://%s/ (%u workers, %s)\n", b,
-		       rlt_runtime_workers(rlt_runtime_self()),
+		printf("ringlet-http: serving on %s://%s/ (%u workers, %s)\n",
+		       tls ? "https" : "http", b, rlt_runtime_workers(rlt_runtime_self()),
 		       rlt_runtime_policy(rlt_runtime_self()));
 		fflush(stdout);
 	}
@@ -297,6 +320,7 @@ static void *amain(void *arg)
 	rlt_join(st, NULL);
 	rlt_signal_close(watch);
 	rlt_http_server_free(s);
+	rlt_tls_ctx_free(tls);
 	rlt_http_router_free(r);
 	return NULL;
 }
@@ -308,8 +332,21 @@ int main(int argc, char **argv)
 	rlt_config_init(&cfg);
 	const char *dir = ".";
 	int opt;
-	while ((opt = getopt(argc, argv, "a:p:w:P:d:sqTh")) != -1) {
+	static const struct option longs[] = {{"cert", required_argument, NULL, 'C'},
+					      {"key", required_argument, NULL, 'K'},
+					      {"ktls", no_argument, NULL, 'k'},
+					      {0}};
+	while ((opt = getopt_long(argc, argv, "a:p:w:P:d:sqTh", longs, NULL)) != -1) {
 		switch (opt) {
+		case 'C':
+			a.cert = optarg;
+			break;
+		case 'K':
+			a.key = optarg;
+			break;
+		case 'k':
+			a.ktls = true;
+			break;
 		case 'a':
 			a.addr = optarg;
 			break;
@@ -337,10 +374,14 @@ int main(int argc, char **argv)
 		default:
 			fprintf(stderr,
 				"usage: %s [-a ADDR] [-p PORT] [-w WORKERS] [-P POLICY] "
-				"[-d DIR] [-s] [-q] [-T]\n",
+				"[-d DIR] [-s] [-q] [-T] [--cert FILE --key FILE [--ktls]]\n",
 				argv[0]);
 			return 2;
 		}
+	}
+	if (!a.cert != !a.key) {
+		fprintf(stderr, "ringlet-http: --cert and --key go together\n");
+		return 2;
 	}
 	dirfd_root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd_root < 0) {

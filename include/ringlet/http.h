@@ -101,6 +101,14 @@ typedef struct rlt_http_server_opts {
 	int64_t grace;		/* RLT_HTTP_GRACE: then remaining handlers are cancelled */
 	int backlog;		/* listen(2) backlog; 0: SOMAXCONN */
 	size_t stack_size;	/* connection tasks' stacks; 0: the runtime's default */
+	/* HTTPS: a server context of <ringlet/tls.h> (rlt_tls_ctx_new with
+	 * RLT_TLS_SERVER, a certificate and its key). Each connection's task
+	 * runs the TLS handshake first, within header_timeout; a client that
+	 * fails it (plain HTTP to this port, a bad hello, silence) is closed
+	 * without a response. Files go out encrypted in user space
+	 * (rlt_tls_sendfile). NULL: plain HTTP. Not copied: keep it until
+	 * rlt_http_server_wait has returned. */
+	struct rlt_tls_ctx *tls;
 } rlt_http_server_opts;
 
 /*

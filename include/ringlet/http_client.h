@@ -40,14 +40,21 @@ RLT_EXTERN_C_BEGIN
  * looks complete. A request goes out in one sendmsg (request line, headers
  * and body in one iovec array).
  *
- * Only http:// for now: https:// (TLS) is -EPROTONOSUPPORT until ringlet
- * has TLS.
+ * https:// runs TLS (ringlet_tls, <ringlet/tls.h>) on the connection,
+ * verified by default: the server's certificate chain against ca_file (or
+ * the system's CAs) and its name against the URL's host, sent as SNI; ALPN
+ * offers http/1.1. The handshake is part of connecting (connect_timeout_ns).
+ * https and http connections to one host:port are pooled apart.
  *
  * Errors, for every call below that returns int or ssize_t: a negative
  * errno. The ones HTTP adds:
  *   -EINVAL           a malformed URL, a header name or value with CR, LF
  *                     or NUL (request smuggling), a NULL argument
- *   -EPROTONOSUPPORT  a scheme other than http (https included)
+ *   -EPROTONOSUPPORT  a scheme other than http and https
+ *   -EKEYREJECTED, -EKEYEXPIRED, -EACCES, -EPROTO, -ECONNABORTED ...
+ *                     https: the TLS handshake failed (an untrusted,
+ *                     expired or wrong-host certificate, a server that
+ *                     does not speak TLS: <ringlet/tls.h> lists them)
  *   -EBADMSG          a malformed response (llhttp refused it: bad status
  *                     line, bad chunk size, two different Content-Lengths...)
  *   -EMSGSIZE         a response head over max_header_size, or a body over
@@ -118,13 +125,24 @@ typedef struct rlt_http_client_opts {
 	unsigned max_redirects;
 	/* The User-Agent sent unless the request has one. NULL: "ringlet". */
 	const char *user_agent;
+	/* https://: the PEM bundle of CAs that server certificates are
+	 * verified against (copied; read at the client's first https request,
+	 * on the default executor pool). NULL: the system's (OpenSSL's default
+	 * paths: Debian's /etc/ssl/certs). */
+	const char *ca_file;
+	/* https:// without verifying the server's certificate nor its name
+	 * (aiohttp's verify_ssl=False): anyone on the path can then read and
+	 * change the traffic. For tests and private networks only. */
+	bool unsafe_no_verify;
 } rlt_http_client_opts;
 
 /*
  * A client with its (empty) pool. opts may be NULL (all defaults); it is
  * copied (user_agent too). From a task (the client starts a small task
  * that closes idle connections); does not suspend. Returns NULL with errno
- * EPERM (not in a task), EINVAL (an option out of range), ENOMEM.
+ * EPERM (not in a task), EINVAL (an option out of range), ENOMEM, or
+ * ENOENT / EACCES (ca_file missing or unreadable; one that is not a PEM
+ * bundle fails the first https request with -EKEYREJECTED).
  */
 RLT_API rlt_http_client *rlt_http_client_new(const rlt_http_client_opts *opts);
 

@@ -126,6 +126,10 @@ static int send_request(struct rlt_http_reply *r, size_t head_len, const exchang
 {
 	struct iovec iov[2] = {{r->wbuf, head_len}, {(void *)x->body, x->body_len}};
 	struct msghdr m = {.msg_iov = iov, .msg_iovlen = x->body_len ? 2 : 1};
+	if (r->tls) {
+		ssize_t n = rlt_tls_writev(r->tls, iov, (int)m.msg_iovlen);
+		return n < 0 ? (int)n : 0;
+	}
 	while (m.msg_iovlen > 0) {
 		ssize_t n = rlt_sendmsg(r->fd, &m, 0);
 		if (n < 0 && rlt__http_again(r->fd, &n, POLLOUT))
@@ -163,7 +167,7 @@ static int read_head(struct rlt_http_reply *r, bool head_req, bool *nothing)
 			return -EMSGSIZE;
 		rlt_scope sc;
 		bool scoped = *nothing && fb > 0 && rlt_scope_enter(&sc, fb) == 0;
-		ssize_t n = rlt_recv(r->fd, p->buf + p->end, p->cap - p->end, 0);
+		ssize_t n = rlt__http_conn_recv(r, p->buf + p->end, p->cap - p->end);
 		if (scoped)
 			rlt_scope_leave(&sc);
 		if (n < 0 && rlt__http_again(r->fd, &n, POLLIN))
@@ -186,7 +190,7 @@ static int exchange_once(rlt_http_client *c, const char *url, const exchange *x,
 	int rc = rlt__http_url_parse(&u, url);
 	if (rc < 0)
 		return rc;
-	rlt__http_host *h = rlt__http_host_get(c, u.hostport);
+	rlt__http_host *h = rlt__http_host_get(c, &u);
 	if (!h)
 		return -ENOMEM;
 	bool head_req = strcmp(x->method, "HEAD") == 0;
@@ -301,7 +305,7 @@ int rlt_http_fetch(rlt_http_client *c, const rlt_http_client_request *req, rlt_h
 		}
 		rlt__http_url a, b;
 		if (rlt__http_url_parse(&a, url) == 0 && rlt__http_url_parse(&b, next) == 0 &&
-		    strcmp(a.hostport, b.hostport) != 0)
+		    (strcmp(a.hostport, b.hostport) != 0 || a.tls != b.tls))
 			x.drop_auth = true;
 		int st = r->resp.status;
 		if (st == 303 || ((st == 301 || st == 302) && strcmp(x.method, "GET") &&

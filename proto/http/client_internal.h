@@ -7,6 +7,7 @@
 #define RLT_HTTP_CLIENT_INTERNAL_H
 
 #include <ringlet/http_client.h>
+#include <ringlet/tls.h>
 
 #include <llhttp.h>
 #include <poll.h>
@@ -27,10 +28,12 @@ typedef struct rlt__http_url {
 	const char *target;		       /* path and query, inside the parsed string */
 	size_t target_len;		       /* 0: "/" */
 	int port;
+	bool tls;	/* https:// */
+	char host[256]; /* the bare host (no brackets, no port): SNI and verification */
 } rlt__http_url;
 
-/* Parse an absolute http:// URL. 0, -EINVAL, -EPROTONOSUPPORT (another
- * scheme, https included). u->target points into url. */
+/* Parse an absolute http:// or https:// URL. 0, -EINVAL,
+ * -EPROTONOSUPPORT (another scheme). u->target points into url. */
 int rlt__http_url_parse(rlt__http_url *u, const char *url);
 
 /* Resolve a Location value against the URL base into out (size bytes):
@@ -129,10 +132,13 @@ static inline bool rlt__http_again(int fd, ssize_t *n, unsigned events)
 #define RLT__HTTP_READ_AHEAD (16 * 1024) /* body read-ahead after the head, per connection */
 
 typedef struct rlt__http_host {
-	struct rlt__http_host *next;	  /* hash chain */
-	rlt_sem *sem;			  /* busy connections of this host (NULL: no limit) */
-	struct rlt_http_reply *idle;	  /* idle connections, newest first */
-	char key[RLT__HTTP_HOSTPORT_MAX]; /* "host:port" */
+	struct rlt__http_host *next;	      /* hash chain */
+	bool tls;			      /* https: connections run TLS to name */
+	char dial[RLT__HTTP_HOSTPORT_MAX];    /* "host:port" for rlt_net_dial */
+	char name[256];			      /* the bare host, for SNI and verification */
+	rlt_sem *sem;			      /* busy connections of this host (NULL: no limit) */
+	struct rlt_http_reply *idle;	      /* idle connections, newest first */
+	char key[RLT__HTTP_HOSTPORT_MAX + 8]; /* "host:port", "https:host:port" */
 } rlt__http_host;
 
 /* A reply is its connection: the socket, the buffers (kept from request
@@ -142,6 +148,7 @@ struct rlt_http_reply {
 	rlt_http_client *c;
 	rlt__http_host *h;
 	int fd;
+	rlt_tls *tls;			      /* https: the TLS stream over fd */
 	bool broken;			      /* an error happened: never reuse */
 	unsigned uses;			      /* requests sent on it */
 	uint64_t idle_since;		      /* rlt_now() when it went idle */
@@ -166,13 +173,15 @@ struct rlt_http_client {
 	rlt_task *idle_task;
 	pthread_mutex_t lock; /* the host table, the idle lists, open/idle changes */
 	rlt__http_host *hosts[RLT__HTTP_HOST_BUCKETS];
+	_Atomic(rlt_tls_ctx *) tls_ctx;		    /* https's, made on the first https request */
+	char *ca_file;				    /* its CA bundle (NULL: the system's) */
 	struct rlt_http_reply *lru_head, *lru_tail; /* idle, oldest first */
 	_Atomic unsigned open, idle;
 };
 
-/* The host entry of "host:port" (made on first use; lives as long as c),
- * or NULL (out of memory). Does not suspend. */
-rlt__http_host *rlt__http_host_get(rlt_http_client *c, const char *key);
+/* The host entry of u's scheme, host and port (made on first use; lives
+ * as long as c), or NULL (out of memory). Does not suspend. */
+rlt__http_host *rlt__http_host_get(rlt_http_client *c, const rlt__http_url *u);
 
 /* A connection to h, idle or new (rlt_net_dial), with its permits (waits
  * for them). Suspends. 0, or the wait's or the dial's negative errno. */
@@ -181,5 +190,14 @@ int rlt__http_conn_acquire(rlt_http_client *c, rlt__http_host *h, struct rlt_htt
 /* Give a connection back: to the idle lists if reuse (and the client
  * keeps connections), else closed; then its permits. May suspend. */
 void rlt__http_conn_release(struct rlt_http_reply *r, bool reuse);
+
+/* The connection's transport: TLS when r->tls, else the socket (a branch
+ * on a pointer; the plain path is what it was). */
+static inline ssize_t rlt__http_conn_recv(struct rlt_http_reply *r, void *buf, size_t len)
+{
+	if (r->tls)
+		return rlt_tls_read(r->tls, buf, len);
+	return rlt_recv(r->fd, buf, len, 0);
+}
 
 #endif

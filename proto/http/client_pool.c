@@ -25,11 +25,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define BODY_KEEP_MAX (1024 * 1024) /* a body buffer larger than this is not kept idle */
 
-rlt__http_host *rlt__http_host_get(rlt_http_client *c, const char *key)
+rlt__http_host *rlt__http_host_get(rlt_http_client *c, const rlt__http_url *u)
 {
+	/* https and http to the same host:port are two hosts. */
+	char key[RLT__HTTP_HOSTPORT_MAX + 8];
+	snprintf(key, sizeof(key), "%s%s", u->tls ? "https:" : "", u->hostport);
 	uint32_t hash = 2166136261u;
 	for (const char *k = key; *k; k++)
 		hash = (hash ^ (unsigned char)*k) * 16777619u;
@@ -40,6 +44,9 @@ rlt__http_host *rlt__http_host_get(rlt_http_client *c, const char *key)
 		h = h->next;
 	if (!h && (h = calloc(1, sizeof(*h)))) {
 		snprintf(h->key, sizeof(h->key), "%s", key);
+		snprintf(h->dial, sizeof(h->dial), "%s", u->hostport);
+		snprintf(h->name, sizeof(h->name), "%s", u->host);
+		h->tls = u->tls;
 		if (c->o.max_per_host && !(h->sem = rlt_sem_new(c->o.max_per_host))) {
 			free(h);
 			h = NULL;
@@ -84,6 +91,7 @@ static bool idle_expired(const rlt_http_client *c, const struct rlt_http_reply *
 
 static void conn_free(struct rlt_http_reply *r)
 {
+	rlt_tls_free(r->tls);
 	rlt__http_resp_free(&r->resp);
 	free(r->resp.buf);
 	free(r->wbuf);
@@ -105,6 +113,8 @@ static void close_chain(rlt_http_client *c, struct rlt_http_reply *r)
 		/* Counted out before the close, which suspends: once the peer
 		 * sees the connection end, rlt_http_client_open says so too. */
 		atomic_fetch_sub_explicit(&c->open, 1, memory_order_relaxed);
+		if (r->tls && !r->broken)
+			rlt_tls_shutdown(r->tls); /* close_notify, best effort */
 		rlt_close(r->fd);
 		conn_free(r);
 		r = next;
@@ -137,6 +147,54 @@ static struct rlt_http_reply *conn_new(rlt_http_client *c, rlt__http_host *h)
 	r->h = h;
 	r->fd = -1;
 	return r;
+}
+
+struct ctx_job {
+	const char *ca_file;
+	bool unsafe;
+	int err;
+};
+
+static void *make_tls_ctx(void *arg)
+{
+	struct ctx_job *j = arg;
+	rlt_tls_ctx_opts o = {.flags = j->unsafe ? RLT_TLS_UNSAFE_NO_VERIFY : 0,
+			      .ca_file = j->ca_file,
+			      .alpn = "http/1.1"};
+	rlt_tls_ctx *ctx = rlt_tls_ctx_new(&o);
+	if (!ctx)
+		j->err = errno;
+	return ctx;
+}
+
+/* The client's TLS context, made on its first https request and kept: a
+ * process's first OpenSSL context loads OpenSSL's configuration and
+ * providers, and ca_file is read and parsed (milliseconds; 100 ms under
+ * ThreadSanitizer): on the default executor pool, not on the worker, and
+ * never for a client that speaks only http. Two tasks may race to make
+ * it: one context is kept, the other freed. */
+static int client_tls_ctx(rlt_http_client *c, rlt_tls_ctx **out)
+{
+	rlt_tls_ctx *ctx = atomic_load_explicit(&c->tls_ctx, memory_order_acquire);
+	if (!ctx) {
+		struct ctx_job j = {c->ca_file, c->o.unsafe_no_verify, 0};
+		void *made = NULL;
+		int rc = rlt_run_blocking(NULL, make_tls_ctx, &j, &made);
+		if (rc < 0)
+			return rc;
+		if (!made)
+			return -(j.err ? j.err : ENOMEM);
+		rlt_tls_ctx *none = NULL;
+		if (atomic_compare_exchange_strong_explicit(
+			&c->tls_ctx, &none, made, memory_order_acq_rel, memory_order_acquire)) {
+			ctx = made;
+		} else {
+			rlt_tls_ctx_free(made);
+			ctx = none;
+		}
+	}
+	*out = ctx;
+	return 0;
 }
 
 /* A connection to h, idle or new, with its permits. */
@@ -179,7 +237,20 @@ int rlt__http_conn_acquire(rlt_http_client *c, rlt__http_host *h, struct rlt_htt
 	r = conn_new(c, h);
 	int fd = r ? -EINTR : -ENOMEM;
 	while (fd == -EINTR) /* nothing was tried: try (deadlines still apply) */
-		fd = rlt_net_dial(h->key, c->o.connect_timeout_ns, RLT_NET_NODELAY);
+		fd = rlt_net_dial(h->dial, c->o.connect_timeout_ns, RLT_NET_NODELAY);
+	if (fd >= 0 && h->tls) {
+		/* The handshake within the connect timeout. */
+		rlt_tls_ctx *ctx = NULL;
+		rc = client_tls_ctx(c, &ctx);
+		if (rc == 0) {
+			r->tls = rlt_tls_client(ctx, fd, h->name, c->o.connect_timeout_ns);
+			rc = r->tls ? 0 : -errno;
+		}
+		if (rc < 0) {
+			rlt_close(fd);
+			fd = rc;
+		}
+	}
 	if (fd < 0) {
 		if (r)
 			conn_free(r);
@@ -281,11 +352,17 @@ rlt_http_client *rlt_http_client_new(const rlt_http_client_opts *opts)
 		errno = EINVAL;
 		return NULL;
 	}
+	if (o.ca_file && access(o.ca_file, R_OK) != 0)
+		return NULL; /* errno: ENOENT, EACCES (a bad bundle: the first https request) */
 	rlt_http_client *c = calloc(1, sizeof(*c));
 	if (!c || !(c->user_agent = strdup(ua)) || !(c->total = rlt_sem_new(o.max_total)))
 		goto nomem;
 	o.user_agent = c->user_agent;
+	if (o.ca_file && !(c->ca_file = strdup(o.ca_file)))
+		goto nomem;
+	o.ca_file = c->ca_file;
 	c->o = o;
+	atomic_init(&c->tls_ctx, NULL);
 	pthread_mutex_init(&c->lock, NULL);
 	if (o.idle_timeout_ns > 0) {
 		rlt_spawn_opts so = {.name = "http-client-idle"};
@@ -299,6 +376,7 @@ nomem:
 	if (c) {
 		rlt_sem_free(c->total);
 		free(c->user_agent);
+		free(c->ca_file);
 		free(c);
 	}
 	errno = ENOMEM;
@@ -336,6 +414,8 @@ int rlt_http_client_free(rlt_http_client *c)
 		}
 	}
 	pthread_mutex_destroy(&c->lock);
+	rlt_tls_ctx_free(atomic_load(&c->tls_ctx));
+	free(c->ca_file);
 	rlt_sem_free(c->total);
 	free(c->user_agent);
 	free(c);

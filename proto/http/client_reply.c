@@ -78,7 +78,7 @@ static ssize_t read_some(rlt_http_reply *r, char *buf, size_t len)
 		if (direct && p->state == RLT__RESP_LENGTH && len > p->remaining)
 			len = (size_t)p->remaining;
 		char *to = direct ? buf : p->buf + p->end;
-		n = rlt_recv(r->fd, to, direct ? len : p->cap - p->end, 0);
+		n = rlt__http_conn_recv(r, to, direct ? len : p->cap - p->end);
 		if (n < 0 && rlt__http_again(r->fd, &n, POLLIN))
 			continue;
 		if (n < 0)

@@ -47,13 +47,14 @@ int rlt__http_url_parse(rlt__http_url *u, const char *url)
 	if (!colon)
 		return -EINVAL;
 	size_t slen = (size_t)(colon - url);
-	if (slen != 4 || strncasecmp(url, "http", 4) != 0) {
+	bool tls = slen == 5 && strncasecmp(url, "https", 5) == 0;
+	if (!tls && (slen != 4 || strncasecmp(url, "http", 4) != 0)) {
 		for (const char *s = url; s < colon; s++)
 			if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
 			      (s > url &&
 			       ((*s >= '0' && *s <= '9') || *s == '+' || *s == '-' || *s == '.'))))
 				return -EINVAL;
-		return slen ? -EPROTONOSUPPORT : -EINVAL; /* https://, ftp://, ... */
+		return slen ? -EPROTONOSUPPORT : -EINVAL; /* ftp://, ... */
 	}
 	const char *h = colon + 3, *p = h;
 	const char *host, *host_end;
@@ -76,7 +77,8 @@ int rlt__http_url_parse(rlt__http_url *u, const char *url)
 		if (host_end == host)
 			return -EINVAL;
 	}
-	int port = 80;
+	int default_port = tls ? 443 : 80;
+	int port = default_port;
 	if (*p == ':') {
 		p++;
 		if (*p < '0' || *p > '9')
@@ -104,8 +106,15 @@ int rlt__http_url_parse(rlt__http_url *u, const char *url)
 	memcpy(u->hostport, host, hlen);
 	u->hostport[hlen] = ':';
 	memcpy(u->hostport + hlen + 1, digits, dlen + 1);
-	memcpy(u->host_hdr, u->hostport, port == 80 ? hlen : hlen + 1 + dlen);
-	u->host_hdr[port == 80 ? hlen : hlen + 1 + dlen] = '\0';
+	size_t hh = port == default_port ? hlen : hlen + 1 + dlen;
+	memcpy(u->host_hdr, u->hostport, hh);
+	u->host_hdr[hh] = '\0';
+	/* SNI and verification take the bare host: an IPv6 address without
+	 * its brackets. */
+	size_t bare = *host == '[' ? hlen - 2 : hlen;
+	memcpy(u->host, *host == '[' ? host + 1 : host, bare);
+	u->host[bare] = '\0';
+	u->tls = tls;
 	u->port = port;
 	u->target = p;
 	const char *t = p;

@@ -163,7 +163,7 @@ static int parse(struct conn *c)
 static ssize_t recv_more(struct conn *c, uint64_t deadline)
 {
 	dl_arm_at(c, deadline);
-	ssize_t n = http_recv(c->fd, c->rbuf + c->rlen, c->rsize - c->rlen);
+	ssize_t n = conn_recv(c, c->rbuf + c->rlen, c->rsize - c->rlen);
 	if (deadline && dl_disarm(c) < 0)
 		return -ETIMEDOUT;
 	return n;
@@ -538,6 +538,19 @@ int rlt__http_conn_run(struct conn *c)
 	c->task = rlt_current();
 	pthread_mutex_unlock(&s->lock);
 	int rc;
+	if (s->o.tls) {
+		/* HTTPS: the handshake first, within the header timeout (a
+		 * client that connects and says nothing is dropped as one that
+		 * sends no request would be). */
+		c->tls = rlt_tls_server(s->o.tls, fd, s->o.header_timeout);
+		if (!c->tls) {
+			rc = -errno;
+			rlt__http_conn_unregister(c);
+			rlt_close(fd);
+			conn_free(c);
+			return rc;
+		}
+	}
 	for (;;) {
 		memset(&c->req, 0, sizeof(c->req));
 		c->req.c = c;
@@ -555,9 +568,12 @@ int rlt__http_conn_run(struct conn *c)
 	/* Close politely: shut the write side first, so that a client still
 	 * sending does not get a reset that destroys the response it has not
 	 * read yet (RFC 9112 9.6). */
+	if (c->tls && !c->res.err && rc >= 0)
+		rlt_tls_shutdown(c->tls); /* close_notify: a clean end, not a truncation */
 	if (rc != 1 || c->close_after)
 		rlt_shutdown(fd, SHUT_WR);
 	rlt__http_conn_unregister(c);
+	rlt_tls_free(c->tls);
 	rlt_close(fd);
 	conn_free(c);
 	return rc > 0 ? 0 : rc;

@@ -7,6 +7,7 @@
 #include <ringlet/cancel.h>
 #include <ringlet/http.h>
 #include <ringlet/sync.h>
+#include <ringlet/tls.h>
 
 #include <llhttp.h>
 #include <poll.h>
@@ -62,6 +63,7 @@ enum { CONN_BUSY, CONN_IDLE, CONN_CLOSING };
 struct conn {
 	rlt_http_server *srv;
 	int fd;
+	rlt_tls *tls; /* HTTPS: the TLS stream over fd (NULL: plain) */
 	_Atomic int state;
 	/* The deadline of the I/O the task waits in (rlt_now() time; 0:
 	 * none; DL_FIRED / DL_ISSUED: the reaper is cancelling the task). */
@@ -205,6 +207,23 @@ static inline ssize_t http_sendmsg(int fd, const struct msghdr *m, int flags)
 		}
 		return n;
 	}
+}
+
+/* The connection's transport: TLS when c->tls, else the socket. A branch
+ * on a pointer, no indirect call: the plain path is what it was. */
+static inline ssize_t conn_recv(struct conn *c, void *buf, size_t len)
+{
+	if (c->tls)
+		return rlt_tls_read(c->tls, buf, len);
+	return http_recv(c->fd, buf, len);
+}
+
+/* rlt_tls_writev sends everything or fails: a short count never comes. */
+static inline ssize_t conn_sendmsg(struct conn *c, const struct msghdr *m, int flags)
+{
+	if (c->tls)
+		return rlt_tls_writev(c->tls, m->msg_iov, (int)m->msg_iovlen);
+	return http_sendmsg(c->fd, m, flags);
 }
 
 static inline int64_t http_timeout(int64_t v, int64_t def)

@@ -35,7 +35,7 @@ static int send_iov(struct conn *c, struct iovec *iov, int n)
 	int rc = 0;
 	while (n > 0) {
 		struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-		ssize_t w = http_sendmsg(c->fd, &m, 0);
+		ssize_t w = conn_sendmsg(c, &m, 0);
 		if (w <= 0) {
 			rc = w < 0 ? (int)w : -EIO;
 			break;
@@ -329,7 +329,7 @@ static int send_file_direct(struct conn *c, int fd, off_t offset, size_t len)
 	while (c->wlen && rc == 0) {
 		struct iovec v = {c->wbuf, c->wlen};
 		struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
-		ssize_t w = http_sendmsg(c->fd, &m, MSG_MORE);
+		ssize_t w = conn_sendmsg(c, &m, MSG_MORE);
 		if (w <= 0) {
 			rc = w < 0 ? (int)w : -EIO;
 			break;
@@ -338,7 +338,8 @@ static int send_file_direct(struct conn *c, int fd, off_t offset, size_t len)
 		c->wlen -= (size_t)w;
 	}
 	if (rc == 0) {
-		ssize_t n = rlt_sendfile(c->fd, fd, offset, len);
+		ssize_t n = c->tls ? rlt_tls_sendfile(c->tls, fd, offset, len)
+				   : rlt_sendfile(c->fd, fd, offset, len);
 		rc = n < 0 ? (int)n : (size_t)n < len ? -EIO : 0;
 	}
 	if (dl_disarm(c) < 0)
