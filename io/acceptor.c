@@ -56,6 +56,7 @@ struct rlt_acceptor {
 	int lfd;
 	unsigned flags;
 	bool multishot;	  /* the policy can; otherwise next is rlt_net_accept */
+	unsigned backoff; /* the consumer's: rlt__accept_backoff's step */
 	atomic_bool busy; /* a task is in next or close */
 	/* The consumer's: an arming is on whose Q_END has not been taken. */
 	bool armed;
@@ -217,7 +218,14 @@ static int acc_next(rlt_acceptor *a, rlt_task *t, rlt_addr *peer)
 					if (ev < 0 && ev != -EINTR && ev != -EAGAIN)
 						return ev;
 				} else if (e < 0 && e != -ECANCELED && e != -EINTR) {
-					return e; /* -EMFILE, -EBADF, -EINVAL, ...: said once */
+					/* -EMFILE, -EBADF, -EINVAL, ...: said once; out of
+					 * descriptors, after a pause (no spinning). */
+					if (rlt__accept_starved(e)) {
+						int brc = rlt__accept_backoff(&a->backoff);
+						if (brc < 0)
+							return brc;
+					}
+					return e;
 				}
 				acc_arm(a, t);
 			}
@@ -233,8 +241,14 @@ static int acc_next(rlt_acceptor *a, rlt_task *t, rlt_addr *peer)
 		if (x < 0) {
 			if (x == -EINTR || x == -EAGAIN)
 				continue;
+			if (rlt__accept_starved((int)x)) {
+				int brc = rlt__accept_backoff(&a->backoff);
+				if (brc < 0)
+					return brc;
+			}
 			return (int)x;
 		}
+		a->backoff = 0;
 		int fd = acc_finish(a, (int)(x - Q_FD0), peer);
 		if (fd != -1)
 			return fd;

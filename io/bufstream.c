@@ -40,8 +40,11 @@ struct rlt_reader {
 	unsigned char *buf;
 	size_t cap, start, end;
 	/* Positions start .. start+scanned-1 cannot begin the delimiter last
-	 * searched for (valid while nothing is consumed: reset by consume). */
+	 * searched for, sdelim (valid while nothing is consumed: reset by
+	 * consume, and by a search for another delimiter). */
 	size_t scanned;
+	unsigned char sdelim[8];
+	size_t sdlen; /* 0: none remembered (or longer than sdelim) */
 };
 
 struct rlt_writer {
@@ -169,6 +172,17 @@ ssize_t rlt_reader_readuntil(rlt_reader *r, const void *delim, size_t dlen, cons
 {
 	if (!r || !delim || !out || !dlen || dlen > r->limit)
 		return -EINVAL;
+	/* What was scanned for another delimiter says nothing of this one
+	 * (found by fuzz_bufreader: a readline's -EMSGSIZE, then a
+	 * readuntil missed its delimiter in the bytes readline had seen). */
+	if (r->scanned && (dlen != r->sdlen || memcmp(delim, r->sdelim, dlen) != 0))
+		r->scanned = 0;
+	if (dlen <= sizeof(r->sdelim)) {
+		memcpy(r->sdelim, delim, dlen);
+		r->sdlen = dlen;
+	} else {
+		r->sdlen = 0;
+	}
 	for (;;) {
 		size_t have = avail(r);
 		if (have >= dlen) {

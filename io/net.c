@@ -361,6 +361,29 @@ int rlt__net_nodelay(int fd)
 	return rc == -EOPNOTSUPP ? 0 : rc;
 }
 
+bool rlt__accept_starved(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM;
+}
+
+int rlt__accept_backoff(unsigned *level)
+{
+	unsigned l = *level;
+	if (l < RLT__ACCEPT_BACKOFF_STEPS)
+		*level = l + 1;
+	else
+		l = RLT__ACCEPT_BACKOFF_STEPS;
+	int rc = rlt_sleep((int64_t)RLT_NSEC_PER_MSEC << l);
+	return rc == -ECANCELED || rc == -ETIMEDOUT ? rc : 0;
+}
+
+/* rlt_net_accept's back-off, per worker thread: the listener it was for
+ * and its step (a worker usually has one accept loop). */
+static __thread struct {
+	int fd;
+	unsigned level;
+} net_backoff = {-1, 0};
+
 int rlt_net_accept(int lfd, rlt_addr *peer, unsigned flags)
 {
 	if (flags & ~RLT_NET_NODELAY)
@@ -370,6 +393,8 @@ int rlt_net_accept(int lfd, rlt_addr *peer, unsigned flags)
 		int fd = rlt_accept(lfd, peer ? (struct sockaddr *)&peer->ss : NULL,
 				    peer ? &len : NULL, SOCK_CLOEXEC);
 		if (fd >= 0) {
+			if (__builtin_expect(net_backoff.level != 0, 0) && net_backoff.fd == lfd)
+				net_backoff.level = 0;
 			if (peer)
 				peer->len = len;
 			int rc = (flags & RLT_NET_NODELAY) ? rlt__net_nodelay(fd) : 0;
@@ -377,6 +402,16 @@ int rlt_net_accept(int lfd, rlt_addr *peer, unsigned flags)
 		}
 		if (fd == -EINTR)
 			continue;
+		if (rlt__accept_starved(fd)) {
+			/* Out of descriptors: the connection stays queued, and a
+			 * loop retrying at once would spin. Pause, then say so. */
+			if (net_backoff.fd != lfd) {
+				net_backoff.fd = lfd;
+				net_backoff.level = 0;
+			}
+			int rc = rlt__accept_backoff(&net_backoff.level);
+			return rc < 0 ? rc : fd;
+		}
 		if (fd != -EAGAIN)
 			return fd;
 		/* An O_NONBLOCK listener, or an injected fault: wait. */

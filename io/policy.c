@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -129,6 +130,19 @@ static void io_uring_sysctl_note(char *buf, size_t len)
 		snprintf(buf, len, ", kernel.io_uring_disabled=%c", v[0]);
 }
 
+/* io_uring_setup's -ENOMEM: without CAP_IPC_LOCK the kernel charges the
+ * rings to RLIMIT_MEMLOCK (still on Linux 6.18): name the limit. */
+static void io_uring_memlock_note(char *buf, size_t len)
+{
+	struct rlimit rl;
+	if (len == 0 || getrlimit(RLIMIT_MEMLOCK, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return;
+	snprintf(buf, len,
+		 ", RLIMIT_MEMLOCK is %llu KiB: the rings count against it without "
+		 "CAP_IPC_LOCK (raise it: ulimit -l, LimitMEMLOCK=)",
+		 (unsigned long long)rl.rlim_cur / 1024);
+}
+
 #ifndef RLT_POLICY_DIRECT /* (which never falls back) */
 static void say_once(const char *fmt, const char *a, const char *b, const char *c, const char *d)
 {
@@ -188,11 +202,13 @@ int rlt__policy_choose(const rlt_config *cfg, const rlt__settings *env, rlt__pol
 	if (rc == 0)
 		return 0;
 
-	char note[64], err[96];
+	char note[192], err[96];
 	note[0] = '\0';
 	bool uring = strncmp(p->name, "io_uring", 8) == 0;
 	if (uring)
 		io_uring_sysctl_note(note, sizeof(note));
+	if (uring && rc == -ENOMEM)
+		io_uring_memlock_note(note + strlen(note), sizeof(note) - strlen(note));
 	/* Name the failing call where it is known. */
 	snprintf(err, sizeof(err), "%s%s",
 		 uring && rc != -EINVAL && rc != -EBUSY ? "io_uring_setup: " : "", strerror(-rc));

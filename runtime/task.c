@@ -347,9 +347,39 @@ static void task_entry(void *arg)
 	__builtin_unreachable();
 }
 
+void rlt__task_exit(void *result)
+{
+	rlt_task *t = rlt__task_self();
+	if (!t)
+		return;
+	t->flags |= RLT__TF_ABANDONED;
+	t->result = result;
+	if (t->c.defers)
+		rlt__defer_unwind(t, 0);
+	rlt__worker *w = t->worker;
+	task_finished(w, t);
+	rlt__coro_switch(&t->coro, &w->sched, 1);
+	__builtin_unreachable();
+}
+
+int rlt__task_cancel_root(void)
+{
+	rlt__worker *w = rlt__worker_self();
+	if (!w || !w->current)
+		return -EPERM;
+	rlt_task *root = w->rt->root;
+	return root && root != w->current ? rlt_cancel(root) : 0;
+}
+
 void rlt__task_reap(rlt__worker *w, rlt_task *t)
 {
 	/* We are back on the worker's own stack: t's stack is free to reuse. */
+#ifdef RLT_ASAN
+	/* Ended by rlt__task_exit: the redzones of the frames it left would
+	 * trip the next task on this stack. */
+	if (__builtin_expect(t->flags & RLT__TF_ABANDONED, 0))
+		__asan_unpoison_memory_region(t->stack.lo, t->stack.size);
+#endif
 	rlt__stack_put(&w->stacks, &t->stack);
 	t->stack.lo = NULL;
 	rlt__coro_fini(&t->coro);

@@ -27,7 +27,8 @@ typedef struct rlt__msg {
 #define RLT__C_PENDING 1u /* rlt_cancel() asked; not delivered yet */
 #define RLT__C_QUEUED  2u /* cancel_msg is posted to a worker */
 
-#define RLT__TF_PINNED 1u
+#define RLT__TF_PINNED	  1u
+#define RLT__TF_ABANDONED 2u /* ended by rlt__task_exit: frames left on its stack */
 
 /* rlt_task.handle: what its owner did with the handle, for the misuse
  * checks of debug mode (runtime/task.c: handle_misuse). */
@@ -161,6 +162,15 @@ static inline int rlt__task_outcome(const rlt_task *t)
 		return t->c.fail;
 	return t->c.ended_cancelled ? -ECANCELED : 0;
 }
+/* For the test harness (tests/rlt_test.h) only: end the calling task at
+ * once, as if its function had returned result (its defers run), from any
+ * depth of its stack. The frames above are abandoned, never returned from:
+ * what they held (memory, descriptors, locks) stays held. Outside a task,
+ * returns. */
+void rlt__task_exit(void *result);
+/* For the test harness: cancel the root task of the calling task's runtime
+ * (rlt_cancel), so that a failed test ends. 0, or -EPERM outside a task. */
+int rlt__task_cancel_root(void);
 /* Run t's cleanup down to depth mark (runtime/cancel.c). */
 int rlt__defer_unwind(rlt_task *t, size_t mark);
 

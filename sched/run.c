@@ -281,6 +281,11 @@ static void teardown(rlt__runtime *rt, unsigned nthreads, unsigned *dropped)
 			n++;
 		}
 	}
+	/* Every queue first: a started task in one worker's queue may belong
+	 * to another, whose list frees it (found by the fault matrix under
+	 * ASan: a use after free at shutdown with live tasks). */
+	for (unsigned i = 0; i < nthreads; i++)
+		n += rlt__worker_drop_queued(&rt->workers[i]);
 	for (unsigned i = 0; i < nthreads; i++)
 		n += rlt__worker_drop_tasks(&rt->workers[i]);
 	for (unsigned i = 0; i < nthreads; i++)

@@ -876,10 +876,12 @@ static unsigned drop_unstarted(rlt_task *t)
 	return n;
 }
 
-unsigned rlt__worker_drop_tasks(rlt__worker *w)
+unsigned rlt__worker_drop_queued(rlt__worker *w)
 {
-	/* Called with every worker thread stopped. Tasks that never started
-	 * are only in queues; the others are in their owner's list. */
+	/* Called with every worker thread stopped, for every worker before
+	 * any rlt__worker_drop_tasks: a started task queued here may be owned
+	 * (and freed) by another worker. Tasks that never started are only in
+	 * queues: freed here; the others are in their owner's list. */
 	unsigned dropped = drop_unstarted(atomic_exchange(&w->inbox, NULL));
 	rlt_task *t;
 	rlt_task *chain = NULL;
@@ -896,6 +898,12 @@ unsigned rlt__worker_drop_tasks(rlt__worker *w)
 	dropped += drop_unstarted(w->pin_head);
 	w->pin_head = w->pin_tail = NULL;
 	atomic_store_explicit(&w->pin_len, 0, memory_order_relaxed);
+	return dropped;
+}
+
+unsigned rlt__worker_drop_tasks(rlt__worker *w)
+{
+	unsigned dropped = 0;
 	drain_zombies(w);
 	while (w->all) {
 		if (rlt__tstate(w->all) != RLT__T_DONE)

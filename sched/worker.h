@@ -185,8 +185,10 @@ void rlt__worker_fini(rlt__worker *w);
 void rlt__sendfile_worker_fini(rlt__worker *w);
 /* Run the loop until the runtime stops. */
 void rlt__worker_loop(rlt__worker *w);
-/* Abandon every task left on w (shutdown, all threads stopped); returns how
- * many had not finished. */
+/* Abandon every task left on w (shutdown, all threads stopped): first
+ * every worker's queues (drop_queued), then every worker's tasks
+ * (drop_tasks); each returns how many had not finished. */
+unsigned rlt__worker_drop_queued(rlt__worker *w);
 unsigned rlt__worker_drop_tasks(rlt__worker *w);
 
 /* Queue a runnable task on its worker w (the calling thread is w's).

@@ -1,4 +1,4 @@
-/* Shared helpers for the cmocka tests. */
+/* rlt_test: shared helpers for the cmocka tests (tests/rlt_test.h). */
 #ifndef RLT_TEST_H
 #define RLT_TEST_H
 
@@ -16,6 +16,412 @@
 #include <unistd.h>
 
 #include <ringlet.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+
+/* ---- Fault mode ----
+ *
+ * Under the fault policy (RINGLET_POLICY=fault:..., io/policy_fault.c) an
+ * I/O operation may fail with an injected -EINTR, -EAGAIN, -ENOMEM,
+ * -ECONNRESET or -EIO, transfer less than asked, or be late. A test
+ * consults rlt_test_faulty() to relax its exact expectations to what must
+ * still hold: no hang, no crash, no leak, every error a negative errno
+ * (rlt_test_injected, or a consequence such as -ECANCELED or -EPIPE), and
+ * the data that was delivered correct. */
+static inline int rlt_test_faulty(void)
+{
+	const char *p = getenv("RINGLET_POLICY");
+	return p && strncmp(p, "fault", 5) == 0 && (p[5] == '\0' || p[5] == ':');
+}
+
+/* r (an I/O result) is an error the fault policy injects, in a faulty run. */
+static inline int rlt_test_injected(long long r)
+{
+	return rlt_test_faulty() &&
+	       (r == -EINTR || r == -EAGAIN || r == -ENOMEM || r == -ECONNRESET || r == -EIO);
+}
+
+/* ---- Failures inside tasks ----
+ *
+ * cmocka ends a failed test with a longjmp to the test's start, on the
+ * thread that runs the test: from a task it would jump off the task's
+ * stack (or, on another worker's thread, exit the program with the message
+ * lost). So here the functions behind cmocka's assert macros, fail(),
+ * fail_msg() and skip() are replaced (the macros below): outside a task
+ * they are cmocka's own; inside one they print the failure at once (file,
+ * line, message, the task), record it, cancel the root task (so the test
+ * does not wait for what the failed task would have done) and end the
+ * task where it is, as if it had returned rlt_fail(-ENOTRECOVERABLE) (its
+ * defers run; its frames are abandoned, and what they held stays held).
+ * rlt_run (a macro here too) then fails the test from the test's thread
+ * with the first failure's message: "[  FAILED  ]" and the message, as for
+ * a failure outside a task. A skip() in a task skips the test the same way
+ * (unless a failure came first). A failure on a thread that is neither a
+ * task nor the test's (a pool thread) prints its message and aborts. */
+
+/* runtime/task.h, for the harness only. */
+void rlt__task_exit(void *result);
+int rlt__task_cancel_root(void);
+
+#define RLT_TEST_MSG_MAX 2048
+static pthread_mutex_t rlt_test__mu __attribute__((unused)) = PTHREAD_MUTEX_INITIALIZER;
+static int rlt_test__nfail __attribute__((unused));   /* failures in tasks, this rlt_run */
+static int rlt_test__skipped __attribute__((unused)); /* the first event: 1 a skip, 2 a fault */
+static char rlt_test__first[RLT_TEST_MSG_MAX] __attribute__((unused));
+static const char *rlt_test__first_file __attribute__((unused)); /* __FILE__: static */
+static int rlt_test__first_line __attribute__((unused));
+static pthread_t rlt_test__main __attribute__((unused));
+static int rlt_test__is_child __attribute__((unused)); /* in rlt_test_fork's child */
+/* Text printed by print_error() (fail_msg's message) in a task, until
+ * the fail() that follows: per thread, as a task prints and fails without
+ * suspending in between. */
+static __thread char rlt_test__pending[RLT_TEST_MSG_MAX] __attribute__((unused));
+static __thread size_t rlt_test__pending_len __attribute__((unused));
+
+__attribute__((constructor)) static void rlt_test__init(void)
+{
+	rlt_test__main = pthread_self();
+}
+
+static inline int rlt_test__in_task(void)
+{
+	return rlt_current() != NULL;
+}
+
+/* A failure on a thread that is not a task (nor the test's own): nothing
+ * to end but the program. */
+static inline int rlt_test__foreign(void)
+{
+	return !rlt_test__in_task() && !pthread_equal(pthread_self(), rlt_test__main);
+}
+
+__attribute__((noreturn)) static inline void rlt_test__end(int skip, const char *file, int line,
+							   const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+__attribute__((noreturn)) static inline void rlt_test__end(int skip, const char *file, int line,
+							   const char *fmt, ...)
+{
+	char what[RLT_TEST_MSG_MAX / 2];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	char msg[RLT_TEST_MSG_MAX];
+	int pl = (int)rlt_test__pending_len;
+	while (pl > 0 && rlt_test__pending[pl - 1] == '\n')
+		pl--;
+	const char *pend = rlt_test__pending;
+	if (pl >= 7 && strncmp(pend, "ERROR: ", 7) == 0) { /* fail_msg's prefix */
+		pend += 7;
+		pl -= 7;
+	}
+	rlt_task *t = rlt_current();
+	if (t)
+		snprintf(msg, sizeof(msg), "%s:%d: %s%s%.*s (in task \"%s\", id %" PRIu64 ")", file,
+			 line, what, pl && what[0] ? ": " : "", pl, pend, rlt_task_name(t),
+			 rlt_task_id(t));
+	else
+		snprintf(msg, sizeof(msg), "%s:%d: %s%s%.*s (on a thread that is not a task)", file,
+			 line, what, pl && what[0] ? ": " : "", pl, pend);
+	rlt_test__pending_len = 0;
+	rlt_test__pending[0] = '\0';
+	fprintf(stderr, "[ IN TASK  ] %s %s\n",
+		skip == 2 ? "ended by an injected fault:"
+		: skip	  ? "skipped:"
+			  : "failure:",
+		msg);
+	fflush(stderr);
+	if (!t) {
+		/* A pool or foreign thread: cmocka would exit(-1) without the
+		 * message; it is printed above. */
+		abort();
+	}
+	pthread_mutex_lock(&rlt_test__mu);
+	if (rlt_test__nfail == 0 && !rlt_test__skipped) {
+		snprintf(rlt_test__first, sizeof(rlt_test__first), "%s", msg);
+		rlt_test__first_file = file;
+		rlt_test__first_line = line;
+		rlt_test__skipped = skip;
+	}
+	if (!skip)
+		rlt_test__nfail++;
+	pthread_mutex_unlock(&rlt_test__mu);
+	rlt__task_cancel_root();
+	rlt__task_exit(rlt_fail(-ENOTRECOVERABLE));
+	abort(); /* not reached */
+}
+
+/* Fault mode: a failure message (fail_msg's) that shows an injected
+ * error as a number ("rlt_recv: -104 with 7 bytes to go") is taken for the
+ * scenario ended by that fault. */
+static inline int rlt_test__names_injected(const char *m, size_t len)
+{
+	if (!rlt_test_faulty())
+		return 0;
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (m[i] != '-' || m[i + 1] < '0' || m[i + 1] > '9')
+			continue;
+		char prev = i > 0 ? m[i - 1] : ' ';
+		if ((prev >= '0' && prev <= '9') || (prev >= 'a' && prev <= 'z') ||
+		    (prev >= 'A' && prev <= 'Z'))
+			continue;
+		long long v = 0;
+		size_t j = i + 1;
+		while (j < len && m[j] >= '0' && m[j] <= '9' && v < 100000)
+			v = v * 10 + (m[j++] - '0');
+		if ((j == len || m[j] < '0' || m[j] > '9') && rlt_test_injected(-v))
+			return 1;
+	}
+	return 0;
+}
+
+static inline void rlt_test__print_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static inline void rlt_test__print_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (rlt_test__in_task() || rlt_test__foreign()) {
+		size_t n = rlt_test__pending_len;
+		if (n + 1 < sizeof(rlt_test__pending)) {
+			int k = vsnprintf(rlt_test__pending + n, sizeof(rlt_test__pending) - n, fmt,
+					  ap);
+			if (k > 0)
+				rlt_test__pending_len = n + (size_t)k < sizeof(rlt_test__pending)
+							    ? n + (size_t)k
+							    : sizeof(rlt_test__pending) - 1;
+		}
+	} else {
+		vprint_error(fmt, ap);
+	}
+	va_end(ap);
+}
+
+#define RLT_TEST__SPECIAL() (rlt_test__in_task() || rlt_test__foreign())
+
+/* cmocka's _fail and _skip do not return (a longjmp, or exit). */
+__attribute__((noreturn)) static inline void rlt_test__fail(const char *file, int line)
+{
+	if (RLT_TEST__SPECIAL())
+		rlt_test__end(
+		    rlt_test__names_injected(rlt_test__pending, rlt_test__pending_len) ? 2 : 0,
+		    file, line, "%s", rlt_test__pending_len ? "" : "Failure!");
+	(_fail)(file, line);
+	abort();
+}
+
+__attribute__((noreturn)) static inline void rlt_test__skip(const char *file, int line)
+{
+	if (RLT_TEST__SPECIAL())
+		rlt_test__end(1, file, line, "skip()");
+	(_skip)(file, line);
+	abort();
+}
+
+static inline void rlt_test__assert_true(LargestIntegralType r, const char *expr, const char *file,
+					 int line)
+{
+	if (r || !RLT_TEST__SPECIAL()) {
+		(_assert_true)(r, expr, file, line);
+		return;
+	}
+	rlt_test__end(0, file, line, "%s", expr);
+}
+
+static inline void rlt_test__assert_int_equal(LargestIntegralType a, LargestIntegralType b,
+					      const char *file, int line)
+{
+	if (a == b || !RLT_TEST__SPECIAL()) {
+		(_assert_int_equal)(a, b, file, line);
+		return;
+	}
+	/* Fault mode: an operation that got an injected error where the test
+	 * expected another result ends the test's scenario there: the test
+	 * is reported as ended by the fault (cmocka: skipped), not failed.
+	 * (The value the test expected may be either side.) */
+	if (rlt_test_injected((long long)a) || rlt_test_injected((long long)b))
+		rlt_test__end(2, file, line, "%lld != %lld", (long long)a, (long long)b);
+	/* So does a count short of the one expected (the policy cuts
+	 * transfers short): what came was less than the test can check. */
+	if (rlt_test_faulty() && (long long)a >= 0 && (long long)a < (long long)b)
+		rlt_test__end(2, file, line, "%lld != %lld (short)", (long long)a, (long long)b);
+	rlt_test__end(0, file, line, "%lld (%#llx) != %lld (%#llx)", (long long)a,
+		      (unsigned long long)a, (long long)b, (unsigned long long)b);
+}
+
+static inline void rlt_test__assert_int_not_equal(LargestIntegralType a, LargestIntegralType b,
+						  const char *file, int line)
+{
+	if (a != b || !RLT_TEST__SPECIAL()) {
+		(_assert_int_not_equal)(a, b, file, line);
+		return;
+	}
+	rlt_test__end(0, file, line, "%lld (%#llx) == %lld (%#llx)", (long long)a,
+		      (unsigned long long)a, (long long)b, (unsigned long long)b);
+}
+
+static inline int rlt_test__str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static inline void rlt_test__assert_string_equal(const char *a, const char *b, const char *file,
+						 int line)
+{
+	if (rlt_test__str_eq(a, b) || !RLT_TEST__SPECIAL()) {
+		(_assert_string_equal)(a, b, file, line);
+		return;
+	}
+	rlt_test__end(0, file, line, "\"%s\" != \"%s\"", a ? a : "(null)", b ? b : "(null)");
+}
+
+static inline void rlt_test__assert_string_not_equal(const char *a, const char *b, const char *file,
+						     int line)
+{
+	if (!rlt_test__str_eq(a, b) || !RLT_TEST__SPECIAL()) {
+		(_assert_string_not_equal)(a, b, file, line);
+		return;
+	}
+	rlt_test__end(0, file, line, "\"%s\" == \"%s\"", a ? a : "(null)", b ? b : "(null)");
+}
+
+static inline void rlt_test__assert_memory_equal(const void *a, const void *b, size_t size,
+						 const char *file, int line)
+{
+	if (!RLT_TEST__SPECIAL() || !a || !b) {
+		(_assert_memory_equal)(a, b, size, file, line);
+		return;
+	}
+	const unsigned char *x = a, *y = b;
+	size_t first = size, ndiff = 0;
+	for (size_t i = 0; i < size; i++)
+		if (x[i] != y[i]) {
+			if (first == size)
+				first = i;
+			ndiff++;
+		}
+	if (ndiff)
+		rlt_test__end(0, file, line,
+			      "%zu of %zu bytes differ, the first at offset %zu: 0x%02x != 0x%02x",
+			      ndiff, size, first, x[first], y[first]);
+}
+
+static inline void rlt_test__assert_memory_not_equal(const void *a, const void *b, size_t size,
+						     const char *file, int line)
+{
+	if (!RLT_TEST__SPECIAL() || !a || !b || memcmp(a, b, size) != 0) {
+		(_assert_memory_not_equal)(a, b, size, file, line);
+		return;
+	}
+	rlt_test__end(0, file, line, "%zu bytes are equal", size);
+}
+
+static inline void rlt_test__assert_in_range(LargestIntegralType v, LargestIntegralType lo,
+					     LargestIntegralType hi, const char *file, int line)
+{
+	if ((v >= lo && v <= hi) || !RLT_TEST__SPECIAL()) {
+		(_assert_in_range)(v, lo, hi, file, line);
+		return;
+	}
+	rlt_test__end(0, file, line, "%llu is not within the range [%llu, %llu]",
+		      (unsigned long long)v, (unsigned long long)lo, (unsigned long long)hi);
+}
+
+static inline void rlt_test__assert_not_in_range(LargestIntegralType v, LargestIntegralType lo,
+						 LargestIntegralType hi, const char *file, int line)
+{
+	if (v < lo || v > hi || !RLT_TEST__SPECIAL()) {
+		(_assert_not_in_range)(v, lo, hi, file, line);
+		return;
+	}
+	rlt_test__end(0, file, line, "%llu is within the range [%llu, %llu]", (unsigned long long)v,
+		      (unsigned long long)lo, (unsigned long long)hi);
+}
+
+#define print_error(...)		     rlt_test__print_error(__VA_ARGS__)
+#define _fail(f, l)			     rlt_test__fail((f), (l))
+#define _skip(f, l)			     rlt_test__skip((f), (l))
+#define _assert_true(r, e, f, l)	     rlt_test__assert_true((r), (e), (f), (l))
+#define _assert_int_equal(a, b, f, l)	     rlt_test__assert_int_equal((a), (b), (f), (l))
+#define _assert_int_not_equal(a, b, f, l)    rlt_test__assert_int_not_equal((a), (b), (f), (l))
+#define _assert_string_equal(a, b, f, l)     rlt_test__assert_string_equal((a), (b), (f), (l))
+#define _assert_string_not_equal(a, b, f, l) rlt_test__assert_string_not_equal((a), (b), (f), (l))
+#define _assert_memory_equal(a, b, n, f, l)  rlt_test__assert_memory_equal((a), (b), (n), (f), (l))
+#define _assert_memory_not_equal(a, b, n, f, l)                                                    \
+	rlt_test__assert_memory_not_equal((a), (b), (n), (f), (l))
+#define _assert_in_range(v, a, b, f, l)	    rlt_test__assert_in_range((v), (a), (b), (f), (l))
+#define _assert_not_in_range(v, a, b, f, l) rlt_test__assert_not_in_range((v), (a), (b), (f), (l))
+
+/* rlt_run, then the failures its tasks recorded, from the calling thread:
+ * the test fails (or is skipped) here, with the first one's message. */
+static inline int rlt_test__run(rlt_task_fn fn, void *arg, const rlt_config *cfg, void **result)
+{
+	int rc = (rlt_run)(fn, arg, cfg, result);
+	pthread_mutex_lock(&rlt_test__mu);
+	int nfail = rlt_test__nfail, skipped = rlt_test__skipped;
+	char first[RLT_TEST_MSG_MAX];
+	memcpy(first, rlt_test__first, sizeof(first));
+	const char *file = rlt_test__first_file;
+	int line = rlt_test__first_line;
+	rlt_test__nfail = 0;
+	rlt_test__skipped = 0;
+	rlt_test__first[0] = '\0';
+	pthread_mutex_unlock(&rlt_test__mu);
+	if (!nfail && !skipped)
+		return rc;
+	if (rlt_test__is_child) {
+		/* A death test's child (rlt_test_fork): no test to fail here. */
+		fprintf(stderr, "[  FAILED  ] in a child process: %s\n", first);
+		fflush(NULL);
+		_exit(1);
+	}
+	if (skipped == 2) {
+		print_message("[ FAULTED  ] ended by an injected fault in a task: %s\n", first);
+		(_skip)(file, line);
+	}
+	if (skipped) {
+		print_message("[ SKIPPED  ] in a task: %s\n", first);
+		(_skip)(file, line);
+	}
+	print_error("ERROR: in a task: %s%s\n", first,
+		    nfail > 1 ? " (and later failures, printed above)" : "");
+	(_fail)(file, line);
+	return rc;
+}
+
+#define rlt_run(fn, arg, cfg, res) rlt_test__run((fn), (arg), (cfg), (res))
+
+/* In a task of a faulty run, an injected error r ends the scenario there
+ * (the test is reported as ended by the fault, not failed); otherwise
+ * nothing: for the checks that print their own message (fail_msg). */
+#define rlt_test_fault_ends(r)                                                                     \
+	do {                                                                                       \
+		long long rlt_r_ = (long long)(r);                                                 \
+		if (rlt_test_injected(rlt_r_) && rlt_test__in_task())                              \
+			rlt_test__end(2, __FILE__, __LINE__, "%s: %lld", #r, rlt_r_);              \
+	} while (0)
+
+/* In a task of a faulty run, end the scenario: what it tests could not
+ * happen because of a fault (why: a string). */
+#define rlt_test_faulted(why)                                                                      \
+	do {                                                                                       \
+		if (rlt_test_faulty() && rlt_test__in_task())                                      \
+			rlt_test__end(2, __FILE__, __LINE__, "%s", (why));                         \
+	} while (0)
+
+/* r (an I/O result) >= 0; in a faulty run an injected error ends the
+ * scenario (rlt_test_fault_ends). The failure names r's value. */
+#define rlt_test_assert_ok(r)                                                                      \
+	do {                                                                                       \
+		long long rlt_ok_ = (long long)(r);                                                \
+		if (rlt_ok_ < 0) {                                                                 \
+			rlt_test_fault_ends(rlt_ok_);                                              \
+			fail_msg("%s >= 0: got %lld", #r, rlt_ok_);                                \
+		}                                                                                  \
+	} while (0)
 
 /* Run fn(arg) as a root task with the default config and assert success. */
 static inline void *rlt_test_run(rlt_task_fn fn, void *arg)
@@ -45,14 +451,16 @@ static inline rlt_spawn_opts rlt_test_on_worker(unsigned w)
 				.worker = w % rlt_runtime_workers(rlt_runtime_self())};
 }
 
-/* Spawn fn(arg) pinned on worker w (as above); asserts it was spawned. */
-static inline rlt_task *rlt_test_spawn_on(rlt_task_fn fn, void *arg, unsigned w)
+/* Spawn fn(arg) pinned on worker w (as above); asserts it was spawned.
+ * The task's default name is fn's. */
+static inline rlt_task *rlt_test__spawn_on(rlt_task_fn fn, void *arg, unsigned w, const char *name)
 {
 	rlt_spawn_opts o = rlt_test_on_worker(w);
-	rlt_task *t = rlt_spawn(fn, arg, &o);
+	rlt_task *t = rlt_spawn_named(fn, arg, &o, name);
 	assert_non_null(t);
 	return t;
 }
+#define rlt_test_spawn_on(fn, arg, w) rlt_test__spawn_on((fn), (arg), (w), #fn)
 
 /* Run fn(arg) under "fault:<opts>,inner=<the policy this run was given>"
  * on two workers (the ctest matrix sets RINGLET_POLICY, which wins over
@@ -89,6 +497,7 @@ static inline int rlt_test_fork(void (*body)(void *arg), void *arg, char *err, s
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		rlt_test__is_child = 1;
 		dup2(p[1], STDERR_FILENO);
 		close(p[0]);
 		alarm(20);
@@ -140,6 +549,22 @@ static inline int rlt_test_run_child(rlt_task_fn fn, void *arg, char *err, size_
 	return rlt_test_run_child_cfg(fn, arg, NULL, NULL, err, errcap);
 }
 
+/* In a faulty run, an injected error r ends the scenario: goto label (its
+ * cleanup). Otherwise r is checked as the test says next. */
+#define rlt_test_on_fault(r, label)                                                                \
+	do {                                                                                       \
+		if (rlt_test_injected(r))                                                          \
+			goto label;                                                                \
+	} while (0)
+
+/* r (an I/O result) is want, or in a faulty run an injected error. */
+#define rlt_test_assert_io(r, want)                                                                \
+	do {                                                                                       \
+		long long rlt_r_ = (long long)(r);                                                 \
+		if (!rlt_test_injected(rlt_r_))                                                    \
+			assert_int_equal(rlt_r_, (want));                                          \
+	} while (0)
+
 /* True when built with a sanitizer (timing bounds are looser there). */
 static inline int rlt_test_sanitized(void)
 {
@@ -158,5 +583,16 @@ static inline int rlt_test_sanitized(void)
 #else
 #define RLT_TEST_SCALE(n) (n)
 #endif
+
+/* r (an I/O result) > 0; in a faulty run an injected error ends the
+ * scenario. */
+#define rlt_test_assert_pos(r)                                                                     \
+	do {                                                                                       \
+		long long rlt_pos_ = (long long)(r);                                               \
+		if (rlt_pos_ <= 0) {                                                               \
+			rlt_test_fault_ends(rlt_pos_);                                             \
+			fail_msg("%s > 0: got %lld", #r, rlt_pos_);                                \
+		}                                                                                  \
+	} while (0)
 
 #endif

@@ -42,7 +42,7 @@ static void run2(rlt_task_fn fn, void *arg)
 static void set_nonblock(int fd, bool on)
 {
 	int fl = fcntl(fd, F_GETFL);
-	assert_true(fl >= 0);
+	rlt_test_assert_ok(fl);
 	assert_int_equal(fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK), 0);
 }
 
@@ -162,7 +162,7 @@ static void *victim_main(void *arg)
 static int listener(struct sockaddr_in *sa, int backlog)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
+	rlt_test_assert_ok(fd);
 	sa->sin_family = AF_INET;
 	sa->sin_port = 0;
 	sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -288,7 +288,7 @@ static void *cancel_each_op(void *arg)
 			int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 			assert_int_equal(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
 			int a = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-			assert_true(a >= 0);
+			rlt_test_assert_ok(a);
 			close(a);
 			close(c);
 			break;
@@ -760,7 +760,7 @@ static void *reader(void *arg)
 			s->cancels++;
 			continue; /* handled: keep reading */
 		}
-		assert_true(n >= 0);
+		rlt_test_assert_ok(n);
 		if (n == 0)
 			break;
 		for (ssize_t i = 0; i < n; i++)
@@ -819,12 +819,12 @@ static void *file_ops(void *arg)
 	(void)arg;
 	char path[] = "/tmp/ringlet-cancel-XXXXXX";
 	int fd = mkstemp(path);
-	assert_true(fd >= 0);
+	rlt_test_assert_ok(fd);
 	unlink(path);
 	char dir[] = "/tmp/ringlet-cancel-dir-XXXXXX";
 	assert_non_null(mkdtemp(dir));
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	assert_true(dfd >= 0);
+	rlt_test_assert_ok(dfd);
 	struct statx stx;
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);

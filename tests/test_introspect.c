@@ -26,6 +26,8 @@ static void until_state(rlt_task *t, int state, const char *what)
 	char got[48];
 	uint64_t end = rlt_now() + 5000 * MS;
 	while (rlt_task_state(t, got, sizeof(got)) != state || (what && strcmp(got, what))) {
+		if (state != RLT_TASK_DONE && rlt_task_state(t, NULL, 0) == RLT_TASK_DONE)
+			rlt_test_faulted("the task ended (on a fault) before it got there");
 		assert_true(rlt_now() < end);
 		rlt_yield();
 	}

@@ -38,7 +38,7 @@ static struct sockaddr_in loopback_any(void)
 static int listener(struct sockaddr_in *a, int backlog)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
+	rlt_test_assert_ok(fd);
 	*a = loopback_any();
 	assert_int_equal(bind(fd, (struct sockaddr *)a, sizeof(*a)), 0);
 	assert_int_equal(listen(fd, backlog), 0);
@@ -55,7 +55,7 @@ static void tcp_pair(int sv[2])
 	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
 	int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	assert_true(s >= 0);
+	rlt_test_assert_ok(s);
 	close(lfd);
 	sv[0] = s;
 	sv[1] = c;
@@ -157,6 +157,8 @@ static void wait_until_blocked(rlt_task *t, enum kind k)
 		if (rlt_task_state(t, what, sizeof(what)) == RLT_TASK_WAITING &&
 		    strncmp(what, "io ", 3) == 0)
 			return;
+		if (rlt_test_faulty() && rlt_task_state(t, NULL, 0) == RLT_TASK_DONE)
+			rlt_test_faulted("the waiter ended before it blocked");
 		assert_int_not_equal(rlt_task_state(t, NULL, 0), RLT_TASK_DONE);
 		rlt_sleep(RLT_NSEC_PER_MSEC);
 	}

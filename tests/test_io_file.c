@@ -65,7 +65,7 @@ static void check(const unsigned char *buf, size_t len, unsigned seed, size_t fr
 static int open_rw(const char *name)
 {
 	int fd = rlt_openat(tmpdir_fd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	assert_true(fd >= 0);
+	rlt_test_assert_ok(fd);
 	return fd;
 }
 
@@ -74,7 +74,7 @@ static int open_rw(const char *name)
 static void *root_openat_create_excl(void *arg)
 {
 	int fd = rlt_openat(tmpdir_fd, "excl", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
+	rlt_test_assert_ok(fd);
 	/* It is a real descriptor of a real file. */
 	struct stat st;
 	assert_int_equal(fstat(fd, &st), 0);
@@ -85,6 +85,7 @@ static void *root_openat_create_excl(void *arg)
 	assert_int_equal(rlt_openat(tmpdir_fd, "excl", O_RDWR | O_CREAT | O_EXCL, 0600), -EEXIST);
 	/* Without O_EXCL the existing file opens. */
 	int fd2 = rlt_openat(tmpdir_fd, "excl", O_RDONLY | O_CLOEXEC, 0);
+	rlt_test_fault_ends(fd2);
 	assert_true(fd2 >= 0 && fd2 != fd);
 	assert_int_equal(rlt_close(fd2), 0);
 	assert_int_equal(rlt_close(fd), 0);
@@ -118,7 +119,7 @@ static void *root_openat_absolute(void *arg)
 	char path[PATH_MAX + 32];
 	snprintf(path, sizeof(path), "%s/absolute", tmpdir);
 	int fd = rlt_openat(AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	assert_true(fd >= 0);
+	rlt_test_assert_ok(fd);
 	assert_int_equal(rlt_write(fd, "abc", 3, 0), 3);
 	assert_int_equal(rlt_close(fd), 0);
 	struct stat st;
@@ -213,12 +214,12 @@ static void test_read_and_write_at_current_position_advance_it(void **state)
 static void *root_append(void *arg)
 {
 	int fd = rlt_openat(tmpdir_fd, "append", O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-	assert_true(fd >= 0);
+	rlt_test_assert_ok(fd);
 	assert_int_equal(rlt_write(fd, "hello ", 6, -1), 6);
 	assert_int_equal(rlt_write(fd, "world", 5, -1), 5);
 	assert_int_equal(rlt_close(fd), 0);
 	fd = rlt_openat(tmpdir_fd, "append", O_RDONLY, 0);
-	assert_true(fd >= 0);
+	rlt_test_assert_ok(fd);
 	char r[32] = {0};
 	assert_int_equal(rlt_read(fd, r, sizeof(r), 0), 11);
 	assert_string_equal(r, "hello world");
@@ -343,7 +344,7 @@ static void *root_fsync(void *arg)
 	assert_int_equal(rlt_fsync(fd, RLT_FSYNC_DATASYNC), 0);
 	/* The data is there through another descriptor. */
 	int fd2 = openat(tmpdir_fd, "fsync", O_RDONLY | O_CLOEXEC);
-	assert_true(fd2 >= 0);
+	rlt_test_assert_ok(fd2);
 	unsigned char r[8192];
 	assert_int_equal(pread(fd2, r, sizeof(r), sizeof(w)), (ssize_t)sizeof(r));
 	assert_memory_equal(r, w, sizeof(r));
@@ -365,7 +366,7 @@ static void test_fsync_and_datasync_succeed_and_bad_fd_gives_ebadf(void **state)
 static void *root_statx(void *arg)
 {
 	int fd = rlt_openat(tmpdir_fd, "statx", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	assert_true(fd >= 0);
+	rlt_test_assert_ok(fd);
 	assert_int_equal(fchmod(fd, 0640), 0); /* whatever the umask */
 	unsigned char w[12345];
 	fill(w, sizeof(w), 5, 0);
@@ -443,11 +444,11 @@ static void *root_bad_fd(void *arg)
 	int fd = open_rw("direction");
 	assert_int_equal(rlt_close(fd), 0);
 	fd = rlt_openat(tmpdir_fd, "direction", O_RDONLY | O_CLOEXEC, 0);
-	assert_true(fd >= 0);
+	rlt_test_assert_ok(fd);
 	assert_int_equal(rlt_write(fd, "x", 1, 0), -EBADF);
 	assert_int_equal(rlt_close(fd), 0);
 	fd = rlt_openat(tmpdir_fd, "direction", O_WRONLY | O_CLOEXEC, 0);
-	assert_true(fd >= 0);
+	rlt_test_assert_ok(fd);
 	assert_int_equal(rlt_read(fd, buf, 1, 0), -EBADF);
 	assert_int_equal(rlt_close(fd), 0);
 

@@ -178,8 +178,13 @@ static void test_shutdown_abandons_live_tasks_and_reports_them(void **state)
 	assert_int_equal(rc, 0);
 	assert_int_equal((intptr_t)r, 5);
 	assert_true(n > 0);
-	assert_non_null(
-	    strstr(buf, "3 tasks still running when the root task returned were abandoned"));
+	/* (Fault mode: a fault may end the blocked read early: fewer.) */
+	if (rlt_test_faulty())
+		assert_non_null(
+		    strstr(buf, "still running when the root task returned were abandoned"));
+	else
+		assert_non_null(strstr(
+		    buf, "3 tasks still running when the root task returned were abandoned"));
 	/* Did not wait for the hour-long sleep or the blocked read. */
 	assert_true(rlt_now() - t0 < 5 * RLT_NSEC_PER_SEC);
 	close(pipe_fds[0]);

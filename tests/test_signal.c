@@ -451,26 +451,34 @@ static ssize_t read_line(int fd, char *buf, size_t cap)
 	return (ssize_t)n;
 }
 
+/* The task's cleanup, also when a fault ends it early (fault mode): no
+ * child is left running. */
+static void kill_and_free(void *arg)
+{
+	rlt_process_kill(arg, SIGKILL);
+	rlt_process_free(arg);
+}
+
 static void *root_second_signal(void *arg)
 {
 	const char *argv[] = {"/proc/self/exe", "--signal-child", NULL};
 	rlt_process *p = rlt_process_spawn(&(rlt_process_opts){
 	    .argv = argv, .stdin_mode = RLT_PROC_DEVNULL, .stdout_mode = RLT_PROC_PIPE});
 	assert_non_null(p);
+	assert_int_equal(rlt_defer(kill_and_free, p), 0);
 	rlt_set_io_timeout(20 * SEC);
 	char line[64];
-	assert_true(read_line(rlt_process_stdout_fd(p), line, sizeof(line)) > 0);
+	rlt_test_assert_pos(read_line(rlt_process_stdout_fd(p), line, sizeof(line)));
 	assert_string_equal(line, "ready\n");
 	assert_int_equal(rlt_process_kill(p, SIGINT), 0);
-	assert_true(read_line(rlt_process_stdout_fd(p), line, sizeof(line)) > 0);
+	rlt_test_assert_pos(read_line(rlt_process_stdout_fd(p), line, sizeof(line)));
 	assert_string_equal(line, "cancelled 1\n");
 	assert_int_equal(rlt_process_kill(p, SIGINT), 0);
 	int st = 0;
 	assert_int_equal(rlt_process_wait(p, 20 * SEC, &st), 0);
 	assert_true(WIFSIGNALED(st));
 	assert_int_equal(WTERMSIG(st), SIGINT);
-	rlt_process_free(p);
-	return NULL;
+	return NULL; /* kill_and_free frees p */
 }
 
 static void test_first_sigint_cancels_second_one_kills(void **state)

@@ -165,13 +165,20 @@ static void test_mutex_hands_off_in_fifo_order(void **state)
 	rlt_test_run1(root_mutex_fifo, NULL);
 }
 
+typedef struct timeout_ctx {
+	rlt_mutex *m;
+	rlt_event *first_done; /* set when the first wait has timed out */
+} timeout_ctx;
+
 static void *lock_with_timeout(void *arg)
 {
-	rlt_mutex *m = arg;
+	timeout_ctx *c = arg;
+	rlt_mutex *m = c->m;
 	uint64_t t0 = rlt_now();
 	int rc = rlt_mutex_lock_timeout(m, 5 * MS);
 	assert_int_equal(rc, -ETIMEDOUT);
 	assert_true(rlt_now() - t0 >= 5 * MS);
+	assert_int_equal(rlt_event_set(c->first_done), 0);
 	/* Held by the root, which lets it go well within 10 s. */
 	t0 = rlt_now();
 	rc = rlt_mutex_lock_timeout(m, 10 * RLT_NSEC_PER_SEC);
@@ -184,16 +191,20 @@ static void *lock_with_timeout(void *arg)
 static void *root_mutex_timeout(void *arg)
 {
 	rlt_mutex *m = rlt_mutex_new();
+	timeout_ctx c = {.m = m, .first_done = rlt_event_new()};
+	assert_non_null(c.first_done);
 	assert_int_equal(rlt_mutex_lock(m), 0);
-	rlt_task *t = spawn(lock_with_timeout, m);
-	/* Hold it past the child's first (5 ms) wait, then release it during
-	 * its second one. */
-	assert_int_equal(rlt_sleep(20 * MS), 0);
+	rlt_task *t = spawn(lock_with_timeout, &c);
+	/* Hold it until the child's first (5 ms) wait has timed out, however
+	 * late the child starts, then release it (during or before its second
+	 * one: either way it gets the lock). */
+	assert_int_equal(rlt_event_wait(c.first_done), 0);
 	assert_int_equal(rlt_mutex_unlock(m), 0);
 	assert_int_equal(join(t), 1);
 	assert_int_equal(rlt_mutex_trylock(m), 0);
 	assert_int_equal(rlt_mutex_unlock(m), 0);
 	assert_int_equal(rlt_mutex_free(m), 0);
+	assert_int_equal(rlt_event_free(c.first_done), 0);
 	return NULL;
 }
 

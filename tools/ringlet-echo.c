@@ -98,10 +98,10 @@ static void *accept_task(void *arg)
 	for (;;) {
 		int fd = rlt_acceptor_next(acc, NULL);
 		if (fd < 0) {
-			if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM) {
-				rlt_sleep(RLT_NSEC_PER_MSEC); /* let connections go */
+			/* Out of descriptors: rlt_acceptor_next paused (up to
+			 * 64 ms) before saying so; try again. */
+			if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM || fd == -ENOBUFS)
 				continue;
-			}
 			if (fd == -ECONNABORTED || fd == -EINTR)
 				continue;
 			if (fd == -ECANCELED)

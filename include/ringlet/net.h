@@ -114,6 +114,11 @@ RLT_API int rlt_net_listen(const rlt_addr *a, int backlog, unsigned flags);
  * retried. Returns the fd, or -EINVAL (unknown flags) or accept4(2)'s
  * negative errno (-EMFILE when out of descriptors: the connection stays
  * queued; -EBADF, -EINVAL for a socket that is not listening, ...).
+ * Out of descriptors or memory (-EMFILE, -ENFILE, -ENOBUFS, -ENOMEM) the
+ * error comes after a pause, 1 ms doubling with each such error in a row
+ * on this worker and listener up to 64 ms (reset by a connection), so that
+ * an accept loop that just retries does not spin until a descriptor is
+ * freed; a cancellation during the pause returns -ECANCELED.
  */
 RLT_API int rlt_net_accept(int lfd, rlt_addr *peer, unsigned flags);
 
@@ -142,7 +147,10 @@ RLT_API rlt_acceptor *rlt_acceptor_open(int lfd, unsigned flags);
  * -EINVAL (a NULL), -ECANCELED / -ETIMEDOUT (cancelled, a deadline scope:
  * nothing is lost, accepting goes on), or what accept4(2) would say
  * (-EMFILE, -ENFILE, -EBADF, -EINVAL for a socket that is not listening):
- * said once, the next call tries again.
+ * said once, the next call tries again. Out of descriptors or memory
+ * (-EMFILE, -ENFILE, -ENOBUFS, -ENOMEM) the error comes after a pause (as
+ * rlt_net_accept's: 1 ms doubling up to 64 ms, reset by a connection): a
+ * loop that retries at once does not spin.
  */
 RLT_API int rlt_acceptor_next(rlt_acceptor *a, rlt_addr *peer);
 

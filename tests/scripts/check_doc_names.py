@@ -21,6 +21,9 @@ import sys
 root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".")
 docs = [root / "README.md"] + sorted((root / "docs").glob("*.md"))
 headers = sorted((root / "include").rglob("*.h")) + sorted(root.glob("proto/*/include/**/*.h"))
+# The test harness's helpers (tests/rlt_test.h), which docs/RELIABILITY.md
+# documents for test authors.
+headers += [root / "tests" / "rlt_test.h"]
 cmake = [root / "CMakeLists.txt"] + sorted(root.glob("*/CMakeLists.txt")) + sorted(root.glob("cmake/*.in"))
 
 # Identifiers a header defines or declares: any rlt_/RLT_ word in it

@@ -1,0 +1,141 @@
+/* vm.max_map_count reached (issue 19): with every mapping the kernel allows
+ * in use (a reservation split page by page by mprotect), tasks whose stacks
+ * cannot be mapped never run and their join says -ENOMEM (a task's stack is
+ * mapped when it first runs, not in rlt_spawn: docs/RELIABILITY.md), the
+ * runtime keeps running, and once mappings are free a new task runs. */
+#include "rlt_test.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+
+#define BIG_STACK (8u << 20) /* a size class of its own: a new mapping */
+#define TRIES	  16
+
+static long max_map_count(void)
+{
+	FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+	long v = -1;
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static void *runs(void *arg)
+{
+	if (arg)
+		rlt_event_wait(arg);
+	volatile char buf[4096];
+	buf[0] = 1;
+	return (void *)(intptr_t)(buf[0] + 41);
+}
+
+typedef struct maps_run {
+	rlt_event *go;
+	long splits;
+	int nomem, ran, other;
+	bool after_ok;
+} maps_run;
+
+static void *root(void *arg)
+{
+	maps_run *m = arg;
+	long max = max_map_count();
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t pages = (size_t)max * 2 + 16;
+	char *res =
+	    mmap(NULL, pages * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	assert_true(res != MAP_FAILED);
+	/* Every other page readable: each mprotect splits off a mapping,
+	 * until the kernel refuses (ENOMEM: the count is reached). */
+	for (size_t i = 1; i < pages; i += 2) {
+		if (mprotect(res + i * page, page, PROT_READ) < 0) {
+			assert_int_equal(errno, ENOMEM);
+			break;
+		}
+		m->splits++;
+	}
+	/* The last few the count allows, one page each (alternating
+	 * protections, so that neighbours do not merge). */
+	enum { EXTRA = 64 };
+	void *extra[EXTRA];
+	int nextra = 0;
+	while (nextra < EXTRA) {
+		void *x = mmap(NULL, page, nextra % 2 ? PROT_READ : PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (x == MAP_FAILED)
+			break;
+		extra[nextra++] = x;
+	}
+	assert_true(nextra < EXTRA);
+	/* All alive at once: no stack is reused. */
+	rlt_spawn_opts o = {.stack_size = BIG_STACK};
+	rlt_task *ts[TRIES];
+	for (int i = 0; i < TRIES; i++) {
+		ts[i] = rlt_spawn(runs, m->go, &o);
+		assert_non_null(ts[i]);
+		rlt_yield();
+	}
+	rlt_event_set(m->go);
+	for (int i = 0; i < TRIES; i++) {
+		void *r = NULL;
+		int rc = rlt_join(ts[i], &r);
+		if (rc == -ENOMEM)
+			m->nomem++;
+		else if (rc == 0 && r == (void *)42)
+			m->ran++;
+		else
+			m->other++;
+	}
+	/* Free the mappings: the runtime goes on, new stacks map. */
+	assert_int_equal(munmap(res, pages * page), 0);
+	for (int i = 0; i < nextra; i++)
+		munmap(extra[i], page);
+	rlt_task *t = rlt_spawn(runs, NULL, &o);
+	assert_non_null(t);
+	rlt_event_free(m->go);
+	void *r = NULL;
+	m->after_ok = rlt_join(t, &r) == 0 && r == (void *)42;
+	return NULL;
+}
+
+static void *root_go(void *arg)
+{
+	maps_run *m = arg;
+	m->go = rlt_event_new();
+	assert_non_null(m->go);
+	return root(m);
+}
+
+static void test_stacks_past_max_map_count_fail_with_enomem(void **state)
+{
+	(void)state;
+	if (rlt_test_sanitized()) {
+		fprintf(stderr, "SKIP: the sanitizers' own mappings need room past the limit\n");
+		skip();
+	}
+	if (max_map_count() <= 0 || max_map_count() > 1000000) {
+		fprintf(stderr, "SKIP: vm.max_map_count %ld is not a limit to reach\n",
+			max_map_count());
+		skip();
+	}
+	maps_run m = {0};
+	rlt_test_run1(root_go, &m);
+	print_message("%ld mappings split off (vm.max_map_count %ld): %d tasks ran, %d got "
+		      "-ENOMEM, %d other; after: %s\n",
+		      m.splits, max_map_count(), m.ran, m.nomem, m.other,
+		      m.after_ok ? "a new task ran" : "FAILED");
+	assert_int_equal(m.other, 0);
+	assert_true(m.nomem > 0);
+	assert_true(m.after_ok);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_stacks_past_max_map_count_fail_with_enomem),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
