@@ -4,6 +4,8 @@
  * mutual-TLS server asks for. */
 #include "tests/tls_test.h"
 
+#include <signal.h>
+
 static tls_certs certs;
 
 typedef struct srv_case {
@@ -239,6 +241,10 @@ int main(void)
 		fprintf(stderr, "SKIPPED: openssl(1) is not installed\n");
 		return 0;
 	}
+	/* The line written to s_client's stdin may find it gone (the cases
+	 * where the handshake is refused): under the epoll policy that
+	 * write(2) to a closed pipe raised SIGPIPE and killed the test. */
+	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_server_serves_s_client),
 	    cmocka_unit_test(test_server_serves_s_client_tls12),
