@@ -48,28 +48,6 @@ static int bio_write(BIO *b, const char *data, int len)
 	rlt_tls *t = BIO_get_data(b);
 	if (t->ktls_tx)
 		return kq_put(t, data, len);
-	if (t->direct) {
-		/* A whole record, sent from OpenSSL's buffer (no copy): the
-		 * task suspends here, inside SSL_write. Legal because one task
-		 * at a time uses a connection (tls.h), so nothing else enters
-		 * this SSL meanwhile; the task may resume on another worker,
-		 * and OpenSSL's record layer keeps no per-thread state across
-		 * this call (its error queue is read after SSL_write returns,
-		 * on the thread it returns on). What was queued before goes
-		 * first. */
-		ssize_t n = 0;
-		if (t->out_len) {
-			n = rlt_send_all(t->fd, t->out, t->out_len, 0);
-			t->out_len = 0;
-		}
-		if (n >= 0)
-			n = rlt_send_all(t->fd, data, (size_t)len, 0);
-		if (n < 0) {
-			t->wr_err = (int)n;
-			return -1; /* no retry flag: SSL_write fails */
-		}
-		return len;
-	}
 	size_t need = t->out_len + (size_t)len;
 	if (need > t->out_cap) {
 		size_t cap = t->out_cap ? t->out_cap : 16384 + 512;

@@ -29,9 +29,6 @@
  * once it passes TLS_OUT_FLUSH. */
 #define TLS_WRITE_CHUNK (4 * 16384)
 #define TLS_OUT_FLUSH	(64 * 1024)
-/* An SSL_write of at least this much sends its records straight from
- * OpenSSL's buffer (bio.c), without the copy to out. */
-#define TLS_DIRECT_MIN 16384
 /* writev gathers small pieces into one record's worth before encrypting. */
 #define TLS_GATHER 16384
 
@@ -424,18 +421,7 @@ static int tls_put(rlt_tls *t, const unsigned char *p, size_t len)
 		size_t chunk = len < TLS_WRITE_CHUNK ? len : TLS_WRITE_CHUNK;
 		size_t n;
 		err_reset();
-		t->direct = chunk >= TLS_DIRECT_MIN;
 		int r = SSL_write_ex(t->ssl, p, chunk, &n);
-		t->direct = 0;
-		if (r != 1 && t->wr_err) {
-			/* The BIO's send failed: how much of a record went is
-			 * not known. */
-			int rc = io_failure(t, t->wr_err, "send");
-			ERR_clear_error();
-			t->wr_err = 0;
-			t->broken = 1;
-			return rc;
-		}
 		if (r != 1) {
 			int rc = tls_wait(t, r);
 			if (rc <= 0) {

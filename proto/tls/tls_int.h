@@ -29,12 +29,6 @@ struct rlt_tls {
 	unsigned char *out;
 	size_t out_len, out_cap;
 	unsigned char *gather; /* rlt_tls_writev's staging, made on first use */
-	/* direct: while set (around an SSL_write of whole records), the BIO
-	 * sends each record from OpenSSL's own buffer, suspending the task
-	 * inside SSL_write, instead of copying it to out. wr_err: the send's
-	 * failure (negative errno), for the SSL_write that then fails. */
-	unsigned direct : 1;
-	int wr_err;
 	/* kTLS: the kernel encrypts what we send (ktls_tx), OpenSSL's
 	 * control records (alerts, tickets) queued in kq as [type][len:4]
 	 * [bytes] until sent with a TLS_SET_RECORD_TYPE cmsg. ktls_err:
