@@ -328,10 +328,9 @@ static rlt_tls *direct_pair(pair *p)
 
 enum { BIG = 8 * 1024 * 1024 };
 
-/* Large writes send whole records from OpenSSL's buffer, the task
- * suspended inside SSL_write (bio.c): a send that times out there, or
- * fails because the peer went away, fails the write with that errno
- * (never a hang), and the connection stays broken. */
+/* A large write whose sends cannot finish (the peer reads nothing: the
+ * I/O timeout; the peer is gone: EPIPE) fails with that errno, never a
+ * hang, and the connection stays broken. */
 static void *root_stalled_write(void *arg)
 {
 	(void)arg;
