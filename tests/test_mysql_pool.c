@@ -364,7 +364,9 @@ static void *overlap_task(void *arg)
 		assert_int_equal(s[k].rc, 0);
 	fprintf(stderr, "overlap (%s): two SELECT SLEEP(1) on one worker: %.3f s\n",
 		mode == RLT_MYSQL_NONBLOCK ? "non-blocking" : "executor", (double)dt / 1e9);
-	assert_true(dt >= 1000 * RLT_NSEC_PER_MSEC);
+	/* Both slept (a second each, by the server's timer, which may end a
+	 * few ms before ours: CI saw 0.995 s) and overlapped (not 2 s). */
+	assert_true(dt >= 900 * RLT_NSEC_PER_MSEC);
 	assert_true(dt < 1600 * RLT_NSEC_PER_MSEC);
 	assert_int_equal(rlt_mysql_pool_close(p), 0);
 	return NULL;
