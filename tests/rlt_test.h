@@ -565,6 +565,24 @@ static inline int rlt_test_run_child(rlt_task_fn fn, void *arg, char *err, size_
 			assert_int_equal(rlt_r_, (want));                                          \
 	} while (0)
 
+/* A "Name: N kB" field of /proc/self/status ("VmRSS", "VmSize"), in KiB;
+ * -1 when it cannot be read. */
+static inline long rlt_test_status_kib(const char *field)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	size_t n = strlen(field);
+	long v = -1;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, n) && line[n] == ':' &&
+		    sscanf(line + n + 1, "%ld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
 /* True when built with a sanitizer (timing bounds are looser there). */
 static inline int rlt_test_sanitized(void)
 {

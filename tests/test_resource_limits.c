@@ -8,20 +8,6 @@
 #define BIG_STACK (4u << 20)
 #define MAX_TRIES 256
 
-static long vm_size_kib(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long v = -1;
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmSize: %ld", &v) == 1)
-			break;
-	fclose(f);
-	return v;
-}
-
 static void *waiter(void *arg)
 {
 	rlt_event_wait(arg);
@@ -44,7 +30,7 @@ static void *root_as(void *arg)
 	getrlimit(RLIMIT_AS, &saved);
 	/* Room for a few big stacks more than what is mapped now, no more. */
 	rl = saved;
-	rl.rlim_cur = (rlim_t)vm_size_kib() * 1024 + 8 * BIG_STACK;
+	rl.rlim_cur = (rlim_t)rlt_test_status_kib("VmSize") * 1024 + 8 * BIG_STACK;
 	if (setrlimit(RLIMIT_AS, &rl) < 0)
 		return rlt_fail(errno);
 	/* A task's stack is mapped when it first runs, not at rlt_spawn: a

@@ -18,20 +18,6 @@
 #endif
 #define STACK_SIZE (32 * 1024)
 
-static long vmrss_kib(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long v = -1;
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld", &v) == 1)
-			break;
-	fclose(f);
-	return v;
-}
-
 typedef struct gate {
 	int started;
 	rlt_event *go;
@@ -75,7 +61,7 @@ static void *root(void *arg)
 	rlt_task **ts = calloc(BURST, sizeof(*ts));
 	if (!ts)
 		return rlt_fail(ENOMEM);
-	b->before = vmrss_kib();
+	b->before = rlt_test_status_kib("VmRSS");
 	rlt_spawn_opts o = {.stack_size = STACK_SIZE};
 	gate g = {.go = rlt_event_new()};
 	if (!g.go)
@@ -88,13 +74,13 @@ static void *root(void *arg)
 	/* All alive at once: each has touched its stack and waits. */
 	while (__atomic_load_n(&g.started, __ATOMIC_RELAXED) < BURST)
 		rlt_sleep(RLT_NSEC_PER_MSEC);
-	long mid = vmrss_kib();
+	long mid = rlt_test_status_kib("VmRSS");
 	rlt_event_set(g.go);
 	for (int i = 0; i < BURST; i++)
 		rlt_join(ts[i], NULL);
 	free(ts);
 	rlt_event_free(g.go);
-	b->peak = vmrss_kib();
+	b->peak = rlt_test_status_kib("VmRSS");
 	if (mid > b->peak)
 		b->peak = mid;
 	/* Every worker trims its cache as it goes idle: one madvise per
@@ -103,7 +89,7 @@ static void *root(void *arg)
 	uint64_t give_up = rlt_now() + 3 * RLT_NSEC_PER_SEC;
 	do {
 		rlt_sleep(20 * RLT_NSEC_PER_MSEC);
-		b->after = vmrss_kib();
+		b->after = rlt_test_status_kib("VmRSS");
 	} while (b->after > bound_kib(b) && rlt_now() < give_up);
 	return NULL;
 }
