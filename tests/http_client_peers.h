@@ -151,8 +151,9 @@ static inline void peer_spawn(peer *p, char *const argv[], bool quiet)
 		fail_msg("posix_spawn %s: %s", argv[0], strerror(rc));
 }
 
-/* nginx with one worker on a free port; a few locations beside the files. */
-static inline bool peer_start_nginx(peer *p)
+/* nginx with one worker on a free port; a few locations beside the files.
+ * With cert and key (PEM paths) it serves HTTPS; with NULL, plain HTTP. */
+static inline bool peer_start_nginx_tls(peer *p, const char *cert, const char *key)
 {
 	const char *bin = access("/usr/sbin/nginx", X_OK) == 0 ? "/usr/sbin/nginx" : NULL;
 	if (!bin) {
@@ -162,6 +163,11 @@ static inline bool peer_start_nginx(peer *p)
 	peer_make_dir(p);
 	for (int attempt = 0; attempt < 5; attempt++) {
 		p->port = peer_free_port();
+		char tls[1024] = "";
+		if (cert)
+			snprintf(tls, sizeof(tls),
+				 " ssl;\n    ssl_certificate %s;\n    ssl_certificate_key %s", cert,
+				 key);
 		char conf[4096];
 		snprintf(
 		    conf, sizeof(conf),
@@ -177,15 +183,15 @@ static inline bool peer_start_nginx(peer *p)
 		    "  types { text/plain txt; text/html shtml; application/octet-stream bin; }\n"
 		    "  keepalive_requests 10000;\n"
 		    "  server {\n"
-		    "    listen 127.0.0.1:%2$d;\n"
+		    "    listen 127.0.0.1:%2$d%3$s;\n"
 		    "    root %1$s/www;\n"
 		    "    ssi on;\n"
 		    "    location = /redir { return 301 /small.txt; }\n"
-		    "    location = /redir2 { return 302 http://127.0.0.1:%2$d/redir; }\n"
+		    "    location = /redir2 { return 302 %4$s://127.0.0.1:%2$d/redir; }\n"
 		    "    location = /connreq { return 200 \"$connection $connection_requests\"; }\n"
 		    "  }\n"
 		    "}\n",
-		    p->dir, p->port);
+		    p->dir, p->port, tls, cert ? "https" : "http");
 		peer_write_text(p->dir, "nginx.conf", conf);
 		char prefix[300], cpath[300];
 		snprintf(prefix, sizeof(prefix), "%s/", p->dir);
@@ -201,6 +207,12 @@ static inline bool peer_start_nginx(peer *p)
 	}
 	fail_msg("nginx did not start (its stderr above says why)");
 	return false;
+}
+
+/* nginx with one worker serving plain HTTP on a free port. */
+static inline bool peer_start_nginx(peer *p)
+{
+	return peer_start_nginx_tls(p, NULL, NULL);
 }
 
 /* python3 -m http.server on a free port, serving dir/www. */

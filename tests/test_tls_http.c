@@ -9,57 +9,6 @@
 
 static tls_certs certs;
 
-/* nginx with one worker serving HTTPS on a free port (files of
- * peer_make_dir: small.txt, big.bin...). */
-static bool start_nginx_tls(peer *p)
-{
-	if (access("/usr/sbin/nginx", X_OK) != 0) {
-		fprintf(stderr, "SKIPPED: nginx is not installed (apt-get install nginx-light)\n");
-		return false;
-	}
-	peer_make_dir(p);
-	for (int attempt = 0; attempt < 5; attempt++) {
-		p->port = peer_free_port();
-		char conf[4096];
-		snprintf(
-		    conf, sizeof(conf),
-		    "worker_processes 1;\n"
-		    "pid %1$s/nginx.pid;\n"
-		    "error_log stderr crit;\n"
-		    "events { worker_connections 1024; }\n"
-		    "http {\n"
-		    "  access_log off;\n"
-		    "  client_body_temp_path %1$s/tmp; proxy_temp_path %1$s/tmp;\n"
-		    "  fastcgi_temp_path %1$s/tmp; uwsgi_temp_path %1$s/tmp; scgi_temp_path "
-		    "%1$s/tmp;\n"
-		    "  types { text/plain txt; application/octet-stream bin; }\n"
-		    "  server {\n"
-		    "    listen 127.0.0.1:%2$d ssl;\n"
-		    "    ssl_certificate %3$s;\n"
-		    "    ssl_certificate_key %4$s;\n"
-		    "    root %1$s/www;\n"
-		    "    location = /connreq { return 200 \"$connection $connection_requests\"; }\n"
-		    "  }\n"
-		    "}\n",
-		    p->dir, p->port, certs.srv, certs.key);
-		peer_write_text(p->dir, "nginx.conf", conf);
-		char prefix[300], cpath[300];
-		snprintf(prefix, sizeof(prefix), "%s/", p->dir);
-		snprintf(cpath, sizeof(cpath), "%s/nginx.conf", p->dir);
-		char *argv[] = {"/usr/sbin/nginx", "-p", prefix, "-c", cpath, "-g",
-				"daemon off;",	   NULL};
-		peer_spawn(p, argv, false);
-		if (peer_wait_ready(p))
-			return true;
-		if (p->pid) {
-			kill(p->pid, SIGKILL);
-			waitpid(p->pid, NULL, 0);
-		}
-	}
-	fail_msg("nginx did not start (its stderr above says why)");
-	return false;
-}
-
 static void check_big(const char *b, ssize_t n)
 {
 	assert_int_equal(n, 3 * 1024 * 1024);
@@ -144,7 +93,7 @@ static void *root_nginx(void *arg)
 static void test_https_client_against_nginx(void **state)
 {
 	peer p = {0};
-	if (!start_nginx_tls(&p))
+	if (!peer_start_nginx_tls(&p, certs.srv, certs.key))
 		return;
 	rlt_test_run(root_nginx, &p);
 	peer_stop(&p);
