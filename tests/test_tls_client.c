@@ -4,8 +4,6 @@
  * mid-handshake, a server that wants a client certificate. */
 #include "tests/tls_test.h"
 
-static tls_certs certs;
-
 /* Read until '\n' (included) or len-1 bytes; NUL-terminates. */
 static ssize_t read_line(rlt_tls *t, char *buf, size_t len)
 {
@@ -427,19 +425,6 @@ static void test_client_bad_arguments(void **state)
 	rlt_tls_ctx_free(ctx);
 }
 
-static int setup(void **state)
-{
-	if (!tls_certs_make(&certs))
-		return -1;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tls_certs_remove(&certs);
-	return 0;
-}
-
 int main(void)
 {
 	if (!peer_installed("openssl")) {
@@ -466,5 +451,5 @@ int main(void)
 	    cmocka_unit_test(test_client_deadline_scope_mid_handshake),
 	    cmocka_unit_test(test_client_bad_arguments),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tls_group_setup, tls_group_teardown);
 }

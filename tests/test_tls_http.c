@@ -7,8 +7,6 @@
 #include <ringlet/http.h>
 #include <ringlet/http_client.h>
 
-static tls_certs certs;
-
 static void check_big(const char *b, ssize_t n)
 {
 	assert_int_equal(n, 3 * 1024 * 1024);
@@ -293,7 +291,7 @@ static void test_https_ringlet_http_tool(void **state)
 
 static int setup(void **state)
 {
-	if (!tls_certs_make(&certs))
+	if (tls_group_setup(state))
 		return -1;
 	snprintf(big_path, sizeof(big_path), "%s/big5.bin", certs.dir);
 	FILE *f = fopen(big_path, "w");
@@ -301,12 +299,6 @@ static int setup(void **state)
 	for (size_t i = 0; i < BIG_SIZE; i++)
 		fputc(peer_byte(5, i), f);
 	fclose(f);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tls_certs_remove(&certs);
 	return 0;
 }
 
@@ -321,5 +313,5 @@ int main(void)
 	    cmocka_unit_test(test_https_server_against_curl_and_ringlet),
 	    cmocka_unit_test(test_https_ringlet_http_tool),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, tls_group_teardown);
 }

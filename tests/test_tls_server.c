@@ -6,8 +6,6 @@
 
 #include <signal.h>
 
-static tls_certs certs;
-
 typedef struct srv_case {
 	const char *extra[12]; /* s_client's arguments beyond the usual */
 	unsigned flags;	       /* server context flags */
@@ -224,17 +222,6 @@ static void test_server_handshake_deadline(void **state)
 	rlt_test_run(root_bad_client, &(bad_case){CLI_SILENT, ETIMEDOUT, "timed out"});
 }
 
-static int setup(void **state)
-{
-	return tls_certs_make(&certs) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	tls_certs_remove(&certs);
-	return 0;
-}
-
 int main(void)
 {
 	if (!peer_installed("openssl")) {
@@ -255,5 +242,5 @@ int main(void)
 	    cmocka_unit_test(test_server_client_stops_mid_handshake),
 	    cmocka_unit_test(test_server_handshake_deadline),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tls_group_setup, tls_group_teardown);
 }

@@ -7,8 +7,6 @@
 #include <netinet/tcp.h>
 #include <stdatomic.h>
 
-static tls_certs certs;
-
 static unsigned char pat(unsigned seed, size_t i)
 {
 	return (unsigned char)((i * 31 + seed * 7 + (i >> 9)) & 0xff);
@@ -554,17 +552,6 @@ static void test_stream_ktls_or_its_fallback(void **state)
 	rlt_test_run(root_ktls, &k);
 }
 
-static int setup(void **state)
-{
-	return tls_certs_make(&certs) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	tls_certs_remove(&certs);
-	return 0;
-}
-
 int main(void)
 {
 	if (!peer_installed("openssl")) {
@@ -581,5 +568,5 @@ int main(void)
 	    cmocka_unit_test(test_stream_stalled_large_write_fails_cleanly),
 	    cmocka_unit_test(test_stream_ktls_or_its_fallback),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tls_group_setup, tls_group_teardown);
 }

@@ -85,6 +85,23 @@ static inline void tls_certs_remove(tls_certs *c)
 	c->dir[0] = '\0';
 }
 
+/* The test program's certificates, made once for the group: cmocka group
+ * setup and teardown for the TLS test files. */
+static tls_certs certs;
+
+static inline int tls_group_setup(void **state)
+{
+	(void)state;
+	return tls_certs_make(&certs) ? 0 : -1;
+}
+
+static inline int tls_group_teardown(void **state)
+{
+	(void)state;
+	tls_certs_remove(&certs);
+	return 0;
+}
+
 /* openssl s_server -rev (answers each line reversed) with cert/key on a
  * free port; extra: more arguments (NULL-terminated), may be NULL. */
 static inline bool tls_start_s_server(peer *p, const tls_certs *c, const char *cert,
