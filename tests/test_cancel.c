@@ -702,7 +702,7 @@ static void test_cancelling_a_joiner_cancels_the_joined_task(void **state)
 
 /* ---- from a plain thread ---- */
 
-static atomic_bool thread_done;
+static rlt_event *thread_done; /* set by the thread (any thread may set it) */
 
 static void *cancel_from_thread(void *arg)
 {
@@ -712,7 +712,7 @@ static void *cancel_from_thread(void *arg)
 	 * -EALREADY; the root keeps the handle until we are done). */
 	while (rlt_cancel(t) == 0 && rlt_task_state(t, NULL, 0) != RLT_TASK_DONE)
 		sched_yield();
-	atomic_store(&thread_done, true);
+	rlt_event_set(thread_done);
 	return NULL;
 }
 
@@ -721,18 +721,19 @@ static void *thread_root(void *arg)
 	(void)arg;
 	rlt_task *t = rlt_test_spawn_on(sleep_long, NULL, 1);
 	pthread_t th;
-	atomic_store(&thread_done, false);
+	thread_done = rlt_event_new();
+	assert_non_null(thread_done);
 	assert_int_equal(pthread_create(&th, NULL, cancel_from_thread, t), 0);
-	uint64_t end = rlt_now() + 5000 * MS;
-	while (!atomic_load(&thread_done)) {
-		assert_true(rlt_now() < end);
-		rlt_yield();
-	}
+	/* Waiting, not spinning: under valgrind, which runs one thread at a
+	 * time, a root that yields in a loop kept the thread from running
+	 * past the 5 s bound. */
+	assert_int_equal(rlt_event_wait_timeout(thread_done, 5000 * MS), 0);
 	void *res = (void *)1;
 	assert_int_equal(rlt_join(t, &res), -ECANCELED);
 	/* Cancelled in its sleep, or before it ever ran (result NULL). */
 	assert_true((int)(intptr_t)res == -ECANCELED || res == NULL);
 	pthread_join(th, NULL);
+	assert_int_equal(rlt_event_free(thread_done), 0);
 	return NULL;
 }
 
