@@ -95,4 +95,8 @@ int rlt__policy_choose(const rlt_config *cfg, const rlt__settings *env, rlt__pol
  * loop outside any runtime, as a pool thread's ring). sched/worker.c. */
 const rlt__settings *rlt__loop_settings(const rlt_loop *loop);
 
+/* Faults injected so far by the process's fault loops (io/policy_fault.c),
+ * for the test harness. */
+uint64_t rlt__fault_injected(void);
+
 #endif

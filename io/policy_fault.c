@@ -54,6 +54,7 @@
 #include "runtime/alloc.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,15 @@ typedef struct fault {
 	rlt_op *delay_head, *delay_tail;
 	bool report;
 } fault;
+
+/* Faults injected by every fault loop of the process, for the test
+ * harness (tests/rlt_test.h: a check that fails after a fault). */
+static _Atomic uint64_t injected_total;
+
+uint64_t rlt__fault_injected(void)
+{
+	return atomic_load_explicit(&injected_total, memory_order_relaxed);
+}
 
 /* ---- options ---- */
 
@@ -388,6 +398,7 @@ static void submit(rlt_loop *loop, rlt_op *op)
 	}
 	enum kind k = cand[rng_next(&f->rng) % n];
 	f->injected[k]++;
+	atomic_fetch_add_explicit(&injected_total, 1, memory_order_relaxed);
 	switch (k) {
 	case K_SHORT:
 		*len = 1 + (size_t)(rng_next(&f->rng) % (*len - 1));

@@ -145,7 +145,7 @@ static inline void peer_spawn(peer *p, char *const argv[], bool quiet)
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	if (quiet)
 		posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-	int rc = posix_spawn(&p->pid, argv[0], &fa, NULL, argv, environ);
+	int rc = posix_spawn(&p->pid, argv[0], &fa, NULL, argv, rlt_test_peer_environ());
 	posix_spawn_file_actions_destroy(&fa);
 	if (rc != 0)
 		fail_msg("posix_spawn %s: %s", argv[0], strerror(rc));

@@ -1,6 +1,8 @@
 /* The console's control socket (RINGLET_CONTROL, runtime/control.c): a live
  * program answers `tools/ringlet top` and `tasks`, refuses other users,
  * and survives garbage, silent and too many clients. */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "rlt_test.h"
 
 #include <ringlet/stats.h>

@@ -5,6 +5,8 @@
  * (-EMSGSIZE), time limits (-ETIMEDOUT), the retry of an idempotent request
  * on a pooled connection the server had closed, redirects, and what the
  * client refuses to send. */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "tests/http_client_srv.h"
 
 #include <ringlet/http_client.h>

@@ -3,6 +3,8 @@
  * "sending request: URL" and "got result: URL LENGTH" for every URL, the
  * downloader writes every body to its file, byte for byte, and both report
  * a failing URL and exit 1. Every run is bounded in time. */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "tests/http_client_peers.h"
 
 #include <poll.h>
@@ -108,6 +110,7 @@ static void test_http_client_crawler_and_download_examples(void **state)
 	run r;
 	char *argv[] = {ex_crawler, u[0], u[1], u[2], NULL};
 	run_example(argv, &r);
+	rlt_test_child_fault(r.status, r.err);
 	assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
 	for (int i = 0; i < 3; i++) {
 		snprintf(line, sizeof(line), "sending request: %s", u[i]);
@@ -127,6 +130,8 @@ static void test_http_client_crawler_and_download_examples(void **state)
 	snprintf(dead, sizeof(dead), "http://127.0.0.1:%d/", peer_free_port());
 	char *argv_q[] = {ex_crawler, "-q", "-c", "2", u[0], u[1], dead, NULL};
 	run_example(argv_q, &r);
+	if (!strstr(r.out, "3 urls, 4108 bytes, 1 failed\n"))
+		rlt_test_child_fault(r.status, r.err);
 	assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1);
 	expect_line(&r, "3 urls, 4108 bytes, 1 failed");
 	snprintf(line, sizeof(line), "failed: %s: %s", dead, strerror(ECONNREFUSED));
@@ -138,6 +143,7 @@ static void test_http_client_crawler_and_download_examples(void **state)
 	assert_int_equal(mkdir(dir, 0700), 0);
 	char *argv_d[] = {ex_download, dir, u[0], u[1], u[2], NULL};
 	run_example(argv_d, &r);
+	rlt_test_child_fault(r.status, r.err);
 	assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
 	const char *names[] = {"small.txt", "f4k.bin", "big.bin"};
 	for (int i = 0; i < 3; i++) {
@@ -167,6 +173,8 @@ static void test_http_client_crawler_and_download_examples(void **state)
 
 	char *argv_404[] = {ex_download, dir, u[3], NULL};
 	run_example(argv_404, &r);
+	if (!strstr(r.err, ": status 404"))
+		rlt_test_child_fault(r.status, r.err);
 	assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1);
 	snprintf(line, sizeof(line), "failed: %s: status 404", u[3]);
 	assert_non_null(strstr(r.err, line));

@@ -5,6 +5,8 @@
  * own tools/ringlet-http (when built: server and client together); every body
  * byte checked, downloads written to files and read back, 50 tasks on two
  * workers sharing one client. */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "tests/http_client_peers.h"
 
 #include <ringlet/http_client.h>

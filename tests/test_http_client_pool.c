@@ -4,6 +4,8 @@
  * the total, idle ones closed to make room), idle connections closed after
  * the idle timeout, no reuse when asked, a client freed while a reply is
  * alive, and one client shared by tasks on both workers. */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "tests/http_client_srv.h"
 
 #include <ringlet/http_client.h>

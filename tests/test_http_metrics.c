@@ -1,6 +1,8 @@
 /* rlt_http_metrics_handler: a scrape of /metrics through ringlet's HTTP
  * client (and curl, where installed) gets the runtime's counters in the
  * Prometheus text format, moving between scrapes. */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "http_server_test.h"
 
 #include <ringlet/http_client.h>

@@ -2,6 +2,8 @@
  * pipelining, HEAD, 100-continue, chunked both ways, HTTP/1.0, the router,
  * handler failures, client resets, graceful shutdown, serve_fd, and many
  * concurrent keep-alive connections. */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "http_server_test.h"
 
 #include <stdatomic.h>

@@ -2,6 +2,8 @@
  * documented status and a close (or just a close), timeouts trip with the
  * short values set through the options, and a good request on another
  * connection is served all along. */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "http_server_test.h"
 
 #include <sys/socket.h>

@@ -2,6 +2,8 @@
  * (keep-alive, chunked upload, HEAD, 100-continue) and Python's
  * http.client; and the example and tools/ringlet-http, started as
  * programs, queried with curl and stopped with SIGTERM. */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "http_server_test.h"
 
 #include <ringlet/process.h>
@@ -79,7 +81,15 @@ static int run(const char *const argv[], char *out, size_t cap)
 	if (rc < 0)
 		fail_msg("%s: %s", argv[0], strerror(-rc));
 	out[len] = '\0';
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	/* Fault mode: the server under test (here, or a program run by the
+	 * test) may fail a request with a 500 or drop the connection (curl
+	 * exits 52, 56...): the scenario ends there. What must still hold:
+	 * no hang, no crash, nothing wrong in an answer that came whole. */
+	if (rlt_test_faulty() && (code != 0 || strstr(out, "Internal Server Error") ||
+				  strstr(out, "500 ")))
+		rlt_test_faulted("a client of the server under test saw a fault's effect");
+	return code;
 }
 
 static void url(char *out, size_t cap, const char *path)

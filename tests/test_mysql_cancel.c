@@ -5,6 +5,8 @@
  * KILL QUERY from another connection (measured: the victim's call ends, its
  * connection stays usable); and the server killed mid-query (an error, not
  * a hang; last, it takes the server down). */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "tests/rlt_test.h"
 #include "tests/test_mysql_server.h"
 

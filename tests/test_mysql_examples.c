@@ -3,6 +3,8 @@
  * the test user among them; mysql_two_servers runs its two tasks against
  * two addresses of that server (TCP and the Unix socket) on one worker, and
  * their 0.5 s statements overlap (under 1 s in all). */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "tests/rlt_test.h"
 #include "tests/test_mysql_server.h"
 
@@ -49,6 +51,7 @@ static int run_example(const char *name, const char *a1, const char *a2, char *o
 	close(pfd[0]);
 	int st;
 	waitpid(pid, &st, 0);
+	rlt_test_child_fault(st, "(its message is on stderr, above)");
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	*ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;

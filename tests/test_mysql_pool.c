@@ -4,6 +4,8 @@
  * open transaction, open statement), many tasks on two workers sharing a
  * small pool; and the overlap proof: two SELECT SLEEP(1) from two tasks on
  * one worker take about 1 s, not 2 (both variants). */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "tests/rlt_test.h"
 #include "tests/test_mysql_server.h"
 

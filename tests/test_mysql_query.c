@@ -5,6 +5,8 @@
  * prepared statements, affected rows and insert ids, transactions with
  * rollback, and errors (bad SQL, wrong password, unknown database) with the
  * server's code, SQLSTATE and message. */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "tests/rlt_test.h"
 #include "tests/test_mysql_server.h"
 

@@ -112,41 +112,44 @@ static void tms_dump_log(void)
 	fclose(f);
 }
 
-/* Root's setup through the root socket, once the server answers. */
+/* Root's setup through the root socket, once the server answers. Each
+ * statement may be run again (under the fault policy a connection or a
+ * reply may break: the whole setup is then retried on a new connection),
+ * so each is idempotent. */
 static void *tms_setup_task(void *arg)
 {
 	(void)arg;
 	rlt_mysql_config cfg = {
 	    .unix_socket = tms.sock, .user = "root", .connect_timeout_ms = 2000};
-	rlt_mysql *c = NULL;
+	static const char *const sql[] = {
+	    "CREATE USER IF NOT EXISTS '" TMS_USER "'@'%' IDENTIFIED BY '" TMS_PASS "'",
+	    "CREATE USER IF NOT EXISTS '" TMS_USER "'@'localhost' IDENTIFIED BY '" TMS_PASS "'",
+	    "GRANT ALL ON *.* TO '" TMS_USER "'@'%'",
+	    "GRANT ALL ON *.* TO '" TMS_USER "'@'localhost'",
+	    "CREATE DATABASE IF NOT EXISTS " TMS_DB,
+	    NULL};
 	uint64_t until = rlt_now() + 60 * RLT_NSEC_PER_SEC;
-	int r;
-	char err[256];
-	while ((r = rlt_mysql_connect(&cfg, &c, err, sizeof(err))) != 0) {
+	for (;;) {
+		rlt_mysql *c = NULL;
+		char err[256] = "";
+		int r = rlt_mysql_connect(&cfg, &c, err, sizeof(err));
+		for (int i = 0; r == 0 && sql[i]; i++) {
+			int64_t n = rlt_mysql_exec(c, sql[i]);
+			if (n < 0) {
+				snprintf(err, sizeof(err), "%s: %s", sql[i], rlt_mysql_error(c));
+				r = (int)n;
+			}
+		}
+		if (c)
+			rlt_mysql_close(c);
+		if (r == 0)
+			return NULL;
 		if (rlt_now() > until) {
-			fprintf(stderr, "mysql test server: no answer on %s: %d %s\n", tms.sock, r,
-				err);
+			fprintf(stderr, "mysql test server: setup on %s: %d %s\n", tms.sock, r, err);
 			return (void *)(intptr_t)r;
 		}
 		rlt_sleep(50 * RLT_NSEC_PER_MSEC);
 	}
-	static const char *const sql[] = {
-	    "CREATE USER '" TMS_USER "'@'%' IDENTIFIED BY '" TMS_PASS "'",
-	    "CREATE USER '" TMS_USER "'@'localhost' IDENTIFIED BY '" TMS_PASS "'",
-	    "GRANT ALL ON *.* TO '" TMS_USER "'@'%'",
-	    "GRANT ALL ON *.* TO '" TMS_USER "'@'localhost'",
-	    "CREATE DATABASE " TMS_DB,
-	    NULL};
-	for (int i = 0; sql[i]; i++) {
-		int64_t n = rlt_mysql_exec(c, sql[i]);
-		if (n < 0) {
-			fprintf(stderr, "mysql test server: %s: %s\n", sql[i], rlt_mysql_error(c));
-			rlt_mysql_close(c);
-			return (void *)(intptr_t)n;
-		}
-	}
-	rlt_mysql_close(c);
-	return NULL;
 }
 
 /* Start the server. Returns 0, or 1 when the binaries are missing (the

@@ -4,6 +4,8 @@
  * timeouts, every reply type, binary-safe arguments, error replies as
  * replies.
  */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "tests/test_redis_server.h"
 
 #include <ringlet/redis.h>

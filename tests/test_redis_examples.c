@@ -6,6 +6,8 @@
  * taking two rounds of its sleep, and stops on SIGTERM. Each run is
  * bounded; stderr must stay empty.
  */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "tests/test_redis_server.h"
 
 static redis_srv srv;
@@ -38,6 +40,7 @@ static void test_redis_example_hash(void **state)
 	for (int i = 0; i < 2; i++) {
 		snprintf(cmd, sizeof(cmd), "redis_hash %s", addrs[i]);
 		int st = run_example(cmd, out, sizeof(out), err, sizeof(err));
+		rlt_test_child_fault(st, err);
 		assert_string_equal(err, "");
 		assert_int_equal(st, 0);
 		assert_string_equal(out, "{'key1': '1', 'key2': '2', 'key3': '3'}\n");
@@ -47,6 +50,8 @@ static void test_redis_example_hash(void **state)
 	snprintf(cmd, sizeof(cmd), "redis_hash 127.0.0.1:%d", port);
 	int st = run_example(cmd, out, sizeof(out), err, sizeof(err));
 	assert_int_not_equal(st, 0);
+	if (!strstr(err, "refused"))
+		rlt_test_child_fault(st, err);
 	assert_non_null(strstr(err, "refused"));
 }
 
@@ -55,6 +60,7 @@ static void test_redis_example_two_pools(void **state)
 	REDIS_REQUIRE();
 	char out[512], err[512];
 	int st = run_example("redis_two_pools", out, sizeof(out), err, sizeof(err));
+	rlt_test_child_fault(st, err);
 	assert_string_equal(err, "");
 	assert_int_equal(st, 0);
 	assert_string_equal(out, "r1 {'key1': '1', 'key2': '2', 'key3': '3'}\n"

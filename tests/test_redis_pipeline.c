@@ -5,6 +5,8 @@
  * deadlines in the middle of a pipeline, after which every later command
  * still gets its own reply.
  */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "tests/test_redis_server.h"
 
 #include <ringlet/redis.h>

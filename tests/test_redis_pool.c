@@ -5,6 +5,8 @@
  * fails within a second) and restarted (the pool recovers, with backoff);
  * a reply over the size limit fails cleanly.
  */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "tests/test_redis_server.h"
 
 #include <ringlet/redis.h>

@@ -6,6 +6,8 @@
  * size limit each fail the command with a clear negative errno and break
  * the connection; nothing hangs and nothing crashes.
  */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "tests/rlt_test.h"
 
 #include <ringlet/redis.h>
@@ -23,12 +25,20 @@ static void *fake_main(void *arg)
 {
 	fake *f = arg;
 	int fd = rlt_net_accept(f->lfd, NULL, 0);
-	if (fd < 0)
+	if (fd < 0) {
+		/* (Fault mode: an injected error.) Closing the listener resets
+		 * the client's queued connection: its command fails instead of
+		 * waiting for an answer nobody will send. */
+		rlt_close(f->lfd);
+		f->lfd = -1;
 		return NULL;
+	}
 	char buf[4096];
-	if (rlt_recv(fd, buf, sizeof(buf), 0) > 0)
-		rlt_send_all(fd, f->answer, f->len, 0);
-	if (!f->close_after)
+	/* (Fault mode: a receive or send that fails closes at once, so that
+	 * the client sees the end instead of waiting for the answer.) */
+	bool ok = rlt_recv(fd, buf, sizeof(buf), 0) > 0 &&
+		  rlt_send_all(fd, f->answer, f->len, 0) == (ssize_t)f->len;
+	if (ok && !f->close_after)
 		while (rlt_recv(fd, buf, sizeof(buf), 0) > 0) /* until the client closes */
 			;
 	rlt_close(fd);
@@ -54,7 +64,8 @@ static void fake_start(fake *f, const char *answer, size_t len, bool close_after
 static void fake_stop(fake *f)
 {
 	rlt_join(f->task, NULL);
-	rlt_close(f->lfd);
+	if (f->lfd >= 0)
+		rlt_close(f->lfd);
 }
 
 /* One command against a fake answering `answer`: its result; the

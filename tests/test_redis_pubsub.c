@@ -4,6 +4,8 @@
  * were published, UNSUBSCRIBE stops them, a dead server ends the stream
  * with an error.
  */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "tests/test_redis_server.h"
 
 #include <ringlet/redis.h>

@@ -2,6 +2,8 @@
  * server against curl --cacert and ringlet's client, tools/ringlet-http
  * --cert --key, and the failures seen through HTTP (an unknown CA, plain
  * HTTP to the HTTPS port). */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "tests/tls_test.h"
 
 #include <ringlet/http.h>
@@ -88,13 +90,23 @@ static void *root_nginx(void *arg)
 	return NULL;
 }
 
+/* The peer of the running test, stopped by its teardown even when the
+ * test ends early (a failure, or a fault in fault mode). */
+static peer tp;
+
+static int stop_peer(void **state)
+{
+	(void)state;
+	peer_stop(&tp);
+	memset(&tp, 0, sizeof(tp));
+	return 0;
+}
+
 static void test_https_client_against_nginx(void **state)
 {
-	peer p = {0};
-	if (!peer_start_nginx_tls(&p, certs.srv, certs.key))
+	if (!peer_start_nginx_tls(&tp, certs.srv, certs.key))
 		return;
-	rlt_test_run(root_nginx, &p);
-	peer_stop(&p);
+	rlt_test_run(root_nginx, &tp);
 }
 
 /* ---- ringlet's HTTPS server ---- */
@@ -270,23 +282,22 @@ static void test_https_ringlet_http_tool(void **state)
 		fprintf(stderr, "SKIPPED: %s is not built\n", bin);
 		return;
 	}
-	peer p = {0};
-	peer_make_dir(&p);
+	peer *p = &tp;
+	peer_make_dir(p);
 	bool up = false;
 	for (int attempt = 0; attempt < 5 && !up; attempt++) {
-		p.port = peer_free_port();
+		p->port = peer_free_port();
 		char port[16], www[300];
-		snprintf(port, sizeof(port), "%d", p.port);
-		snprintf(www, sizeof(www), "%s/www", p.dir);
+		snprintf(port, sizeof(port), "%d", p->port);
+		snprintf(www, sizeof(www), "%s/www", p->dir);
 		char *argv[] = {(char *)bin, "-p",     port,	  "-w",	   "1",	      "-q", "-d",
 				www,	     "--cert", certs.srv, "--key", certs.key, NULL};
-		peer_spawn(&p, argv, true);
-		up = peer_wait_ready(&p);
+		peer_spawn(p, argv, true);
+		up = peer_wait_ready(p);
 	}
 	if (!up)
-		fail_msg("ringlet-http --cert did not start (see %s/server.log)", p.dir);
-	rlt_test_run(root_tool, &p);
-	peer_stop(&p);
+		fail_msg("ringlet-http --cert did not start (see %s/server.log)", p->dir);
+	rlt_test_run(root_tool, p);
 }
 
 static int setup(void **state)
@@ -309,9 +320,9 @@ int main(void)
 		return 0;
 	}
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_https_client_against_nginx),
+	    cmocka_unit_test_teardown(test_https_client_against_nginx, stop_peer),
 	    cmocka_unit_test(test_https_server_against_curl_and_ringlet),
-	    cmocka_unit_test(test_https_ringlet_http_tool),
+	    cmocka_unit_test_teardown(test_https_ringlet_http_tool, stop_peer),
 	};
 	return cmocka_run_group_tests(tests, setup, tls_group_teardown);
 }

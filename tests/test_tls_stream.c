@@ -2,6 +2,8 @@
  * byte checked, the end of a stream (close_notify, a bare close, a
  * truncated or corrupted record), sendfile and writev over TLS, and an
  * I/O timeout that leaves the connection usable. */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "tests/tls_test.h"
 
 #include <netinet/tcp.h>

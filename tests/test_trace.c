@@ -1,6 +1,8 @@
 /* Traces (RINGLET_TRACE, sched/trace.c): the file is valid Chrome trace
  * JSON, every B has its E on the same worker, the events of a known
  * workload are there, and the ring bounds its size. */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "rlt_test.h"
 
 #include <errno.h>

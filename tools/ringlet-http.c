@@ -21,7 +21,8 @@
  *
  * Routes: GET /plaintext ("Hello, World!"), GET /json ({"message":"Hello
  * world"}, the seed's FastAPI app's `/`), and everything else from DIR:
- * a directory serves its index.html, a missing file 404, a path with a
+ * a directory serves its index.html, a missing file 404 (an open that
+ * fails otherwise 403 or 500, as nginx answers), a path with a
  * ".." segment 403; Content-Type from the extension; a single "Range:
  * bytes=a-b" gets 206 (or 416). SIGINT/SIGTERM shut down gracefully.
  */
@@ -175,6 +176,24 @@ static int parse_range(const char *h, off_t sz, off_t *from, off_t *to)
 	return sz > 0 ? 1 : -1;
 }
 
+/* The status for a failed open, as nginx answers: a missing file 404,
+ * refused 403, anything else (out of descriptors or memory, an I/O error)
+ * 500, not a 404 that a cache would keep. */
+static int open_status(int err)
+{
+	switch (err) {
+	case -ENOENT:
+	case -ENOTDIR:
+	case -ENAMETOOLONG:
+		return 404;
+	case -EACCES:
+	case -EPERM:
+		return 403;
+	default:
+		return 500;
+	}
+}
+
 static int h_file(rlt_http_request *req, rlt_http_response *res, void *arg)
 {
 	(void)arg;
@@ -185,7 +204,7 @@ static int h_file(rlt_http_request *req, rlt_http_response *res, void *arg)
 	const char *rel = path[0] ? path : ".";
 	int fd = rlt_openat(dirfd_root, rel, O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0)
-		return send_status(res, fd == -EACCES ? 403 : 404);
+		return send_status(res, open_status(fd));
 	struct stat sb;
 	if (fstat(fd, &sb) < 0) {
 		rlt_close(fd);
@@ -197,9 +216,10 @@ static int h_file(rlt_http_request *req, rlt_http_response *res, void *arg)
 		snprintf(path + l, sizeof(path) - l, "%sindex.html",
 			 l && path[l - 1] != '/' ? "/" : "");
 		fd = rlt_openat(dirfd_root, path, O_RDONLY | O_CLOEXEC, 0);
-		if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-			if (fd >= 0)
-				rlt_close(fd);
+		if (fd < 0)
+			return send_status(res, open_status(fd));
+		if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+			rlt_close(fd);
 			return send_status(res, 404);
 		}
 	} else if (!S_ISREG(sb.st_mode)) {
