@@ -59,12 +59,17 @@ size_t rlt__stack_round(size_t size)
  * page (a 21 KiB array on a 16 KiB stack) jumped it and wrote into the
  * stack below, another task's. Widening it costs address space only (the
  * madvise guard is page-table markers, the mprotect one no memory at all). */
-static size_t guard_size(const rlt__stack_pool *p)
+static size_t guard_bytes(bool guard)
 {
-	if (!p->guard)
+	if (!guard)
 		return 0;
 	size_t pg = rlt__page_size();
 	return pg > RLT_STACK_GUARD_SIZE ? pg : RLT_STACK_GUARD_SIZE;
+}
+
+static size_t guard_size(const rlt__stack_pool *p)
+{
+	return guard_bytes(p->guard);
 }
 
 void rlt__stack_pool_init(rlt__stack_pool *p, unsigned cache_limit, bool guard)
@@ -175,10 +180,10 @@ fail:
 	return -ENOMEM;
 }
 
-/* A stack of its own, for sizes beyond the pool's classes. */
-static int stack_map_single(rlt__stack_pool *p, size_t size, rlt__stack *out)
+/* A stack of its own: for sizes beyond the pool's classes, and for tasks
+ * spawned from a thread that has no pool (rlt__stack_map). */
+static int stack_map_single(size_t guard, size_t size, rlt__stack *out)
 {
-	size_t guard = guard_size(p);
 	char *base = mmap(NULL, size + guard, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
 	if (base == MAP_FAILED)
@@ -202,7 +207,7 @@ int rlt__stack_get(rlt__stack_pool *p, size_t size, rlt__stack *out)
 {
 	rlt__stack_class *c = class_for(p, size);
 	if (!c)
-		return stack_map_single(p, size, out);
+		return stack_map_single(guard_size(p), size, out);
 	if (c->nfree == 0) {
 		int rc = slab_grow(p, c);
 		if (rc < 0)
@@ -222,13 +227,23 @@ int rlt__stack_get(rlt__stack_pool *p, size_t size, rlt__stack *out)
 	return 0;
 }
 
+int rlt__stack_map(size_t size, bool guard, rlt__stack *out)
+{
+	return stack_map_single(guard_bytes(guard), size, out);
+}
+
+void rlt__stack_unmap(const rlt__stack *s, bool guard)
+{
+	size_t g = guard_bytes(guard);
+	if (RUNNING_ON_VALGRIND)
+		VALGRIND_STACK_DEREGISTER(s->vg_id);
+	munmap((char *)s->lo - g, s->size + g);
+}
+
 void rlt__stack_put(rlt__stack_pool *p, const rlt__stack *s)
 {
 	if (!s->pooled) {
-		size_t guard = guard_size(p);
-		if (RUNNING_ON_VALGRIND)
-			VALGRIND_STACK_DEREGISTER(s->vg_id);
-		munmap((char *)s->lo - guard, s->size + guard);
+		rlt__stack_unmap(s, p->guard);
 		return;
 	}
 	rlt__stack_class *c = class_for(p, s->size);

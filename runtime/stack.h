@@ -44,8 +44,19 @@ typedef struct rlt__stack_pool {
 
 void rlt__stack_pool_init(rlt__stack_pool *p, unsigned cache_limit, bool guard);
 void rlt__stack_pool_destroy(rlt__stack_pool *p);
-/* size must be page-aligned. Returns 0 or -ENOMEM. */
+/* size must be page-aligned. Returns 0 or -ENOMEM (the slab or the stack
+ * could not be mapped: RLIMIT_AS, vm.max_map_count, out of memory). On the
+ * pool's own thread only. */
 int rlt__stack_get(rlt__stack_pool *p, size_t size, rlt__stack *out);
+/* A stack mapped on its own (not pooled), with or without its guard, for a
+ * thread that has no pool: any thread. Returns 0 or -ENOMEM. Released by
+ * rlt__stack_put into any pool of the same guard setting (it is unmapped). */
+int rlt__stack_map(size_t size, bool guard, rlt__stack *out);
+/* Unmap a stack of its own (not pooled) mapped with that guard setting. */
+void rlt__stack_unmap(const rlt__stack *s, bool guard);
+/* Return s to p (p's thread): a pooled stack joins p's free list whichever
+ * pool's slab it came from (slabs are unmapped with the runtime's pools);
+ * one of its own is unmapped. */
 void rlt__stack_put(rlt__stack_pool *p, const rlt__stack *s);
 /* Give back the pages of free stacks beyond the pool's cache_limit per
  * class (madvise MADV_DONTNEED: RSS falls at once; the address ranges

@@ -277,7 +277,7 @@ static void teardown(rlt__runtime *rt, unsigned nthreads, unsigned *dropped)
 	while ((t = rlt__global_q_pop_into(&rt->global, &rt->workers[0].lq, RLT__LQ_CAP / 2)) !=
 	       NULL) {
 		if (!t->owner) {
-			rlt__free(t);
+			rlt__task_free_unstarted(&rt->workers[0], t);
 			n++;
 		}
 	}
@@ -496,9 +496,10 @@ static int rt_teardown(rlt__runtime *rt, unsigned nthreads, int rc, void **resul
 	rlt__trace_fini(rt);
 	if (rc == 0) {
 		/* What asyncio.run raises: the main task's failure (rlt_fail),
-		 * -ECANCELED if it ended cancelled, -ENOMEM if it never ran. */
+		 * or -ECANCELED if it ended cancelled. (A root that could not
+		 * have a stack was never created: rt_run_main said -ENOMEM.) */
 		rc = rlt__task_outcome(rt->root);
-		if (result && !rt->root->start_err)
+		if (result)
 			*result = rt->root->result;
 	}
 	unsigned dropped = 0;

@@ -512,8 +512,8 @@ static inline void run_task(rlt__worker *w, rlt_task *t)
 {
 	if (__builtin_expect(w->searching, 0))
 		end_search(w);
-	if (__builtin_expect(t->owner == NULL, 0) && !rlt__task_start(w, t))
-		return;
+	if (__builtin_expect(t->owner == NULL, 0))
+		rlt__task_start(w, t);
 	w->current = t;
 	t->worker = w;
 	rlt__tstate_set(t, RLT__T_RUNNING);
@@ -862,13 +862,13 @@ void rlt__worker_loop(rlt__worker *w)
 
 /* Free every task in a chain that never started (no owner, in no list);
  * returns how many. */
-static unsigned drop_unstarted(rlt_task *t)
+static unsigned drop_unstarted(rlt__worker *w, rlt_task *t)
 {
 	unsigned n = 0;
 	while (t) {
 		rlt_task *next = t->next;
 		if (!t->owner) {
-			rlt__free(t);
+			rlt__task_free_unstarted(w, t);
 			n++;
 		}
 		t = next;
@@ -882,7 +882,7 @@ unsigned rlt__worker_drop_queued(rlt__worker *w)
 	 * any rlt__worker_drop_tasks: a started task queued here may be owned
 	 * (and freed) by another worker. Tasks that never started are only in
 	 * queues: freed here; the others are in their owner's list. */
-	unsigned dropped = drop_unstarted(atomic_exchange(&w->inbox, NULL));
+	unsigned dropped = drop_unstarted(w, atomic_exchange(&w->inbox, NULL));
 	rlt_task *t;
 	rlt_task *chain = NULL;
 	while ((t = rlt__local_q_pop(&w->lq)) != NULL) {
@@ -894,8 +894,8 @@ unsigned rlt__worker_drop_queued(rlt__worker *w)
 		chain = w->lifo;
 		w->lifo = NULL;
 	}
-	dropped += drop_unstarted(chain);
-	dropped += drop_unstarted(w->pin_head);
+	dropped += drop_unstarted(w, chain);
+	dropped += drop_unstarted(w, w->pin_head);
 	w->pin_head = w->pin_tail = NULL;
 	atomic_store_explicit(&w->pin_len, 0, memory_order_relaxed);
 	return dropped;
