@@ -72,11 +72,144 @@ static size_t guard_size(const rlt__stack_pool *p)
 	return guard_bytes(p->guard);
 }
 
-void rlt__stack_pool_init(rlt__stack_pool *p, unsigned cache_limit, bool guard)
+void rlt__stack_pool_init(rlt__stack_pool *p, unsigned cache_limit, bool guard,
+			  rlt__stack_depot *depot)
 {
 	memset(p, 0, sizeof(*p));
 	p->cache_limit = cache_limit;
 	p->guard = guard;
+	p->depot = depot;
+}
+
+/* ---- the depot (runtime/stack.h) ---- */
+
+struct rlt__stack_batch {
+	rlt__stack_batch *next;
+	uint32_t ntrimmed; /* v[0, ntrimmed) had their pages given back */
+	void *v[RLT__STACK_BATCH];
+};
+
+void rlt__stack_depot_init(rlt__stack_depot *d)
+{
+	memset(d, 0, sizeof(*d));
+	pthread_mutex_init(&d->lock, NULL);
+}
+
+static void batches_free(rlt__stack_batch *b)
+{
+	while (b) {
+		rlt__stack_batch *next = b->next;
+		rlt__free(b);
+		b = next;
+	}
+}
+
+void rlt__stack_depot_destroy(rlt__stack_depot *d)
+{
+	for (unsigned i = 0; i < d->nclasses; i++) {
+		batches_free(d->classes[i].warm);
+		batches_free(d->classes[i].cold);
+	}
+	pthread_mutex_destroy(&d->lock);
+	memset(d, 0, sizeof(*d));
+}
+
+/* Under d->lock. NULL: a ninth size (then the pools keep theirs). */
+static struct rlt__depot_class *depot_class(rlt__stack_depot *d, size_t size, bool make)
+{
+	for (unsigned i = 0; i < d->nclasses; i++)
+		if (d->classes[i].size == size)
+			return &d->classes[i];
+	if (!make || d->nclasses == RLT__STACK_CLASSES)
+		return NULL;
+	struct rlt__depot_class *dc = &d->classes[d->nclasses++];
+	dc->size = size;
+	dc->warm = dc->cold = NULL;
+	return dc;
+}
+
+/* c's free list is empty: refill it with a batch from the depot, the warm
+ * ones first (their pages may still be there). Returns whether it did. */
+static bool depot_take(rlt__stack_pool *p, rlt__stack_class *c)
+{
+	rlt__stack_depot *d = p->depot;
+	if (!d || c->cap < RLT__STACK_BATCH)
+		return false; /* (a class's first use: its slab comes first) */
+	pthread_mutex_lock(&d->lock);
+	struct rlt__depot_class *dc = depot_class(d, c->size, false);
+	rlt__stack_batch *b = NULL;
+	if (dc && (b = dc->warm ? dc->warm : dc->cold) != NULL) {
+		if (b == dc->warm)
+			dc->warm = b->next;
+		else
+			dc->cold = b->next;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (!b)
+		return false;
+	memcpy(c->free, b->v, sizeof(b->v));
+	c->nfree = RLT__STACK_BATCH;
+	c->ntrimmed = b->ntrimmed;
+	rlt__free(b);
+	return true;
+}
+
+/* c's free list holds more than its cap and two batches: move the coldest
+ * batch (the LIFO's bottom) to the depot for whichever pool runs dry. */
+static void depot_give(rlt__stack_pool *p, rlt__stack_class *c)
+{
+	rlt__stack_depot *d = p->depot;
+	rlt__stack_batch *b = rlt__malloc(sizeof(*b));
+	if (!b)
+		return; /* kept here, as without a depot */
+	memcpy(b->v, c->free, sizeof(b->v));
+	b->ntrimmed = c->ntrimmed < RLT__STACK_BATCH ? c->ntrimmed : RLT__STACK_BATCH;
+	pthread_mutex_lock(&d->lock);
+	struct rlt__depot_class *dc = depot_class(d, c->size, true);
+	if (dc) {
+		rlt__stack_batch **list = b->ntrimmed == RLT__STACK_BATCH ? &dc->cold : &dc->warm;
+		b->next = *list;
+		*list = b;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (!dc) {
+		rlt__free(b);
+		return;
+	}
+	c->nfree -= RLT__STACK_BATCH;
+	memmove(c->free, c->free + RLT__STACK_BATCH, c->nfree * sizeof(*c->free));
+	c->ntrimmed = c->ntrimmed > RLT__STACK_BATCH ? c->ntrimmed - RLT__STACK_BATCH : 0;
+}
+
+/* The depot's warm batches: their pages given back, by a worker going idle
+ * (rlt__stack_trim), outside the lock. */
+static void depot_trim(rlt__stack_depot *d)
+{
+	for (unsigned i = 0;; i++) {
+		pthread_mutex_lock(&d->lock);
+		if (i >= d->nclasses) {
+			pthread_mutex_unlock(&d->lock);
+			return;
+		}
+		struct rlt__depot_class *dc = &d->classes[i];
+		rlt__stack_batch *warm = dc->warm;
+		size_t size = dc->size;
+		dc->warm = NULL;
+		pthread_mutex_unlock(&d->lock);
+		if (!warm)
+			continue;
+		rlt__stack_batch *last = NULL;
+		for (rlt__stack_batch *b = warm; b; b = b->next) {
+			for (uint32_t k = b->ntrimmed; k < RLT__STACK_BATCH; k++)
+				madvise(b->v[k], size, MADV_DONTNEED);
+			b->ntrimmed = RLT__STACK_BATCH;
+			last = b;
+		}
+		pthread_mutex_lock(&d->lock);
+		last->next = dc->cold;
+		dc->cold = warm;
+		pthread_mutex_unlock(&d->lock);
+	}
 }
 
 /* Install a guard over [addr, addr + len). Tries the VMA-free madvise first;
@@ -208,7 +341,7 @@ int rlt__stack_get(rlt__stack_pool *p, size_t size, rlt__stack *out)
 	rlt__stack_class *c = class_for(p, size);
 	if (!c)
 		return stack_map_single(guard_size(p), size, out);
-	if (c->nfree == 0) {
+	if (c->nfree == 0 && !depot_take(p, c)) {
 		int rc = slab_grow(p, c);
 		if (rc < 0)
 			return rc;
@@ -252,7 +385,10 @@ void rlt__stack_put(rlt__stack_pool *p, const rlt__stack *s)
 		 * from another worker's pool: the stack stays mapped in its slab
 		 * (unmapped with the pool) but is not reused. Give its pages back. */
 		madvise(s->lo, s->size, MADV_DONTNEED);
+		return;
 	}
+	if (__builtin_expect(c->nfree >= p->cache_limit + 2 * RLT__STACK_BATCH, 0) && p->depot)
+		depot_give(p, c);
 }
 
 void rlt__stack_trim(rlt__stack_pool *p)
@@ -275,6 +411,8 @@ void rlt__stack_trim(rlt__stack_pool *p)
 		if (keep_from > c->ntrimmed)
 			c->ntrimmed = keep_from;
 	}
+	if (p->depot)
+		depot_trim(p->depot);
 }
 
 void rlt__stack_pool_destroy(rlt__stack_pool *p)
