@@ -181,9 +181,12 @@ static void depot_give(rlt__stack_pool *p, rlt__stack_class *c)
 	c->ntrimmed = c->ntrimmed > RLT__STACK_BATCH ? c->ntrimmed - RLT__STACK_BATCH : 0;
 }
 
-/* The depot's warm batches: their pages given back, by a worker going idle
- * (rlt__stack_trim), outside the lock. */
-static void depot_trim(rlt__stack_depot *d)
+/* The depot's warm batches beyond the first keep: their pages given back,
+ * by a worker going idle (rlt__stack_trim), outside the lock. The depot
+ * keeps a pool's cap warm, as a pool does: stacks that go round between
+ * workers (one spawns, another reaps) would otherwise fault their pages in
+ * again after every idle moment. */
+static void depot_trim(rlt__stack_depot *d, unsigned keep)
 {
 	for (unsigned i = 0;; i++) {
 		pthread_mutex_lock(&d->lock);
@@ -192,9 +195,12 @@ static void depot_trim(rlt__stack_depot *d)
 			return;
 		}
 		struct rlt__depot_class *dc = &d->classes[i];
-		rlt__stack_batch *warm = dc->warm;
+		rlt__stack_batch **cut = &dc->warm;
+		for (unsigned k = 0; k < keep && *cut; k++)
+			cut = &(*cut)->next;
+		rlt__stack_batch *warm = *cut;
 		size_t size = dc->size;
-		dc->warm = NULL;
+		*cut = NULL;
 		pthread_mutex_unlock(&d->lock);
 		if (!warm)
 			continue;
@@ -360,6 +366,27 @@ int rlt__stack_get(rlt__stack_pool *p, size_t size, rlt__stack *out)
 	return 0;
 }
 
+void rlt__stack_swap_warm(rlt__stack_pool *p, rlt__stack *s)
+{
+	if (!s->pooled || !p->nclasses)
+		return;
+	rlt__stack_class *c = &p->classes[0];
+	if (__builtin_expect(c->size != s->size, 0)) {
+		c = NULL;
+		for (unsigned i = 1; i < p->nclasses; i++)
+			if (p->classes[i].size == s->size)
+				c = &p->classes[i];
+		if (!c)
+			return;
+	}
+	/* Only a top that still has its pages (above the trimmed bottom). */
+	if (c->nfree <= c->ntrimmed)
+		return;
+	void *warm = c->free[c->nfree - 1];
+	c->free[c->nfree - 1] = s->lo;
+	s->lo = warm;
+}
+
 int rlt__stack_map(size_t size, bool guard, rlt__stack *out)
 {
 	return stack_map_single(guard_bytes(guard), size, out);
@@ -412,7 +439,7 @@ void rlt__stack_trim(rlt__stack_pool *p)
 			c->ntrimmed = keep_from;
 	}
 	if (p->depot)
-		depot_trim(p->depot);
+		depot_trim(p->depot, p->cache_limit / RLT__STACK_BATCH);
 }
 
 void rlt__stack_pool_destroy(rlt__stack_pool *p)

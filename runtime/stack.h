@@ -80,6 +80,13 @@ void rlt__stack_pool_destroy(rlt__stack_pool *p);
  * could not be mapped: RLIMIT_AS, vm.max_map_count, out of memory). On the
  * pool's own thread only. */
 int rlt__stack_get(rlt__stack_pool *p, size_t size, rlt__stack *out);
+/* s, taken at spawn and about to be used for the first time on p's thread:
+ * exchange it for the top of p's free list of its size, the stack that
+ * finished last there (cache- and TLB-warm), if there is one with its pages.
+ * A burst of spawns holds a stack each, but tasks that start and end one
+ * after another still run on the same warm stack, as when stacks were
+ * taken at the first run. */
+void rlt__stack_swap_warm(rlt__stack_pool *p, rlt__stack *s);
 /* A stack mapped on its own (not pooled), with or without its guard, for a
  * thread that has no pool: any thread. Returns 0 or -ENOMEM. Released by
  * rlt__stack_put into any pool of the same guard setting (it is unmapped). */

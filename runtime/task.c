@@ -329,6 +329,7 @@ void rlt__task_start(rlt__worker *w, rlt_task *t)
 	/* Spawned while the runtime shuts down: cancelled before it starts. */
 	if (__builtin_expect(atomic_load_explicit(&w->rt->draining, memory_order_relaxed), 0))
 		atomic_fetch_or_explicit(&t->cancel, RLT__C_PENDING, memory_order_relaxed);
+	rlt__stack_swap_warm(&w->stacks, &t->stack);
 	rlt__coro_init(&t->coro, t->stack.lo, t->stack.size, task_entry, t);
 #ifdef RLT_TSAN
 	__tsan_set_fiber_name(t->coro.tsan_fiber, rlt__task_name(t));
