@@ -5,6 +5,7 @@
 #include "ringlet/runtime.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -72,149 +73,54 @@ static size_t guard_size(const rlt__stack_pool *p)
 	return guard_bytes(p->guard);
 }
 
-void rlt__stack_pool_init(rlt__stack_pool *p, unsigned cache_limit, bool guard,
-			  rlt__stack_depot *depot)
+void rlt__stack_pool_init(rlt__stack_pool *p, unsigned cache_limit, bool guard)
 {
 	memset(p, 0, sizeof(*p));
 	p->cache_limit = cache_limit;
 	p->guard = guard;
-	p->depot = depot;
+	atomic_init(&p->remote, NULL);
 }
 
-/* ---- the depot (runtime/stack.h) ---- */
+/* ---- stacks freed by other threads (runtime/stack.h) ---- */
 
-struct rlt__stack_batch {
-	rlt__stack_batch *next;
-	uint32_t ntrimmed; /* v[0, ntrimmed) had their pages given back */
-	void *v[RLT__STACK_BATCH];
-};
+/* A free stack on its home's remote list: the link lives in the stack's
+ * own top bytes (the task's first frame was there: resident, and ours now). */
+typedef struct remote_node {
+	struct remote_node *next;
+	size_t size;
+} remote_node;
 
-void rlt__stack_depot_init(rlt__stack_depot *d)
+static inline remote_node *node_of(void *lo, size_t size)
 {
-	memset(d, 0, sizeof(*d));
-	pthread_mutex_init(&d->lock, NULL);
+	return (remote_node *)((char *)lo + size - sizeof(remote_node));
 }
 
-static void batches_free(rlt__stack_batch *b)
+static void remote_push(rlt__stack_pool *home, const rlt__stack *s)
 {
-	while (b) {
-		rlt__stack_batch *next = b->next;
-		rlt__free(b);
-		b = next;
-	}
+	remote_node *n = node_of(s->lo, s->size);
+	n->size = s->size;
+	remote_node *head = atomic_load_explicit(&home->remote, memory_order_relaxed);
+	do
+		n->next = head;
+	while (!atomic_compare_exchange_weak_explicit(&home->remote, &head, n, memory_order_release,
+						      memory_order_relaxed));
 }
 
-void rlt__stack_depot_destroy(rlt__stack_depot *d)
-{
-	for (unsigned i = 0; i < d->nclasses; i++) {
-		batches_free(d->classes[i].warm);
-		batches_free(d->classes[i].cold);
-	}
-	pthread_mutex_destroy(&d->lock);
-	memset(d, 0, sizeof(*d));
-}
+static int class_push(rlt__stack_class *c, void *lo);
+static rlt__stack_class *class_for(rlt__stack_pool *p, size_t size);
 
-/* Under d->lock. NULL: a ninth size (then the pools keep theirs). */
-static struct rlt__depot_class *depot_class(rlt__stack_depot *d, size_t size, bool make)
+/* Take back the stacks other threads freed (the home's thread). */
+static void remote_drain(rlt__stack_pool *p)
 {
-	for (unsigned i = 0; i < d->nclasses; i++)
-		if (d->classes[i].size == size)
-			return &d->classes[i];
-	if (!make || d->nclasses == RLT__STACK_CLASSES)
-		return NULL;
-	struct rlt__depot_class *dc = &d->classes[d->nclasses++];
-	dc->size = size;
-	dc->warm = dc->cold = NULL;
-	return dc;
-}
-
-/* c's free list is empty: refill it with a batch from the depot, the warm
- * ones first (their pages may still be there). Returns whether it did. */
-static bool depot_take(rlt__stack_pool *p, rlt__stack_class *c)
-{
-	rlt__stack_depot *d = p->depot;
-	if (!d || c->cap < RLT__STACK_BATCH)
-		return false; /* (a class's first use: its slab comes first) */
-	pthread_mutex_lock(&d->lock);
-	struct rlt__depot_class *dc = depot_class(d, c->size, false);
-	rlt__stack_batch *b = NULL;
-	if (dc && (b = dc->warm ? dc->warm : dc->cold) != NULL) {
-		if (b == dc->warm)
-			dc->warm = b->next;
-		else
-			dc->cold = b->next;
-	}
-	pthread_mutex_unlock(&d->lock);
-	if (!b)
-		return false;
-	memcpy(c->free, b->v, sizeof(b->v));
-	c->nfree = RLT__STACK_BATCH;
-	c->ntrimmed = b->ntrimmed;
-	rlt__free(b);
-	return true;
-}
-
-/* c's free list holds more than its cap and two batches: move the coldest
- * batch (the LIFO's bottom) to the depot for whichever pool runs dry. */
-static void depot_give(rlt__stack_pool *p, rlt__stack_class *c)
-{
-	rlt__stack_depot *d = p->depot;
-	rlt__stack_batch *b = rlt__malloc(sizeof(*b));
-	if (!b)
-		return; /* kept here, as without a depot */
-	memcpy(b->v, c->free, sizeof(b->v));
-	b->ntrimmed = c->ntrimmed < RLT__STACK_BATCH ? c->ntrimmed : RLT__STACK_BATCH;
-	pthread_mutex_lock(&d->lock);
-	struct rlt__depot_class *dc = depot_class(d, c->size, true);
-	if (dc) {
-		rlt__stack_batch **list = b->ntrimmed == RLT__STACK_BATCH ? &dc->cold : &dc->warm;
-		b->next = *list;
-		*list = b;
-	}
-	pthread_mutex_unlock(&d->lock);
-	if (!dc) {
-		rlt__free(b);
-		return;
-	}
-	c->nfree -= RLT__STACK_BATCH;
-	memmove(c->free, c->free + RLT__STACK_BATCH, c->nfree * sizeof(*c->free));
-	c->ntrimmed = c->ntrimmed > RLT__STACK_BATCH ? c->ntrimmed - RLT__STACK_BATCH : 0;
-}
-
-/* The depot's warm batches beyond the first keep: their pages given back,
- * by a worker going idle (rlt__stack_trim), outside the lock. The depot
- * keeps a pool's cap warm, as a pool does: stacks that go round between
- * workers (one spawns, another reaps) would otherwise fault their pages in
- * again after every idle moment. */
-static void depot_trim(rlt__stack_depot *d, unsigned keep)
-{
-	for (unsigned i = 0;; i++) {
-		pthread_mutex_lock(&d->lock);
-		if (i >= d->nclasses) {
-			pthread_mutex_unlock(&d->lock);
-			return;
-		}
-		struct rlt__depot_class *dc = &d->classes[i];
-		rlt__stack_batch **cut = &dc->warm;
-		for (unsigned k = 0; k < keep && *cut; k++)
-			cut = &(*cut)->next;
-		rlt__stack_batch *warm = *cut;
-		size_t size = dc->size;
-		*cut = NULL;
-		pthread_mutex_unlock(&d->lock);
-		if (!warm)
-			continue;
-		rlt__stack_batch *last = NULL;
-		for (rlt__stack_batch *b = warm; b; b = b->next) {
-			for (uint32_t k = b->ntrimmed; k < RLT__STACK_BATCH; k++)
-				madvise(b->v[k], size, MADV_DONTNEED);
-			b->ntrimmed = RLT__STACK_BATCH;
-			last = b;
-		}
-		pthread_mutex_lock(&d->lock);
-		last->next = dc->cold;
-		dc->cold = warm;
-		pthread_mutex_unlock(&d->lock);
+	remote_node *n = atomic_exchange_explicit(&p->remote, NULL, memory_order_acquire);
+	while (n) {
+		remote_node *next = n->next;
+		size_t size = n->size;
+		void *lo = (char *)n + sizeof(remote_node) - size;
+		rlt__stack_class *c = class_for(p, size);
+		if (!c || class_push(c, lo) < 0)
+			madvise(lo, size, MADV_DONTNEED); /* stays in its slab, unused */
+		n = next;
 	}
 }
 
@@ -347,10 +253,16 @@ int rlt__stack_get(rlt__stack_pool *p, size_t size, rlt__stack *out)
 	rlt__stack_class *c = class_for(p, size);
 	if (!c)
 		return stack_map_single(guard_size(p), size, out);
-	if (c->nfree == 0 && !depot_take(p, c)) {
-		int rc = slab_grow(p, c);
-		if (rc < 0)
-			return rc;
+	if (c->nfree == 0) {
+		/* Ours that other workers freed first: a spawner whose tasks
+		 * end elsewhere gets its stacks back here. */
+		if (atomic_load_explicit(&p->remote, memory_order_relaxed))
+			remote_drain(p);
+		if (c->nfree == 0) {
+			int rc = slab_grow(p, c);
+			if (rc < 0)
+				return rc;
+		}
 	}
 	out->lo = c->free[--c->nfree];
 	/* free[nfree] is in use again: the slots from here up will hold other,
@@ -362,20 +274,18 @@ int rlt__stack_get(rlt__stack_pool *p, size_t size, rlt__stack *out)
 		c->ntrimmed = c->nfree;
 	out->size = size;
 	out->pooled = true;
+	out->home = p;
 	out->vg_id = 0; /* the slab registered it */
 	return 0;
 }
 
 void rlt__stack_swap_warm(rlt__stack_pool *p, rlt__stack *s)
 {
-	if (!s->pooled || !p->nclasses)
-		return;
+	if (!s->pooled || s->home != p)
+		return; /* (stolen: it runs on its home's stack, and gives it back) */
 	rlt__stack_class *c = &p->classes[0];
 	if (__builtin_expect(c->size != s->size, 0)) {
-		c = NULL;
-		for (unsigned i = 1; i < p->nclasses; i++)
-			if (p->classes[i].size == s->size)
-				c = &p->classes[i];
+		c = class_for(p, s->size);
 		if (!c)
 			return;
 	}
@@ -406,20 +316,27 @@ void rlt__stack_put(rlt__stack_pool *p, const rlt__stack *s)
 		rlt__stack_unmap(s, p->guard);
 		return;
 	}
-	rlt__stack_class *c = class_for(p, s->size);
-	if (!c || class_push(c, s->lo) < 0) {
-		/* Out of memory for the free list, or a ninth size class coming
-		 * from another worker's pool: the stack stays mapped in its slab
-		 * (unmapped with the pool) but is not reused. Give its pages back. */
-		madvise(s->lo, s->size, MADV_DONTNEED);
+	if (__builtin_expect(s->home != p, 0)) {
+		/* Another worker's (the task was spawned there and ended
+		 * here): back to its home, which takes it when it runs short.
+		 * Kept here instead, one worker spawning what the others run
+		 * would map slab after slab while the others' pools grew. */
+		remote_push(s->home, s);
 		return;
 	}
-	if (__builtin_expect(c->nfree >= p->cache_limit + 2 * RLT__STACK_BATCH, 0) && p->depot)
-		depot_give(p, c);
+	rlt__stack_class *c = class_for(p, s->size);
+	if (!c || class_push(c, s->lo) < 0) {
+		/* Out of memory for the free list: the stack stays mapped in its
+		 * slab (unmapped with the pool) but is not reused. Give its
+		 * pages back. */
+		madvise(s->lo, s->size, MADV_DONTNEED);
+	}
 }
 
 void rlt__stack_trim(rlt__stack_pool *p)
 {
+	if (atomic_load_explicit(&p->remote, memory_order_relaxed))
+		remote_drain(p); /* counted against the cap like the others */
 	for (unsigned i = 0; i < p->nclasses; i++) {
 		rlt__stack_class *c = &p->classes[i];
 		if (c->ntrimmed > c->nfree)
@@ -438,8 +355,6 @@ void rlt__stack_trim(rlt__stack_pool *p)
 		if (keep_from > c->ntrimmed)
 			c->ntrimmed = keep_from;
 	}
-	if (p->depot)
-		depot_trim(p->depot, p->cache_limit / RLT__STACK_BATCH);
 }
 
 void rlt__stack_pool_destroy(rlt__stack_pool *p)

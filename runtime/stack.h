@@ -11,7 +11,6 @@
 #ifndef RLT_RUNTIME_STACK_H
 #define RLT_RUNTIME_STACK_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,10 +18,11 @@
 #define RLT__STACK_CLASSES 8
 
 typedef struct rlt__stack {
-	void *lo;	/* lowest usable byte; the guard lies just below */
-	size_t size;	/* usable bytes */
-	bool pooled;	/* from a slab (else its own mapping, unmapped on put) */
-	unsigned vg_id; /* its own mapping's valgrind stack id (slabs keep theirs) */
+	void *lo;		      /* lowest usable byte; the guard lies just below */
+	size_t size;		      /* usable bytes */
+	bool pooled;		      /* from a slab (else its own mapping, unmapped on put) */
+	struct rlt__stack_pool *home; /* pooled: the pool it came from */
+	unsigned vg_id;		      /* its own mapping's valgrind stack id (slabs keep theirs) */
 } rlt__stack;
 
 typedef struct rlt__stack_class {
@@ -35,46 +35,20 @@ typedef struct rlt__stack_class {
 
 typedef struct rlt__slab rlt__slab;
 
-/*
- * The depot: free stacks shared by a runtime's pools. A stack is taken by
- * the spawning worker (rlt_spawn) and given back by the worker that reaps
- * the task, into its own pool: where one worker spawns and others run (an
- * acceptor, work stealing), the spawner's pool would empty and map slab
- * after slab while the others' pools grew without end. A pool whose free
- * list grows past its cap plus two batches moves its coldest batch here; a
- * pool with none free takes a batch from here before it maps a new slab.
- * Both are slow paths (once per RLT__STACK_BATCH spawns or exits, under a
- * mutex); the common spawn and exit touch only the pool.
- */
-#define RLT__STACK_BATCH 64u
-
-typedef struct rlt__stack_batch rlt__stack_batch;
-
-typedef struct rlt__stack_depot {
-	pthread_mutex_t lock;
-	struct rlt__depot_class {
-		size_t size;
-		/* warm: some pages may be resident; cold: all given back */
-		rlt__stack_batch *warm, *cold;
-	} classes[RLT__STACK_CLASSES];
-	unsigned nclasses;
-} rlt__stack_depot;
-
-void rlt__stack_depot_init(rlt__stack_depot *d);
-/* With every pool destroyed (the stacks' slabs belong to the pools). */
-void rlt__stack_depot_destroy(rlt__stack_depot *d);
-
 typedef struct rlt__stack_pool {
 	rlt__stack_class classes[RLT__STACK_CLASSES];
 	unsigned nclasses;
 	unsigned cache_limit; /* free stacks kept resident per class */
 	bool guard;
 	rlt__slab *slabs;
-	rlt__stack_depot *depot; /* NULL: none (the pool keeps all it gets) */
+	/* Stacks of this pool freed by other threads (a task spawned here
+	 * that ended on another worker): a Treiber stack linked through the
+	 * free stacks' top bytes, taken back when the LIFO runs dry or the
+	 * worker parks. Its own cache line: other workers write it. */
+	_Alignas(64) _Atomic(void *) remote;
 } rlt__stack_pool;
 
-void rlt__stack_pool_init(rlt__stack_pool *p, unsigned cache_limit, bool guard,
-			  rlt__stack_depot *depot);
+void rlt__stack_pool_init(rlt__stack_pool *p, unsigned cache_limit, bool guard);
 void rlt__stack_pool_destroy(rlt__stack_pool *p);
 /* size must be page-aligned. Returns 0 or -ENOMEM (the slab or the stack
  * could not be mapped: RLIMIT_AS, vm.max_map_count, out of memory). On the
@@ -93,13 +67,13 @@ void rlt__stack_swap_warm(rlt__stack_pool *p, rlt__stack *s);
 int rlt__stack_map(size_t size, bool guard, rlt__stack *out);
 /* Unmap a stack of its own (not pooled) mapped with that guard setting. */
 void rlt__stack_unmap(const rlt__stack *s, bool guard);
-/* Return s to p (p's thread): a pooled stack joins p's free list whichever
- * pool's slab it came from (slabs are unmapped with the runtime's pools);
+/* Return s, on p's thread: a pooled stack of p's joins p's free list, one
+ * of another pool's goes back to that pool (its remote list, any thread);
  * one of its own is unmapped. */
 void rlt__stack_put(rlt__stack_pool *p, const rlt__stack *s);
 /* Give back the pages of free stacks beyond the pool's cache_limit per
- * class, and of the depot's warm batches (madvise MADV_DONTNEED: RSS falls
- * at once; the address ranges stay). Called by a worker
+ * class (madvise MADV_DONTNEED: RSS falls at once; the address ranges
+ * stay). Called by a worker
  * about to sleep: never on the spawn/exit path, where it would cost a
  * syscall and a TLB flush per task. */
 void rlt__stack_trim(rlt__stack_pool *p);

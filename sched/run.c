@@ -323,7 +323,6 @@ static void rt_free(rlt__runtime *rt)
 	if (rt->workers_mem) {
 		rlt__idle_destroy(&rt->idle);
 		rlt__global_q_destroy(&rt->global);
-		rlt__stack_depot_destroy(&rt->stack_depot);
 		pthread_cond_destroy(&rt->start_cond);
 		pthread_mutex_destroy(&rt->start_lock);
 		rlt__free(rt->workers_mem);
@@ -371,13 +370,11 @@ static int rt_alloc(const rlt_config *cfg, rlt__runtime **out)
 	}
 	rt->workers = (rlt__worker *)(((uintptr_t)rt->workers_mem + 63) & ~(uintptr_t)63);
 	rlt__global_q_init(&rt->global);
-	rlt__stack_depot_init(&rt->stack_depot);
 	pthread_mutex_init(&rt->start_lock, NULL);
 	pthread_cond_init(&rt->start_cond, NULL);
 	rc = rlt__idle_init(&rt->idle, rt->nworkers);
 	if (rc < 0) {
 		rlt__global_q_destroy(&rt->global);
-		rlt__stack_depot_destroy(&rt->stack_depot);
 		pthread_cond_destroy(&rt->start_cond);
 		pthread_mutex_destroy(&rt->start_lock);
 		rlt__free(rt->workers_mem);

@@ -134,7 +134,7 @@ int rlt__worker_init(rlt__worker *w, rlt__runtime *rt, unsigned index)
 	w->rng = 0x9e3779b9u * (index + 1);
 	rlt__timer_heap_init(&w->timers);
 	rlt__spinpol_init(&w->spin, rt->spin_ns);
-	rlt__stack_pool_init(&w->stacks, rt->stack_cache, rt->stack_guard, &rt->stack_depot);
+	rlt__stack_pool_init(&w->stacks, rt->stack_cache, rt->stack_guard);
 	w->loop.state = NULL;
 	w->loop.policy = rt->policy.policy;
 	w->loop.options = rt->policy.options;

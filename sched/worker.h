@@ -123,7 +123,6 @@ struct rlt__runtime {
 	unsigned ring_entries;
 	unsigned stack_cache;
 	bool stack_guard;
-	rlt__stack_depot stack_depot; /* free stacks the workers' pools share */
 	bool steal;
 	bool pin;
 	uint64_t spin_ns;      /* look for work this long before parking (adaptive: at most) */

@@ -144,12 +144,14 @@ static void test_spawns_past_max_map_count_fail_with_enomem(void **state)
 	assert_true(m.after_ok);
 }
 
-/* A stack is taken by the spawning worker and given back to the pool of the
- * worker that reaps the task. One worker spawning what another runs (an
- * acceptor's connections) must not make the first map slab after slab
- * while the other's pool grows: the pools share their surplus through the
- * depot (runtime/stack.h). Without it, 64k tasks of 256 KiB spawned on
- * worker 0 and run on worker 1 mapped ~20 GB of address space. */
+/* A stack is taken by the spawning worker and, when the task ends on
+ * another worker, goes back to the spawner's pool (runtime/stack.h). One
+ * worker spawning what another runs (an acceptor's connections) must not
+ * make the first map slab after slab while the other's pool grows: before
+ * the stacks went back, 64k tasks of 256 KiB spawned on worker 0 and run on
+ * worker 1 mapped 15 GB of address space. The spawner is pinned on worker
+ * 0: a root that moved to worker 1 would need a working set of stacks
+ * there too (bounded, but not what is measured). */
 #define CROSS_ROUNDS 256
 #define CROSS_BATCH  256
 
@@ -158,14 +160,14 @@ static void *nothing(void *arg)
 	return arg;
 }
 
-static void *root_cross(void *arg)
+static void *cross_spawner(void *arg)
 {
 	long *grew_kib = arg;
 	rlt_spawn_opts o = {.flags = RLT_SPAWN_ON_WORKER | RLT_SPAWN_PINNED, .worker = 1};
 	rlt_task *ts[CROSS_BATCH];
 	long before = 0;
 	for (int r = 0; r < CROSS_ROUNDS; r++) {
-		if (r == CROSS_ROUNDS / 4) /* the pools and the depot at their size */
+		if (r == CROSS_ROUNDS / 4) /* the pools at their size */
 			before = rlt_test_status_kib("VmSize");
 		for (int i = 0; i < CROSS_BATCH; i++) {
 			ts[i] = rlt_spawn(nothing, ts, &o);
@@ -181,17 +183,28 @@ static void *root_cross(void *arg)
 	return NULL;
 }
 
+static void *root_cross(void *arg)
+{
+	rlt_task *t = rlt_test_spawn_on(cross_spawner, arg, 0);
+	assert_int_equal(rlt_join(t, NULL), 0);
+	return NULL;
+}
+
 static void test_stacks_spawned_on_one_worker_and_freed_on_another_are_reused(void **state)
 {
 	(void)state;
-	long grew = 0;
+	long grew = -1;
 	rlt_config cfg = {.workers = 2};
 	assert_int_equal(rlt_run(root_cross, &grew, &cfg, NULL), 0);
-	/* A slab: 32 stacks of 256 KiB and their 64 KiB guards, 10 MiB. */
+	/* A slab: 32 stacks of 256 KiB and their 64 KiB guards, 10 MiB.
+	 * Without the stacks going back: 15 GB. The bound leaves room for a
+	 * slab or two (a round may spawn before the last stacks are back)
+	 * and for a new malloc arena of some thread (64 MiB of address space,
+	 * as under load when the watchdog reports a descheduled worker). */
 	print_message("%d tasks spawned on worker 0, run on worker 1: VmSize grew %ld KiB over the "
 		      "last three quarters\n",
 		      CROSS_ROUNDS * CROSS_BATCH, grew);
-	assert_true(grew < 64 * 1024);
+	assert_true(grew >= 0 && grew < 256 * 1024);
 }
 
 int main(void)

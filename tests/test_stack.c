@@ -204,7 +204,7 @@ static void test_other_segfaults_are_not_called_overflows(void **state)
 static void test_pool_reuses_most_recent_stack_first(void **state)
 {
 	rlt__stack_pool p;
-	rlt__stack_pool_init(&p, 4, true, NULL);
+	rlt__stack_pool_init(&p, 4, true);
 	size_t sz = rlt__stack_round(16384);
 	rlt__stack a, b, c;
 	assert_int_equal(rlt__stack_get(&p, sz, &a), 0);
