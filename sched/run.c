@@ -290,6 +290,13 @@ static void teardown(rlt__runtime *rt, unsigned nthreads, unsigned *dropped)
 		n += rlt__worker_drop_tasks(&rt->workers[i]);
 	for (unsigned i = 0; i < nthreads; i++)
 		rlt__worker_fini(&rt->workers[i]);
+	/* The slabs last: a task is spawned with a stack from its spawner's
+	 * pool and may wait on another worker, whose timer heap (destroyed
+	 * above) links the wait's timer on that stack (found by ASan and TSan
+	 * once stacks were taken at spawn: worker 1's heap written after
+	 * worker 0's slabs were unmapped). */
+	for (unsigned i = 0; i < nthreads; i++)
+		rlt__stack_pool_destroy(&rt->workers[i].stacks);
 	if (dropped)
 		*dropped = n;
 }

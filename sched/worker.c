@@ -163,7 +163,9 @@ void rlt__worker_fini(rlt__worker *w)
 		w->loop.policy->fini(&w->loop);
 	w->loop_ready = false;
 	rlt__timer_heap_destroy(&w->timers);
-	rlt__stack_pool_destroy(&w->stacks);
+	/* (The stack pool is destroyed by the caller once every worker is
+	 * finished: this heap may hold the timer of a task whose stack came
+	 * from another worker's slab.) */
 	rlt__task_cache_drain(w);
 	rlt__sendfile_worker_fini(w);
 	rlt__fdwait_free(&w->fdwaits);

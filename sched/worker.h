@@ -183,6 +183,8 @@ rlt__worker *rlt__worker_self(void);
 void rlt__worker_set_self(rlt__worker *w);
 
 int rlt__worker_init(rlt__worker *w, rlt__runtime *rt, unsigned index);
+/* Free what w holds but its stack pool, which the caller destroys once
+ * every worker is finished (timers on stacks of other workers' slabs). */
 void rlt__worker_fini(rlt__worker *w);
 /* Close the pipes rlt_sendfile kept on w (io/sendfile.c). */
 void rlt__sendfile_worker_fini(rlt__worker *w);
