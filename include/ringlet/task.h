@@ -125,7 +125,12 @@ RLT_API void *rlt_fail(int err);
 RLT_API int rlt_detach(rlt_task *t);
 
 /* Let every other runnable task run once, then resume. Suspends.
- * Returns 0 or -EPERM (not in a task). */
+ * Returns 0, -ECANCELED or -EPERM (not in a task). A cancellation point
+ * (ringlet/cancel.h), as asyncio.sleep(0) is: a cancellation that arrives
+ * while the task is queued here, or was pending, is delivered by this
+ * call, once. Ignoring the result drops it: the task's next wait is not
+ * cancelled. (A test that did so hung: its task, cancelled at a yield by
+ * the join of a cancelled root, went on into a recv nobody answered.) */
 RLT_API int rlt_yield(void);
 
 /* The calling task, or NULL outside of a task. */
