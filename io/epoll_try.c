@@ -9,30 +9,119 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-/* ---- O_NONBLOCK for the length of one call ---- */
+/* ---- O_NONBLOCK for the length of one call ----
+ *
+ * O_NONBLOCK belongs to the open file description, which every worker
+ * shares: two workers trying an accept on one blocking listener at once
+ * used to race. A read F_GETFL (blocking), set O_NONBLOCK, tried; B read
+ * F_GETFL (non-blocking: A's), so would restore nothing; A restored
+ * blocking; B's accept4 then blocked its worker until a connection came,
+ * for ever at the end of a run (test_io_socket's 200 pairs under the epoll
+ * policy hung so, ~1 run in 400 with faults injected, at shutdown).
+ *
+ * So the fds made non-blocking here are counted, under a mutex: the first
+ * user sets O_NONBLOCK, later ones borrow it, the last restores the flags.
+ * An fd that is non-blocking of its own (ringlet's usual case) takes the
+ * fast path, one F_GETFL as before, once it is sure that no toggle of ours
+ * was active meanwhile (nb_active, nb_epoch); otherwise the lock decides. */
+
+typedef struct nb_ent {
+	int fd;
+	int fl; /* the flags to restore */
+	unsigned users;
+} nb_ent;
+
+static pthread_mutex_t nb_lock = PTHREAD_MUTEX_INITIALIZER;
+static nb_ent *nb_tab; /* under nb_lock; at most one entry per thread at a time */
+static unsigned nb_len, nb_cap;
+static atomic_uint nb_active; /* nb_len, readable without the lock */
+static atomic_uint nb_epoch;  /* bumped by every toggle and restore */
+
+static nb_ent *nb_find(int fd)
+{
+	for (unsigned i = 0; i < nb_len; i++)
+		if (nb_tab[i].fd == fd)
+			return &nb_tab[i];
+	return NULL;
+}
 
 /* Returns the flags to hand to nb_end, or a negative errno. */
 static int nb_begin(int fd)
 {
+	unsigned e = atomic_load_explicit(&nb_epoch, memory_order_seq_cst);
+	unsigned act = atomic_load_explicit(&nb_active, memory_order_seq_cst);
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0)
 		return -errno;
-	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -errno;
+	/* Non-blocking, and no toggle of ours began or ended meanwhile: the
+	 * fd's own flag. */
+	if ((fl & O_NONBLOCK) && act == 0 &&
+	    atomic_load_explicit(&nb_epoch, memory_order_seq_cst) == e)
+		return fl;
+	pthread_mutex_lock(&nb_lock);
+	nb_ent *ent = nb_find(fd);
+	if (ent) {
+		ent->users++; /* another thread's toggle: borrowed */
+		fl = ent->fl;
+		pthread_mutex_unlock(&nb_lock);
+		return fl;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (fl & O_NONBLOCK)) {
+		int rc = fl < 0 ? -errno : fl;
+		pthread_mutex_unlock(&nb_lock);
+		return rc;
+	}
+	if (nb_len == nb_cap) {
+		unsigned cap = nb_cap ? nb_cap * 2 : 16;
+		nb_ent *t = realloc(nb_tab, cap * sizeof(*t));
+		if (!t) {
+			pthread_mutex_unlock(&nb_lock);
+			return -ENOMEM;
+		}
+		nb_tab = t;
+		nb_cap = cap;
+	}
+	/* Counted before the flag changes: a fast path that sees our
+	 * O_NONBLOCK (the kernel orders the two fcntl calls) sees the count. */
+	nb_tab[nb_len++] = (nb_ent){.fd = fd, .fl = fl, .users = 1};
+	atomic_store_explicit(&nb_active, nb_len, memory_order_seq_cst);
+	atomic_fetch_add_explicit(&nb_epoch, 1, memory_order_seq_cst);
+	if (fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		int rc = -errno;
+		nb_len--;
+		atomic_store_explicit(&nb_active, nb_len, memory_order_seq_cst);
+		pthread_mutex_unlock(&nb_lock);
+		return rc;
+	}
+	pthread_mutex_unlock(&nb_lock);
 	return fl;
 }
 
 static void nb_end(int fd, int fl)
 {
-	if (!(fl & O_NONBLOCK)) {
-		int saved = errno;
-		fcntl(fd, F_SETFL, fl);
-		errno = saved;
+	if (fl & O_NONBLOCK)
+		return; /* the fd's own flag: nothing was changed */
+	int saved = errno;
+	pthread_mutex_lock(&nb_lock);
+	nb_ent *ent = nb_find(fd);
+	if (ent && --ent->users == 0) {
+		/* Restored, then uncounted: a fast path that still saw our
+		 * O_NONBLOCK saw the count (or sees the epoch move). */
+		atomic_fetch_add_explicit(&nb_epoch, 1, memory_order_seq_cst);
+		fcntl(fd, F_SETFL, ent->fl);
+		*ent = nb_tab[--nb_len];
+		atomic_store_explicit(&nb_active, nb_len, memory_order_seq_cst);
 	}
+	pthread_mutex_unlock(&nb_lock);
+	errno = saved;
 }
 
 /* ---- the attempts: a result, or NOT_YET ---- */

@@ -5,6 +5,7 @@
 #include "ringlet/runtime.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -59,12 +60,17 @@ size_t rlt__stack_round(size_t size)
  * page (a 21 KiB array on a 16 KiB stack) jumped it and wrote into the
  * stack below, another task's. Widening it costs address space only (the
  * madvise guard is page-table markers, the mprotect one no memory at all). */
-static size_t guard_size(const rlt__stack_pool *p)
+static size_t guard_bytes(bool guard)
 {
-	if (!p->guard)
+	if (!guard)
 		return 0;
 	size_t pg = rlt__page_size();
 	return pg > RLT_STACK_GUARD_SIZE ? pg : RLT_STACK_GUARD_SIZE;
+}
+
+static size_t guard_size(const rlt__stack_pool *p)
+{
+	return guard_bytes(p->guard);
 }
 
 void rlt__stack_pool_init(rlt__stack_pool *p, unsigned cache_limit, bool guard)
@@ -72,6 +78,50 @@ void rlt__stack_pool_init(rlt__stack_pool *p, unsigned cache_limit, bool guard)
 	memset(p, 0, sizeof(*p));
 	p->cache_limit = cache_limit;
 	p->guard = guard;
+	atomic_init(&p->remote, NULL);
+}
+
+/* ---- stacks freed by other threads (runtime/stack.h) ---- */
+
+/* A free stack on its home's remote list: the link lives in the stack's
+ * own top bytes (the task's first frame was there: resident, and ours now). */
+typedef struct remote_node {
+	struct remote_node *next;
+	size_t size;
+} remote_node;
+
+static inline remote_node *node_of(void *lo, size_t size)
+{
+	return (remote_node *)((char *)lo + size - sizeof(remote_node));
+}
+
+static void remote_push(rlt__stack_pool *home, const rlt__stack *s)
+{
+	remote_node *n = node_of(s->lo, s->size);
+	n->size = s->size;
+	remote_node *head = atomic_load_explicit(&home->remote, memory_order_relaxed);
+	do
+		n->next = head;
+	while (!atomic_compare_exchange_weak_explicit(&home->remote, &head, n, memory_order_release,
+						      memory_order_relaxed));
+}
+
+static int class_push(rlt__stack_class *c, void *lo);
+static rlt__stack_class *class_for(rlt__stack_pool *p, size_t size);
+
+/* Take back the stacks other threads freed (the home's thread). */
+static void remote_drain(rlt__stack_pool *p)
+{
+	remote_node *n = atomic_exchange_explicit(&p->remote, NULL, memory_order_acquire);
+	while (n) {
+		remote_node *next = n->next;
+		size_t size = n->size;
+		void *lo = (char *)n + sizeof(remote_node) - size;
+		rlt__stack_class *c = class_for(p, size);
+		if (!c || class_push(c, lo) < 0)
+			madvise(lo, size, MADV_DONTNEED); /* stays in its slab, unused */
+		n = next;
+	}
 }
 
 /* Install a guard over [addr, addr + len). Tries the VMA-free madvise first;
@@ -175,10 +225,10 @@ fail:
 	return -ENOMEM;
 }
 
-/* A stack of its own, for sizes beyond the pool's classes. */
-static int stack_map_single(rlt__stack_pool *p, size_t size, rlt__stack *out)
+/* A stack of its own: for sizes beyond the pool's classes, and for tasks
+ * spawned from a thread that has no pool (rlt__stack_map). */
+static int stack_map_single(size_t guard, size_t size, rlt__stack *out)
 {
-	size_t guard = guard_size(p);
 	char *base = mmap(NULL, size + guard, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
 	if (base == MAP_FAILED)
@@ -202,11 +252,17 @@ int rlt__stack_get(rlt__stack_pool *p, size_t size, rlt__stack *out)
 {
 	rlt__stack_class *c = class_for(p, size);
 	if (!c)
-		return stack_map_single(p, size, out);
+		return stack_map_single(guard_size(p), size, out);
 	if (c->nfree == 0) {
-		int rc = slab_grow(p, c);
-		if (rc < 0)
-			return rc;
+		/* Ours that other workers freed first: a spawner whose tasks
+		 * end elsewhere gets its stacks back here. */
+		if (atomic_load_explicit(&p->remote, memory_order_relaxed))
+			remote_drain(p);
+		if (c->nfree == 0) {
+			int rc = slab_grow(p, c);
+			if (rc < 0)
+				return rc;
+		}
 	}
 	out->lo = c->free[--c->nfree];
 	/* free[nfree] is in use again: the slots from here up will hold other,
@@ -218,30 +274,69 @@ int rlt__stack_get(rlt__stack_pool *p, size_t size, rlt__stack *out)
 		c->ntrimmed = c->nfree;
 	out->size = size;
 	out->pooled = true;
+	out->home = p;
 	out->vg_id = 0; /* the slab registered it */
 	return 0;
+}
+
+void rlt__stack_swap_warm(rlt__stack_pool *p, rlt__stack *s)
+{
+	if (!s->pooled || s->home != p)
+		return; /* (stolen: it runs on its home's stack, and gives it back) */
+	rlt__stack_class *c = &p->classes[0];
+	if (__builtin_expect(c->size != s->size, 0)) {
+		c = class_for(p, s->size);
+		if (!c)
+			return;
+	}
+	/* Only a top that still has its pages (above the trimmed bottom). */
+	if (c->nfree <= c->ntrimmed)
+		return;
+	void *warm = c->free[c->nfree - 1];
+	c->free[c->nfree - 1] = s->lo;
+	s->lo = warm;
+}
+
+int rlt__stack_map(size_t size, bool guard, rlt__stack *out)
+{
+	return stack_map_single(guard_bytes(guard), size, out);
+}
+
+void rlt__stack_unmap(const rlt__stack *s, bool guard)
+{
+	size_t g = guard_bytes(guard);
+	if (RUNNING_ON_VALGRIND)
+		VALGRIND_STACK_DEREGISTER(s->vg_id);
+	munmap((char *)s->lo - g, s->size + g);
 }
 
 void rlt__stack_put(rlt__stack_pool *p, const rlt__stack *s)
 {
 	if (!s->pooled) {
-		size_t guard = guard_size(p);
-		if (RUNNING_ON_VALGRIND)
-			VALGRIND_STACK_DEREGISTER(s->vg_id);
-		munmap((char *)s->lo - guard, s->size + guard);
+		rlt__stack_unmap(s, p->guard);
+		return;
+	}
+	if (__builtin_expect(s->home != p, 0)) {
+		/* Another worker's (the task was spawned there and ended
+		 * here): back to its home, which takes it when it runs short.
+		 * Kept here instead, one worker spawning what the others run
+		 * would map slab after slab while the others' pools grew. */
+		remote_push(s->home, s);
 		return;
 	}
 	rlt__stack_class *c = class_for(p, s->size);
 	if (!c || class_push(c, s->lo) < 0) {
-		/* Out of memory for the free list, or a ninth size class coming
-		 * from another worker's pool: the stack stays mapped in its slab
-		 * (unmapped with the pool) but is not reused. Give its pages back. */
+		/* Out of memory for the free list: the stack stays mapped in its
+		 * slab (unmapped with the pool) but is not reused. Give its
+		 * pages back. */
 		madvise(s->lo, s->size, MADV_DONTNEED);
 	}
 }
 
 void rlt__stack_trim(rlt__stack_pool *p)
 {
+	if (atomic_load_explicit(&p->remote, memory_order_relaxed))
+		remote_drain(p); /* counted against the cap like the others */
 	for (unsigned i = 0; i < p->nclasses; i++) {
 		rlt__stack_class *c = &p->classes[i];
 		if (c->ntrimmed > c->nfree)

@@ -18,10 +18,11 @@
 #define RLT__STACK_CLASSES 8
 
 typedef struct rlt__stack {
-	void *lo;	/* lowest usable byte; the guard lies just below */
-	size_t size;	/* usable bytes */
-	bool pooled;	/* from a slab (else its own mapping, unmapped on put) */
-	unsigned vg_id; /* its own mapping's valgrind stack id (slabs keep theirs) */
+	void *lo;		      /* lowest usable byte; the guard lies just below */
+	size_t size;		      /* usable bytes */
+	bool pooled;		      /* from a slab (else its own mapping, unmapped on put) */
+	struct rlt__stack_pool *home; /* pooled: the pool it came from */
+	unsigned vg_id;		      /* its own mapping's valgrind stack id (slabs keep theirs) */
 } rlt__stack;
 
 typedef struct rlt__stack_class {
@@ -40,12 +41,35 @@ typedef struct rlt__stack_pool {
 	unsigned cache_limit; /* free stacks kept resident per class */
 	bool guard;
 	rlt__slab *slabs;
+	/* Stacks of this pool freed by other threads (a task spawned here
+	 * that ended on another worker): a Treiber stack linked through the
+	 * free stacks' top bytes, taken back when the LIFO runs dry or the
+	 * worker parks. Its own cache line: other workers write it. */
+	_Alignas(64) _Atomic(void *) remote;
 } rlt__stack_pool;
 
 void rlt__stack_pool_init(rlt__stack_pool *p, unsigned cache_limit, bool guard);
 void rlt__stack_pool_destroy(rlt__stack_pool *p);
-/* size must be page-aligned. Returns 0 or -ENOMEM. */
+/* size must be page-aligned. Returns 0 or -ENOMEM (the slab or the stack
+ * could not be mapped: RLIMIT_AS, vm.max_map_count, out of memory). On the
+ * pool's own thread only. */
 int rlt__stack_get(rlt__stack_pool *p, size_t size, rlt__stack *out);
+/* s, taken at spawn and about to be used for the first time on p's thread:
+ * exchange it for the top of p's free list of its size, the stack that
+ * finished last there (cache- and TLB-warm), if there is one with its pages.
+ * A burst of spawns holds a stack each, but tasks that start and end one
+ * after another still run on the same warm stack, as when stacks were
+ * taken at the first run. */
+void rlt__stack_swap_warm(rlt__stack_pool *p, rlt__stack *s);
+/* A stack mapped on its own (not pooled), with or without its guard, for a
+ * thread that has no pool: any thread. Returns 0 or -ENOMEM. Released by
+ * rlt__stack_put into any pool of the same guard setting (it is unmapped). */
+int rlt__stack_map(size_t size, bool guard, rlt__stack *out);
+/* Unmap a stack of its own (not pooled) mapped with that guard setting. */
+void rlt__stack_unmap(const rlt__stack *s, bool guard);
+/* Return s, on p's thread: a pooled stack of p's joins p's free list, one
+ * of another pool's goes back to that pool (its remote list, any thread);
+ * one of its own is unmapped. */
 void rlt__stack_put(rlt__stack_pool *p, const rlt__stack *s);
 /* Give back the pages of free stacks beyond the pool's cache_limit per
  * class (madvise MADV_DONTNEED: RSS falls at once; the address ranges

@@ -210,8 +210,28 @@ rlt_task *rlt__task_create(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, 
 			return NULL;
 		}
 	}
+	/* The stack now, not when the task first runs: a spawn that cannot
+	 * have one fails here, where the caller can act on it (before, the
+	 * task was queued, never ran, and only its join said -ENOMEM). From
+	 * the calling worker's cache: the common case costs a pop, as it did
+	 * in rlt__task_start. A thread that is no worker of rt has no cache
+	 * it may touch: the stack is mapped for the task alone (one mmap, and
+	 * the guard's madvise; such spawns are rare: rlt_runtime_spawn from
+	 * another thread), and unmapped by the worker that reaps it. */
+	rlt__stack stack;
+	bool own = self && self->rt == rt;
+	int rc = own ? rlt__stack_get(&self->stacks, size, &stack)
+		     : rlt__stack_map(size, rt->stack_guard, &stack);
+	if (__builtin_expect(rc < 0, 0)) {
+		errno = -rc;
+		return NULL;
+	}
 	rlt_task *t = task_alloc(rt, self);
 	if (!t) {
+		if (own)
+			rlt__stack_put(&self->stacks, &stack);
+		else
+			rlt__stack_unmap(&stack, rt->stack_guard);
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -223,15 +243,12 @@ rlt_task *rlt__task_create(rlt__runtime *rt, rlt__worker *self, rlt_task_fn fn, 
 	t->fn = fn;
 	t->arg = arg;
 	t->result = NULL;
-	t->stack.lo = NULL;
-	t->stack.size = size; /* taken when the task first runs */
-	t->stack.pooled = false;
+	t->stack = stack;
 	bool detached = opts && (opts->flags & RLT_SPAWN_DETACHED);
 	atomic_init(&t->refs, detached ? 1u : 2u);
 	atomic_init(&t->handle, detached ? RLT__H_DETACHED : RLT__H_HELD);
 	rlt__tstate_set(t, RLT__T_RUNNABLE);
 	t->flags = (opts && (opts->flags & RLT_SPAWN_PINNED)) ? RLT__TF_PINNED : 0;
-	t->start_err = 0;
 	rlt__oneshot_init(&t->done);
 	/* (wait and wait_kind are set by every wait before anyone reads them) */
 	atomic_init(&t->cancel, 0);
@@ -304,7 +321,7 @@ static inline __attribute__((always_inline)) void task_finished(rlt__worker *w, 
 		rlt__runtime_root_done(w->rt);
 }
 
-bool rlt__task_start(rlt__worker *w, rlt_task *t)
+void rlt__task_start(rlt__worker *w, rlt_task *t)
 {
 	t->owner = w;
 	t->worker = w;
@@ -312,18 +329,11 @@ bool rlt__task_start(rlt__worker *w, rlt_task *t)
 	/* Spawned while the runtime shuts down: cancelled before it starts. */
 	if (__builtin_expect(atomic_load_explicit(&w->rt->draining, memory_order_relaxed), 0))
 		atomic_fetch_or_explicit(&t->cancel, RLT__C_PENDING, memory_order_relaxed);
-	if (rlt__stack_get(&w->stacks, t->stack.size, &t->stack) < 0) {
-		t->stack.lo = NULL;
-		t->start_err = -ENOMEM;
-		task_finished(w, t);
-		rlt__task_unref(t); /* the reference of the run that never was */
-		return false;
-	}
+	rlt__stack_swap_warm(&w->stacks, &t->stack);
 	rlt__coro_init(&t->coro, t->stack.lo, t->stack.size, task_entry, t);
 #ifdef RLT_TSAN
 	__tsan_set_fiber_name(t->coro.tsan_fiber, rlt__task_name(t));
 #endif
-	return true;
 }
 
 static void task_entry(void *arg)
@@ -384,6 +394,12 @@ void rlt__task_reap(rlt__worker *w, rlt_task *t)
 	t->stack.lo = NULL;
 	rlt__coro_fini(&t->coro);
 	rlt__task_unref(t);
+}
+
+void rlt__task_free_unstarted(rlt__worker *w, rlt_task *t)
+{
+	rlt__stack_put(&w->stacks, &t->stack);
+	rlt__free(t);
 }
 
 void rlt__task_drop(rlt__worker *w, rlt_task *t)

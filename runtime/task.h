@@ -94,7 +94,6 @@ struct rlt_task {
 	atomic_uint refs;
 	_Atomic uint8_t state;
 	uint8_t flags;	   /* RLT__TF_* */
-	int16_t start_err; /* -ENOMEM when no stack could be had: never ran */
 	rlt__oneshot done; /* set when fn returned; the joiner waits here */
 
 	/* All tasks not yet freed, in the list of their owner (the worker that
@@ -153,11 +152,9 @@ static inline void rlt__task_unref(rlt_task *t)
 }
 
 /* A finished task's outcome, as rlt_join reports it: 0, its rlt_fail()
- * error, -ECANCELED or -ENOMEM. */
+ * error or -ECANCELED. */
 static inline int rlt__task_outcome(const rlt_task *t)
 {
-	if (t->start_err)
-		return t->start_err;
 	if (t->c.fail)
 		return t->c.fail;
 	return t->c.ended_cancelled ? -ECANCELED : 0;
@@ -183,15 +180,19 @@ void rlt__task_reap(struct rlt__worker *w, rlt_task *t);
 void rlt__task_free_owned(struct rlt__worker *w, rlt_task *t);
 /* Free a task that never ran to completion (shutdown). */
 void rlt__task_drop(struct rlt__worker *w, rlt_task *t);
-/* Create a task of runtime rt (used for the root task too). Its stack is
- * allocated when it first runs (rlt__task_start). */
+/* Free a task that never started (no owner, in no list: shutdown), and
+ * its stack into w's pool; w's thread, or every thread stopped. */
+void rlt__task_free_unstarted(struct rlt__worker *w, rlt_task *t);
+/* Create a task of runtime rt (used for the root task too), with its
+ * stack: from self's pool when self is a worker of rt, else mapped for it
+ * alone. NULL with errno EINVAL (stack size) or ENOMEM (no stack, no
+ * memory). */
 rlt_task *rlt__task_create(struct rlt__runtime *rt, struct rlt__worker *self, rlt_task_fn fn,
 			   void *arg, const rlt_spawn_opts *opts);
 /* Free the task structs w keeps for reuse (worker teardown). */
 void rlt__task_cache_drain(struct rlt__worker *w);
-/* On the worker about to run t for the first time: take a stack, join the
- * worker's task list. Returns false if no stack could be had (t is then
- * finished with start_err = -ENOMEM). */
-bool rlt__task_start(struct rlt__worker *w, rlt_task *t);
+/* On the worker about to run t for the first time: join the worker's task
+ * list, lay out the first frame on the stack it was created with. */
+void rlt__task_start(struct rlt__worker *w, rlt_task *t);
 
 #endif

@@ -277,7 +277,7 @@ static void teardown(rlt__runtime *rt, unsigned nthreads, unsigned *dropped)
 	while ((t = rlt__global_q_pop_into(&rt->global, &rt->workers[0].lq, RLT__LQ_CAP / 2)) !=
 	       NULL) {
 		if (!t->owner) {
-			rlt__free(t);
+			rlt__task_free_unstarted(&rt->workers[0], t);
 			n++;
 		}
 	}
@@ -290,6 +290,13 @@ static void teardown(rlt__runtime *rt, unsigned nthreads, unsigned *dropped)
 		n += rlt__worker_drop_tasks(&rt->workers[i]);
 	for (unsigned i = 0; i < nthreads; i++)
 		rlt__worker_fini(&rt->workers[i]);
+	/* The slabs last: a task is spawned with a stack from its spawner's
+	 * pool and may wait on another worker, whose timer heap (destroyed
+	 * above) links the wait's timer on that stack (found by ASan and TSan
+	 * once stacks were taken at spawn: worker 1's heap written after
+	 * worker 0's slabs were unmapped). */
+	for (unsigned i = 0; i < nthreads; i++)
+		rlt__stack_pool_destroy(&rt->workers[i].stacks);
 	if (dropped)
 		*dropped = n;
 }
@@ -496,9 +503,10 @@ static int rt_teardown(rlt__runtime *rt, unsigned nthreads, int rc, void **resul
 	rlt__trace_fini(rt);
 	if (rc == 0) {
 		/* What asyncio.run raises: the main task's failure (rlt_fail),
-		 * -ECANCELED if it ended cancelled, -ENOMEM if it never ran. */
+		 * or -ECANCELED if it ended cancelled. (A root that could not
+		 * have a stack was never created: rt_run_main said -ENOMEM.) */
 		rc = rlt__task_outcome(rt->root);
-		if (result && !rt->root->start_err)
+		if (result)
 			*result = rt->root->result;
 	}
 	unsigned dropped = 0;

@@ -89,10 +89,12 @@ static void worker_snap(rlt__worker *w, rlt_worker_stats *o, uint64_t now)
 	o->remote_in = G(s->remote_in);
 	/* The inbox's depth: what was pushed (the senders' rows, read after
 	 * remote_in, and the foreign count) minus what was drained. */
+	uint64_t drained =
+	    o->remote_in + atomic_load_explicit(&w->remote_moved, memory_order_relaxed);
 	uint64_t pushed = atomic_load_explicit(&w->remote_foreign, memory_order_relaxed);
 	for (unsigned i = 0; i < w->rt->nworkers; i++)
 		pushed += G(w->rt->workers[i].st.remote_sent[w->index]);
-	o->remote_depth = pushed > o->remote_in ? pushed - o->remote_in : 0;
+	o->remote_depth = pushed > drained ? pushed - drained : 0;
 	o->local_depth = rlt__local_q_len(&w->lq);
 	o->private_depth = atomic_load_explicit(&w->pin_len, memory_order_relaxed);
 	o->parks = G(s->parks);

@@ -11,10 +11,12 @@
  * the watchdog prints the task's name, id and how long, then keeps the
  * worker's runnable tasks moving: the tasks in its stealable queue are
  * taken by the other workers, which it wakes (a worker queues a single
- * runnable task without waking anyone, as it expects to run it next). What
- * still waits for the stuck worker: its pinned tasks and LIFO slot, the
- * tasks woken remotely into its inbox, its timers and the completions on
- * its own ring (docs/RELIABILITY.md).
+ * runnable task without waking anyone, as it expects to run it next), and
+ * the tasks other threads woke or spawned into its inbox go to the global
+ * queue (rlt__worker_move_inbox, sched/worker.c). What still waits for the
+ * stuck worker: its pinned tasks and LIFO slot, inbox tasks whose wait had
+ * a timer (in its heap), its timers and the completions on its own ring
+ * (docs/RELIABILITY.md).
  *
  * The SIGQUIT dump (debug mode) goes through here too: the handler only
  * raises a flag; the watchdog prints the header and every worker's running
@@ -55,12 +57,22 @@ static uint64_t mono_ns(void)
  * wd_peek and then load turn, with a full barrier on every CPU between
  * (rlt__cancel_fence: membarrier). So if we still see turn, w will see the
  * flag and wait for us; its wait ends with an acquire of our release. */
+static bool peek_begin(rlt__worker *w, uint32_t turn)
+{
+	atomic_store_explicit(&w->wd_peek, 1, memory_order_seq_cst);
+	rlt__cancel_fence();
+	return atomic_load_explicit(&w->turn, memory_order_seq_cst) == turn;
+}
+
+static void peek_end(rlt__worker *w)
+{
+	atomic_store_explicit(&w->wd_peek, 0, memory_order_release);
+}
+
 static bool running_task(rlt__worker *w, uint32_t turn, char *name, size_t len, uint64_t *id)
 {
 	bool ok = false;
-	atomic_store_explicit(&w->wd_peek, 1, memory_order_seq_cst);
-	rlt__cancel_fence();
-	if (atomic_load_explicit(&w->turn, memory_order_seq_cst) == turn) {
+	if (peek_begin(w, turn)) {
 		rlt_task *t = atomic_load_explicit(&w->running, memory_order_acquire);
 		if (t) {
 			snprintf(name, len, "%s", rlt__task_name(t));
@@ -68,20 +80,32 @@ static bool running_task(rlt__worker *w, uint32_t turn, char *name, size_t len, 
 			ok = true;
 		}
 	}
-	atomic_store_explicit(&w->wd_peek, 0, memory_order_release);
+	peek_end(w);
 	return ok;
 }
 
-/* The stuck worker's stealable tasks: wake an idle worker to take them. */
-static unsigned move_runnable(rlt__runtime *rt, rlt__worker *w)
+/* The stuck worker's runnable tasks. Its stealable queue: wake an idle
+ * worker to take them. Its inbox (tasks other threads woke or spawned onto
+ * it): moved to the global queue here, while the peek holds the worker
+ * inside the turn it is stuck in (rlt__worker_move_inbox says why that
+ * matters, and which tasks stay). */
+static unsigned move_runnable(rlt__runtime *rt, rlt__worker *w, uint32_t turn)
 {
-	unsigned n = rlt__local_q_len(&w->lq);
-	if (!n || !rt->steal || rt->nworkers < 2)
+	if (!rt->steal || rt->nworkers < 2)
 		return 0;
-	int i = rlt__idle_pick(&rt->idle); /* a sleeper: never the stuck one */
-	if (i >= 0)
-		rlt__worker_kick(&rt->workers[i]);
-	return n;
+	unsigned n = 0;
+	if (atomic_load_explicit(&w->inbox, memory_order_relaxed)) {
+		if (peek_begin(w, turn))
+			n += rlt__worker_move_inbox(w); /* wakes a worker for them */
+		peek_end(w);
+	}
+	unsigned q = rlt__local_q_len(&w->lq);
+	if (q) {
+		int i = rlt__idle_pick(&rt->idle); /* a sleeper: never the stuck one */
+		if (i >= 0)
+			rlt__worker_kick(&rt->workers[i]);
+	}
+	return n + q;
 }
 
 static void print_dump_header(rlt__runtime *rt, const seen *s, uint64_t now)
@@ -124,7 +148,7 @@ static void check(rlt__runtime *rt, seen *s)
 		uint64_t held = now - s[i].since;
 		if (held < rt->watch_ns)
 			continue;
-		unsigned moved = move_runnable(rt, w);
+		unsigned moved = move_runnable(rt, w, turn);
 		if (s[i].reported)
 			continue;
 		char name[64];

@@ -163,7 +163,9 @@ void rlt__worker_fini(rlt__worker *w)
 		w->loop.policy->fini(&w->loop);
 	w->loop_ready = false;
 	rlt__timer_heap_destroy(&w->timers);
-	rlt__stack_pool_destroy(&w->stacks);
+	/* (The stack pool is destroyed by the caller once every worker is
+	 * finished: this heap may hold the timer of a task whose stack came
+	 * from another worker's slab.) */
 	rlt__task_cache_drain(w);
 	rlt__sendfile_worker_fini(w);
 	rlt__fdwait_free(&w->fdwaits);
@@ -427,6 +429,76 @@ static void drain_inbox(rlt__worker *w)
 	RLT__STAT_ADD(w->st.remote_in, n);
 }
 
+/*
+ * The watchdog's share of a stuck worker's inbox. Called on the watchdog's
+ * thread while it holds w's peek at the odd turn w has been stuck in
+ * (sched/watchdog.c): w cannot end that turn until the peek is released,
+ * so it is not in its loop. That matters for the cancellation protocol
+ * (runtime/cancel.h), which relies on "wait_on == W stays true while W runs
+ * a cancel message, because only W drains W's inbox": W runs messages only
+ * in its loop, so while we hold the peek no message of W's can be looking
+ * at a task we take, and a message W runs later finds wait_on cleared
+ * (below) and drops itself, as for any task that moved on.
+ *
+ * Which tasks move:
+ *   - not pinned (RLT__TF_PINNED: it runs only on its first worker);
+ *   - no wait timer armed (t->wait_timer NULL). A timed wait (a future or
+ *     an event waited for with a timeout, a timed join, an I/O time limit)
+ *     left its timer in w's heap, and the timer lives on the task's own
+ *     stack: only w may take it off its heap (wake_local does, when w
+ *     drains its inbox). Run elsewhere, the task would return from its
+ *     wait and reuse that stack while w's heap still links the timer.
+ *     Such tasks stay for w, in the inbox.
+ * The rest (a task woken from another thread without a time limit, a task
+ * spawned onto w with RLT_SPAWN_ON_WORKER) are woken as wake_local would
+ * (wait_on cleared first, so no cancel message of w's touches the wait
+ * record any more) and queued on the global queue, which the idle workers
+ * are woken to take. The LIFO slot and the pinned queue are w's alone
+ * (plain fields, no atomics on the hot path): they wait for w.
+ */
+unsigned rlt__worker_move_inbox(rlt__worker *w)
+{
+	rlt_task *t = atomic_exchange_explicit(&w->inbox, NULL, memory_order_acquire);
+	if (!t)
+		return 0;
+	rlt_task *fifo = NULL;
+	while (t) {
+		rlt_task *next = t->next;
+		t->next = fifo;
+		fifo = t;
+		t = next;
+	}
+	rlt_task *kept = NULL, *kept_last = NULL; /* newest first, as the inbox */
+	unsigned moved = 0;
+	while (fifo) {
+		rlt_task *next = fifo->next;
+		if ((fifo->flags & RLT__TF_PINNED) || fifo->wait_timer) {
+			fifo->next = kept;
+			if (!kept)
+				kept_last = fifo;
+			kept = fifo;
+		} else {
+			atomic_store_explicit(&fifo->wait_on, NULL, memory_order_relaxed);
+			rlt__sched_inject(w->rt, fifo);
+			moved++;
+		}
+		fifo = next;
+	}
+	if (moved)
+		atomic_fetch_add_explicit(&w->remote_moved, moved, memory_order_relaxed);
+	if (kept) {
+		/* Back on top of whatever was pushed meanwhile (remote wakes
+		 * from different threads have no order to keep). */
+		rlt_task *head = atomic_load_explicit(&w->inbox, memory_order_relaxed);
+		do
+			kept_last->next = head;
+		while (!atomic_compare_exchange_weak_explicit(
+		    &w->inbox, &head, kept, memory_order_seq_cst, memory_order_relaxed));
+		kick_if_parked(w);
+	}
+	return moved;
+}
+
 static void drain_zombies(rlt__worker *w)
 {
 	rlt_task *t = atomic_exchange_explicit(&w->zombies, NULL, memory_order_acquire);
@@ -512,8 +584,8 @@ static inline void run_task(rlt__worker *w, rlt_task *t)
 {
 	if (__builtin_expect(w->searching, 0))
 		end_search(w);
-	if (__builtin_expect(t->owner == NULL, 0) && !rlt__task_start(w, t))
-		return;
+	if (__builtin_expect(t->owner == NULL, 0))
+		rlt__task_start(w, t);
 	w->current = t;
 	t->worker = w;
 	rlt__tstate_set(t, RLT__T_RUNNING);
@@ -862,13 +934,13 @@ void rlt__worker_loop(rlt__worker *w)
 
 /* Free every task in a chain that never started (no owner, in no list);
  * returns how many. */
-static unsigned drop_unstarted(rlt_task *t)
+static unsigned drop_unstarted(rlt__worker *w, rlt_task *t)
 {
 	unsigned n = 0;
 	while (t) {
 		rlt_task *next = t->next;
 		if (!t->owner) {
-			rlt__free(t);
+			rlt__task_free_unstarted(w, t);
 			n++;
 		}
 		t = next;
@@ -882,7 +954,7 @@ unsigned rlt__worker_drop_queued(rlt__worker *w)
 	 * any rlt__worker_drop_tasks: a started task queued here may be owned
 	 * (and freed) by another worker. Tasks that never started are only in
 	 * queues: freed here; the others are in their owner's list. */
-	unsigned dropped = drop_unstarted(atomic_exchange(&w->inbox, NULL));
+	unsigned dropped = drop_unstarted(w, atomic_exchange(&w->inbox, NULL));
 	rlt_task *t;
 	rlt_task *chain = NULL;
 	while ((t = rlt__local_q_pop(&w->lq)) != NULL) {
@@ -894,8 +966,8 @@ unsigned rlt__worker_drop_queued(rlt__worker *w)
 		chain = w->lifo;
 		w->lifo = NULL;
 	}
-	dropped += drop_unstarted(chain);
-	dropped += drop_unstarted(w->pin_head);
+	dropped += drop_unstarted(w, chain);
+	dropped += drop_unstarted(w, w->pin_head);
 	w->pin_head = w->pin_tail = NULL;
 	atomic_store_explicit(&w->pin_len, 0, memory_order_relaxed);
 	return dropped;

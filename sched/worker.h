@@ -50,6 +50,9 @@ typedef struct rlt__worker {
 	/* Tasks pushed into inbox by threads that are not this runtime's
 	 * workers (pool threads, foreign wakers): their only shared counter. */
 	_Atomic uint64_t remote_foreign;
+	/* Tasks the watchdog took out of inbox while this worker was stuck
+	 * (rlt__worker_move_inbox): drained, but not by us. */
+	_Atomic uint64_t remote_moved;
 	/* For the watchdog (sched/watchdog.c), written by the worker only:
 	 * turn is odd while a task runs (bumped with a release store before
 	 * and after each switch), running is that task. A turn that stays the
@@ -180,6 +183,8 @@ rlt__worker *rlt__worker_self(void);
 void rlt__worker_set_self(rlt__worker *w);
 
 int rlt__worker_init(rlt__worker *w, rlt__runtime *rt, unsigned index);
+/* Free what w holds but its stack pool, which the caller destroys once
+ * every worker is finished (timers on stacks of other workers' slabs). */
 void rlt__worker_fini(rlt__worker *w);
 /* Close the pipes rlt_sendfile kept on w (io/sendfile.c). */
 void rlt__sendfile_worker_fini(rlt__worker *w);
@@ -196,6 +201,11 @@ unsigned rlt__worker_drop_tasks(rlt__worker *w);
 void rlt__sched_push(rlt__worker *w, rlt_task *t, bool lifo);
 /* Hand t to worker w from any thread (inbox + wake-up). */
 void rlt__sched_push_remote(rlt__worker *w, rlt_task *t);
+/* The watchdog, while it holds w's peek at a turn w is stuck in (so w is
+ * inside one task run, not in its loop): move the tasks in w's inbox that
+ * may run elsewhere to the global queue, and wake a worker for them.
+ * Returns how many moved (sched/worker.c says which stay). */
+unsigned rlt__worker_move_inbox(rlt__worker *w);
 /* Queue a new task from a thread that is not a worker (global queue). */
 void rlt__sched_inject(rlt__runtime *rt, rlt_task *t);
 /* Wake parked worker w (it was parked, or about to be). */

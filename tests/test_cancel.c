@@ -700,6 +700,76 @@ static void test_cancelling_a_joiner_cancels_the_joined_task(void **state)
 	run2(joiner_root, NULL);
 }
 
+/* ---- a joined task that is at a yield ----
+ *
+ * The fault matrix's intermittent hang (docs/RELIABILITY.md): the root,
+ * cancelled by the harness after a fault, cancelled the client it was
+ * joining; the client was runnable at an rlt_yield() between two sends,
+ * and that yield returned the cancellation. The test ignored the return
+ * value, so the client went on into a recv its server never answered,
+ * and the root's join waited for ever. No cancellation was lost by the
+ * runtime: it is edge-triggered (asyncio's), one rlt_cancel() makes one
+ * suspension point return -ECANCELED, and rlt_yield() is one. This pins
+ * the contract down, one worker, deterministically: the join's cancel
+ * reaches a task at a yield as that yield's -ECANCELED, once; a later wait
+ * is not cancelled (ignoring the yield's result drops the cancellation). */
+typedef struct at_yield {
+	int yields;	 /* rlt_yield() calls that returned 0 */
+	int yield_rc;	 /* the one that did not */
+	int later_wait;	 /* a wait after it */
+	int middle_join; /* the joiner's rlt_join */
+} at_yield;
+
+static void *yielder(void *arg)
+{
+	at_yield *y = arg;
+	int rc;
+	while ((rc = rlt_yield()) == 0)
+		y->yields++;
+	y->yield_rc = rc;
+	rlt_event *never = rlt_event_new();
+	assert_non_null(never);
+	y->later_wait = rlt_event_wait_timeout(never, 20 * MS);
+	rlt_event_free(never);
+	return NULL;
+}
+
+static void *joins_yielder(void *arg)
+{
+	at_yield *y = arg;
+	rlt_task *t = rlt_spawn(yielder, y, NULL);
+	assert_non_null(t);
+	y->middle_join = rlt_join(t, NULL);
+	return NULL;
+}
+
+static void *at_yield_root(void *arg)
+{
+	at_yield *y = arg;
+	rlt_task *m = rlt_spawn(joins_yielder, y, NULL);
+	assert_non_null(m);
+	/* One worker: the joiner is in its join and the yielder queued at a
+	 * yield once it has yielded a few times. */
+	while (y->yields < 3)
+		assert_int_equal(rlt_yield(), 0);
+	assert_int_equal(rlt_cancel(m), 0);
+	/* It returned, having received a cancellation: -ECANCELED. */
+	assert_int_equal(rlt_join(m, NULL), -ECANCELED);
+	return NULL;
+}
+
+static void test_a_joiners_cancel_reaches_a_task_at_a_yield_once(void **state)
+{
+	(void)state;
+	at_yield y = {0};
+	rlt_test_run1(at_yield_root, &y);
+	assert_true(y.yields >= 3);
+	assert_int_equal(y.yield_rc, -ECANCELED);
+	assert_int_equal(y.later_wait, -ETIMEDOUT); /* edge-triggered: delivered once */
+	/* The join was cancelled, cancelled the yielder, waited for it. */
+	assert_int_equal(y.middle_join, -ECANCELED);
+}
+
 /* ---- from a plain thread ---- */
 
 static rlt_event *thread_done; /* set by the thread (any thread may set it) */
@@ -886,6 +956,7 @@ int main(void)
 	    cmocka_unit_test(test_cancel_before_start_after_end_edge_triggered_and_uncancel),
 	    cmocka_unit_test(test_a_shield_defers_cancellation_to_its_end),
 	    cmocka_unit_test(test_cancelling_a_joiner_cancels_the_joined_task),
+	    cmocka_unit_test(test_a_joiners_cancel_reaches_a_task_at_a_yield_once),
 	    cmocka_unit_test(test_cancel_from_a_plain_thread),
 	    cmocka_unit_test(test_random_cancels_lose_no_byte_of_a_stream),
 	    cmocka_unit_test(test_a_pending_cancel_stops_file_operations_before_they_start),

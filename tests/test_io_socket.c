@@ -261,7 +261,7 @@ static void *root_accept_addr(void *arg)
 	rlt_task *t = rlt_spawn(accepter, &s, NULL);
 	assert_non_null(t);
 	for (int i = 0; i < 5; i++)
-		rlt_yield();
+		assert_int_equal(rlt_yield(), 0);
 	assert_int_equal(s.fd, -1); /* nobody connected yet */
 	log_event('c');
 	int cfd = tcp_socket(family);
@@ -477,6 +477,11 @@ static void *root_send_closed(void *arg)
 	/* From then on the connection is dead for good. */
 	n = rlt_send(fd, buf, sizeof(buf), 0);
 	rlt_test_fault_ends(n);
+	/* Fault mode: the loop may have ended on an injected -ECONNRESET
+	 * before the peer's RST came; the connection is alive then (seeds
+	 * 552, 619, 624, 783 of 800). */
+	if (n > 0 && rlt_test_faulty())
+		rlt_test_faulted("the loop ended on an injected -ECONNRESET: the connection lives");
 	assert_true(n == -EPIPE || n == -ECONNRESET);
 	assert_int_equal(rlt_close(fd), 0);
 	assert_int_equal(rlt_close(s.lfd), 0);
@@ -514,7 +519,7 @@ static void *root_poll(void *arg)
 	rlt_task *t = rlt_spawn(poller, &pl, NULL);
 	assert_non_null(t);
 	for (int i = 0; i < 3; i++)
-		rlt_yield();
+		assert_int_equal(rlt_yield(), 0);
 	if (pl.done)
 		rlt_test_fault_ends(pl.res);
 	assert_false(pl.done);
@@ -538,7 +543,7 @@ static void *root_poll(void *arg)
 	t = rlt_spawn(poller, &pr, NULL);
 	assert_non_null(t);
 	for (int i = 0; i < 3; i++)
-		rlt_yield();
+		assert_int_equal(rlt_yield(), 0);
 	if (pr.done)
 		rlt_test_fault_ends(pr.res);
 	assert_false(pr.done);
@@ -554,7 +559,7 @@ static void *root_poll(void *arg)
 	t = rlt_spawn(poller, &pr, NULL);
 	assert_non_null(t);
 	for (int i = 0; i < 3; i++)
-		rlt_yield();
+		assert_int_equal(rlt_yield(), 0);
 	if (pr.done)
 		rlt_test_fault_ends(pr.res);
 	assert_false(pr.done);
@@ -828,19 +833,9 @@ static size_t msg_len(unsigned id, unsigned round)
 	return 1 + (id * 977u + round * 4099u) % MAXMSG;
 }
 
-/* Fault mode: a pair's side that a fault ended leaves its socket open
- * (its frames are abandoned), and the other side would wait for it for
- * ever: a time limit on every operation ends that wait. */
-static void many_fault_limit(void)
-{
-	if (rlt_test_faulty())
-		rlt_set_io_timeout(5 * RLT_NSEC_PER_SEC);
-}
-
 static void *many_server(void *arg)
 {
 	many_state *ms = arg;
-	many_fault_limit();
 	int fd = rlt_accept(ms->lfd, NULL, NULL, SOCK_CLOEXEC);
 	rlt_test_assert_ok(fd);
 	unsigned char *buf = malloc(MAXMSG);
@@ -876,7 +871,6 @@ static void *many_client(void *arg)
 {
 	client_arg *ca = arg;
 	many_state *ms = ca->ms;
-	many_fault_limit();
 	int fd = tcp_socket(ms->where.ss.ss_family);
 	assert_int_equal(rlt_connect(fd, (struct sockaddr *)&ms->where.ss, ms->where.len), 0);
 	unsigned char *buf = malloc(MAXMSG);
@@ -887,7 +881,12 @@ static void *many_client(void *arg)
 		fill(buf, h.len, ca->id * 8 + r, 0);
 		/* In two pieces, to interleave with the other pairs. */
 		send_all(fd, buf, h.len / 2);
-		rlt_yield();
+		/* Checked: a cancellation delivered here (the root's join
+		 * cancels this task once a fault ended another) is returned
+		 * once, by this call. Ignored, the client went on into a recv
+		 * its server would never answer, and the root's join waited
+		 * for ever (the fault matrix's hang, ~1 run in 60). */
+		assert_int_equal(rlt_yield(), 0);
 		send_all(fd, buf + h.len / 2, h.len - h.len / 2);
 		memset(buf, 0, h.len);
 		recv_exact(fd, buf, h.len);

@@ -10,9 +10,8 @@ RLT_EXTERN_C_BEGIN
  * Waiting for several tasks: asyncio.gather, asyncio.wait,
  * asyncio.wait_for and asyncio.TaskGroup. They work on tasks of any worker.
  *
- * A task "fails" when it returned rlt_fail(err) (its outcome is err), or
- * could not start (-ENOMEM); a task that was cancelled has the outcome
- * -ECANCELED. These are the values rlt_join() returns.
+ * A task "fails" when it returned rlt_fail(err) (its outcome is err); a
+ * task that was cancelled has the outcome -ECANCELED. These are the values rlt_join() returns.
  */
 
 /* rlt_gather() flags */
@@ -138,8 +137,9 @@ RLT_API rlt_group *rlt_group_new(void);
 /* Spawn fn(arg) into g (opts as for rlt_spawn; RLT_SPAWN_DETACHED is not
  * allowed). The handle stays the group's: it may be given to rlt_cancel()
  * or rlt_task_state() until rlt_group_wait() returns, never joined. NULL
- * with errno EINVAL, EPERM, ENOMEM, or ECANCELED (the group is shutting
- * down after a failure or rlt_group_cancel()). */
+ * with errno EINVAL, EPERM, ENOMEM (no stack or memory for the task, as
+ * rlt_spawn(): g is unchanged), or ECANCELED (the group is shutting down
+ * after a failure or rlt_group_cancel()). */
 RLT_API rlt_task *rlt_group_spawn(rlt_group *g, rlt_task_fn fn, void *arg,
 				  const rlt_spawn_opts *opts);
 /* The same with fn_name for the default task name (task.h: rlt_spawn_named);

@@ -149,7 +149,10 @@ RLT_API unsigned rlt_runtime_workers(const rlt_runtime *rt);
  * worker is woken for it. The handle rules are rlt_spawn()'s; a thread that
  * is not a task cannot rlt_join(), but may rlt_detach() or hand the handle
  * to a task. Must not be called once the root task has returned.
- * Returns NULL with errno EINVAL (rt or fn NULL, bad options) or ENOMEM.
+ * The stack is taken at once, as by rlt_spawn(): from the calling worker's
+ * pool on a worker of rt, else mapped for the task alone.
+ * Returns NULL with errno EINVAL (rt or fn NULL, bad options) or ENOMEM (no
+ * stack could be had: RLIMIT_AS, vm.max_map_count; or no memory).
  */
 RLT_API rlt_task *rlt_runtime_spawn(rlt_runtime *rt, rlt_task_fn fn, void *arg,
 				    const rlt_spawn_opts *opts);

@@ -28,9 +28,12 @@ typedef struct rlt_spawn_opts {
  * once on another worker that steals it. Must be called from a task (see
  * rlt_runtime_spawn() for other threads). opts may be NULL.
  *
- * The stack is taken from the pool of the worker that first runs the task.
- * If none can be had then (vm.max_map_count reached, out of memory), the
- * task never runs and rlt_join() returns -ENOMEM.
+ * The stack is taken here, by rlt_spawn(): from the calling worker's pool of
+ * free stacks (no system call when one is free), else from a new mapping.
+ * If none can be had (RLIMIT_AS or vm.max_map_count reached, out of
+ * memory), rlt_spawn() returns NULL with ENOMEM and no task exists; the
+ * runtime and every other task go on. (rlt_runtime_spawn() from a thread
+ * that is not one of the runtime's workers maps a stack for the task alone.)
  *
  * Stack overflow: below each stack lies a guard region (RLT_STACK_GUARD_SIZE,
  * 64 KiB; unless rlt_config.no_stack_guard). A task that runs into it is
@@ -52,7 +55,9 @@ typedef struct rlt_spawn_opts {
  *   EPERM   not called from a ringlet task
  *   EINVAL  fn is NULL, stack_size is outside [RLT_MIN_STACK_SIZE, RLT_MAX_STACK_SIZE],
  *           or RLT_SPAWN_ON_WORKER names no worker
- *   ENOMEM  no memory for the task
+ *   ENOMEM  no stack could be had for the task (its mapping was refused:
+ *           RLIMIT_AS, vm.max_map_count, out of memory), or no memory for
+ *           the task itself
  */
 RLT_API rlt_task *rlt_spawn(rlt_task_fn fn, void *arg, const rlt_spawn_opts *opts);
 
@@ -88,7 +93,6 @@ RLT_API rlt_task *rlt_spawn_named(rlt_task_fn fn, void *arg, const rlt_spawn_opt
  *               as in asyncio, t is then cancelled too, and waited for
  *   -ETIMEDOUT  a deadline scope of the caller expired while joining: t is
  *               cancelled and waited for
- *   -ENOMEM     t could not get a stack and never ran
  * In all of those the handle is released and *result set. Errors that
  * leave the handle alone: -EPERM (not in a task), -EINVAL (t is NULL),
  * -EDEADLK (t is the calling task), -EBUSY (another task is already joining
@@ -121,7 +125,12 @@ RLT_API void *rlt_fail(int err);
 RLT_API int rlt_detach(rlt_task *t);
 
 /* Let every other runnable task run once, then resume. Suspends.
- * Returns 0 or -EPERM (not in a task). */
+ * Returns 0, -ECANCELED or -EPERM (not in a task). A cancellation point
+ * (ringlet/cancel.h), as asyncio.sleep(0) is: a cancellation that arrives
+ * while the task is queued here, or was pending, is delivered by this
+ * call, once. Ignoring the result drops it: the task's next wait is not
+ * cancelled. (A test that did so hung: its task, cancelled at a yield by
+ * the join of a cancelled root, went on into a recv nobody answered.) */
 RLT_API int rlt_yield(void);
 
 /* The calling task, or NULL outside of a task. */
