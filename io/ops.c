@@ -34,6 +34,7 @@ static inline size_t clamp_len(size_t len)
 		return -EPERM;                                                                     \
 	rlt_op op;                                                                                 \
 	op.code = (opcode);                                                                        \
+	op.hint = 0;                                                                               \
 	op.fd = (fd_)
 
 /* An operation's wait, on the task's stack. Its cancel hook (rlt_cancel,
@@ -401,6 +402,18 @@ ssize_t rlt_recv(int fd, void *buf, size_t len, int flags)
 	if (!buf && len)
 		return -EINVAL;
 	OP_BEGIN(t, op, RLT_OP_RECV, fd);
+	op.u.msg.buf = buf;
+	op.u.msg.len = clamp_len(len);
+	op.u.msg.flags = flags;
+	return op_run(t, &op);
+}
+
+ssize_t rlt_recv_idle(int fd, void *buf, size_t len, int flags)
+{
+	if (!buf && len)
+		return -EINVAL;
+	OP_BEGIN(t, op, RLT_OP_RECV, fd);
+	op.hint = RLT_OP_HINT_POLL_FIRST;
 	op.u.msg.buf = buf;
 	op.u.msg.len = clamp_len(len);
 	op.u.msg.flags = flags;
