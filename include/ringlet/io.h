@@ -96,8 +96,10 @@ RLT_API ssize_t rlt_recv(int fd, void *buf, size_t len, int flags);
  * be readable before it tries (IORING_RECVSEND_POLL_FIRST) instead of
  * trying, failing and then arming the wait; epoll already knows whether
  * the socket was drained. Where data is already there, it costs a poll
- * that finds it ready: use rlt_recv when unsure. Suspends the calling
- * task like rlt_recv; same errors.
+ * that finds it ready: use rlt_recv when unsure. A kernel whose io_uring
+ * refuses the flag (before 5.19) makes the first call's recv fail with
+ * -EINVAL: it is then done as rlt_recv, as is every later call. Suspends
+ * the calling task like rlt_recv; any thread's task; same errors.
  */
 RLT_API ssize_t rlt_recv_idle(int fd, void *buf, size_t len, int flags);
 /* send(2). MSG_NOSIGNAL is always added: a closed peer gives -EPIPE, not SIGPIPE. */
