@@ -75,6 +75,12 @@ RLT_API const char *rlt_op_name(unsigned code);
 struct iovec;
 struct statx;
 
+/* rlt_op.hint: RLT_OP_RECV on a socket that has most likely received
+ * nothing yet (rlt_recv_idle): a policy may wait for readability before
+ * the first attempt instead of trying at once (io_uring:
+ * IORING_RECVSEND_POLL_FIRST). */
+#define RLT_OP_HINT_POLL_FIRST (1u << 0)
+
 /*
  * One operation in flight. ringlet fills the request; the policy carries it
  * out and calls rlt_op_complete() exactly once with what the system call
@@ -84,12 +90,6 @@ struct statx;
  * time (epoll and RLT_OP_WAITID) completes with -EOPNOTSUPP; the callers
  * have another way (rlt_process_wait() polls a pidfd).
  */
-/* rlt_op.hint: RLT_OP_RECV on a socket that has most likely received
- * nothing yet (rlt_recv_idle): a policy may wait for readability before
- * the first attempt instead of trying at once (io_uring:
- * IORING_RECVSEND_POLL_FIRST). */
-#define RLT_OP_HINT_POLL_FIRST (1u << 0)
-
 typedef struct rlt_op {
 	uint8_t code; /* rlt_opcode */
 	/* RLT_OP_HINT_*: what the caller expects, for a policy that can use
