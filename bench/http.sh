@@ -19,6 +19,18 @@
 #               rate (latency from the scheduled send), ringlet vs nginx
 # --quick: one round of 2 s per run (about 30 s in all); otherwise 5 rounds
 # of 5 s. Holds /tmp/ringlet-bench.lock throughout (other benchmarks wait).
+# Each side's CPU is in the table: the server's (utime+stime from /proc)
+# and, in parentheses, the load generator's (its rusage): a load generator
+# at ~100% of its core is the limit, and then only the server's CPU per
+# request (the second table) compares the servers.
+# Environment:
+#   BENCH_ROUNDS=N      N rounds instead of 5 (or 1 with --quick)
+#   BENCH_CASES="..."   only these rows (words: plain json f4k f1m pipe hl
+#                       lat; default all of them)
+#   BENCH_BASELINE=BIN  another ringlet-http (say main's, copied aside) run
+#                       in the same rounds under wrk for the plaintext and
+#                       json rows: an A/B of two builds on the same machine
+#                       state, in the rows "... vs baseline".
 set -euo pipefail
 
 BUILD=${1:?usage: bench/http.sh BUILD_DIR [--quick]}
@@ -30,6 +42,11 @@ RLOAD=$BUILD/tools/ringlet-httpload
 PY=/usr/bin/python3
 ROUNDS=5 DUR=5 LAT_DUR=5 LAT_WARM=1
 if [ "$QUICK" = --quick ]; then ROUNDS=1 DUR=2 LAT_DUR=1.5 LAT_WARM=0.5; fi
+ROUNDS=${BENCH_ROUNDS:-$ROUNDS}
+CASES=" ${BENCH_CASES:-plain json f4k f1m pipe hl lat} "
+want() { [[ $CASES == *" $1 "* ]]; }
+BASE=${BENCH_BASELINE:-}
+[ -z "$BASE" ] || [ -x "$BASE" ] || { printf 'http.sh: BENCH_BASELINE=%s is not executable\n' "$BASE" >&2; exit 1; }
 CONNS=50
 SRV_CPU=0 LOAD_CPU=1
 TICK=$(getconf CLK_TCK)
@@ -91,6 +108,13 @@ RPID=$!
 PIDS+=("$RPID")
 wait_port "$RPORT"
 RPIDS="$RPID"
+if [ -n "$BASE" ]; then
+	BPORT=$(free_port)
+	taskset -c $SRV_CPU "$BASE" -q -w 1 -p "$BPORT" -d "$T/www" &
+	BPID=$!
+	PIDS+=("$BPID")
+	wait_port "$BPORT"
+fi
 
 if [ $HAVE_NGINX = 1 ]; then
 	NPORT=$(free_port)
@@ -145,16 +169,25 @@ ticks() { # summed utime+stime of the pids
 	echo $s
 }
 
-# run NAME PIDS CMD...: prints "<req/s> <cpu%>" and appends to $T/NAME
+# run NAME PIDS CMD...: appends "<req/s> <server cpu%> <load cpu%>" to $T/NAME
+# (the load generator's CPU from its rusage, as bench/tls.sh takes it)
 run() {
 	local name=$1 pids=$2
 	shift 2
-	local t0 t1 out rps cpu s0 s1
+	local t0 t1 out rps cpu s0 s1 lcpu
 	t0=$(ticks "$pids")
 	s0=$(date +%s.%N)
-	out=$(taskset -c $LOAD_CPU "$@" 2>&1) || { say "http.sh: $name: $out"; echo "0 0" >>"$T/$name"; return; }
+	out=$(taskset -c $LOAD_CPU $PY -c '
+import resource, subprocess, sys
+p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(p.stdout)
+print("loadcpu_s=%f" % (r.ru_utime + r.ru_stime))
+sys.exit(p.returncode)' "$@" 2>&1) || { say "http.sh: $name: $out"; echo "0 0 0" >>"$T/$name"; return; }
 	s1=$(date +%s.%N)
 	t1=$(ticks "$pids")
+	lcpu=$(awk -v s0="$s0" -v s1="$s1" '/^loadcpu_s=/ {split($0, a, "="); printf "%.0f", a[2] / (s1 - s0) * 100}' <<<"$out")
+	out=$(grep -v '^loadcpu_s=' <<<"$out")
 	if [[ $out == rps=* ]]; then
 		rps=${out#rps=}
 		rps=${rps%% *}
@@ -164,7 +197,7 @@ run() {
 	fi
 	cpu=$(awk -v a="$t0" -v b="$t1" -v s0="$s0" -v s1="$s1" -v hz="$TICK" \
 		'BEGIN {printf "%.0f", (b - a) / hz / (s1 - s0) * 100}')
-	echo "${rps:-0} $cpu" >>"$T/$name"
+	echo "${rps:-0} $cpu ${lcpu:-0}" >>"$T/$name"
 	if [[ $out == rps=* ]]; then echo "$out" >>"$T/$name.lat"; fi
 }
 
@@ -190,33 +223,40 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	if ((r % 2)); then order="a b"; else order="b a"; fi
 	for who in $order; do
 		if [ "$who" = a ]; then
-			wrk_run plain_r "$RPIDS" "$RPORT" /plaintext
-			wrk_run json_r "$RPIDS" "$RPORT" /json
-			wrk_run f4k_r "$RPIDS" "$RPORT" /4k.bin
-			wrk_run f1m_r "$RPIDS" "$RPORT" /1m.bin
-			wrk_run pipe16_r "$RPIDS" "$RPORT" /plaintext -s "$T/pipeline.lua"
-			hl_run plain_hr "$RPIDS" "$RPORT" /plaintext
-			hl_run json_hr "$RPIDS" "$RPORT" /json
+			want plain && wrk_run plain_r "$RPIDS" "$RPORT" /plaintext
+			want json && wrk_run json_r "$RPIDS" "$RPORT" /json
+			want f4k && wrk_run f4k_r "$RPIDS" "$RPORT" /4k.bin
+			want f1m && wrk_run f1m_r "$RPIDS" "$RPORT" /1m.bin
+			want pipe && wrk_run pipe16_r "$RPIDS" "$RPORT" /plaintext -s "$T/pipeline.lua"
+			want hl && hl_run plain_hr "$RPIDS" "$RPORT" /plaintext
+			want hl && hl_run json_hr "$RPIDS" "$RPORT" /json
 		else
-			if [ $HAVE_NGINX = 1 ]; then
-				wrk_run plain_n "$NPIDS" "$NPORT" /plaintext
-				wrk_run f4k_n "$NPIDS" "$NPORT" /4k.bin
-				wrk_run f1m_n "$NPIDS" "$NPORT" /1m.bin
+			if [ -n "$BASE" ]; then
+				want plain && wrk_run plain_b "$BPID" "$BPORT" /plaintext
+				want json && wrk_run json_b "$BPID" "$BPORT" /json
 			fi
-			[ $HAVE_NGINX = 1 ] && hl_run plain_hn "$NPIDS" "$NPORT" /plaintext
-			[ $HAVE_UVICORN = 1 ] && wrk_run json_u "$UPIDS" "$UPORT" /
-			[ $HAVE_UVICORN = 1 ] && hl_run json_hu "$UPIDS" "$UPORT" /
-			wrk_run pipe1_r "$RPIDS" "$RPORT" /plaintext
+			if [ $HAVE_NGINX = 1 ]; then
+				want plain && wrk_run plain_n "$NPIDS" "$NPORT" /plaintext
+				want f4k && wrk_run f4k_n "$NPIDS" "$NPORT" /4k.bin
+				want f1m && wrk_run f1m_n "$NPIDS" "$NPORT" /1m.bin
+				want hl && hl_run plain_hn "$NPIDS" "$NPORT" /plaintext
+			fi
+			if [ $HAVE_UVICORN = 1 ]; then
+				want json && wrk_run json_u "$UPIDS" "$UPORT" /
+				want hl && hl_run json_hu "$UPIDS" "$UPORT" /
+			fi
+			want pipe && wrk_run pipe1_r "$RPIDS" "$RPORT" /plaintext
 		fi
 	done
 done
 
 # p99 at half of nginx's plaintext peak (the median measured above).
 median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) print 0; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-if [ $HAVE_NGINX = 1 ] && [ -x "$RLOAD" ]; then
+if want lat && [ $HAVE_NGINX = 1 ] && [ -x "$RLOAD" ]; then
 	# nginx's peak as ringlet-httpload measured it (wrk's is its own limit).
 	peak_file=$T/plain_hn
 	[ -s "$peak_file" ] || peak_file=$T/plain_n
+	[ -s "$peak_file" ] || { say "http.sh: no nginx plaintext peak measured (BENCH_CASES): p99 rows need plain or hl"; peak_file=/dev/null; }
 	half=$(awk '{print $1}' "$peak_file" | median | awk '{printf "%.0f", $1 / 2}')
 	say "  p99 at $half req/s (half of nginx's plaintext peak)"
 	for ((r = 1; r <= ROUNDS; r++)); do
@@ -240,7 +280,7 @@ stat() { # stat FILE COL: "median (min-max)"
 }
 ratio() { # ratio FILE_A FILE_B: median of the per-round ratios a/b, with their spread
 	[ -s "$1" ] && [ -s "$2" ] || { echo "-"; return; }
-	paste -d' ' "$1" "$2" | awk '$3 > 0 {print $1 / $3}' | sort -g | awk '{a[NR]=$1} END {
+	paste -d' ' "$1" "$2" | awk '{h = NF / 2} $(h + 1) > 0 {print $1 / $(h + 1)}' | sort -g | awk '{a[NR]=$1} END {
 		if (NR == 0) { print "-"; exit }
 		m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2
 		printf "%.2fx (%.2f-%.2f)", m, a[1], a[NR] }'
@@ -253,7 +293,7 @@ p99() { # p99 FILE.lat: median p99 in us (min-max)
 }
 
 printf '\n## HTTP server: ringlet-http vs peers, one core each (%d round(s) x %ds, wrk -t1 -c%d)\n\n' "$ROUNDS" "$DUR" "$CONNS"
-printf '| case | ringlet req/s | ringlet CPU%% | peer | peer req/s | peer CPU%% | ratio (per round) | ratio per CPU-second | target |\n'
+printf '| case | ringlet req/s | ringlet CPU%% (load) | peer | peer req/s | peer CPU%% (load) | ratio (per round) | ratio per CPU-second | target |\n'
 printf '|---|---|---|---|---|---|---|---|---|\n'
 percpu() { # FILE -> FILE.cpu: requests per CPU-second of the server, per round
 	awk '{print ($2 > 0 ? $1 / ($2 / 100) : 0), $2}' "$1" >"$1.cpu" 2>/dev/null || :
@@ -263,8 +303,17 @@ row() { # row CASE FILE_R PEER FILE_P TARGET
 	local a=$2 b=$4
 	[ -s "$a" ] || : >"$a"
 	[ -s "$b" ] || : >"$b"
-	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$(stat "$a" 1)" "$(stat "$a" 2)" "$3" \
-		"$(stat "$b" 1)" "$(stat "$b" 2)" "$(ratio "$a" "$b")" "$(ratio "$(percpu "$a")" "$(percpu "$b")")" "$5"
+	[ -s "$a" ] || [ -s "$b" ] || return 0 # a row BENCH_CASES left out
+	printf '| %s | %s | %s (%s) | %s | %s | %s (%s) | %s | %s | %s |\n' "$1" "$(stat "$a" 1)" "$(stat "$a" 2)" \
+		"$(stat "$a" 3)" "$3" "$(stat "$b" 1)" "$(stat "$b" 2)" "$(stat "$b" 3)" "$(ratio "$a" "$b")" \
+		"$(ratio "$(percpu "$a")" "$(percpu "$b")")" "$5"
+}
+usreq() { # usreq FILE COL: CPU microseconds per request (column COL's CPU%), "median (min-max)"
+	[ -s "$1" ] || { echo "-"; return; }
+	awk -v c="$2" '$1 > 0 {printf "%.2f\n", $c / 100 * 1e6 / $1}' "$1" | sort -g | awk '{a[NR]=$1} END {
+		if (NR == 0) { print "-"; exit }
+		m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2
+		printf "%.2f (%.2f-%.2f)", m, a[1], a[NR] }'
 }
 row plaintext "$T/plain_r" "nginx" "$T/plain_n" ">= 1.2x"
 row "plaintext, ringlet-httpload" "$T/plain_hr" "nginx" "$T/plain_hn" ">= 1.2x"
@@ -273,6 +322,18 @@ row "json, ringlet-httpload" "$T/json_hr" "uvicorn+FastAPI" "$T/json_hu" ">= 14x
 row "file 4 KiB" "$T/f4k_r" "nginx" "$T/f4k_n" ">= 1.0x"
 row "file 1 MiB" "$T/f1m_r" "nginx" "$T/f1m_n" ">= 0.9x"
 row "pipelined x16" "$T/pipe16_r" "ringlet, unpipelined" "$T/pipe1_r" ">= 4x"
+if [ -n "$BASE" ]; then
+	row "plaintext (wrk), vs baseline" "$T/plain_r" "baseline" "$T/plain_b" "-"
+	row "json (wrk), vs baseline" "$T/json_r" "baseline" "$T/json_b" "-"
+fi
+printf '\nCPU microseconds per request, median (min-max) over the rounds: the server, and the load generator (its core):\n\n'
+printf '| run | server us/req | load us/req |\n|---|---|---|\n'
+for f in plain_r:"plaintext wrk, ringlet" plain_b:"plaintext wrk, baseline" plain_n:"plaintext wrk, nginx" \
+	json_r:"json wrk, ringlet" json_b:"json wrk, baseline" json_u:"json wrk, uvicorn" \
+	plain_hr:"plaintext ringlet-httpload, ringlet" plain_hn:"plaintext ringlet-httpload, nginx"; do
+	[ -s "$T/${f%%:*}" ] || continue
+	printf '| %s | %s | %s |\n' "${f#*:}" "$(usreq "$T/${f%%:*}" 2)" "$(usreq "$T/${f%%:*}" 3)"
+done
 if [ -s "$T/lat_r.lat" ]; then
 	printf '\np99 latency at %s req/s (half of nginx'"'"'s plaintext peak), constant rate, %d connections:\n' "$half" "$CONNS"
 	printf 'ringlet %s us, nginx %s us (median over rounds, min-max); full lines:\n' "$(p99 "$T/lat_r.lat")" "$(p99 "$T/lat_n.lat")"

@@ -16,6 +16,7 @@
 #include <linux/stat.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +35,7 @@ static inline size_t clamp_len(size_t len)
 		return -EPERM;                                                                     \
 	rlt_op op;                                                                                 \
 	op.code = (opcode);                                                                        \
+	op.hint = 0;                                                                               \
 	op.fd = (fd_)
 
 /* An operation's wait, on the task's stack. Its cancel hook (rlt_cancel,
@@ -405,6 +407,34 @@ ssize_t rlt_recv(int fd, void *buf, size_t len, int flags)
 	op.u.msg.len = clamp_len(len);
 	op.u.msg.flags = flags;
 	return op_run(t, &op);
+}
+
+/* Set once a recv with the hint failed with -EINVAL: a kernel whose
+ * io_uring refuses IORING_RECVSEND_POLL_FIRST (5.18 rejects any ioprio on
+ * a recv; 5.19 has the flag). Plain recvs from then on: the hint is only
+ * worth a failed attempt per call. */
+static atomic_bool recv_hint_refused;
+
+ssize_t rlt_recv_idle(int fd, void *buf, size_t len, int flags)
+{
+	if (!buf && len)
+		return -EINVAL;
+	if (atomic_load_explicit(&recv_hint_refused, memory_order_relaxed))
+		return rlt_recv(fd, buf, len, flags);
+	OP_BEGIN(t, op, RLT_OP_RECV, fd);
+	op.hint = RLT_OP_HINT_POLL_FIRST;
+	op.u.msg.buf = buf;
+	op.u.msg.len = clamp_len(len);
+	op.u.msg.flags = flags;
+	ssize_t n = op_run(t, &op);
+	if (__builtin_expect(n == -EINVAL, 0)) {
+		/* The hint's fault, or the caller's (then rlt_recv says so
+		 * again, and the hint is given up for nothing worse than a
+		 * failed attempt per call). */
+		atomic_store_explicit(&recv_hint_refused, true, memory_order_relaxed);
+		return rlt_recv(fd, buf, len, flags);
+	}
+	return n;
 }
 
 ssize_t rlt_send(int fd, const void *buf, size_t len, int flags)

@@ -430,6 +430,10 @@ void rlt__uring_submit(rlt_loop *loop, rlt_op *op)
 		break;
 	case RLT_OP_RECV:
 		io_uring_prep_recv(sqe, op->fd, op->u.msg.buf, op->u.msg.len, op->u.msg.flags);
+		/* The caller expects nothing yet: arm the poll without the
+		 * attempt that would fail (and cost a recvmsg in the kernel). */
+		if (op->hint & RLT_OP_HINT_POLL_FIRST)
+			sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 		break;
 	case RLT_OP_SEND:
 		io_uring_prep_send(sqe, op->fd, op->u.msg.buf, op->u.msg.len, op->u.msg.flags);

@@ -88,6 +88,20 @@ RLT_API int rlt_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int fl
 RLT_API int rlt_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
 /* recv(2). Returns 0 at end of stream. */
 RLT_API ssize_t rlt_recv(int fd, void *buf, size_t len, int flags);
+/*
+ * rlt_recv for a socket that has most likely received nothing yet: a
+ * server that has just answered a request and waits for the next one, a
+ * client that has just sent one. The result is rlt_recv's, under every
+ * policy; only the way there differs: io_uring waits for the socket to
+ * be readable before it tries (IORING_RECVSEND_POLL_FIRST) instead of
+ * trying, failing and then arming the wait; epoll already knows whether
+ * the socket was drained. Where data is already there, it costs a poll
+ * that finds it ready: use rlt_recv when unsure. A kernel whose io_uring
+ * refuses the flag (before 5.19) makes the first call's recv fail with
+ * -EINVAL: it is then done as rlt_recv, as is every later call. Suspends
+ * the calling task like rlt_recv; any thread's task; same errors.
+ */
+RLT_API ssize_t rlt_recv_idle(int fd, void *buf, size_t len, int flags);
 /* send(2). MSG_NOSIGNAL is always added: a closed peer gives -EPIPE, not SIGPIPE. */
 RLT_API ssize_t rlt_send(int fd, const void *buf, size_t len, int flags);
 /* sendmsg(2) (MSG_NOSIGNAL added, as for rlt_send) and recvmsg(2): for

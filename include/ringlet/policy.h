@@ -75,6 +75,12 @@ RLT_API const char *rlt_op_name(unsigned code);
 struct iovec;
 struct statx;
 
+/* rlt_op.hint: RLT_OP_RECV on a socket that has most likely received
+ * nothing yet (rlt_recv_idle): a policy may wait for readability before
+ * the first attempt instead of trying at once (io_uring:
+ * IORING_RECVSEND_POLL_FIRST). */
+#define RLT_OP_HINT_POLL_FIRST (1u << 0)
+
 /*
  * One operation in flight. ringlet fills the request; the policy carries it
  * out and calls rlt_op_complete() exactly once with what the system call
@@ -86,6 +92,9 @@ struct statx;
  */
 typedef struct rlt_op {
 	uint8_t code; /* rlt_opcode */
+	/* RLT_OP_HINT_*: what the caller expects, for a policy that can use
+	 * it; a policy may ignore every hint (the result must not change). */
+	uint8_t hint;
 	int fd;
 	union {
 		struct {

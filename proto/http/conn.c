@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static inline struct conn *conn_of(llhttp_t *p)
@@ -159,19 +160,42 @@ static int parse(struct conn *c)
 	return 400;
 }
 
-/* recv into the free tail of the read buffer, within deadline (0: none). */
-static ssize_t recv_more(struct conn *c, uint64_t deadline)
+/* recv into the free tail of the read buffer, within deadline (0: none).
+ * idle: a response has just gone out and nothing is buffered, so the next
+ * request has most likely not arrived (see http_recv). */
+static ssize_t recv_more(struct conn *c, uint64_t deadline, bool idle)
 {
 	dl_arm_at(c, deadline);
-	ssize_t n = conn_recv(c, c->rbuf + c->rlen, c->rsize - c->rlen);
+	ssize_t n = conn_recv(c, c->rbuf + c->rlen, c->rsize - c->rlen, idle);
 	if (deadline && dl_disarm(c) < 0)
 		return -ETIMEDOUT;
 	return n;
 }
 
+/* rlt_now(), read from the coarse clock (the last tick: no TSC read, a
+ * few ns where CLOCK_MONOTONIC costs 20-50) plus one tick, so that it is
+ * never behind rlt_now(): deadlines are taken twice per request, and the
+ * reaper that enforces them is late by up to its period (>= 5 ms)
+ * anyway, so one tick (1-10 ms) of lateness more is within its slack. */
+static uint64_t now_coarse(void)
+{
+	static _Atomic uint64_t tick; /* the coarse clock's resolution; 0: unknown */
+	uint64_t res = atomic_load_explicit(&tick, memory_order_relaxed);
+	struct timespec ts;
+	if (__builtin_expect(res == 0, 0)) {
+		if (clock_getres(CLOCK_MONOTONIC_COARSE, &ts) < 0 || ts.tv_sec > 0)
+			return rlt_now(); /* not usable: the precise clock */
+		res = (uint64_t)ts.tv_nsec;
+		atomic_store_explicit(&tick, res, memory_order_relaxed);
+	}
+	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) < 0)
+		return rlt_now();
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + res;
+}
+
 static uint64_t deadline_in(int64_t timeout)
 {
-	return timeout > 0 ? rlt_now() + (uint64_t)timeout : 0;
+	return timeout > 0 ? now_coarse() + (uint64_t)timeout : 0;
 }
 
 int rlt__http_dl_expired(struct conn *c)
@@ -239,7 +263,9 @@ static int read_head(struct conn *c)
 				return 1;
 			deadline = deadline_in(s->o.idle_timeout);
 		}
-		ssize_t n = recv_more(c, deadline);
+		/* Idle after a response: the client has most likely not
+		 * sent its next request yet (it waits for this one). */
+		ssize_t n = recv_more(c, deadline, idle && c->answered);
 		if (idle) {
 			int busy = CONN_IDLE;
 			if (!atomic_compare_exchange_strong(&c->state, &busy, CONN_BUSY))
@@ -286,7 +312,7 @@ static int body_fill(struct conn *c)
 		int rc = rlt__http_flush(c);
 		if (rc < 0)
 			return r->body_err = rc;
-		ssize_t n = recv_more(c, deadline_in(c->srv->o.io_timeout));
+		ssize_t n = recv_more(c, deadline_in(c->srv->o.io_timeout), false);
 		if (n <= 0) {
 			c->close_after = true;
 			return r->body_err = n == 0 ? -EPIPE : (int)n;
@@ -487,6 +513,7 @@ static int handle(struct conn *c)
 	}
 	int rc = s->o.handler(r, &c->res, s->o.arg);
 	rc = rlt__http_response_finish(c, rc);
+	c->answered = true;
 	if (rc < 0)
 		return rc;
 	if (!r->msg_done && drain(c) < 0)

@@ -71,6 +71,7 @@ struct conn {
 	rlt_task *task;		  /* to cancel after the grace period */
 	struct conn *prev, *next; /* the server's list, under srv->lock */
 	bool close_after;
+	bool answered; /* a response went out: the client waits for them */
 	llhttp_t parser;
 	char *rbuf;
 	size_t rsize, msg_start, parse_pos, rlen, head_end;
@@ -172,11 +173,13 @@ static inline int dl_disarm(struct conn *c)
 }
 
 /* rlt_recv / rlt_sendmsg, retrying what the stream helpers retry:
- * -EINTR at once, -EAGAIN once rlt_poll says the socket is ready. */
-static inline ssize_t http_recv(int fd, void *buf, size_t len)
+ * -EINTR at once, -EAGAIN once rlt_poll says the socket is ready.
+ * idle: the socket most likely holds nothing yet (a response has just
+ * gone out and nothing pipelined is buffered): rlt_recv_idle. */
+static inline ssize_t http_recv(int fd, void *buf, size_t len, bool idle)
 {
 	for (;;) {
-		ssize_t n = rlt_recv(fd, buf, len, 0);
+		ssize_t n = idle ? rlt_recv_idle(fd, buf, len, 0) : rlt_recv(fd, buf, len, 0);
 		if (n == -EINTR)
 			continue;
 		if (n == -EAGAIN) {
@@ -211,11 +214,11 @@ static inline ssize_t http_sendmsg(int fd, const struct msghdr *m, int flags)
 
 /* The connection's transport: TLS when c->tls, else the socket. A branch
  * on a pointer, no indirect call: the plain path is what it was. */
-static inline ssize_t conn_recv(struct conn *c, void *buf, size_t len)
+static inline ssize_t conn_recv(struct conn *c, void *buf, size_t len, bool idle)
 {
 	if (c->tls)
 		return rlt_tls_read(c->tls, buf, len);
-	return http_recv(c->fd, buf, len);
+	return http_recv(c->fd, buf, len, idle);
 }
 
 /* rlt_tls_writev sends everything or fails: a short count never comes. */

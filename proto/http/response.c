@@ -245,10 +245,17 @@ static bool reserved_header(const char *n)
 	default:
 		return false;
 	}
-	static const char *const names[] = {"content-length", "transfer-encoding", "connection",
-					    "date", "server"};
+	static const struct {
+		const char *s;
+		size_t len;
+	} names[] = {{"content-length", 14},
+		     {"transfer-encoding", 17},
+		     {"connection", 10},
+		     {"date", 4},
+		     {"server", 6}};
+	size_t len = strlen(n); /* a name of another length is none of them */
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcasecmp(n, names[i]) == 0)
+		if (len == names[i].len && strcasecmp(n, names[i].s) == 0)
 			return true;
 	return false;
 }
