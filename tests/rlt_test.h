@@ -111,7 +111,7 @@ uint64_t rlt__fault_injected(void);
 #else
 #define RLT_TEST__LENIENT 0
 #endif
-static uint64_t rlt_test__fault_mark __attribute__((unused)); /* at the last rlt_run's start */
+static uint64_t rlt_test__fault_mark __attribute__((unused));	  /* at the last rlt_run's start */
 static __thread int rlt_test__data_check __attribute__((unused)); /* the failing check is of data */
 
 #define RLT_TEST_MSG_MAX 2048
@@ -290,8 +290,7 @@ static inline void rlt_test__outside_after_fault(const char *file, int line, con
  * thread only. */
 static inline void rlt_test_child_fault(int status, const char *err, const char *file, int line)
 {
-	if (!rlt_test_faulty() || !WIFEXITED(status) || WEXITSTATUS(status) == 0 || !err ||
-	    !err[0])
+	if (!rlt_test_faulty() || !WIFEXITED(status) || WEXITSTATUS(status) == 0 || !err || !err[0])
 		return;
 	print_message("[ FAULTED  ] %s:%d: the program exited %d under the fault policy: %.*s\n",
 		      file, line, WEXITSTATUS(status), (int)strcspn(err, "\n"), err);
@@ -519,7 +518,8 @@ static inline void rlt_test__stop_new_children(const pid_t *before, int nbefore)
 			kill(stop[i], SIGKILL);
 			waitpid(stop[i], NULL, 0);
 		}
-		fprintf(stderr, "[ CLEANUP  ] stopped child %d, left by the scenario\n", (int)stop[i]);
+		fprintf(stderr, "[ CLEANUP  ] stopped child %d, left by the scenario\n",
+			(int)stop[i]);
 	}
 }
 

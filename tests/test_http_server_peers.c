@@ -86,8 +86,8 @@ static int run(const char *const argv[], char *out, size_t cap)
 	 * test) may fail a request with a 500 or drop the connection (curl
 	 * exits 52, 56...): the scenario ends there. What must still hold:
 	 * no hang, no crash, nothing wrong in an answer that came whole. */
-	if (rlt_test_faulty() && (code != 0 || strstr(out, "Internal Server Error") ||
-				  strstr(out, "500 ")))
+	if (rlt_test_faulty() &&
+	    (code != 0 || strstr(out, "Internal Server Error") || strstr(out, "500 ")))
 		rlt_test_faulted("a client of the server under test saw a fault's effect");
 	return code;
 }

@@ -145,7 +145,8 @@ static void *tms_setup_task(void *arg)
 		if (r == 0)
 			return NULL;
 		if (rlt_now() > until) {
-			fprintf(stderr, "mysql test server: setup on %s: %d %s\n", tms.sock, r, err);
+			fprintf(stderr, "mysql test server: setup on %s: %d %s\n", tms.sock, r,
+				err);
 			return (void *)(intptr_t)r;
 		}
 		rlt_sleep(50 * RLT_NSEC_PER_MSEC);

@@ -390,7 +390,12 @@ static void *reader_main(void *arg)
 				break;
 			if (++k == chunk) {
 				k = 0;
-				(void)rlt_yield(); /* -ECANCELED: the next recv sees it */
+				/* Cancelled (the connection closes): a cancellation
+				 * is delivered once, so it ends the reader here. */
+				if (rlt_yield() == -ECANCELED) {
+					err = -ECANCELED;
+					break;
+				}
 			}
 		}
 		if (err < 0)
