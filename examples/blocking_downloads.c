@@ -69,11 +69,20 @@ static void *server(void *arg)
 {
 	int lfd = (int)(intptr_t)arg;
 	rlt_spawn_opts detached = {.flags = RLT_SPAWN_DETACHED};
-	for (int i = 0; i < DOWNLOADS; i++) {
+	for (int served = 0, errors = 0; served < DOWNLOADS;) {
 		int fd = rlt_accept(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0)
-			break;
-		rlt_spawn(serve_one, (void *)(intptr_t)fd, &detached);
+		if (fd < 0) {
+			/* A transient error (an interrupted call, a connection
+			 * reset while queued, memory): accept again; a client
+			 * may be waiting. A listener that keeps failing ends. */
+			fprintf(stderr, "accept: %s\n", strerror(-fd));
+			if (++errors == 100)
+				break;
+			continue;
+		}
+		served++;
+		if (!rlt_spawn(serve_one, (void *)(intptr_t)fd, &detached))
+			rlt_close(fd);
 	}
 	return NULL;
 }
@@ -103,9 +112,10 @@ static void *main_task(void *arg)
 	int failed = 0;
 	for (int i = 0; i < DOWNLOADS; i++) {
 		void *n = NULL;
-		if (!f[i] || rlt_future_await(f[i], &n, -1) < 0 || (intptr_t)n != FILE_SIZE)
+		if (!f[i] || rlt_future_await(f[i], &n, -1) < 0 || (intptr_t)n != FILE_SIZE) {
+			fprintf(stderr, "download %d: failed\n", i + 1);
 			failed = 1;
-		else
+		} else
 			printf("download %d: %d bytes\n", i + 1, (int)(intptr_t)n);
 		rlt_future_release(f[i]);
 	}

@@ -298,6 +298,20 @@ static inline void rlt_test_child_fault(int status, const char *err, const char 
 }
 #define rlt_test_child_fault(status, err) rlt_test_child_fault((status), (err), __FILE__, __LINE__)
 
+/* A ringlet program's output (stdout or stderr) under the fault policy
+ * that names an injected error ("job 2: Connection reset by peer"): the
+ * program reported the fault and went on; the test case ends as faulted
+ * (its exact output cannot be expected). On the test's thread only. */
+static inline void rlt_test__output_fault(const char *text, const char *file, int line)
+{
+	if (!text || !rlt_test__names_injected(text, strlen(text)))
+		return;
+	print_message("[ FAULTED  ] %s:%d: the program reported an injected fault: %.*s\n", file,
+		      line, (int)strcspn(text, "\n"), text);
+	(_skip)(file, line);
+}
+#define rlt_test_output_fault(text) rlt_test__output_fault((text), __FILE__, __LINE__)
+
 /* cmocka's _fail and _skip do not return (a longjmp, or exit). */
 __attribute__((noreturn)) static inline void rlt_test__fail(const char *file, int line)
 {

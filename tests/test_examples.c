@@ -157,6 +157,15 @@ static void run_example(const char *name, char *const envp[], run *r)
 		nanosleep(&ms, NULL);
 	}
 	r->ms = now_ms() - start;
+	/* Fault mode: an example that fails cleanly (an exit status and a
+	 * message) ends the test case; a signal or a hang still fails it. */
+	if (!r->timed_out) {
+		rlt_test_child_fault(r->status, r->err);
+		if (WIFEXITED(r->status)) {
+			rlt_test_output_fault(r->err);
+			rlt_test_output_fault(r->out);
+		}
+	}
 }
 
 /* Exit status 0 within the time limit, nothing on stderr. */
