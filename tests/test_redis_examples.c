@@ -155,7 +155,18 @@ static void test_redis_example_web_app(void **state)
 	/* "listening on ..." once the server is up */
 	char line[256] = {0};
 	FILE *f = fdopen(out[0], "r");
-	assert_non_null(fgets(line, sizeof(line), f));
+	if (!fgets(line, sizeof(line), f)) {
+		/* It ended before listening: under the fault policy, cleanly. */
+		char e[512] = "";
+		ssize_t k = read(err[0], e, sizeof(e) - 1);
+		e[k > 0 ? k : 0] = '\0';
+		int st = 0;
+		waitpid(pid, &st, 0);
+		fclose(f);
+		close(err[0]);
+		rlt_test_child_fault(st, e);
+		fail_msg("web_redis ended (status %#x) before listening: %s", st, e);
+	}
 	assert_non_null(strstr(line, "listening on http://"));
 	web_run w = {.addr = listen};
 	rlt_test_run(web_client, &w);
