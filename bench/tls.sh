@@ -18,7 +18,7 @@
 #                --ktls; nginx `ssl_conf_command Options KTLS` + sendfile):
 #                where the kernel has no tls module, both fall back to
 #                user-space records, and the table says so
-# --quick: one round of 2 s per run (about 25 s in all); otherwise 3
+# --quick: one round of 2 s per run (about 25 s in all); otherwise 3 (BENCH_ROUNDS)
 # rounds of 5 s. Holds /tmp/ringlet-bench.lock throughout.
 set -euo pipefail
 
@@ -27,7 +27,7 @@ BUILD=$(cd "$BUILD" && pwd)
 QUICK=${2:-}
 RHTTP=$BUILD/tools/ringlet-http
 PY=/usr/bin/python3
-ROUNDS=3 DUR=5
+ROUNDS=${BENCH_ROUNDS:-3} DUR=5
 if [ "$QUICK" = --quick ]; then ROUNDS=1 DUR=2; fi
 CONNS=50
 SRV_CPU=0 LOAD_CPU=1
