@@ -180,9 +180,9 @@ static inline bool ht_read_resp(struct ht_conn *c, struct ht_resp *r, bool head_
 	ht_consume(c, hl + 2);
 	if (sscanf(r->head, "HTTP/1.1 %d ", &r->status) != 1)
 		fail_msg("bad status line: %s", r->head);
-	/* Fault mode: a handler whose I/O got an injected error answers 500
-	 * (or the server 503): the scenario ends there. */
-	if (r->status >= 500 && rlt_test_faulty())
+	/* The fault matrix: a handler whose I/O got an injected error answers
+	 * 500 (or the server 503): the scenario ends there. */
+	if (r->status >= 500 && rlt_test_matrix())
 		rlt_test_faulted("the server answered 5xx after a fault");
 	char v[64];
 	size_t cap = 1024, len = 0;

@@ -61,6 +61,17 @@ static inline char **rlt_test_peer_environ(void)
 	return env;
 }
 
+/* Set while rlt_test_run_faults runs a test's own fault scenario, whose
+ * checks are its own: the fault matrix's leniency does not apply. */
+static int rlt_test__own_faults __attribute__((unused));
+
+/* Under the fault matrix (RINGLET_POLICY=fault:... for the whole run), not
+ * in a test's own fault scenario (rlt_test_run_faults). */
+static inline int rlt_test_matrix(void)
+{
+	return rlt_test_faulty() && !rlt_test__own_faults;
+}
+
 /* r (an I/O result) is an error the fault policy injects, in a faulty run. */
 static inline int rlt_test_injected(long long r)
 {
@@ -143,7 +154,7 @@ static inline int rlt_test__in_task(void)
  * began, in a faulty run. */
 static inline int rlt_test__after_fault(void)
 {
-	return RLT_TEST__LENIENT && rlt_test_faulty() &&
+	return RLT_TEST__LENIENT && rlt_test_matrix() &&
 	       rlt__fault_injected() > rlt_test__fault_mark;
 }
 
@@ -653,6 +664,7 @@ static inline rlt_task *rlt_test__spawn_on(rlt_task_fn fn, void *arg, unsigned w
  * rlt_config, so it is swapped for the length of the run). */
 static inline void rlt_test_run_faults(const char *opts, rlt_task_fn fn, void *arg)
 {
+	rlt_test__own_faults = 1;
 	const char *env = getenv("RINGLET_POLICY");
 	char *saved = env ? strdup(env) : NULL;
 	const char *inner = env && env[0] && !strchr(env, ':') ? env : "io_uring";
@@ -666,6 +678,7 @@ static inline void rlt_test_run_faults(const char *opts, rlt_task_fn fn, void *a
 	else
 		unsetenv("RINGLET_POLICY");
 	free(saved);
+	rlt_test__own_faults = 0;
 	if (rc != 0)
 		fail_msg("rlt_run under %s: %d", spec, rc);
 }

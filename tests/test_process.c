@@ -21,24 +21,10 @@
 /* Fault mode: SIGKILL to the children of this process's threads. */
 static void kill_abandoned_children(void)
 {
-	DIR *d = opendir("/proc/self/task");
-	if (!d)
-		return;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		char path[300];
-		snprintf(path, sizeof(path), "/proc/self/task/%s/children", e->d_name);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			continue;
-		int pid;
-		while (fscanf(f, "%d", &pid) == 1)
-			kill(pid, SIGKILL);
-		fclose(f);
-	}
-	closedir(d);
+	pid_t c[256];
+	int n = rlt_test__children(c, 256);
+	for (int i = 0; i < n; i++)
+		kill(c[i], SIGKILL);
 }
 
 static void assert_no_children(void)
