@@ -181,7 +181,11 @@ static void curl_cases(void)
 			    u1,
 			    NULL};
 	assert_int_equal(run(nf, out, sizeof(out)), 0);
-	assert_string_equal(out, "404 1;200 0;");
+	/* (A condition, not data: under the fault matrix, a server that
+	 * closed the connection after a fault makes curl connect again.) */
+	if (strcmp(out, "404 1;200 0;") != 0)
+		fail_msg("curl: \"%s\", want \"404 1;200 0;\" (the 200 on the 404's connection)",
+			 out);
 }
 
 static const char py_client[] =

@@ -5,6 +5,8 @@
  * killed while idle is replaced without failing a job, jobs run in
  * parallel on two processes, and nothing is left behind: no process, no
  * zombie. */
+/* Fault mode: checks after a fault end the scenario (tests/rlt_test.h). */
+#define RLT_TEST_FAULT_LENIENT
 #include "tests/rlt_test.h"
 
 #include <signal.h>

@@ -238,6 +238,12 @@ static void test_light_load_runtime(void **state)
 		      (unsigned long long)l.idles, (unsigned long long)l.spins,
 		      100.0 * (double)cpu / (double)wall, (double)wall / 1e9);
 	assert_true(l.idles >= 1000);
+	/* Under the fault matrix (the whole suite, two tests per CPU) the
+	 * wake-ups' timing is the other tests': the bounds below are about an
+	 * idle machine and are checked in the normal runs; here the figures
+	 * above are printed, and no hang, no crash, 1000 sleeps is the test. */
+	if (rlt_test_matrix())
+		return;
 	/* Events 1 ms apart are never worth a spin: only probes, at most one
 	 * in 64 idle periods once they fail (and a few before). */
 	assert_true(l.spins <= 8 + l.idles / 32);

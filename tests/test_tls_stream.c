@@ -204,7 +204,21 @@ static void pair_close(pair *p, rlt_tls *c)
 	rlt_tls_ctx_free(p->cctx);
 }
 
+static void *root_end_body(void *arg);
+
+/* Every wait of the scenario: 10 s at most (it takes milliseconds). Under
+ * the fault matrix an injected error in a relay's shutdown can leave the
+ * client's read without its end of stream. */
 static void *root_end(void *arg)
+{
+	rlt_scope sc;
+	rlt_scope_enter(&sc, 10 * RLT_NSEC_PER_SEC);
+	void *r = root_end_body(arg);
+	rlt_scope_leave(&sc);
+	return r;
+}
+
+static void *root_end_body(void *arg)
 {
 	end_mode mode = *(end_mode *)arg;
 	pair p;
