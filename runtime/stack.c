@@ -99,11 +99,11 @@ static void remote_push(rlt__stack_pool *home, const rlt__stack *s)
 {
 	remote_node *n = node_of(s->lo, s->size);
 	n->size = s->size;
-	remote_node *head = atomic_load_explicit(&home->remote, memory_order_relaxed);
+	void *head = atomic_load_explicit(&home->remote, memory_order_relaxed);
 	do
 		n->next = head;
-	while (!atomic_compare_exchange_weak_explicit(&home->remote, &head, n, memory_order_release,
-						      memory_order_relaxed));
+	while (!atomic_compare_exchange_weak_explicit(&home->remote, &head, (void *)n,
+						      memory_order_release, memory_order_relaxed));
 }
 
 static int class_push(rlt__stack_class *c, void *lo);
