@@ -166,6 +166,8 @@ static int op_submit_wait(rlt_task *t, rlt_op *op, uint64_t deadline)
 			}
 		}
 	}
+	if (op->code == RLT_OP_SEND && !rlt__worker_has_local_work(w))
+		op->hint |= RLT_OP_HINT_ALONE;
 	op->state_ = RLT__OP_SUBMITTING;
 	RLT__STAT_INC(w->st.io_ops);
 	RLT__TRACE(w, RLT__TEV_IO_SUB, (uint64_t)(int64_t)op->fd, NULL, op->code);

@@ -154,6 +154,8 @@ void rlt__spineco_epoch(rlt__spineco *e, uint64_t wall_ns, uint64_t cpu_ns, uint
 			e->prefer = true;
 			e->n_switch++;
 			e->hold = e->left = 1;
+		} else if (trial) {
+			e->left = e->hold; /* a trial with no verdict: not again at once */
 		}
 		e->spin = e->prefer;
 		return;

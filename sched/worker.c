@@ -299,7 +299,7 @@ void rlt__sched_push(rlt__worker *w, rlt_task *t, bool lifo)
 
 static inline bool has_local_work(rlt__worker *w)
 {
-	return w->lifo || pin_len(w) || rlt__local_q_len(&w->lq);
+	return rlt__worker_has_local_work(w);
 }
 /* On t's own worker: disarm its wait timer, queue it. */
 static inline void wake_local(rlt__worker *w, rlt_task *t)
@@ -765,6 +765,15 @@ static inline uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* An epoch of at least RLT__ECO_EPOCH_NS ends once it holds enough runs
+ * to judge (a parked epoch at one connection's pace may hold fewer), or at
+ * RLT__ECO_EPOCH_MAX_NS: then the load is light, and it is not judged. */
+static inline bool eco_ripe(rlt__worker *w, uint64_t now)
+{
+	uint32_t runs = (atomic_load_explicit(&w->turn, memory_order_relaxed) - w->eco_turn0) / 2u;
+	return runs >= RLT__ECO_MIN_RUNS || now - w->eco_t0 >= RLT__ECO_EPOCH_MAX_NS;
+}
+
 /* An economy epoch ended (sched/spin.h): judge it, start the next. Once
  * per RLT__ECO_EPOCH_NS at most, at an idle point: one thread CPU clock
  * read (a system call) per epoch. */
@@ -925,7 +934,7 @@ void rlt__worker_loop(rlt__worker *w)
 			continue;
 		}
 		uint64_t t0 = rlt__mono_ns();
-		if (!rt->spin_fixed && t0 - w->eco_t0 >= RLT__ECO_EPOCH_NS)
+		if (!rt->spin_fixed && t0 - w->eco_t0 >= RLT__ECO_EPOCH_NS && eco_ripe(w, t0))
 			eco_epoch(w, t0);
 		uint64_t win = w->eco.spin ? spin_window(w) : 0;
 		bool found = false, first = false;

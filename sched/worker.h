@@ -247,4 +247,12 @@ void rlt__runtime_drain_check(rlt__worker *w);
 /* Make every worker leave its loop. */
 void rlt__runtime_stop(rlt__runtime *rt);
 
+/* The worker has a task queued to run after the current one (its own
+ * queue, its pinned list, the hand-off slot). On its own thread only. */
+static inline bool rlt__worker_has_local_work(rlt__worker *w)
+{
+	return w->lifo || atomic_load_explicit(&w->pin_len, memory_order_relaxed) ||
+	       rlt__local_q_len(&w->lq);
+}
+
 #endif

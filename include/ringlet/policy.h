@@ -80,6 +80,12 @@ struct statx;
  * the first attempt instead of trying at once (io_uring:
  * IORING_RECVSEND_POLL_FIRST). */
 #define RLT_OP_HINT_POLL_FIRST (1u << 0)
+/* rlt_op.hint: the submitting worker has nothing else to run, so the op
+ * would reach the kernel alone, in the sleep that follows: a policy that
+ * batches submissions may do it at once instead (io_uring: an RLT_OP_SEND
+ * tries send(2) first). Without it, other tasks are about to queue ops
+ * that one system call can carry together. */
+#define RLT_OP_HINT_ALONE (1u << 1)
 
 /*
  * One operation in flight. ringlet fills the request; the policy carries it
