@@ -174,10 +174,9 @@ static ssize_t recv_more(struct conn *c, uint64_t deadline, bool idle)
 
 /* rlt_now(), read from the coarse clock (the last tick: no TSC read, a
  * few ns where CLOCK_MONOTONIC costs 20-50) plus one tick, so that it is
- * never behind rlt_now(): deadlines are taken three times per request
- * (the idle wait, the head, the response's send), and the reaper that
- * enforces them is late by up to its period (>= 5 ms) anyway, so one
- * tick (1-10 ms) of lateness more is within its slack. */
+ * never behind rlt_now(): deadlines are taken twice per request, and the
+ * reaper that enforces them is late by up to its period (>= 5 ms)
+ * anyway, so one tick (1-10 ms) of lateness more is within its slack. */
 static uint64_t now_coarse(void)
 {
 	static _Atomic uint64_t tick; /* the coarse clock's resolution; 0: unknown */
@@ -194,11 +193,10 @@ static uint64_t now_coarse(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + res;
 }
 
-uint64_t rlt__http_deadline_in(int64_t timeout)
+static uint64_t deadline_in(int64_t timeout)
 {
 	return timeout > 0 ? now_coarse() + (uint64_t)timeout : 0;
 }
-#define deadline_in rlt__http_deadline_in
 
 int rlt__http_dl_expired(struct conn *c)
 {
@@ -456,20 +454,15 @@ static int head_finish(struct conn *c)
 	size_t plen = q ? (size_t)(q - r->target.p) : r->target.len;
 	r->path = (rlt_http_str){r->target.p, plen};
 	r->query = q ? (rlt_http_str){q + 1, r->target.len - plen - 1} : (rlt_http_str){"", 0};
-	const struct hdr *expect = NULL; /* the first Expect header */
 	for (unsigned i = 0; i < r->nhdr; i++) {
 		struct hdr *hd = &c->hdrs[i];
-		const char *name = h + hd->name_off;
 		/* llhttp (not built strict) lets "Name : v" through; RFC 9112
 		 * 5.1 says 400 (a proxy could read the name otherwise). */
-		if (name[hd->name_len] != ':' || hd->name_len == 0)
+		if (h[hd->name_off + hd->name_len] != ':' || hd->name_len == 0 ||
+		    memchr(h + hd->name_off, ' ', hd->name_len) ||
+		    memchr(h + hd->name_off, '\t', hd->name_len))
 			return 400;
-		for (uint32_t k = 0; k < hd->name_len; k++)
-			if (name[k] == ' ' || name[k] == '\t')
-				return 400;
 		h[hd->name_off + hd->name_len] = '\0';
-		if (hd->name_len == 6 && !expect && strcasecmp(name, "expect") == 0)
-			expect = hd;
 		if (hd->val_off == UINT32_MAX)
 			continue;
 		while (hd->val_len && (h[hd->val_off + hd->val_len - 1] == ' ' ||
@@ -480,9 +473,10 @@ static int head_finish(struct conn *c)
 	r->method = llhttp_method_name((llhttp_method_t)c->parser.method);
 	r->version = c->parser.http_major * 10 + c->parser.http_minor;
 	r->keep_alive = llhttp_should_keep_alive(&c->parser) && !c->parser.upgrade;
-	/* (looked up with the NULs in: what rlt_http_request_header finds) */
-	if (r->version >= 11 && expect && expect->val_off != UINT32_MAX)
-		r->expect_continue = strcasecmp(h + expect->val_off, "100-continue") == 0;
+	if (r->version >= 11) {
+		const char *e = rlt_http_request_header(r, "expect");
+		r->expect_continue = e && strcasecmp(e, "100-continue") == 0;
+	}
 	if (atomic_load_explicit(&s->stopping, memory_order_relaxed))
 		c->close_after = true;
 	return 0;

@@ -147,13 +147,10 @@ void rlt__http_conn_unregister(struct conn *c);
 #define DL_FIRED  1u
 #define DL_ISSUED 2u
 
-/* now + timeout from the coarse clock (conn.c): at least rlt_now() +
- * timeout, late by up to one tick of that clock (1-10 ms). */
-uint64_t rlt__http_deadline_in(int64_t timeout);
 static inline void dl_arm(struct conn *c, int64_t timeout)
 {
 	if (timeout > 0)
-		atomic_store_explicit(&c->deadline, rlt__http_deadline_in(timeout),
+		atomic_store_explicit(&c->deadline, rlt_now() + (uint64_t)timeout,
 				      memory_order_relaxed);
 }
 

@@ -110,8 +110,7 @@ rlt_tls_ctx *rlt_tls_ctx_new(const rlt_tls_ctx_opts *o)
 	 * each without it, 48 KiB with it (16 KiB for plain HTTP; the rest is
 	 * OpenSSL's per-connection state: ringlet's input buffer stays
 	 * untouched, shrinking it to 4 KiB changed nothing). */
-	// EXPERIMENT SSL_CTX_set_mode(s, SSL_MODE_RELEASE_BUFFERS);
-	SSL_CTX_set_read_ahead(s, 1);
+	SSL_CTX_set_mode(s, SSL_MODE_RELEASE_BUFFERS);
 	if (o->ciphers && !SSL_CTX_set_cipher_list(s, o->ciphers))
 		return ctx_fail(c, EINVAL, "bad cipher list", NULL);
 	if (o->ciphersuites && !SSL_CTX_set_ciphersuites(s, o->ciphersuites))

@@ -140,7 +140,6 @@ static int tls_flush(rlt_tls *t)
 	if (t->out_len) {
 		ssize_t n = rlt_send_all(t->fd, t->out, t->out_len, 0);
 		t->out_len = 0;
-		t->wrote = 1;
 		if (n < 0) {
 			t->broken = 1;
 			return io_failure(t, (int)n, "send");
@@ -168,18 +167,10 @@ static int tls_fill(rlt_tls *t)
 		t->in_len -= t->in_off;
 		t->in_off = 0;
 	}
-	/* Nothing buffered and something just went out (a response, a
-	 * handshake flight): the peer's next bytes have most likely not come
-	 * yet, so the receive waits for readability before its first try
-	 * (rlt_recv_idle: no failed recvmsg first under io_uring). */
-	int idle = t->wrote && t->in_len == 0;
 	for (;;) {
-		ssize_t n = idle
-				? rlt_recv_idle(t->fd, t->in + t->in_len, TLS_IN_CAP - t->in_len, 0)
-				: rlt_recv(t->fd, t->in + t->in_len, TLS_IN_CAP - t->in_len, 0);
+		ssize_t n = rlt_recv(t->fd, t->in + t->in_len, TLS_IN_CAP - t->in_len, 0);
 		if (n > 0) {
 			t->in_len += (size_t)n;
-			t->wrote = 0;
 			return 1;
 		}
 		if (n == 0) {
@@ -401,7 +392,7 @@ ssize_t rlt_tls_read(rlt_tls *t, void *buf, size_t len)
 		return 0;
 	if (!buf)
 		return -EINVAL;
-	if (t->in_off == t->in_len && !t->eof && !SSL_has_pending(t->ssl)) {
+	if (t->in_off == t->in_len && !t->eof && SSL_pending(t->ssl) == 0) {
 		/* Nothing buffered, here or in OpenSSL (it reads no more than
 		 * a record from the BIO): an SSL_read now could only say
 		 * "want read" (and, with SSL_MODE_RELEASE_BUFFERS, allocate
@@ -464,7 +455,6 @@ ssize_t rlt_tls_write(rlt_tls *t, const void *buf, size_t len)
 		if ((rc = tls_flush(t)) < 0)
 			return rc;
 		ssize_t n = rlt_send_all(t->fd, buf, len, 0);
-		t->wrote = 1;
 		if (n < 0)
 			t->broken = 1;
 		return n;

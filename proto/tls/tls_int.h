@@ -22,7 +22,6 @@ struct rlt_tls {
 	int fd;
 	unsigned eof : 1;    /* rlt_recv said end of stream */
 	unsigned broken : 1; /* a failure left the stream unusable */
-	unsigned wrote : 1;  /* sent since the last receive (tls_fill's hint) */
 	/* Ciphertext from the peer: [in_off, in_len) not yet read by OpenSSL. */
 	unsigned char *in;
 	size_t in_off, in_len;
