@@ -14,6 +14,9 @@
 #   ringlet-epoll    tools/ringlet-echo, epoll policy (adaptive spinning)
 #   ringlet-sqpoll   tools/ringlet-echo, io_uring-sqpoll policy, its SQ thread on
 #                    the server CPU as well (sq_cpu): the same CPU budget
+#   ringlet-ref      another build's ringlet-echo (REF_ECHO=path), io_uring
+#                    policy, defaults (REF_ENV="VAR=value ...": its environment):
+#                    an A/B of two versions in the same rounds
 # Tests, each round every server once, the order rotated round by round:
 #   c1     one connection, 64 B, closed loop
 #   c50    50 connections, 64 B, closed loop (saturation)
@@ -72,6 +75,7 @@ server_cmd() { # variant port
 	ringlet-nospin) echo "env RINGLET_SPIN_US=0 $e -P io_uring" ;;
 	ringlet-epoll) echo "env RINGLET_SPIN=adaptive $e -P epoll" ;;
 	ringlet-sqpoll) echo "env $e -P io_uring-sqpoll:sq_cpu=$SRV_CPU" ;; # SQ thread on the server CPU: the same budget
+	ringlet-ref) echo "env ${REF_ENV:-} ${REF_ECHO:?ringlet-ref needs REF_ECHO=path} -w 1 -c $SRV_CPU -p $2 -P io_uring" ;;
 	*) echo "$0: unknown server $1" >&2; return 1 ;;
 	esac
 }

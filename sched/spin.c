@@ -127,3 +127,63 @@ void rlt__spinpol_record(rlt__spinpol *p, uint64_t spun_ns, bool found, uint64_t
 	if (probe)
 		p->probe_in = p->probe_every;
 }
+
+void rlt__spineco_init(rlt__spineco *e)
+{
+	*e = (rlt__spineco){0};
+	e->prefer = e->spin = true;
+	e->hold = e->left = 1;
+}
+
+/* Fold an epoch's cost in: half weight, so a trial moves the estimate
+ * well but one odd epoch does not own it. */
+static void eco_fold(uint64_t *avg, uint64_t c)
+{
+	*avg = *avg ? (*avg + c) / 2u : c;
+}
+
+void rlt__spineco_epoch(rlt__spineco *e, uint64_t wall_ns, uint64_t cpu_ns, uint64_t runs,
+			uint64_t spun_ns)
+{
+	bool was = e->spin;
+	bool trial = was != e->prefer;
+	if (runs < RLT__ECO_MIN_RUNS || (was && spun_ns < wall_ns / 16u)) {
+		/* Nothing to learn. A spinning trial that hardly spun: spinning
+		 * is not where the CPU goes, so allowing it costs nothing. */
+		if (trial && was) {
+			e->prefer = true;
+			e->n_switch++;
+			e->hold = e->left = 1;
+		}
+		e->spin = e->prefer;
+		return;
+	}
+	e->n_epochs++;
+	eco_fold(&e->cost[was], cpu_ns / runs);
+	if (trial || !e->cost[!was]) {
+		/* Judge: the kept mode against the other, both measured. */
+		if (e->cost[0] && e->cost[1]) {
+			bool spin_wins = e->cost[0] + e->cost[0] / 16u >= e->cost[1];
+			if (spin_wins != e->prefer) {
+				e->prefer = spin_wins;
+				e->n_switch++;
+				e->hold = 1;
+			} else if (e->hold < RLT__ECO_HOLD_MAX) {
+				e->hold *= 2u;
+			}
+			e->left = e->hold;
+		} else if (!e->cost[!was]) {
+			/* The other mode was never measured: try it next. */
+			e->spin = !was;
+			return;
+		}
+		e->spin = e->prefer;
+		return;
+	}
+	if (e->left > 1) {
+		e->left--;
+		e->spin = e->prefer;
+	} else {
+		e->spin = !e->prefer; /* a trial of the other mode */
+	}
+}

@@ -134,6 +134,7 @@ int rlt__worker_init(rlt__worker *w, rlt__runtime *rt, unsigned index)
 	w->rng = 0x9e3779b9u * (index + 1);
 	rlt__timer_heap_init(&w->timers);
 	rlt__spinpol_init(&w->spin, rt->spin_ns);
+	rlt__spineco_init(&w->eco);
 	rlt__stack_pool_init(&w->stacks, rt->stack_cache, rt->stack_guard);
 	w->loop.state = NULL;
 	w->loop.policy = rt->policy.policy;
@@ -764,6 +765,22 @@ static inline uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* An economy epoch ended (sched/spin.h): judge it, start the next. Once
+ * per RLT__ECO_EPOCH_NS at most, at an idle point: one thread CPU clock
+ * read (a system call) per epoch. */
+static void eco_epoch(rlt__worker *w, uint64_t now)
+{
+	uint64_t cpu = thread_cpu_ns();
+	uint32_t turn = atomic_load_explicit(&w->turn, memory_order_relaxed);
+	if (w->eco_t0)
+		rlt__spineco_epoch(&w->eco, now - w->eco_t0, cpu - w->eco_cpu0,
+				   (uint32_t)(turn - w->eco_turn0) / 2u, w->eco_spun);
+	w->eco_t0 = now;
+	w->eco_cpu0 = cpu;
+	w->eco_turn0 = turn;
+	w->eco_spun = 0;
+}
+
 /* Sleep until something happens. *cpu_ns: the CPU time the sleeping poll
  * cost this thread, measured on every 16th sleep (0 otherwise). */
 static void park(rlt__worker *w, uint64_t *cpu_ns)
@@ -908,13 +925,17 @@ void rlt__worker_loop(rlt__worker *w)
 			continue;
 		}
 		uint64_t t0 = rlt__mono_ns();
-		uint64_t win = spin_window(w);
+		if (!rt->spin_fixed && t0 - w->eco_t0 >= RLT__ECO_EPOCH_NS)
+			eco_epoch(w, t0);
+		uint64_t win = w->eco.spin ? spin_window(w) : 0;
 		bool found = false, first = false;
 		if (win) {
 			w->spins++;
 			found = spin_for_work(w, t0 + win, &first);
 			spin_done(w);
-			RLT__STAT_ADD(w->st.spin_ns, rlt__mono_ns() - t0);
+			uint64_t spun = rlt__mono_ns() - t0;
+			w->eco_spun += spun;
+			RLT__STAT_ADD(w->st.spin_ns, spun);
 		}
 		uint64_t cpu = 0;
 		if (!found)

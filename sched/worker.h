@@ -89,6 +89,9 @@ typedef struct rlt__worker {
 	uint64_t idles;	   /* times the worker ran dry (spun or parked) */
 	uint64_t spins;	   /* of which it spun first */
 	uint64_t woke_ns;  /* when the last sleep in the kernel ended (bench_wake) */
+	rlt__spineco eco;  /* spin or not, by measured CPU per run (sched/spin.h) */
+	uint64_t eco_t0, eco_cpu0, eco_spun; /* the epoch's start, thread CPU then, ns spun */
+	uint32_t eco_turn0;		     /* w->turn at the epoch's start */
 
 	rlt__timer_heap timers;
 	rlt__stack_pool stacks;

@@ -196,6 +196,149 @@ typedef struct light {
 	uint64_t spins, idles;
 } light;
 
+/* --- The economy check (rlt__spineco): spin or not by CPU per run. ---
+ * An epoch as the worker reports it: 4 ms of wall time, `runs` tasks run,
+ * at cost_spin ns of CPU per run when spinning was allowed (and spinning
+ * took half the epoch) or cost_park when it was not. */
+typedef struct eco_load {
+	uint64_t runs, cost_spin, cost_park;
+} eco_load;
+
+/* One epoch under e's own choice of mode; returns that mode. */
+static bool eco_step(rlt__spineco *e, const eco_load *l)
+{
+	bool spin = e->spin;
+	uint64_t wall = RLT__ECO_EPOCH_NS;
+	rlt__spineco_epoch(e, wall, l->runs * (spin ? l->cost_spin : l->cost_park), l->runs,
+			   spin ? wall / 2 : 0);
+	return spin;
+}
+
+/* Over n epochs, how many ran with spinning allowed. */
+static unsigned eco_run(rlt__spineco *e, const eco_load *l, unsigned n)
+{
+	unsigned spun = 0;
+	for (unsigned i = 0; i < n; i++)
+		spun += eco_step(e, l);
+	return spun;
+}
+
+static void test_eco_parks_when_parking_is_cheaper(void **state)
+{
+	(void)state;
+	/* The echo server at 50% of its peak over 50 connections: spinning
+	 * cost 8.7 us per message, parking 5.8 us (events gather during a
+	 * sleep and one turn serves them). */
+	rlt__spineco e;
+	rlt__spineco_init(&e);
+	assert_true(e.spin); /* spinning allowed until measured otherwise */
+	eco_load l = {.runs = 500, .cost_spin = 8700, .cost_park = 5800};
+	assert_true(eco_step(&e, &l));	/* measures spinning */
+	assert_false(eco_step(&e, &l)); /* then tries parking */
+	assert_false(e.prefer);		/* parking won */
+	/* From then on spinning is tried ever more rarely: 1, 2, 4 ... 64
+	 * epochs apart; over 1,000 epochs at most 7 + 1000/65 trials. */
+	unsigned spun = eco_run(&e, &l, 1000);
+	assert_true(spun >= 7);
+	assert_true(spun <= 7 + 1000 / 65 + 1);
+	assert_false(e.prefer);
+	assert_int_equal(e.n_switch, 1);
+}
+
+static void test_eco_spins_when_spinning_is_cheaper(void **state)
+{
+	(void)state;
+	/* One connection, closed loop: a spin catches each message for 10.6
+	 * us of CPU, a park costs 27 us per message. */
+	rlt__spineco e;
+	rlt__spineco_init(&e);
+	eco_load l = {.runs = 300, .cost_spin = 10600, .cost_park = 27000};
+	unsigned spun = eco_run(&e, &l, 1000);
+	assert_true(e.prefer);
+	assert_int_equal(e.n_switch, 0);
+	/* Parking is tried 1, 2, 4 ... 64 epochs apart. */
+	assert_true(1000 - spun >= 7);
+	assert_true(1000 - spun <= 7 + 1000 / 65 + 2);
+}
+
+static void test_eco_ties_go_to_spinning(void **state)
+{
+	(void)state;
+	rlt__spineco e;
+	rlt__spineco_init(&e);
+	/* Parking 5% cheaper: not enough (1/16) to give up the latency. */
+	eco_load l = {.runs = 1000, .cost_spin = 5000, .cost_park = 4760};
+	eco_run(&e, &l, 200);
+	assert_true(e.prefer);
+	/* 10% cheaper: parking wins. */
+	l.cost_park = 4500;
+	eco_run(&e, &l, 200);
+	assert_false(e.prefer);
+}
+
+static void test_eco_follows_the_load(void **state)
+{
+	(void)state;
+	rlt__spineco e;
+	rlt__spineco_init(&e);
+	eco_load dense = {.runs = 500, .cost_spin = 8700, .cost_park = 5800};
+	eco_run(&e, &dense, 300);
+	assert_false(e.prefer);
+	/* The load changes: now spinning pays. Within the longest hold (64
+	 * epochs) and the few epochs the averages take, spinning is back. */
+	eco_load single = {.runs = 300, .cost_spin = 10600, .cost_park = 27000};
+	unsigned i;
+	for (i = 0; i < 200 && !e.prefer; i++)
+		eco_step(&e, &single);
+	assert_true(e.prefer);
+	assert_true(i <= 2 * RLT__ECO_HOLD_MAX + 4);
+	/* And back. */
+	for (i = 0; i < 200 && e.prefer; i++)
+		eco_step(&e, &dense);
+	assert_false(e.prefer);
+	assert_true(i <= 2 * RLT__ECO_HOLD_MAX + 4);
+}
+
+static void test_eco_idle_epochs_teach_nothing(void **state)
+{
+	(void)state;
+	rlt__spineco e;
+	rlt__spineco_init(&e);
+	/* Light load (a few runs per epoch): no verdict, spinning stays
+	 * allowed (the policy below decides, and rarely spins there). */
+	eco_load sparse = {.runs = RLT__ECO_MIN_RUNS - 1, .cost_spin = 90000, .cost_park = 1000};
+	eco_run(&e, &sparse, 100);
+	assert_true(e.prefer);
+	assert_int_equal(e.n_epochs, 0);
+	/* Busy but hardly spinning (under 1/16 of the epoch): no verdict
+	 * either, however costly the runs. */
+	for (int i = 0; i < 100; i++)
+		rlt__spineco_epoch(&e, RLT__ECO_EPOCH_NS, 5000 * 1000, 1000,
+				   RLT__ECO_EPOCH_NS / 32);
+	assert_true(e.prefer);
+	assert_true(e.spin);
+	assert_int_equal(e.n_epochs, 0);
+}
+
+static void test_eco_spin_trial_that_does_not_spin(void **state)
+{
+	(void)state;
+	rlt__spineco e;
+	rlt__spineco_init(&e);
+	eco_load dense = {.runs = 500, .cost_spin = 8700, .cost_park = 5800};
+	eco_run(&e, &dense, 3);
+	assert_false(e.prefer);
+	/* Run to the next trial of spinning, in which the policy below does
+	 * not spin (events got sparse): spinning is allowed again, since it
+	 * is not where the CPU goes. */
+	for (int i = 0; i < 100 && !e.spin; i++)
+		eco_step(&e, &dense);
+	assert_true(e.spin);
+	rlt__spineco_epoch(&e, RLT__ECO_EPOCH_NS, 500 * 5800, 500, 0);
+	assert_true(e.prefer);
+	assert_true(e.spin);
+}
+
 static void *ticker(void *arg)
 {
 	light *l = arg;
@@ -337,6 +480,12 @@ int main(void)
 	    cmocka_unit_test(test_stops_when_spins_fail),
 	    cmocka_unit_test(test_mixed_gaps),
 	    cmocka_unit_test(test_park_cost_sets_window),
+	    cmocka_unit_test(test_eco_parks_when_parking_is_cheaper),
+	    cmocka_unit_test(test_eco_spins_when_spinning_is_cheaper),
+	    cmocka_unit_test(test_eco_ties_go_to_spinning),
+	    cmocka_unit_test(test_eco_follows_the_load),
+	    cmocka_unit_test(test_eco_idle_epochs_teach_nothing),
+	    cmocka_unit_test(test_eco_spin_trial_that_does_not_spin),
 	    cmocka_unit_test(test_light_load_runtime),
 	    cmocka_unit_test(test_no_spin_without_cpus),
 	};
