@@ -41,6 +41,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -78,6 +79,7 @@ typedef struct uring {
 	bool wake_armed;
 	bool no_rearm;	      /* shutting down: leave the wake read unarmed */
 	bool ring_registered; /* the ring fd is registered (enter skips fdget) */
+	bool direct_send;     /* try a send(2) before queueing an SQE for it */
 	unsigned inflight;    /* SQEs whose CQE was not reaped (ops and the wake read) */
 	int ring_fd;	      /* target of MSG_RING wake-ups */
 	int wake_fd;	      /* eventfd, for threads without a ring */
@@ -110,6 +112,7 @@ typedef struct uring_opts {
 	unsigned idle_ms; /* sq_thread_idle */
 	int sq_cpu;	  /* IORING_SETUP_SQ_AFF's CPU, -1: none */
 	bool regfd;	  /* register the ring fd with the worker's thread */
+	bool dsend;	  /* direct send first (plain io_uring only) */
 } uring_opts;
 
 /* Set up a ring with the best flags the kernel takes. Only EINVAL (an
@@ -150,24 +153,42 @@ static int setup(struct io_uring *ring, unsigned entries, bool sqpoll, const uri
 	return rc;
 }
 
+/* A "NAME=0|1" option at p: its value, with *p moved past it; -1 if p
+ * does not hold one. */
+static int flag_option(const char **p, const char *name)
+{
+	size_t n = strlen(name);
+	const char *q = *p;
+	if (strncmp(q, name, n) || q[n] != '=' || (q[n + 1] != '0' && q[n + 1] != '1') ||
+	    (q[n + 2] && (q[n + 2] != ',' || !q[n + 3])))
+		return -1;
+	*p = q + n + (q[n + 2] ? 3 : 2);
+	return q[n + 1] == '1';
+}
+
 /* "idle_ms=N" and "sq_cpu=N", comma-separated, for io_uring-sqpoll;
  * "regfd=0|1" for both (register the ring fd, default 1; 0 is there to
- * measure what it is worth). */
+ * measure what it is worth); "dsend=0|1" for io_uring (send(2) first,
+ * default 1). */
 static int parse_options(bool sqpoll, const char *options, uring_opts *o)
 {
 	o->idle_ms = 2;
 	o->sq_cpu = -1;
 	o->regfd = true;
+	o->dsend = !sqpoll;
 	if (!options || !options[0])
 		return 0;
 	const char *p = options;
 	while (*p) {
 		unsigned long max;
 		const char *v;
-		if (strncmp(p, "regfd=", 6) == 0 && (p[6] == '0' || p[6] == '1') &&
-		    (!p[7] || (p[7] == ',' && p[8]))) {
-			o->regfd = p[6] == '1';
-			p += p[7] ? 8 : 7;
+		int f;
+		if ((f = flag_option(&p, "regfd")) >= 0) {
+			o->regfd = f;
+			continue;
+		}
+		if (!sqpoll && (f = flag_option(&p, "dsend")) >= 0) {
+			o->dsend = f;
 			continue;
 		}
 		if (!sqpoll)
@@ -323,6 +344,7 @@ static int init_common(rlt_loop *loop, bool sqpoll)
 	 * Unregistered by cancel_all, on this thread, at the end. Optional: a
 	 * kernel without it (or out of slots) enters by fd as before. */
 	u->ring_registered = o.regfd && io_uring_register_ring_fd(&u->ring) == 1;
+	u->direct_send = o.dsend;
 	arm_wake(u);
 	loop->state = u;
 	return 0;
@@ -384,6 +406,23 @@ void rlt__uring_submit(rlt_loop *loop, rlt_op *op)
 		return;
 	}
 #endif
+	if (op->code == RLT_OP_SEND && u->direct_send) {
+		/* send(2) first, as the epoll policy does: a socket with room
+		 * (the usual case: a response after a request) takes the bytes
+		 * now, and the task goes on without a suspension, an SQE, a
+		 * completion to reap, and at low load the extra trip through
+		 * the kernel that collects it (the worker runs dry on the send,
+		 * enters, gets its CQE at once, runs the task, then sleeps).
+		 * No room: the SQE, whose poll waits for it. Not under sqpoll,
+		 * whose point is that a send costs no system call. */
+		ssize_t n =
+		    send(op->fd, op->u.msg.buf, op->u.msg.len, op->u.msg.flags | MSG_DONTWAIT);
+		if (n >= 0 || (errno != EAGAIN && errno != EINTR) ||
+		    (op->u.msg.flags & MSG_DONTWAIT)) {
+			rlt__op_complete(op, n >= 0 ? (int)n : -errno);
+			return;
+		}
+	}
 	if (__builtin_expect(op->deadline != 0, 0))
 		while (io_uring_sq_space_left(&u->ring) < 2) {
 			RLT__STAT_INC(u->st->enters);
