@@ -276,8 +276,10 @@ printf '\nCipher (openssl s_client with the defaults wrk uses): ringlet %s; ngin
 printf 'Kernel kTLS: %s. ' "$KTLS_KERNEL"
 if [ "$KTLS_KERNEL" = yes ]; then
 	printf 'ringlet --ktls offloads sending (rlt_tls_ktls); nginx with Options KTLS too.\n'
-else
+elif want f1mk; then
 	printf 'Without it the "kTLS asked" row runs user-space records on both sides (a second measurement of the row above).\n'
+else
+	printf '\n'
 fi
 printf 'CPU%%: the server process(es) utime+stime over the run, and wrk'"'"'s own (100%% = one core).\n'
 printf 'Handshakes: wrk does not resume sessions, so each connection is a full handshake (ECDHE + ECDSA P-256).\n'
