@@ -28,9 +28,10 @@
 #   BENCH_CASES="..."   only these rows (words: plain json f4k f1m pipe hl
 #                       lat; default all of them)
 #   BENCH_BASELINE=BIN  another ringlet-http (say main's, copied aside) run
-#                       in the same rounds under wrk for the plaintext and
-#                       json rows: an A/B of two builds on the same machine
-#                       state, in the rows "... vs baseline".
+#                       in the same rounds for the plaintext and json rows
+#                       (wrk) and the plaintext ringlet-httpload row: an A/B
+#                       of two builds on the same machine state, in the
+#                       rows "... vs baseline".
 set -euo pipefail
 
 BUILD=${1:?usage: bench/http.sh BUILD_DIR [--quick]}
@@ -234,6 +235,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 			if [ -n "$BASE" ]; then
 				want plain && wrk_run plain_b "$BPID" "$BPORT" /plaintext
 				want json && wrk_run json_b "$BPID" "$BPORT" /json
+				want hl && hl_run plain_hb "$BPID" "$BPORT" /plaintext
 			fi
 			if [ $HAVE_NGINX = 1 ]; then
 				want plain && wrk_run plain_n "$NPIDS" "$NPORT" /plaintext
@@ -325,12 +327,13 @@ row "pipelined x16" "$T/pipe16_r" "ringlet, unpipelined" "$T/pipe1_r" ">= 4x"
 if [ -n "$BASE" ]; then
 	row "plaintext (wrk), vs baseline" "$T/plain_r" "baseline" "$T/plain_b" "-"
 	row "json (wrk), vs baseline" "$T/json_r" "baseline" "$T/json_b" "-"
+	row "plaintext (ringlet-httpload), vs baseline" "$T/plain_hr" "baseline" "$T/plain_hb" "-"
 fi
 printf '\nCPU microseconds per request, median (min-max) over the rounds: the server, and the load generator (its core):\n\n'
 printf '| run | server us/req | load us/req |\n|---|---|---|\n'
 for f in plain_r:"plaintext wrk, ringlet" plain_b:"plaintext wrk, baseline" plain_n:"plaintext wrk, nginx" \
 	json_r:"json wrk, ringlet" json_b:"json wrk, baseline" json_u:"json wrk, uvicorn" \
-	plain_hr:"plaintext ringlet-httpload, ringlet" plain_hn:"plaintext ringlet-httpload, nginx"; do
+	plain_hr:"plaintext ringlet-httpload, ringlet" plain_hb:"plaintext ringlet-httpload, baseline" plain_hn:"plaintext ringlet-httpload, nginx"; do
 	[ -s "$T/${f%%:*}" ] || continue
 	printf '| %s | %s | %s |\n' "${f#*:}" "$(usreq "$T/${f%%:*}" 2)" "$(usreq "$T/${f%%:*}" 3)"
 done

@@ -20,6 +20,12 @@
 #                user-space records, and the table says so
 # --quick: one round of 2 s per run (about 25 s in all); otherwise 3 (BENCH_ROUNDS)
 # rounds of 5 s. Holds /tmp/ringlet-bench.lock throughout.
+# Environment:
+#   BENCH_ROUNDS=N      N rounds
+#   BENCH_CASES="..."   only these rows (words: hs ka f1m f1mk; default all)
+#   BENCH_BASELINE=BIN  another ringlet-http (say main's, copied aside) run in
+#                       the same rounds on the keep-alive row: an A/B of two
+#                       builds on the same machine state ("vs baseline")
 set -euo pipefail
 
 BUILD=${1:?usage: bench/tls.sh BUILD_DIR [--quick]}
@@ -29,6 +35,10 @@ RHTTP=$BUILD/tools/ringlet-http
 PY=/usr/bin/python3
 ROUNDS=${BENCH_ROUNDS:-3} DUR=5
 if [ "$QUICK" = --quick ]; then ROUNDS=1 DUR=2; fi
+CASES=" ${BENCH_CASES:-hs ka f1m f1mk} "
+want() { [[ $CASES == *" $1 "* ]]; }
+BASE=${BENCH_BASELINE:-}
+[ -z "$BASE" ] || [ -x "$BASE" ] || { printf 'tls.sh: BENCH_BASELINE=%s is not executable\n' "$BASE" >&2; exit 1; }
 CONNS=50
 SRV_CPU=0 LOAD_CPU=1
 TICK=$(getconf CLK_TCK)
@@ -87,10 +97,10 @@ PY
 )
 
 # ---- the servers ----
-start_ringlet() { # start_ringlet VAR_PORT VAR_PID [--ktls]
+start_ringlet() { # start_ringlet VAR_PORT VAR_PID [--ktls] [BINARY]
 	local port
 	port=$(free_port)
-	taskset -c $SRV_CPU "$RHTTP" -q -w 1 -p "$port" -d "$T/www" --cert "$T/cert.pem" --key "$T/key.pem" ${3:-} &
+	taskset -c $SRV_CPU "${4:-$RHTTP}" -q -w 1 -p "$port" -d "$T/www" --cert "$T/cert.pem" --key "$T/key.pem" ${3:-} &
 	local pid=$!
 	PIDS+=("$pid")
 	wait_port "$port"
@@ -99,6 +109,7 @@ start_ringlet() { # start_ringlet VAR_PORT VAR_PID [--ktls]
 }
 start_ringlet RPORT RPID
 start_ringlet KPORT KPID --ktls
+[ -z "$BASE" ] || start_ringlet BPORT BPID "" "$BASE"
 
 start_nginx() { # start_nginx NAME VAR_PORT VAR_PIDS EXTRA_SSL_LINES
 	local name=$1 port
@@ -185,15 +196,20 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	if ((r % 2)); then order="a b"; else order="b a"; fi
 	for who in $order; do
 		if [ "$who" = a ]; then
-			run hs_r "$RPID" "$RPORT" /plaintext -H "Connection: close"
-			run ka_r "$RPID" "$RPORT" /plaintext
-			run f1m_r "$RPID" "$RPORT" /1m.bin
-			run f1mk_r "$KPID" "$KPORT" /1m.bin
-		elif [ $HAVE_NGINX = 1 ]; then
-			run hs_n "$NPIDS" "$NPORT" /plaintext -H "Connection: close"
-			run ka_n "$NPIDS" "$NPORT" /plaintext
-			run f1m_n "$NPIDS" "$NPORT" /1m.bin
-			run f1mk_n "$NKPIDS" "$NKPORT" /1m.bin
+			want hs && run hs_r "$RPID" "$RPORT" /plaintext -H "Connection: close"
+			want ka && run ka_r "$RPID" "$RPORT" /plaintext
+			want f1m && run f1m_r "$RPID" "$RPORT" /1m.bin
+			want f1mk && run f1mk_r "$KPID" "$KPORT" /1m.bin
+		else
+			if [ -n "$BASE" ]; then
+				want ka && run ka_b "$BPID" "$BPORT" /plaintext
+			fi
+			if [ $HAVE_NGINX = 1 ]; then
+				want hs && run hs_n "$NPIDS" "$NPORT" /plaintext -H "Connection: close"
+				want ka && run ka_n "$NPIDS" "$NPORT" /plaintext
+				want f1m && run f1m_n "$NPIDS" "$NPORT" /1m.bin
+				want f1mk && run f1mk_n "$NKPIDS" "$NKPORT" /1m.bin
+			fi
 		fi
 	done
 done
@@ -227,6 +243,7 @@ row() { # row CASE FILE_R FILE_N TARGET
 	local a=$2 b=$3
 	[ -s "$a" ] || : >"$a"
 	[ -s "$b" ] || : >"$b"
+	[ -s "$a" ] || [ -s "$b" ] || return 0 # a row BENCH_CASES left out
 	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$(stat "$a" 1)" "$(stat "$a" 2)" "$(stat "$a" 3)" \
 		"$(stat "$b" 1)" "$(stat "$b" 2)" "$(stat "$b" 3)" "$(ratio "$a" "$b")" \
 		"$(ratio "$(percpu "$a")" "$(percpu "$b")")" "$4"
@@ -235,13 +252,34 @@ row "full handshakes/s (Connection: close)" "$T/hs_r" "$T/hs_n" ">= 1.0x"
 row "keep-alive GET /plaintext" "$T/ka_r" "$T/ka_n" ">= 1.1x"
 row "file 1 MiB, no kTLS" "$T/f1m_r" "$T/f1m_n" ">= 0.9x"
 row "file 1 MiB, kTLS asked" "$T/f1mk_r" "$T/f1mk_n" ">= 0.9x"
+if [ -n "$BASE" ]; then
+	printf '\nA/B in the same rounds (the "nginx" columns are the baseline build, %s):\n\n' "$BASE"
+	printf '| case | ringlet req/s | ringlet CPU%% | load CPU%% | baseline req/s | baseline CPU%% | load CPU%% | ratio (per round) | ratio per server CPU-second | target |\n'
+	printf '|---|---|---|---|---|---|---|---|---|---|\n'
+	row "keep-alive GET /plaintext, vs baseline" "$T/ka_r" "$T/ka_b" "-"
+fi
+usreq() { # usreq FILE COL: CPU microseconds per request (column COL's CPU%), "median (min-max)"
+	[ -s "$1" ] || { echo "-"; return; }
+	awk -v c="$2" '$1 > 0 {printf "%.2f\n", $c / 100 * 1e6 / $1}' "$1" | sort -g | awk '{a[NR]=$1} END {
+		if (NR == 0) { print "-"; exit }
+		m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2
+		printf "%.2f (%.2f-%.2f)", m, a[1], a[NR] }'
+}
+printf '\nCPU microseconds per request, median (min-max) over the rounds: the server, and wrk (its core):\n\n'
+printf '| run | server us/req | load us/req |\n|---|---|---|\n'
+for f in ka_r:"keep-alive, ringlet" ka_b:"keep-alive, baseline" ka_n:"keep-alive, nginx"; do
+	[ -s "$T/${f%%:*}" ] || continue
+	printf '| %s | %s | %s |\n' "${f#*:}" "$(usreq "$T/${f%%:*}" 2)" "$(usreq "$T/${f%%:*}" 3)"
+done
 printf '\nCipher (openssl s_client with the defaults wrk uses): ringlet %s; nginx %s.\n' \
 	"$(cipher "$RPORT")" "$([ $HAVE_NGINX = 1 ] && cipher "$NPORT" || echo -)"
 printf 'Kernel kTLS: %s. ' "$KTLS_KERNEL"
 if [ "$KTLS_KERNEL" = yes ]; then
 	printf 'ringlet --ktls offloads sending (rlt_tls_ktls); nginx with Options KTLS too.\n'
-else
+elif want f1mk; then
 	printf 'Without it the "kTLS asked" row runs user-space records on both sides (a second measurement of the row above).\n'
+else
+	printf '\n'
 fi
 printf 'CPU%%: the server process(es) utime+stime over the run, and wrk'"'"'s own (100%% = one core).\n'
 printf 'Handshakes: wrk does not resume sessions, so each connection is a full handshake (ECDHE + ECDSA P-256).\n'

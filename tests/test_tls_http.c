@@ -139,6 +139,60 @@ static int h_file(rlt_http_request *req, rlt_http_response *res, void *arg)
 	return rc;
 }
 
+/* 40 requests pipelined on one HTTPS connection, each in its own record,
+ * all written before any answer is read (so several records reach the
+ * server in one receive, and OpenSSL may read ahead past the first): the
+ * 40 answers come back in order, then the server's close. */
+static void pipelined_over_tls(int port)
+{
+	enum { N = 40 };
+	rlt_tls_ctx *ctx = tls_client_ctx(&certs, 0);
+	int fd = tls_dial(port);
+	assert_true(fd >= 0);
+	rlt_tls *t = rlt_tls_client(ctx, fd, "localhost", 5 * RLT_NSEC_PER_SEC);
+	assert_non_null(t);
+	static const char get[] = "GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n";
+	static const char last[] =
+	    "GET /hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+	for (int i = 0; i < N; i++) {
+		const char *q = i == N - 1 ? last : get;
+		size_t len = i == N - 1 ? sizeof(last) - 1 : sizeof(get) - 1;
+		assert_int_equal(rlt_tls_write(t, q, len), (ssize_t)len);
+	}
+	enum { CAP = 64 * 1024 };
+	char *in = malloc(CAP);
+	assert_non_null(in);
+	size_t have = 0;
+	rlt_scope sc; /* a server that sits on a buffered request: -ETIMEDOUT */
+	assert_int_equal(rlt_scope_enter(&sc, 10 * RLT_NSEC_PER_SEC), 0);
+	for (;;) {
+		assert_true(have < CAP);
+		ssize_t n = rlt_tls_read(t, in + have, CAP - have);
+		if (n < 0)
+			fail_msg("after %zu bytes of answers: %s", have, strerror((int)-n));
+		if (n == 0)
+			break;
+		have += (size_t)n;
+	}
+	rlt_scope_leave(&sc);
+	int answers = 0;
+	const char *p = in, *end = in + have;
+	while (p < end) {
+		const char *hit = memmem(p, (size_t)(end - p), "\r\n\r\nHello, TLS!", 15);
+		if (!hit)
+			break;
+		assert_memory_equal(p, "HTTP/1.1 200 OK\r\n", 17);
+		answers++;
+		p = hit + 15;
+	}
+	assert_int_equal(answers, N);
+	assert_true(p == end);
+	free(in);
+	rlt_tls_free(t);
+	rlt_close(fd);
+	rlt_tls_ctx_free(ctx);
+}
+
 static void *root_server(void *arg)
 {
 	rlt_tls_ctx *tls = tls_server_ctx(&certs, certs.srv, 0);
@@ -223,6 +277,8 @@ static void *root_server(void *arg)
 	if (rc != -EPIPE && rc != -ECONNRESET)
 		fail_msg("plain HTTP to the HTTPS port: %d", rc);
 	assert_int_equal(rlt_http_client_free(c), 0);
+
+	pipelined_over_tls(port);
 
 	/* A graceful stop with an idle keep-alive HTTPS connection open: it
 	 * is closed at once, not after the idle timeout. */
