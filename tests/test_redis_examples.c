@@ -93,12 +93,23 @@ static void *web_get_task(void *arg)
 	}
 	ssize_t got = rlt_recv_exact(fd, resp, sizeof(resp) - 1, 0);
 	rlt_close(fd);
-	if (got <= 0)
+	if (got <= 0) {
+		rlt_test_faulted("web_redis closed without a response");
 		return rlt_fail(-EIO);
+	}
 	resp[got] = '\0';
 	sscanf(resp, "HTTP/1.1 %d", &g->status);
 	const char *b = strstr(resp, "\r\n\r\n");
 	snprintf(g->body, sizeof(g->body), "%s", b ? b + 4 : "");
+	/* Under the fault policy the app (a process of its own, faulted too)
+	 * may answer its documented 502 for a failed Redis call, or be cut
+	 * off mid-response: the scenario ends as faulted. A complete 200
+	 * with a wrong body still fails (checked by the caller). */
+	const char *cl = strcasestr(resp, "\r\ncontent-length:");
+	if (g->status == 502)
+		rlt_test_faulted("web_redis answered 502: its Redis call failed");
+	if (!b || (cl && strlen(b + 4) < strtoul(cl + 17, NULL, 10)))
+		rlt_test_faulted("web_redis's response was cut short");
 	return NULL;
 }
 
