@@ -33,6 +33,7 @@
 #                       of two builds on the same machine state, in the
 #                       rows "... vs baseline".
 set -euo pipefail
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh" # usreq
 
 BUILD=${1:?usage: bench/http.sh BUILD_DIR [--quick]}
 BUILD=$(cd "$BUILD" && pwd)
@@ -309,13 +310,6 @@ row() { # row CASE FILE_R PEER FILE_P TARGET
 	printf '| %s | %s | %s (%s) | %s | %s | %s (%s) | %s | %s | %s |\n' "$1" "$(stat "$a" 1)" "$(stat "$a" 2)" \
 		"$(stat "$a" 3)" "$3" "$(stat "$b" 1)" "$(stat "$b" 2)" "$(stat "$b" 3)" "$(ratio "$a" "$b")" \
 		"$(ratio "$(percpu "$a")" "$(percpu "$b")")" "$5"
-}
-usreq() { # usreq FILE COL: CPU microseconds per request (column COL's CPU%), "median (min-max)"
-	[ -s "$1" ] || { echo "-"; return; }
-	awk -v c="$2" '$1 > 0 {printf "%.2f\n", $c / 100 * 1e6 / $1}' "$1" | sort -g | awk '{a[NR]=$1} END {
-		if (NR == 0) { print "-"; exit }
-		m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2
-		printf "%.2f (%.2f-%.2f)", m, a[1], a[NR] }'
 }
 row plaintext "$T/plain_r" "nginx" "$T/plain_n" ">= 1.2x"
 row "plaintext, ringlet-httpload" "$T/plain_hr" "nginx" "$T/plain_hn" ">= 1.2x"

@@ -27,6 +27,7 @@
 #                       the same rounds on the keep-alive row: an A/B of two
 #                       builds on the same machine state ("vs baseline")
 set -euo pipefail
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh" # usreq
 
 BUILD=${1:?usage: bench/tls.sh BUILD_DIR [--quick]}
 BUILD=$(cd "$BUILD" && pwd)
@@ -258,13 +259,6 @@ if [ -n "$BASE" ]; then
 	printf '|---|---|---|---|---|---|---|---|---|---|\n'
 	row "keep-alive GET /plaintext, vs baseline" "$T/ka_r" "$T/ka_b" "-"
 fi
-usreq() { # usreq FILE COL: CPU microseconds per request (column COL's CPU%), "median (min-max)"
-	[ -s "$1" ] || { echo "-"; return; }
-	awk -v c="$2" '$1 > 0 {printf "%.2f\n", $c / 100 * 1e6 / $1}' "$1" | sort -g | awk '{a[NR]=$1} END {
-		if (NR == 0) { print "-"; exit }
-		m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2
-		printf "%.2f (%.2f-%.2f)", m, a[1], a[NR] }'
-}
 printf '\nCPU microseconds per request, median (min-max) over the rounds: the server, and wrk (its core):\n\n'
 printf '| run | server us/req | load us/req |\n|---|---|---|\n'
 for f in ka_r:"keep-alive, ringlet" ka_b:"keep-alive, baseline" ka_n:"keep-alive, nginx"; do
