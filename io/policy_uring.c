@@ -41,10 +41,10 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdatomic.h>
-#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #ifndef IORING_SETUP_COOP_TASKRUN

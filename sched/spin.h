@@ -94,16 +94,19 @@ void rlt__spinpol_record(rlt__spinpol *p, uint64_t spun_ns, bool found, uint64_t
  * cost 2.2x and 1.5x the CPU per message of not spinning, at the same
  * throughput.
  *
- * So the worker runs in epochs (4 ms of wall time or more, until they hold
- * RLT__ECO_MIN_RUNS runs or reach 64 ms, ended at an idle point), each either with spinning allowed
- * (the policy decides) or with no spinning at all, and measures each epoch's thread CPU time per
- * task run (the unit of work both modes share). It keeps the mode that costs less per run, trying
- * the other one for one epoch now and then: after 1 epoch, then 2, 4 ... 64 while the kept mode
- * keeps winning (a trial every ~quarter of a second at most when stable). Ties go to spinning (it
- * buys latency): parking must be cheaper by 1/16 to win. An epoch with little work (fewer than
- * RLT__ECO_MIN_RUNS runs) or, with spinning allowed, little spinning (under 1/16 of its time)
- * teaches nothing: there spinning is not what the CPU goes to (a trial of parking without a verdict
- * is tried again after the usual hold, not at once).
+ * So the worker runs in epochs (4 ms of wall time or more, until they
+ * hold RLT__ECO_MIN_RUNS runs or reach 64 ms, ended at an idle point),
+ * each either with spinning allowed (the policy decides) or with no
+ * spinning at all, and measures each epoch's thread CPU time per task run
+ * (the unit of work both modes share). It keeps the mode that costs less
+ * per run, trying the other one for one epoch now and then: after 1
+ * epoch, then 2, 4 ... 64 while the kept mode keeps winning (a trial every
+ * ~quarter of a second at most when stable). Ties go to spinning (it buys
+ * latency): parking must be cheaper by 1/16 to win. An epoch with little
+ * work (fewer than RLT__ECO_MIN_RUNS runs) or, with spinning allowed,
+ * little spinning (under 1/16 of its time) teaches nothing: there spinning
+ * is not what the CPU goes to (a trial of parking without a verdict is
+ * tried again after the usual hold, not at once).
  *
  * Pure arithmetic like the policy: the worker reads the clocks and counts.
  */

@@ -765,25 +765,21 @@ static inline uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* An epoch of at least RLT__ECO_EPOCH_NS ends once it holds enough runs
- * to judge (a parked epoch at one connection's pace may hold fewer), or at
- * RLT__ECO_EPOCH_MAX_NS: then the load is light, and it is not judged. */
-static inline bool eco_ripe(rlt__worker *w, uint64_t now)
-{
-	uint32_t runs = (atomic_load_explicit(&w->turn, memory_order_relaxed) - w->eco_turn0) / 2u;
-	return runs >= RLT__ECO_MIN_RUNS || now - w->eco_t0 >= RLT__ECO_EPOCH_MAX_NS;
-}
-
-/* An economy epoch ended (sched/spin.h): judge it, start the next. Once
- * per RLT__ECO_EPOCH_NS at most, at an idle point: one thread CPU clock
- * read (a system call) per epoch. */
+/* At an idle point at least RLT__ECO_EPOCH_NS into the economy epoch
+ * (sched/spin.h): the epoch ends once it holds enough runs to judge (a
+ * parked epoch at one connection's pace may hold fewer), or at
+ * RLT__ECO_EPOCH_MAX_NS (then the load is light, and it is not judged);
+ * then judge it and start the next. One thread CPU clock read (a system
+ * call) per epoch. */
 static void eco_epoch(rlt__worker *w, uint64_t now)
 {
-	uint64_t cpu = thread_cpu_ns();
 	uint32_t turn = atomic_load_explicit(&w->turn, memory_order_relaxed);
+	uint32_t runs = (turn - w->eco_turn0) / 2u;
+	if (runs < RLT__ECO_MIN_RUNS && now - w->eco_t0 < RLT__ECO_EPOCH_MAX_NS)
+		return;
+	uint64_t cpu = thread_cpu_ns();
 	if (w->eco_t0)
-		rlt__spineco_epoch(&w->eco, now - w->eco_t0, cpu - w->eco_cpu0,
-				   (uint32_t)(turn - w->eco_turn0) / 2u, w->eco_spun);
+		rlt__spineco_epoch(&w->eco, now - w->eco_t0, cpu - w->eco_cpu0, runs, w->eco_spun);
 	w->eco_t0 = now;
 	w->eco_cpu0 = cpu;
 	w->eco_turn0 = turn;
@@ -934,7 +930,7 @@ void rlt__worker_loop(rlt__worker *w)
 			continue;
 		}
 		uint64_t t0 = rlt__mono_ns();
-		if (!rt->spin_fixed && t0 - w->eco_t0 >= RLT__ECO_EPOCH_NS && eco_ripe(w, t0))
+		if (!rt->spin_fixed && t0 - w->eco_t0 >= RLT__ECO_EPOCH_NS)
 			eco_epoch(w, t0);
 		uint64_t win = w->eco.spin ? spin_window(w) : 0;
 		bool found = false, first = false;

@@ -105,10 +105,11 @@ static void *web_get_task(void *arg)
 	 * may answer its documented 502 for a failed Redis call, or be cut
 	 * off mid-response: the scenario ends as faulted. A complete 200
 	 * with a wrong body still fails (checked by the caller). */
-	const char *cl = strcasestr(resp, "\r\ncontent-length:");
+	static const char cl_name[] = "\r\ncontent-length:";
+	const char *cl = strcasestr(resp, cl_name);
 	if (g->status == 502)
 		rlt_test_faulted("web_redis answered 502: its Redis call failed");
-	if (!b || (cl && strlen(b + 4) < strtoul(cl + 17, NULL, 10)))
+	if (!b || (cl && strlen(b + 4) < strtoul(cl + sizeof(cl_name) - 1, NULL, 10)))
 		rlt_test_faulted("web_redis's response was cut short");
 	return NULL;
 }
