@@ -373,10 +373,22 @@ static void test_cancel_on_signal_cancels_the_main_task(void **state)
 
 static atomic_int group_cancelled;
 
+/* A member counts itself started before it waits: a task cancelled before
+ * it first ran never runs its function (cancel.h), so the signal is raised
+ * only once all four are inside rlt_sleep. */
 static void *shutdown_member(void *arg)
 {
+	rlt_waitgroup_done(arg);
 	if (rlt_sleep(60 * SEC) == -ECANCELED)
 		atomic_fetch_add(&group_cancelled, 1);
+	return NULL;
+}
+
+static void *raise_usr2_when_started(void *arg)
+{
+	if (rlt_waitgroup_wait_timeout(arg, 10 * SEC) != 0)
+		return rlt_fail(-ETIMEDOUT);
+	raise(SIGUSR2); /* thread-directed: lands on this worker's thread */
 	return NULL;
 }
 
@@ -386,15 +398,20 @@ static void *root_group_shutdown(void *arg)
 {
 	sigset_t s = set_of(SIGUSR2, 0);
 	assert_int_equal(rlt_cancel_on_signal(&s), 0);
+	rlt_waitgroup *started = rlt_waitgroup_new();
+	assert_non_null(started);
+	assert_int_equal(rlt_waitgroup_add(started, 4), 0);
 	rlt_group *g = rlt_group_new();
 	for (int i = 0; i < 4; i++)
-		assert_non_null(rlt_group_spawn(g, shutdown_member, NULL, NULL));
-	rlt_detach(rlt_test_spawn_on(raise_usr2, NULL, 1));
+		assert_non_null(rlt_group_spawn(g, shutdown_member, started, NULL));
+	rlt_task *raiser = rlt_test_spawn_on(raise_usr2_when_started, started, 1);
 	uint64_t t0 = rlt_now();
 	assert_int_equal(rlt_group_wait(g, NULL), -ECANCELED);
 	assert_true(rlt_now() - t0 < 10 * SEC);
 	assert_int_equal(atomic_load(&group_cancelled), 4);
 	rlt_uncancel(); /* a clean stop */
+	assert_int_equal(rlt_join(raiser, NULL), 0);
+	rlt_waitgroup_free(started);
 	return NULL;
 }
 
