@@ -33,7 +33,8 @@ static void *main_task(void *arg)
 {
 	rlt_redis *c = rlt_redis_connect(&(rlt_redis_opts){.address = arg});
 	if (!c) {
-		fprintf(stderr, "redis_hash: connect to %s: %s\n", (char *)arg, strerror(errno));
+		fprintf(stderr, "redis_hash: connect to %s: %s\n", (char *)arg,
+			strerror(rlt_errno));
 		return (void *)1; /* the exit status */
 	}
 	rlt_redis_reply *r = NULL;

@@ -54,11 +54,11 @@ static void *redis_pool(void *arg)
 	rlt_redis_pool *pool = rlt_redis_pool_new(
 	    &(rlt_redis_pool_opts){.conn = {.address = j->address}, .min_size = 5, .max_size = 10});
 	if (!pool) {
-		fprintf(stderr, "redis_two_pools: %s: pool: %s\n", j->name, strerror(errno));
-		return rlt_fail(-errno);
+		fprintf(stderr, "redis_two_pools: %s: pool: %s\n", j->name, strerror(rlt_errno));
+		return rlt_fail(-rlt_errno);
 	}
 	rlt_redis *c = rlt_redis_pool_acquire(pool, 5 * (int64_t)RLT_NSEC_PER_SEC);
-	int rc = c ? 0 : -errno;
+	int rc = c ? 0 : -rlt_errno;
 	rlt_redis_reply *r = NULL;
 	if (!rc)
 		rc = rlt_redis_command(c, &r, "HMSET car key1 %d key2 %d key3 %d", 1, 2, 3);

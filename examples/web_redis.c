@@ -100,7 +100,7 @@ static void *main_task(void *arg)
 	rlt_redis_pool *pool = rlt_redis_pool_new(
 	    &(rlt_redis_pool_opts){.conn = {.address = a->redis}, .min_size = 1, .max_size = 10});
 	if (!pool) {
-		fprintf(stderr, "web_redis: redis %s: %s\n", a->redis, strerror(errno));
+		fprintf(stderr, "web_redis: redis %s: %s\n", a->redis, strerror(rlt_errno));
 		return (void *)1;
 	}
 	rlt_http_router *router = rlt_http_router_new();

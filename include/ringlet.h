@@ -8,7 +8,8 @@
  * Conventions, for every header below:
  *   - Calls that return int return 0 (or a count) on success and a negative
  *     errno on failure, as liburing does. Calls that return a pointer return
- *     NULL and set errno.
+ *     NULL and set errno; after a call that suspends, read it as rlt_errno
+ *     (a task may have moved to another worker's thread: common.h).
  *   - "Suspends" means the call may switch away from the calling task; such
  *     calls must be made from inside a task and return -EPERM otherwise.
  *   - Times are nanoseconds on CLOCK_MONOTONIC.
