@@ -7,6 +7,9 @@
 # Servers (server on CPU 0 with taskset, load generator on CPU 1):
 #   epoll-base       bench/baselines/echo_epoll.c (hand-written, epoll)
 #   uring-base       bench/baselines/echo_uring.c (hand-written, liburing)
+#   uring-pollfirst  the same receiving with IORING_RECVSEND_POLL_FIRST
+#   uring-multishot  the same with one multishot recv per connection from a
+#                    ring of provided buffers
 #   ringlet-uring    tools/ringlet-echo, io_uring policy, adaptive spinning
 #   ringlet-fixed    the same with RINGLET_SPIN=fixed (the old 20 us window)
 #   ringlet-before   as before issue 17: RINGLET_SPIN=fixed, io_uring:regfd=0
@@ -69,6 +72,8 @@ server_cmd() { # variant port
 	case "$1" in
 	epoll-base) echo "env $BUILD/bench/echo_epoll -t 1 -c $SRV_CPU -p $2" ;;
 	uring-base) echo "env $BUILD/bench/echo_uring -t 1 -c $SRV_CPU -p $2" ;;
+	uring-pollfirst) echo "env $BUILD/bench/echo_uring -t 1 -c $SRV_CPU -p $2 -r pollfirst" ;;
+	uring-multishot) echo "env $BUILD/bench/echo_uring -t 1 -c $SRV_CPU -p $2 -r multishot" ;;
 	ringlet-uring) echo "env RINGLET_SPIN=adaptive $e -P io_uring" ;;
 	ringlet-fixed) echo "env RINGLET_SPIN=fixed $e -P io_uring" ;;
 	ringlet-before) echo "env RINGLET_SPIN=fixed $e -P io_uring:regfd=0" ;;
