@@ -26,6 +26,10 @@
 # and the server's CPU per query (/proc/<pid>/stat). Holds
 # /tmp/ringlet-bench.lock while measuring.
 #
+# BENCH_MYSQLD_ARGS: more mariadbd options, split on spaces (e.g.
+# "--thread-handling=pool-of-threads": MariaDB's thread pool, which costs
+# the server less CPU per query than a thread per connection).
+#
 # BENCH_RT=1 runs the server and the clients under SCHED_FIFO (chrt -f 1):
 # on a machine busy with other work, a one-thread client (ringlet, one
 # worker) gets a far smaller share of its CPU than a 16-thread one
@@ -89,7 +93,8 @@ srv = subprocess.Popen(rt + ["taskset", "-c", srv_cpu, os.environ["BENCH_MYSQLD"
                         f"--datadir={tmp}/data", f"--socket={sock}", f"--port={port}",
                         "--bind-address=127.0.0.1", f"--log-error={tmp}/err.log", f"--tmpdir={tmp}/tmp",
                         f"--pid-file={tmp}/pid", "--skip-log-bin", "--skip-name-resolve",
-                        "--max-connections=500", "--innodb-buffer-pool-size=64M"] + root_args,
+                        "--max-connections=500", "--innodb-buffer-pool-size=64M"] + root_args
+                       + os.environ.get("BENCH_MYSQLD_ARGS", "").split(),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 def cleanup():
