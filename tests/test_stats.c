@@ -304,12 +304,12 @@ static void *io_and_timers(void *arg)
 	assert_true(tb.timers_armed - ta.timers_armed >= 5);
 	assert_true(tb.timers_fired - ta.timers_fired >= 5);
 	/* Five sleeps, with spinning off: the loop slept in the kernel,
-	 * through its policy, and every sleep was a call into it. (Not "five
-	 * parks": a worker preempted for longer than a sleep finds its timer
-	 * due and does not park for it; with spinning on, a loaded machine
-	 * made that common.) */
+	 * through its policy. (Not "five enters": a worker preempted for
+	 * longer than a sleep finds its timer due, and its park polls without
+	 * waiting, which under io_uring-sqpoll enters nothing; with spinning
+	 * on, a loaded machine made that common.) */
 	assert_true(tb.parks - ta.parks >= 1);
-	assert_true(tb.enters - ta.enters >= tb.parks - ta.parks);
+	assert_true(tb.enters - ta.enters >= 1);
 	if (!strncmp(b.policy, "io_uring", 8)) {
 		assert_true(tb.sqes - ta.sqes >= 2);
 		assert_true(tb.cqes - ta.cqes >= 2);
