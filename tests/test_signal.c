@@ -388,8 +388,7 @@ static void *raise_usr2_when_started(void *arg)
 {
 	if (rlt_waitgroup_wait_timeout(arg, 10 * SEC) != 0)
 		return rlt_fail(-ETIMEDOUT);
-	raise(SIGUSR2); /* thread-directed: lands on this worker's thread */
-	return NULL;
+	return raise_usr2(NULL);
 }
 
 /* The documented pattern: the main task waits on a group; the signal
