@@ -2,7 +2,11 @@
 # Echo servers at low CPU (issue 17): throughput, latency and the server's
 # CPU per message, for every echo server, in alternating rounds.
 #
-#   bench/echo_cpu.sh BUILD_DIR [--quick] [--rounds N] [--servers "a b c"]
+#   bench/echo_cpu.sh BUILD_DIR [--quick] [--rounds N] [--servers "a b c"] [--hog]
+#
+# --hog: a background job shares the server's CPU for the whole run (a busy
+# loop at SCHED_IDLE, the lowest priority there is): a server must answer
+# as if it were not there, and its CPU figures are its own.
 #
 # Servers (server on CPU 0 with taskset, load generator on CPU 1):
 #   epoll-base       bench/baselines/echo_epoll.c (hand-written, epoll)
@@ -41,11 +45,13 @@ DUR=3
 WARM=1
 QUICK=0
 SERVERS=""
+HOG=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1 ;;
 	--rounds) ROUNDS=$2; shift ;;
 	--servers) SERVERS=$2; shift ;;
+	--hog) HOG=1 ;;
 	*) echo "$0: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -61,7 +67,8 @@ for b in bench/echo_epoll bench/echo_uring tools/ringlet-echo tools/ringlet-load
 	[ -x "$BUILD/$b" ] || { echo "$0: $BUILD/$b not built" >&2; exit 1; }
 done
 WORK=$(mktemp -d /tmp/ringlet-echo-cpu.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+HOG_PID=""
+trap '[ -z "$HOG_PID" ] || kill "$HOG_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 HZ=$(getconf CLK_TCK)
 EPH=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 PORT_LO=$((EPH > 12000 ? EPH - 10000 : 2000))
@@ -135,6 +142,11 @@ if [ -z "${RINGLET_BENCH_LOCKED:-}" ]; then
 	flock 9
 fi
 echo "== echo at low CPU: server on CPU $SRV_CPU, load on CPU $LOAD_CPU, $ROUNDS round(s) of ${DUR}s, 64 B messages"
+if [ "$HOG" = 1 ]; then
+	taskset -c "$SRV_CPU" chrt -i 0 sh -c 'while :; do :; done' 9>&- &
+	HOG_PID=$!
+	echo "== beside a SCHED_IDLE busy loop on CPU $SRV_CPU (pid $HOG_PID)"
+fi
 for ROUND in $(seq "$ROUNDS"); do
 	for v in $(rotate "$ROUND"); do run_one c1 "$v" 1 0; done
 	for v in $(rotate "$ROUND"); do run_one c50 "$v" 50 0; done
@@ -151,6 +163,7 @@ else
 		done
 	done
 fi
+[ -z "$HOG_PID" ] || { kill "$HOG_PID"; wait "$HOG_PID" 2>/dev/null || true; HOG_PID=""; }
 flock -u 9
 
 echo "liburing baseline peak (c50 median): ${PEAK:-?} msg/s; r25/r50/r75 offer 25/50/75% of it"

@@ -143,7 +143,7 @@ static void job_finish(job *j)
 #define SPIN_NS	 50000u
 #define SPINNERS 1u
 
-static bool spin_for_job(rlt_pool *p)
+static bool spin_for_job(rlt_pool *p, bool one_cpu)
 {
 	uint64_t until = rlt__mono_ns() + SPIN_NS;
 	for (unsigned i = 1;; i++) {
@@ -152,9 +152,15 @@ static bool spin_for_job(rlt_pool *p)
 		if ((i & 63) == 0) {
 			if (rlt__mono_ns() >= until)
 				return false;
-			/* Whoever is to submit the next job may be queued behind
-			 * us on this CPU: let it run. */
-			sched_yield();
+			/* A thread that may run on one CPU only shares it with
+			 * whoever submits the next job (a pinned worker's pool
+			 * threads inherit its pin): let that run. Elsewhere no
+			 * yield: under EEVDF a yield while anything else is
+			 * runnable on this CPU, even a SCHED_IDLE batch job,
+			 * gives up this thread's lag, and its next wake-up then
+			 * waits milliseconds to run (sched/worker.c's spin). */
+			if (one_cpu)
+				sched_yield();
 		}
 		rlt__cpu_relax();
 	}
@@ -178,6 +184,8 @@ static void *pool_thread(void *arg)
 	bool have_ring = !p->wake_eventfd && rlt__policy_uring.init(&ring) == 0;
 	if (have_ring)
 		rlt__set_foreign_loop(&ring);
+	cpu_set_t cpus;
+	bool one_cpu = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) == 1;
 	bool spun = false;
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
@@ -187,7 +195,7 @@ static void *pool_thread(void *arg)
 			if (!spun && p->spinning < SPINNERS) {
 				p->spinning++;
 				pthread_mutex_unlock(&p->lock);
-				spin_for_job(p);
+				spin_for_job(p, one_cpu);
 				pthread_mutex_lock(&p->lock);
 				p->spinning--;
 				spun = true;

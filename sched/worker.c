@@ -40,7 +40,6 @@
 #include "runtime/cancel.h"
 #include "runtime/cpu.h"
 
-#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -717,11 +716,15 @@ static bool spin_for_work(rlt__worker *w, uint64_t deadline, bool *first)
 			uint64_t now = rlt__mono_ns();
 			if (rlt__timer_next(&w->timers) <= now || now >= deadline)
 				return now < deadline || rlt__timer_next(&w->timers) <= now;
-			/* The thread that would wake us may be queued behind us on
-			 * this very CPU (the kernel likes to put a wakee next to its
-			 * waker): spinning without yielding would hold it off for
-			 * the whole window. */
-			sched_yield();
+			/* No sched_yield here. Under EEVDF (Linux 6.6+) a yield
+			 * while anything else is runnable on this CPU, even a
+			 * SCHED_IDLE batch job, gives up the thread's lag; the
+			 * thread then wakes from its next park ineligible and waits
+			 * milliseconds to run (echo at 50% load beside a SCHED_IDLE
+			 * `yes`: p50 0.4-1 ms with the yield, 70 us without it; see
+			 * docs/LOWCPU.md). A waker queued behind us on this CPU waits
+			 * at most the window, which the policy shortens or closes
+			 * when spins keep ending in a park. */
 		}
 		rlt__cpu_relax();
 	}
