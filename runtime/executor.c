@@ -157,8 +157,9 @@ static bool spin_for_job(rlt_pool *p, bool one_cpu)
 			 * threads inherit its pin): let that run. Elsewhere no
 			 * yield: under EEVDF a yield while anything else is
 			 * runnable on this CPU, even a SCHED_IDLE batch job,
-			 * gives up this thread's lag, and its next wake-up then
-			 * waits milliseconds to run (sched/worker.c's spin). */
+			 * pushes this thread's virtual deadline a slice on, and
+			 * after many its next wake-up waits milliseconds to run
+			 * (sched/worker.c's spin). */
 			if (one_cpu)
 				sched_yield();
 		}

@@ -718,13 +718,14 @@ static bool spin_for_work(rlt__worker *w, uint64_t deadline, bool *first)
 				return now < deadline || rlt__timer_next(&w->timers) <= now;
 			/* No sched_yield here. Under EEVDF (Linux 6.6+) a yield
 			 * while anything else is runnable on this CPU, even a
-			 * SCHED_IDLE batch job, gives up the thread's lag; the
-			 * thread then wakes from its next park ineligible and waits
-			 * milliseconds to run (echo at 50% load beside a SCHED_IDLE
-			 * `yes`: p50 0.4-1 ms with the yield, 70 us without it; see
-			 * docs/LOWCPU.md). A waker queued behind us on this CPU waits
-			 * at most the window, which the policy shortens or closes
-			 * when spins keep ending in a park. */
+			 * SCHED_IDLE batch job, pushes the thread's virtual
+			 * deadline a slice on (newer kernels: its vruntime too);
+			 * after a spin's many yields its next wake-up waited
+			 * milliseconds to run (echo at 25% load beside a
+			 * SCHED_IDLE busy loop: p50 1.1 ms with the yield, 62 us
+			 * without; docs/LOWCPU.md). A waker queued behind us on
+			 * this CPU waits at most the window, which the policy
+			 * shortens or closes when spins keep ending in a park. */
 		}
 		rlt__cpu_relax();
 	}
