@@ -7,6 +7,7 @@
 #include "rlt_test.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sys/mman.h>
 
 #define BIG_STACK (8u << 20) /* a size class of its own: a new mapping */
@@ -193,7 +194,7 @@ static void *root_cross(void *arg)
 static void test_stacks_spawned_on_one_worker_and_freed_on_another_are_reused(void **state)
 {
 	(void)state;
-	long grew = -1;
+	long grew = LONG_MIN; /* not measured */
 	rlt_config cfg = {.workers = 2};
 	assert_int_equal(rlt_run(root_cross, &grew, &cfg, NULL), 0);
 	/* A slab: 32 stacks of 256 KiB and their 64 KiB guards, 10 MiB.
@@ -204,7 +205,10 @@ static void test_stacks_spawned_on_one_worker_and_freed_on_another_are_reused(vo
 	print_message("%d tasks spawned on worker 0, run on worker 1: VmSize grew %ld KiB over the "
 		      "last three quarters\n",
 		      CROSS_ROUNDS * CROSS_BATCH, grew);
-	assert_true(grew >= 0 && grew < 256 * 1024);
+	/* Shrinking is fine (a thread's stack or a malloc chunk unmapped
+	 * meanwhile: TSan once saw -772 KiB); growth is what is bounded. */
+	assert_true(grew != LONG_MIN);
+	assert_true(grew < 256 * 1024);
 }
 
 int main(void)
