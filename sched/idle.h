@@ -53,4 +53,10 @@ static inline bool rlt__idle_should_notify(rlt__idle *id)
 	return (s & 0xffffu) == 0 && (s >> 16) < id->nworkers;
 }
 
+/* How many workers are not parked (the caller included, if a worker):
+ * a hint, read without ordering. */
+static inline unsigned rlt__idle_awake(rlt__idle *id)
+{
+	return atomic_load_explicit(&id->state, memory_order_relaxed) >> 16;
+}
 #endif

@@ -733,8 +733,9 @@ static bool spin_for_work(rlt__worker *w, uint64_t deadline, bool *first)
 
 /* How long to spin now (0: park at once). Fixed: the whole RINGLET_SPIN_US.
  * Adaptive: the per-worker policy's window (sched/spin.h), and only while
- * the process has a CPU for every worker and every pool job of ours in
- * flight (a spinner would take the CPU from one of them), and fewer than
+ * the process has a CPU for every worker, and one for every worker not
+ * parked and every pool job of ours in flight together (a spinner would
+ * take the CPU from one of them), and fewer than
  * half the CPUs (at least one) spin at once, as Go bounds its spinning Ms.
  * Counted in rt->nspinning until spin_done. */
 static uint64_t spin_window(rlt__worker *w)
@@ -745,8 +746,14 @@ static uint64_t spin_window(rlt__worker *w)
 	uint64_t win = rlt__spinpol_window(&w->spin);
 	if (!win)
 		return 0;
+	/* More workers than CPUs: never (a worker being woken, not yet
+	 * counted awake, may be queued behind us). Otherwise the threads of
+	 * ours that want a CPU: the workers not parked (this one included)
+	 * and the pool jobs running. */
+	if (rt->nworkers > rt->ncpus)
+		return 0;
 	unsigned busy = atomic_load_explicit(&rt->jobs_waiting, memory_order_relaxed);
-	if (rt->nworkers + busy > rt->ncpus)
+	if (rlt__idle_awake(&rt->idle) + busy > rt->ncpus)
 		return 0;
 	unsigned most = rt->ncpus / 2 ? rt->ncpus / 2 : 1;
 	if (atomic_fetch_add_explicit(&rt->nspinning, 1, memory_order_relaxed) >= most) {
