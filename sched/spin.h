@@ -132,4 +132,15 @@ void rlt__spineco_init(rlt__spineco *e);
 void rlt__spineco_epoch(rlt__spineco *e, uint64_t wall_ns, uint64_t cpu_ns, uint64_t runs,
 			uint64_t spun_ns);
 
+/* May a worker spin at all, CPU-wise? Not with more workers than CPUs (a
+ * worker being woken is not yet counted awake and may be queued behind
+ * the spinner), nor when the workers not parked (the caller included) and
+ * the pool jobs running would want more CPUs than there are: a spinner
+ * would take the CPU from one of them. */
+static inline bool rlt__spin_cpus_ok(unsigned nworkers, unsigned awake, unsigned jobs,
+				     unsigned ncpus)
+{
+	return nworkers <= ncpus && awake + jobs <= ncpus;
+}
+
 #endif

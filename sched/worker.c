@@ -746,14 +746,8 @@ static uint64_t spin_window(rlt__worker *w)
 	uint64_t win = rlt__spinpol_window(&w->spin);
 	if (!win)
 		return 0;
-	/* More workers than CPUs: never (a worker being woken, not yet
-	 * counted awake, may be queued behind us). Otherwise the threads of
-	 * ours that want a CPU: the workers not parked (this one included)
-	 * and the pool jobs running. */
-	if (rt->nworkers > rt->ncpus)
-		return 0;
-	unsigned busy = atomic_load_explicit(&rt->jobs_waiting, memory_order_relaxed);
-	if (rlt__idle_awake(&rt->idle) + busy > rt->ncpus)
+	unsigned jobs = atomic_load_explicit(&rt->jobs_waiting, memory_order_relaxed);
+	if (!rlt__spin_cpus_ok(rt->nworkers, rlt__idle_awake(&rt->idle), jobs, rt->ncpus))
 		return 0;
 	unsigned most = rt->ncpus / 2 ? rt->ncpus / 2 : 1;
 	if (atomic_fetch_add_explicit(&rt->nspinning, 1, memory_order_relaxed) >= most) {

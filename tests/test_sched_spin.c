@@ -468,6 +468,29 @@ static void test_no_spin_without_cpus(void **state)
 	assert_int_equal(pp.spins[1], 0);
 }
 
+/* The CPU rule above the policy, as arithmetic (sched/spin.h). */
+static void test_spin_needs_a_cpu(void **state)
+{
+	(void)state;
+	/* One worker, two CPUs: it may spin while a pool job runs beside it,
+	 * not while two do. */
+	assert_true(rlt__spin_cpus_ok(1, 1, 0, 2));
+	assert_true(rlt__spin_cpus_ok(1, 1, 1, 2));
+	assert_false(rlt__spin_cpus_ok(1, 1, 2, 2));
+	/* Two workers on two CPUs, the other parked: the task awaiting a pool
+	 * job may spin (counting every worker, parked or not, it never did:
+	 * exec.rtt.2w slept on every job). Both awake: not beside a job. */
+	assert_true(rlt__spin_cpus_ok(2, 1, 1, 2));
+	assert_true(rlt__spin_cpus_ok(2, 2, 0, 2));
+	assert_false(rlt__spin_cpus_ok(2, 2, 1, 2));
+	/* More workers than CPUs: never, however many are parked. */
+	assert_false(rlt__spin_cpus_ok(3, 1, 0, 2));
+	assert_false(rlt__spin_cpus_ok(2, 1, 0, 1));
+	/* One CPU, one worker: alone it may; with a job running it may not. */
+	assert_true(rlt__spin_cpus_ok(1, 1, 0, 1));
+	assert_false(rlt__spin_cpus_ok(1, 1, 1, 1));
+}
+
 int main(void)
 {
 	/* The runtime tests check the adaptive policy under every loop policy
@@ -488,6 +511,7 @@ int main(void)
 	    cmocka_unit_test(test_eco_spin_trial_that_does_not_spin),
 	    cmocka_unit_test(test_light_load_runtime),
 	    cmocka_unit_test(test_no_spin_without_cpus),
+	    cmocka_unit_test(test_spin_needs_a_cpu),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

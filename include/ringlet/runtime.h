@@ -76,11 +76,10 @@ typedef struct rlt_config {
 	 * gaps were mostly shorter than about two of its measured sleeps'
 	 * cost, for about twice the typical gap, never when the process has
 	 * fewer CPUs than workers, or than the workers not parked plus running
-	 * pool jobs, and at most half the CPUs at once (docs/LOWCPU.md); RINGLET_SPIN=fixed spins the whole
-	 * window every time, and is the default under io_uring-sqpoll, whose
-	 * cross-worker hand-offs the adaptive policy made far slower. 0: the default
-	 * (RLT_DEFAULT_SPIN_US); negative: never spin. Env RINGLET_SPIN_US overrides (0 there means
-	 * never). */
+	 * pool jobs, and at most half the CPUs at once (docs/LOWCPU.md); RINGLET_SPIN=fixed spins
+	 * the whole window every time, and is the default under io_uring-sqpoll, whose cross-worker
+	 * hand-offs the adaptive policy made far slower. 0: the default (RLT_DEFAULT_SPIN_US);
+	 * negative: never spin. Env RINGLET_SPIN_US overrides (0 there means never). */
 	int spin_us;
 	/* Debug mode (asyncio's debug=True): report on stderr every task that
 	 * ran longer than slow_ms (0: 100) without suspending, with its name
