@@ -135,7 +135,12 @@ static void test_http_client_crawler_and_download_examples(void **state)
 	assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1);
 	expect_line(&r, "3 urls, 4108 bytes, 1 failed");
 	snprintf(line, sizeof(line), "failed: %s: %s", dead, strerror(ECONNREFUSED));
-	assert_non_null(strstr(r.err, line));
+	/* Under the fault policy the dead URL may fail with an injected error
+	 * before the refusal (fault seed 19 once did): faulted, not failed. */
+	if (!strstr(r.err, line)) {
+		rlt_test_output_fault(r.err);
+		fail_msg("no \"%s\" in the crawler's stderr:\n%s", line, r.err);
+	}
 
 	/* The downloader: every file whole; the 404 leaves no file. */
 	char dir[300];
