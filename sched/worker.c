@@ -732,11 +732,9 @@ static bool spin_for_work(rlt__worker *w, uint64_t deadline, bool *first)
 }
 
 /* How long to spin now (0: park at once). Fixed: the whole RINGLET_SPIN_US.
- * Adaptive: the per-worker policy's window (sched/spin.h), and only while
- * the process has a CPU for every worker, and one for every worker not
- * parked and every pool job of ours in flight together (a spinner would
- * take the CPU from one of them), and fewer than
- * half the CPUs (at least one) spin at once, as Go bounds its spinning Ms.
+ * Adaptive: the per-worker policy's window (sched/spin.h), only while
+ * rlt__spin_cpus_ok finds a CPU for the spinner, and while fewer than half
+ * the CPUs (at least one) spin at once, as Go bounds its spinning Ms.
  * Counted in rt->nspinning until spin_done. */
 static uint64_t spin_window(rlt__worker *w)
 {
