@@ -29,6 +29,7 @@
 #define SLAB_TARGET_BYTES (8u << 20)
 #define SLAB_MAX_STACKS	  256u
 #define ALTSTACK_SIZE	  (64u * 1024u)
+#define BATCH_STACKS	  61u /* a batch is 512 bytes */
 
 struct rlt__slab {
 	rlt__slab *next;
@@ -37,6 +38,25 @@ struct rlt__slab {
 	uint32_t count;
 	unsigned *vg_ids; /* valgrind stack ids, only when running under it */
 };
+
+/* Stacks of one home pool, of one size, returned unused (runtime/stack.h). */
+struct rlt__stack_batch {
+	rlt__stack_batch *next;
+	rlt__stack_pool *home;
+	size_t size;
+	uint32_t n;
+	uintptr_t stacks[BATCH_STACKS]; /* lo | flags */
+};
+
+static inline uintptr_t entry_of(void *lo, unsigned flags)
+{
+	return (uintptr_t)lo | flags;
+}
+
+static inline void *entry_lo(uintptr_t e)
+{
+	return (void *)(e & ~(uintptr_t)RLT__STACK_FLAGS);
+}
 
 static size_t page_size_cached;
 
@@ -79,6 +99,7 @@ void rlt__stack_pool_init(rlt__stack_pool *p, unsigned cache_limit, bool guard)
 	p->cache_limit = cache_limit;
 	p->guard = guard;
 	atomic_init(&p->remote, NULL);
+	atomic_init(&p->batches, NULL);
 }
 
 /* ---- stacks freed by other threads (runtime/stack.h) ---- */
@@ -87,7 +108,7 @@ void rlt__stack_pool_init(rlt__stack_pool *p, unsigned cache_limit, bool guard)
  * own top bytes (the task's first frame was there: resident, and ours now). */
 typedef struct remote_node {
 	struct remote_node *next;
-	size_t size;
+	size_t size; /* | the stack's RLT__STACK_* flags (sizes are whole pages) */
 } remote_node;
 
 static inline remote_node *node_of(void *lo, size_t size)
@@ -98,7 +119,8 @@ static inline remote_node *node_of(void *lo, size_t size)
 static void remote_push(rlt__stack_pool *home, const rlt__stack *s)
 {
 	remote_node *n = node_of(s->lo, s->size);
-	n->size = s->size;
+	/* DIRTY: the node itself gave it a page, if it had none. */
+	n->size = s->size | s->flags | RLT__STACK_DIRTY;
 	void *head = atomic_load_explicit(&home->remote, memory_order_relaxed);
 	do
 		n->next = head;
@@ -106,29 +128,83 @@ static void remote_push(rlt__stack_pool *home, const rlt__stack *s)
 						      memory_order_release, memory_order_relaxed));
 }
 
-static int class_push(rlt__stack_class *c, void *lo);
+static int class_push(rlt__stack_class *c, uintptr_t e);
 static rlt__stack_class *class_for(rlt__stack_pool *p, size_t size);
 
-/* Take back the stacks other threads freed (the home's thread). */
+/* Take back the stacks other threads freed or returned (the home's
+ * thread). */
 static void remote_drain(rlt__stack_pool *p)
 {
 	remote_node *n = atomic_exchange_explicit(&p->remote, NULL, memory_order_acquire);
 	while (n) {
 		remote_node *next = n->next;
-		size_t size = n->size;
+		size_t size = n->size & ~(size_t)RLT__STACK_FLAGS;
+		unsigned flags = (unsigned)(n->size & RLT__STACK_FLAGS);
 		void *lo = (char *)n + sizeof(remote_node) - size;
 		rlt__stack_class *c = class_for(p, size);
-		if (!c || class_push(c, lo) < 0)
+		if (!c || class_push(c, entry_of(lo, flags)) < 0)
 			madvise(lo, size, MADV_DONTNEED); /* stays in its slab, unused */
 		n = next;
 	}
+	rlt__stack_batch *b = atomic_exchange_explicit(&p->batches, NULL, memory_order_acquire);
+	while (b) {
+		rlt__stack_batch *next = b->next;
+		rlt__stack_class *c = class_for(p, b->size);
+		for (uint32_t i = 0; i < b->n; i++)
+			if (!c || class_push(c, b->stacks[i]) < 0)
+				madvise(entry_lo(b->stacks[i]), b->size, MADV_DONTNEED);
+		rlt__free(b);
+		b = next;
+	}
 }
+
+/* Send p's gathered batch home (any thread may push to a home). */
+static void batch_flush(rlt__stack_pool *p)
+{
+	rlt__stack_batch *b = p->out;
+	if (!b)
+		return;
+	p->out = NULL;
+	rlt__stack_pool *home = b->home;
+	rlt__stack_batch *head = atomic_load_explicit(&home->batches, memory_order_relaxed);
+	do
+		b->next = head;
+	while (!atomic_compare_exchange_weak_explicit(&home->batches, &head, b,
+						      memory_order_release, memory_order_relaxed));
+}
+
+/* Give s, another pool's stack that never ran, back to its home without
+ * touching its pages. Returns false if no batch could be had (s is then
+ * kept by the caller). */
+static bool batch_return(rlt__stack_pool *p, const rlt__stack *s)
+{
+	rlt__stack_batch *b = p->out;
+	if (b && (b->home != s->home || b->size != s->size)) {
+		batch_flush(p);
+		b = NULL;
+	}
+	if (!b) {
+		b = rlt__malloc(sizeof(*b));
+		if (!b)
+			return false;
+		b->home = s->home;
+		b->size = s->size;
+		b->n = 0;
+		p->out = b;
+	}
+	b->stacks[b->n++] = entry_of(s->lo, s->flags);
+	if (b->n == BATCH_STACKS)
+		batch_flush(p);
+	return true;
+}
+
+/* Does the kernel lack MADV_GUARD_INSTALL? Known after the first guard. */
+static int madv_guard_missing;
 
 /* Install a guard over [addr, addr + len). Tries the VMA-free madvise first;
  * remembers if the kernel lacks it so we stop asking. */
 static int guard_install(void *addr, size_t len)
 {
-	static int madv_guard_missing;
 	if (!__atomic_load_n(&madv_guard_missing, __ATOMIC_RELAXED)) {
 		if (madvise(addr, len, MADV_GUARD_INSTALL) == 0)
 			return 0;
@@ -155,17 +231,17 @@ static rlt__stack_class *class_for(rlt__stack_pool *p, size_t size)
 	return c;
 }
 
-static int class_push(rlt__stack_class *c, void *lo)
+static int class_push(rlt__stack_class *c, uintptr_t e)
 {
 	if (c->nfree == c->cap) {
 		uint32_t cap = c->cap ? c->cap * 2 : 64;
-		void **f = rlt__realloc(c->free, cap * sizeof(*f));
+		uintptr_t *f = rlt__realloc(c->free, cap * sizeof(*f));
 		if (!f)
 			return -ENOMEM;
 		c->free = f;
 		c->cap = cap;
 	}
-	c->free[c->nfree++] = lo;
+	c->free[c->nfree++] = e;
 	return 0;
 }
 
@@ -197,23 +273,31 @@ static int slab_grow(rlt__stack_pool *p, rlt__stack_class *c)
 	/* Make room in the free list first, so nothing can fail half-way. */
 	while (c->cap < c->nfree + count) {
 		uint32_t cap = c->cap ? c->cap * 2 : 64;
-		void **f = rlt__realloc(c->free, cap * sizeof(*f));
+		uintptr_t *f = rlt__realloc(c->free, cap * sizeof(*f));
 		if (!f)
 			goto fail;
 		c->free = f;
 		c->cap = cap;
 	}
-	for (uint32_t i = 0; i < count; i++) {
-		char *slot_lo = (char *)s->base + (size_t)i * slot;
-		if (guard && guard_install(slot_lo, guard) < 0)
+	/* The first stack's guard now: it tells whether the kernel has
+	 * madvise guards. If it has, the others' wait for their first run
+	 * (rlt__stack_prepare); if not, mprotect takes a mapping per guard,
+	 * and running out of mappings must fail here, at the spawn. */
+	uint32_t guarded = 0;
+	if (guard) {
+		if (guard_install(s->base, guard) < 0)
 			goto fail;
+		guarded = __atomic_load_n(&madv_guard_missing, __ATOMIC_RELAXED) ? count : 1;
+		for (uint32_t i = 1; i < guarded; i++)
+			if (guard_install((char *)s->base + (size_t)i * slot, guard) < 0)
+				goto fail;
 	}
 	/* Push in reverse so the lowest stack is handed out first. */
 	for (uint32_t i = count; i-- > 0;) {
 		char *lo = (char *)s->base + (size_t)i * slot + guard;
 		if (s->vg_ids)
 			s->vg_ids[i] = VALGRIND_STACK_REGISTER(lo, lo + c->size);
-		c->free[c->nfree++] = lo;
+		c->free[c->nfree++] = entry_of(lo, !guard || i < guarded ? RLT__STACK_GUARDED : 0);
 	}
 	s->next = p->slabs;
 	p->slabs = s;
@@ -240,6 +324,7 @@ static int stack_map_single(size_t guard, size_t size, rlt__stack *out)
 	out->lo = base + guard;
 	out->size = size;
 	out->pooled = false;
+	out->flags = RLT__STACK_GUARDED;
 	/* Registered as the slabs' stacks are: without it, valgrind takes the
 	 * first switch to this stack for a huge stack-pointer move ("client
 	 * switching stacks?") and checks the task's frames wrongly. */
@@ -256,7 +341,8 @@ int rlt__stack_get(rlt__stack_pool *p, size_t size, rlt__stack *out)
 	if (c->nfree == 0) {
 		/* Ours that other workers freed first: a spawner whose tasks
 		 * end elsewhere gets its stacks back here. */
-		if (atomic_load_explicit(&p->remote, memory_order_relaxed))
+		if (atomic_load_explicit(&p->remote, memory_order_relaxed) ||
+		    atomic_load_explicit(&p->batches, memory_order_relaxed))
 			remote_drain(p);
 		if (c->nfree == 0) {
 			int rc = slab_grow(p, c);
@@ -264,7 +350,9 @@ int rlt__stack_get(rlt__stack_pool *p, size_t size, rlt__stack *out)
 				return rc;
 		}
 	}
-	out->lo = c->free[--c->nfree];
+	uintptr_t e = c->free[--c->nfree];
+	out->lo = entry_lo(e);
+	out->flags = (uint8_t)(e & RLT__STACK_FLAGS);
 	/* free[nfree] is in use again: the slots from here up will hold other,
 	 * dirty stacks once they are put back. Tracked here, not at the next
 	 * trim: the LIFO may sink and refill in between, and a trim that only
@@ -279,22 +367,41 @@ int rlt__stack_get(rlt__stack_pool *p, size_t size, rlt__stack *out)
 	return 0;
 }
 
-void rlt__stack_swap_warm(rlt__stack_pool *p, rlt__stack *s)
+int rlt__stack_prepare(rlt__stack_pool *p, rlt__stack *s)
 {
-	if (!s->pooled || s->home != p)
-		return; /* (stolen: it runs on its home's stack, and gives it back) */
-	rlt__stack_class *c = &p->classes[0];
-	if (__builtin_expect(c->size != s->size, 0)) {
-		c = class_for(p, s->size);
-		if (!c)
-			return;
+	if (s->pooled && !(s->flags & RLT__STACK_DIRTY)) {
+		rlt__stack_class *c = &p->classes[0];
+		if (__builtin_expect(!p->nclasses || c->size != s->size, 0))
+			c = class_for(p, s->size);
+		if (s->home == p) {
+			/* Only a top that ran (has its pages, is guarded). */
+			if (c && c->nfree && (c->free[c->nfree - 1] & RLT__STACK_DIRTY)) {
+				uintptr_t warm = c->free[c->nfree - 1];
+				c->free[c->nfree - 1] = entry_of(s->lo, s->flags);
+				s->lo = entry_lo(warm);
+				s->flags = (uint8_t)(warm & RLT__STACK_FLAGS);
+			}
+		} else if (c) {
+			/* Stolen: run on a stack of ours, give s back unused. */
+			rlt__stack mine;
+			if (rlt__stack_get(p, s->size, &mine) == 0) {
+				if (batch_return(p, s))
+					*s = mine;
+				else
+					rlt__stack_put(p, &mine);
+			}
+		}
 	}
-	/* Only a top that still has its pages (above the trimmed bottom). */
-	if (c->nfree <= c->ntrimmed)
-		return;
-	void *warm = c->free[c->nfree - 1];
-	c->free[c->nfree - 1] = s->lo;
-	s->lo = warm;
+	if (__builtin_expect(!(s->flags & RLT__STACK_GUARDED), 0)) {
+		if (p->guard) {
+			int rc = guard_install((char *)s->lo - guard_size(p), guard_size(p));
+			if (rc < 0)
+				return -ENOMEM;
+		}
+		s->flags |= RLT__STACK_GUARDED;
+	}
+	s->flags |= RLT__STACK_DIRTY;
+	return 0;
 }
 
 int rlt__stack_map(size_t size, bool guard, rlt__stack *out)
@@ -325,7 +432,7 @@ void rlt__stack_put(rlt__stack_pool *p, const rlt__stack *s)
 		return;
 	}
 	rlt__stack_class *c = class_for(p, s->size);
-	if (!c || class_push(c, s->lo) < 0) {
+	if (!c || class_push(c, entry_of(s->lo, s->flags)) < 0) {
 		/* Out of memory for the free list: the stack stays mapped in its
 		 * slab (unmapped with the pool) but is not reused. Give its
 		 * pages back. */
@@ -335,7 +442,9 @@ void rlt__stack_put(rlt__stack_pool *p, const rlt__stack *s)
 
 void rlt__stack_trim(rlt__stack_pool *p)
 {
-	if (atomic_load_explicit(&p->remote, memory_order_relaxed))
+	batch_flush(p);
+	if (atomic_load_explicit(&p->remote, memory_order_relaxed) ||
+	    atomic_load_explicit(&p->batches, memory_order_relaxed))
 		remote_drain(p); /* counted against the cap like the others */
 	for (unsigned i = 0; i < p->nclasses; i++) {
 		rlt__stack_class *c = &p->classes[i];
@@ -351,7 +460,10 @@ void rlt__stack_trim(rlt__stack_pool *p)
 		 * stack, paid once when the worker goes idle. */
 		uint32_t keep_from = c->nfree - p->cache_limit;
 		for (uint32_t k = c->ntrimmed; k < keep_from; k++)
-			madvise(c->free[k], c->size, MADV_DONTNEED);
+			if (c->free[k] & RLT__STACK_DIRTY) {
+				madvise(entry_lo(c->free[k]), c->size, MADV_DONTNEED);
+				c->free[k] &= ~(uintptr_t)RLT__STACK_DIRTY;
+			}
 		if (keep_from > c->ntrimmed)
 			c->ntrimmed = keep_from;
 	}
@@ -359,6 +471,15 @@ void rlt__stack_trim(rlt__stack_pool *p)
 
 void rlt__stack_pool_destroy(rlt__stack_pool *p)
 {
+	/* Every thread has stopped, and every pool's slabs go now: batches
+	 * not yet taken home are only freed. */
+	rlt__free(p->out);
+	rlt__stack_batch *b = atomic_load_explicit(&p->batches, memory_order_relaxed);
+	while (b) {
+		rlt__stack_batch *next = b->next;
+		rlt__free(b);
+		b = next;
+	}
 	rlt__slab *s = p->slabs;
 	while (s) {
 		rlt__slab *next = s->next;

@@ -321,7 +321,7 @@ static inline __attribute__((always_inline)) void task_finished(rlt__worker *w, 
 		rlt__runtime_root_done(w->rt);
 }
 
-void rlt__task_start(rlt__worker *w, rlt_task *t)
+bool rlt__task_start(rlt__worker *w, rlt_task *t)
 {
 	t->owner = w;
 	t->worker = w;
@@ -329,11 +329,21 @@ void rlt__task_start(rlt__worker *w, rlt_task *t)
 	/* Spawned while the runtime shuts down: cancelled before it starts. */
 	if (__builtin_expect(atomic_load_explicit(&w->rt->draining, memory_order_relaxed), 0))
 		atomic_fetch_or_explicit(&t->cancel, RLT__C_PENDING, memory_order_relaxed);
-	rlt__stack_swap_warm(&w->stacks, &t->stack);
+	if (__builtin_expect(rlt__stack_prepare(&w->stacks, &t->stack) < 0, 0)) {
+		/* Its guard could not be installed (no memory for a page
+		 * table): it does not run unguarded; its joiner sees -ENOMEM. */
+		rlt__stack_put(&w->stacks, &t->stack);
+		t->stack.lo = NULL;
+		t->c.fail = -ENOMEM;
+		task_finished(w, t);
+		rlt__task_unref(t); /* the reference of the run that never was */
+		return false;
+	}
 	rlt__coro_init(&t->coro, t->stack.lo, t->stack.size, task_entry, t);
 #ifdef RLT_TSAN
 	__tsan_set_fiber_name(t->coro.tsan_fiber, rlt__task_name(t));
 #endif
+	return true;
 }
 
 static void task_entry(void *arg)

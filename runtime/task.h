@@ -192,7 +192,10 @@ rlt_task *rlt__task_create(struct rlt__runtime *rt, struct rlt__worker *self, rl
 /* Free the task structs w keeps for reuse (worker teardown). */
 void rlt__task_cache_drain(struct rlt__worker *w);
 /* On the worker about to run t for the first time: join the worker's task
- * list, lay out the first frame on the stack it was created with. */
-void rlt__task_start(struct rlt__worker *w, rlt_task *t);
+ * list, make its stack ready (rlt__stack_prepare: a warm one of w's may
+ * take its place) and lay out the first frame. Returns false if the stack's
+ * guard could not be installed (the kernel had no memory for a page
+ * table): t is then finished without running, its joiner sees -ENOMEM. */
+bool rlt__task_start(struct rlt__worker *w, rlt_task *t);
 
 #endif

@@ -584,8 +584,8 @@ static inline void run_task(rlt__worker *w, rlt_task *t)
 {
 	if (__builtin_expect(w->searching, 0))
 		end_search(w);
-	if (__builtin_expect(t->owner == NULL, 0))
-		rlt__task_start(w, t);
+	if (__builtin_expect(t->owner == NULL, 0) && !rlt__task_start(w, t))
+		return;
 	w->current = t;
 	t->worker = w;
 	rlt__tstate_set(t, RLT__T_RUNNING);

@@ -3,10 +3,17 @@
 
 #include "runtime/stack.h"
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -219,6 +226,200 @@ static void test_pool_reuses_most_recent_stack_first(void **state)
 	rlt__stack_pool_destroy(&p);
 }
 
+/* A stack's guard is installed when it first runs a task, where the kernel
+ * has madvise guards (with the slab otherwise); a guard installed late
+ * still catches a write just below the stack. */
+static void write_below(void *lo)
+{
+	*((volatile char *)lo - 1) = 1;
+	_exit(0); /* reached only if nothing guards it */
+}
+
+static void test_guard_is_installed_at_the_first_run(void **state)
+{
+	rlt__stack_pool p;
+	rlt__stack_pool_init(&p, 4, true);
+	size_t sz = rlt__stack_round(16384);
+	rlt__stack a, b;
+	assert_int_equal(rlt__stack_get(&p, sz, &a), 0);
+	assert_int_equal(rlt__stack_get(&p, sz, &b), 0);
+	assert_true(a.flags & RLT__STACK_GUARDED); /* the slab's first: with it */
+	assert_false(b.flags & RLT__STACK_DIRTY);
+	if (b.flags & RLT__STACK_GUARDED)
+		print_message("(no madvise guards here: every guard came with the slab)\n");
+	assert_int_equal(rlt__stack_prepare(&p, &b), 0);
+	assert_int_equal(b.flags, RLT__STACK_GUARDED | RLT__STACK_DIRTY);
+	char err[1024];
+	int status = rlt_test_fork((void (*)(void *))write_below, b.lo, err, sizeof(err));
+	/* Killed, or (under ASan, whose handler reports it) exited with an
+	 * error: never the clean exit after the write. */
+	assert_true(WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0));
+	rlt__stack_put(&p, &a);
+	rlt__stack_put(&p, &b);
+	rlt__stack_pool_destroy(&p);
+}
+
+/* Spawns take cold stacks; the first run trades a cold one for the warm
+ * stack the last task left on top of the free list. */
+static void test_first_run_takes_the_warm_stack(void **state)
+{
+	rlt__stack_pool p;
+	rlt__stack_pool_init(&p, 4, true);
+	size_t sz = rlt__stack_round(16384);
+	rlt__stack a, b, c;
+	assert_int_equal(rlt__stack_get(&p, sz, &a), 0);
+	assert_int_equal(rlt__stack_get(&p, sz, &b), 0);
+	assert_int_equal(rlt__stack_prepare(&p, &a), 0);
+	memset(a.lo, 0xab, a.size);
+	void *warm = a.lo, *cold = b.lo;
+	rlt__stack_put(&p, &a); /* a's task ended: its stack is on top */
+	assert_int_equal(rlt__stack_prepare(&p, &b), 0);
+	assert_ptr_equal(b.lo, warm);
+	assert_int_equal(b.flags, RLT__STACK_GUARDED | RLT__STACK_DIRTY);
+	/* The cold one took the warm one's place, still clean. */
+	assert_int_equal(rlt__stack_get(&p, sz, &c), 0);
+	assert_ptr_equal(c.lo, cold);
+	assert_false(c.flags & RLT__STACK_DIRTY);
+	rlt__stack_put(&p, &b);
+	rlt__stack_put(&p, &c);
+	rlt__stack_pool_destroy(&p);
+}
+
+static bool resident(const void *page)
+{
+	unsigned char v = 0;
+	assert_int_equal(mincore((void *)page, rlt__page_size(), &v), 0);
+	return v & 1;
+}
+
+/* A stolen task runs on a stack of the thief's pool; the cold stack it was
+ * spawned with goes home untouched (no page, so no trim and no TLB
+ * shootdown for it later), in a batch sent when the thief trims. */
+static void test_stolen_task_runs_on_the_thiefs_stack(void **state)
+{
+	rlt__stack_pool home, thief;
+	rlt__stack_pool_init(&home, 4, true);
+	rlt__stack_pool_init(&thief, 4, true);
+	size_t sz = rlt__stack_round(16384);
+	rlt__stack s, back;
+	assert_int_equal(rlt__stack_get(&home, sz, &s), 0);
+	void *orig = s.lo;
+	const char *top_page = (const char *)orig + sz - rlt__page_size();
+	assert_int_equal(rlt__stack_prepare(&thief, &s), 0);
+	assert_ptr_equal(s.home, &thief);
+	assert_ptr_not_equal(s.lo, orig);
+	assert_int_equal(s.flags, RLT__STACK_GUARDED | RLT__STACK_DIRTY);
+	memset(s.lo, 0xcd, s.size); /* the task runs */
+	rlt__stack_put(&thief, &s); /* and ends: the thief keeps its stack */
+	rlt__stack_trim(&thief);    /* the batch goes home */
+	rlt__stack_trim(&home);	    /* and is taken back */
+	assert_int_equal(rlt__stack_get(&home, sz, &back), 0);
+	assert_ptr_equal(back.lo, orig);
+	assert_false(back.flags & RLT__STACK_DIRTY);
+	assert_false(resident(top_page));
+	rlt__stack_put(&home, &back);
+	rlt__stack_pool_destroy(&home);
+	rlt__stack_pool_destroy(&thief);
+}
+
+/* The kernel cannot install a stack's guard at its first run (no memory
+ * for a page table; made to happen here by a seccomp filter on
+ * madvise(MADV_GUARD_INSTALL)): the task does not run unguarded, its join
+ * says -ENOMEM, and tasks on stacks that have run go on. One worker, so the
+ * root's thread (where the filter goes) is the one that runs them all. */
+#if defined(__x86_64__) || defined(__aarch64__)
+static int fail_guard_installs(void)
+{
+	struct sock_filter f[] = {
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_madvise, 0, 3),
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 102 /* MADV_GUARD_INSTALL */, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOMEM & SECCOMP_RET_DATA)),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+		return -errno;
+	return 0;
+}
+#define HAVE_FAIL_GUARD_INSTALLS 1
+#else
+static int fail_guard_installs(void)
+{
+	return -ENOSYS;
+}
+#define HAVE_FAIL_GUARD_INSTALLS 0
+#endif
+
+static void *wait_event(void *arg)
+{
+	rlt_event_wait(arg);
+	return NULL;
+}
+
+static void *seven(void *arg)
+{
+	volatile char b[4096];
+	b[0] = 7;
+	return (void *)(intptr_t)b[0];
+}
+
+#define CHILD_CHECK(cond, ...)                                                                     \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			_exit(1);                                                                  \
+		}                                                                                  \
+	} while (0)
+
+static void *root_guard_fails(void *arg)
+{
+	rlt_event *ev = rlt_event_new();
+	rlt_spawn_opts o = {.stack_size = 16384};
+	rlt_task *b = rlt_spawn(wait_event, ev, &o); /* the slab's first: guarded */
+	rlt_task *c = rlt_spawn(seven, NULL, &o);    /* guarded at its first run */
+	CHILD_CHECK(b && c, "spawn: %s\n", strerror(errno));
+	int rc = fail_guard_installs();
+	CHILD_CHECK(rc == 0, "seccomp filter: %s\n", strerror(-rc));
+	rc = rlt_join(c, NULL);
+	CHILD_CHECK(rc == -ENOMEM, "the unguardable task's join: %d (%s), want -ENOMEM\n", rc,
+		    strerror(-rc));
+	rlt_event_set(ev);
+	rc = rlt_join(b, NULL);
+	CHILD_CHECK(rc == 0, "the guarded task's join: %d\n", rc);
+	/* b's stack, which ran, is on top: the next task runs there. */
+	void *r = NULL;
+	rlt_task *e = rlt_spawn(seven, NULL, &o);
+	CHILD_CHECK(e, "spawn after: %s\n", strerror(errno));
+	rc = rlt_join(e, &r);
+	CHILD_CHECK(rc == 0 && r == (void *)7, "a task on a warm stack: join %d, result %p\n", rc,
+		    r);
+	rlt_event_free(ev);
+	_exit(0);
+}
+
+static void test_guard_that_cannot_be_installed_fails_the_task(void **state)
+{
+	/* Only where guards wait for the first run (madvise guards). */
+	size_t pg = rlt__page_size();
+	char *m = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(m != MAP_FAILED);
+	int have = madvise(m, pg, 102 /* MADV_GUARD_INSTALL */) == 0;
+	munmap(m, 2 * pg);
+	if (!have || !HAVE_FAIL_GUARD_INSTALLS) {
+		print_message("SKIPPED: no MADV_GUARD_INSTALL here (guards come with the slab), "
+			      "or no seccomp filter for this architecture\n");
+		return;
+	}
+	rlt_config cfg = {.workers = 1};
+	char err[4096];
+	int status = rlt_test_run_child_cfg(root_guard_fails, NULL, &cfg, NULL, err, sizeof(err));
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("child status %#x, stderr: %s", (unsigned)status, err);
+}
+
 static void test_stack_sizes_are_rounded_and_bounded(void **state)
 {
 	size_t pg = rlt__page_size();
@@ -311,6 +512,10 @@ int main(void)
 	    cmocka_unit_test(test_frame_within_the_guard_is_reported_without_probes),
 	    cmocka_unit_test(test_frame_larger_than_the_guard_is_caught_by_probes),
 	    cmocka_unit_test(test_pool_reuses_most_recent_stack_first),
+	    cmocka_unit_test(test_guard_is_installed_at_the_first_run),
+	    cmocka_unit_test(test_first_run_takes_the_warm_stack),
+	    cmocka_unit_test(test_stolen_task_runs_on_the_thiefs_stack),
+	    cmocka_unit_test(test_guard_that_cannot_be_installed_fails_the_task),
 	    cmocka_unit_test(test_stack_sizes_are_rounded_and_bounded),
 	    cmocka_unit_test(test_runtime_without_guard_pages_runs_tasks),
 	    cmocka_unit_test(test_stack_size_from_environment),
