@@ -25,6 +25,7 @@
 #include "ringlet/time.h"
 #include "ringlet/io.h"
 #include "ringlet/net.h"
+#include "ringlet/rxq.h"
 #include "ringlet/bufstream.h"
 #include "ringlet/process.h"
 #include "ringlet/signal.h"

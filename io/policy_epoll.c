@@ -744,6 +744,7 @@ static void ep_submit(rlt_loop *loop, rlt_op *op)
 		rlt__op_complete(op, -EOPNOTSUPP);
 		return;
 	case RLT_OP_ACCEPT_MULTI: /* not RLT_POLICY_MULTISHOT: never asked */
+	case RLT_OP_RECV_MULTI:	  /* not RLT_POLICY_MULTISHOT_RECV: never asked */
 	case RLT_OP_COUNT:
 		break;
 	}

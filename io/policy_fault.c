@@ -467,7 +467,7 @@ const rlt_policy rlt__policy_fault = {
 	"another policy with errors, short transfers and delays injected from a seed (testing)",
     /* The inner policy's set, but which one that is is known only per
      * run and this table is const: the default inner's (io_uring). */
-    .native_ops = RLT_OP_ALL & ~RLT_OP_BIT(RLT_OP_ACCEPT_MULTI),
+    .native_ops = RLT_OP_ALL & ~RLT_OP_BIT(RLT_OP_ACCEPT_MULTI) & ~RLT_OP_BIT(RLT_OP_RECV_MULTI),
     .probe = probe,
     .init = init,
     .fini = fini,

@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -72,6 +73,35 @@
 #define UD_MSG	((uint64_t)2)
 #define UD_MAX	UD_MSG
 
+/*
+ * The loop's provided buffers (IORING_REGISTER_PBUF_RING, group PBUF_BGID),
+ * for RLT_OP_RECV_MULTI: set up at the first such op (a loop that never
+ * runs one pays nothing), each buffer given back to the kernel as soon as
+ * the op's sink, which copies it, returns. Sized for the rxq: a 4 KiB
+ * request must not cost two CQEs (NETWORKING.md), and a bulk transfer
+ * moves 16 KiB per CQE. liburing 2.3 has no io_uring_setup_buf_ring: the
+ * ring is mmap'ed and registered by hand.
+ */
+#define PBUF_BGID 0
+typedef struct pbufs {
+	struct io_uring_buf_ring *br; /* NULL: not set up */
+	char *mem;
+	size_t ring_bytes;
+	unsigned n, size; /* n a power of two */
+	int state;	  /* 0 not tried, 1 up, < 0 the registration's error */
+} pbufs;
+
+/* RLT_OP_RECV_MULTI's buffers for loops set up from now on: 0 for the
+ * defaults (64 x 16 KiB). rlt__uring_pbuf_knob (the tests: a tiny ring
+ * runs out, -ENOBUFS). */
+static unsigned pbuf_knob_n, pbuf_knob_size;
+void rlt__uring_pbuf_knob(unsigned nbufs, unsigned size);
+void rlt__uring_pbuf_knob(unsigned nbufs, unsigned size)
+{
+	pbuf_knob_n = nbufs;
+	pbuf_knob_size = size;
+}
+
 typedef struct uring {
 	struct io_uring ring;
 	bool taskrun_flag; /* the kernel flags deferred completions in sq.kflags */
@@ -91,6 +121,7 @@ typedef struct uring {
 	 * wait. */
 	rlt__iostats *st;
 	rlt__iostats own_stats;
+	pbufs pb;
 } uring;
 
 /* Best first. DEFER_TASKRUN runs completions only when we enter the kernel
@@ -359,12 +390,62 @@ static int init_sqpoll(rlt_loop *loop)
 	return init_common(loop, true);
 }
 
+/* The loop's provided buffers, at the first RLT_OP_RECV_MULTI (its worker's
+ * thread, which SINGLE_ISSUER asks of a registration). 0 or a negative
+ * errno, remembered: a kernel without buffer rings (< 5.19) is asked once. */
+static __attribute__((noinline)) int pbufs_setup(uring *u)
+{
+	pbufs *pb = &u->pb;
+	if (pb->state)
+		return pb->state < 0 ? pb->state : 0;
+	pb->n = pbuf_knob_n ? pbuf_knob_n : 64;
+	pb->size = pbuf_knob_size ? pbuf_knob_size : 16384;
+	pb->ring_bytes = (size_t)pb->n * sizeof(struct io_uring_buf);
+	void *r =
+	    mmap(NULL, pb->ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	pb->mem = rlt__malloc((size_t)pb->n * pb->size);
+	if (r == MAP_FAILED || !pb->mem) {
+		if (r != MAP_FAILED)
+			munmap(r, pb->ring_bytes);
+		rlt__free(pb->mem);
+		pb->mem = NULL;
+		return -ENOMEM; /* not remembered: memory may come back */
+	}
+	pb->br = r;
+	struct io_uring_buf_reg reg;
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (__u64)(uintptr_t)r;
+	reg.ring_entries = pb->n;
+	reg.bgid = PBUF_BGID;
+	int rc = io_uring_register_buf_ring(&u->ring, &reg, 0);
+	if (rc < 0) {
+		munmap(r, pb->ring_bytes);
+		rlt__free(pb->mem);
+		pb->br = NULL;
+		pb->mem = NULL;
+		pb->state = rc == -EINVAL ? -EOPNOTSUPP : rc;
+		return pb->state;
+	}
+	io_uring_buf_ring_init(pb->br);
+	int mask = io_uring_buf_ring_mask(pb->n);
+	for (unsigned i = 0; i < pb->n; i++)
+		io_uring_buf_ring_add(pb->br, pb->mem + (size_t)i * pb->size, pb->size,
+				      (unsigned short)i, mask, (int)i);
+	io_uring_buf_ring_advance(pb->br, (int)pb->n);
+	pb->state = 1;
+	return 0;
+}
+
 static void fini(rlt_loop *loop)
 {
 	uring *u = loop->state;
 	if (!u)
 		return;
 	io_uring_queue_exit(&u->ring);
+	if (u->pb.br) {
+		munmap(u->pb.br, u->pb.ring_bytes);
+		rlt__free(u->pb.mem);
+	}
 	if (u->wake_fd >= 0)
 		close(u->wake_fd);
 	rlt__free(u);
@@ -506,6 +587,23 @@ void rlt__uring_submit(rlt_loop *loop, rlt_op *op)
 		 * goes on). addr would be overwritten by every accept. */
 		io_uring_prep_multishot_accept(sqe, op->fd, NULL, NULL, op->u.accept.flags);
 		break;
+	case RLT_OP_RECV_MULTI: {
+		/* One SQE, a CQE per chunk received, each in a buffer of the
+		 * loop's group (IORING_CQE_F_BUFFER), given back in reap. */
+		int rc = pbufs_setup(u);
+		if (rc < 0) {
+			/* The SQE was taken: make it a no-op whose CQE is ignored. */
+			io_uring_prep_nop(sqe);
+			io_uring_sqe_set_data64(sqe, 0);
+			rlt__op_complete(op, rc);
+			return;
+		}
+		io_uring_prep_recv(sqe, op->fd, NULL, 0, 0);
+		sqe->ioprio |= IORING_RECV_MULTISHOT;
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = PBUF_BGID;
+		break;
+	}
 	case RLT_OP_SPLICE:
 		/* The kernel runs it in an io-wq thread (splice is always punted):
 		 * a wait there for the output blocks that thread, not ours. */
@@ -521,6 +619,37 @@ void rlt__uring_submit(rlt_loop *loop, rlt_op *op)
 		link_deadline(u, sqe, op);
 }
 
+/* A CQE of a multishot op (F_MORE: it goes on), or one that carries a
+ * provided buffer (F_BUFFER: RLT_OP_RECV_MULTI's, also its last). The sink
+ * copies the bytes before it returns; then the buffer goes back to the
+ * kernel. Nothing here touches op after the sink: once it has heard the
+ * end, the op's owner may submit it again from another thread. Returns
+ * whether the op ended. */
+static __attribute__((noinline)) bool reap_multi(uring *u, rlt_op *op,
+						 const struct io_uring_cqe *cqe)
+{
+	bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+	void *buf = NULL;
+	unsigned bid = 0;
+	if (cqe->flags & IORING_CQE_F_BUFFER) {
+		bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+		buf = u->pb.mem + (size_t)bid * u->pb.size;
+		op->u.recvm.data = buf;
+	}
+	if (more) {
+		rlt__op_deliver(op, cqe->res);
+	} else {
+		u->inflight--;
+		rlt__op_complete(op, cqe->res);
+	}
+	if (buf) {
+		io_uring_buf_ring_add(u->pb.br, buf, u->pb.size, (unsigned short)bid,
+				      io_uring_buf_ring_mask(u->pb.n), 0);
+		io_uring_buf_ring_advance(u->pb.br, 1);
+	}
+	return !more;
+}
+
 /* Complete every CQE that is ready: the hot path of completions. */
 static int reap(uring *u)
 {
@@ -531,9 +660,9 @@ static int reap(uring *u)
 		uint64_t ud = cqe->user_data;
 		n++;
 		if (ud > UD_MAX) {
-			if (__builtin_expect(cqe->flags & IORING_CQE_F_MORE, 0)) {
-				/* A multishot op's result; it stays in flight. */
-				rlt__op_deliver((rlt_op *)(uintptr_t)ud, cqe->res);
+			if (__builtin_expect(cqe->flags & (IORING_CQE_F_MORE | IORING_CQE_F_BUFFER),
+					     0)) {
+				done += reap_multi(u, (rlt_op *)(uintptr_t)ud, cqe);
 				continue;
 			}
 			u->inflight--;
@@ -665,7 +794,7 @@ static void cancel_all(rlt_loop *loop)
 		.name = name_, .summary = summary_, .native_ops = RLT_OP_ALL, .probe = probe_,     \
 		.init = init_, .fini = fini, .submit = rlt__uring_submit, .poll = rlt__uring_poll, \
 		.wake = wake, .cancel = cancel, .cancel_all = cancel_all,                          \
-		.flags = (flags_) | RLT_POLICY_MULTISHOT,                                          \
+		.flags = (flags_) | RLT_POLICY_MULTISHOT | RLT_POLICY_MULTISHOT_RECV,              \
 	}
 
 const rlt_policy rlt__policy_uring = URING_POLICY(

@@ -63,6 +63,16 @@ typedef enum rlt_opcode {
 	 * completes it with -EOPNOTSUPP (epoll does): rlt_sendfile then
 	 * uses sendfile(2) on the output made non-blocking, and rlt_poll. */
 	RLT_OP_SPLICE,
+	/* u.recvm, fd; only for policies with RLT_POLICY_MULTISHOT_RECV.
+	 * Receives on a stream socket until stopped, into buffers the policy
+	 * provides: rlt_op_deliver() once per chunk of bytes (res > 0, with
+	 * u.recvm.data pointing at them, valid only during the call), then
+	 * rlt_op_complete() once at the end: 0 for the end of the stream, a
+	 * count (then u.recvm.data as above) when the last chunk came with the
+	 * end, -ECANCELED after cancel, -ENOBUFS when the policy ran out of
+	 * buffers (the caller may submit again), or the error that ended it
+	 * (-ECONNRESET, ...). */
+	RLT_OP_RECV_MULTI,
 	RLT_OP_COUNT
 } rlt_opcode;
 
@@ -142,6 +152,10 @@ typedef struct rlt_op {
 			int flags;
 		} msg;
 		struct {
+			/* (policy) the bytes of the result being delivered */
+			const void *data;
+		} recvm;
+		struct {
 			int how;
 		} shutdown;
 		struct {
@@ -198,6 +212,8 @@ typedef struct rlt_loop {
 	(1u << 0) /* submit honours rlt_op.deadline (of every op but RLT_OP_SPLICE, whose          \
 		     deadline ringlet keeps with a timer) */
 #define RLT_POLICY_MULTISHOT (1u << 1) /* submit takes RLT_OP_ACCEPT_MULTI */
+/* submit takes RLT_OP_RECV_MULTI (rlt_rxq: include/ringlet/rxq.h) */
+#define RLT_POLICY_MULTISHOT_RECV (1u << 2)
 
 typedef struct rlt_policy {
 	const char *name;    /* what RINGLET_POLICY selects; no ':' */
@@ -248,7 +264,7 @@ typedef struct rlt_policy {
  * or poll (or cancel / cancel_all). */
 RLT_API void rlt_op_complete(rlt_op *op, int32_t res);
 
-/* (policy) One result of a multishot op (RLT_OP_ACCEPT_MULTI) that stays
+/* (policy) One result of a multishot op (RLT_OP_ACCEPT_MULTI, RLT_OP_RECV_MULTI) that stays
  * in flight; same threads as rlt_op_complete. The op still ends with one
  * rlt_op_complete(). */
 RLT_API void rlt_op_deliver(rlt_op *op, int32_t res);
