@@ -100,16 +100,19 @@ static void sender_join(sender *s)
 	assert_int_equal(s->err, 0);
 }
 
-/* Read the whole stream through q (reads of varying sizes, a yield every
+/* Read the stream from offset off to its end through q (reads of varying sizes, a yield every
  * `yield_every` calls when not 0), checking every byte; returns the count
  * (the end of the stream ends it). An error fails the test. */
-static size_t read_checked(rlt_rxq *q, size_t expect, unsigned yield_every, size_t maxread)
+static size_t read_checked(rlt_rxq *q, size_t off, size_t expect, unsigned yield_every,
+			   size_t maxread)
 {
-	static __thread unsigned char buf[70000];
-	size_t off = 0;
+	/* On the heap: a task may resume on another thread, so no __thread. */
+	enum { BUF = 70000 };
+	unsigned char *buf = malloc(BUF);
+	assert_non_null(buf);
 	unsigned calls = 0;
 	for (;;) {
-		size_t want = 1 + (calls * 4099u) % (maxread < sizeof(buf) ? maxread : sizeof(buf));
+		size_t want = 1 + (calls * 4099u) % (maxread < BUF ? maxread : BUF);
 		ssize_t n = rlt_rxq_recv(q, buf, want);
 		calls++;
 		if (n == 0)
@@ -127,6 +130,7 @@ static size_t read_checked(rlt_rxq *q, size_t expect, unsigned yield_every, size
 		if (yield_every && calls % yield_every == 0)
 			rlt_yield();
 	}
+	free(buf);
 	return off;
 }
 
@@ -162,7 +166,7 @@ static void *root_small(void *arg)
 	assert_non_null(q);
 	rlt_task *s = rlt_spawn(small_sender, &sv[1], NULL);
 	assert_non_null(s);
-	assert_int_equal(read_checked(q, total, 0, 100), total);
+	assert_int_equal(read_checked(q, 0, total, 0, 100), total);
 	assert_int_equal(rlt_join(s, NULL), 0);
 	assert_int_equal(rlt_rxq_close(q), 0);
 	close(sv[0]);
@@ -188,7 +192,7 @@ static void *root_large(void *arg)
 	assert_non_null(q);
 	sender s;
 	sender_start(&s, sv[1], total, 0);
-	assert_int_equal(read_checked(q, total, 0, 70000), total);
+	assert_int_equal(read_checked(q, 0, total, 0, 70000), total);
 	sender_join(&s);
 	/* The end is said again. */
 	char b[8];
@@ -453,7 +457,7 @@ static void *root_nobufs(void *arg)
 	size_t total = (size_t)RLT_TEST_SCALE(4) << 20;
 	sender s;
 	sender_start(&s, sv[1], total, 0);
-	assert_int_equal(read_checked(q, total, 0, 70000), total);
+	assert_int_equal(read_checked(q, 0, total, 0, 70000), total);
 	sender_join(&s);
 	rlt__rxq_counts(&nb1, &bp1);
 	if (rlt__rxq_multishot(q) && nb1 == nb0)
@@ -486,8 +490,23 @@ static void *root_backpressure(void *arg)
 	size_t total = (size_t)RLT_TEST_SCALE(4) << 20;
 	sender s;
 	sender_start(&s, sv[1], total, 65536);
-	/* Small reads, a yield after each: the kernel delivers faster. */
-	assert_int_equal(read_checked(q, total, 1, 2048), total);
+	/* Armed by a first byte, then not read until the queue has filled
+	 * and the receive has stopped (multishot: it must, the sender has
+	 * more than the queue holds). */
+	unsigned char first;
+	ssize_t n = rlt_rxq_recv(q, &first, 1);
+	assert_int_equal(n, 1);
+	assert_int_equal(first, pat(0));
+	uint64_t end = rlt_now() + 10 * SEC;
+	while (rlt__rxq_multishot(q) && rlt_now() < end) {
+		rlt__rxq_counts(&nb1, &bp1);
+		if (bp1 != bp0)
+			break;
+		rlt_yield();
+	}
+	/* The rest in small reads, a yield after each: the kernel delivers
+	 * faster, so the queue fills again. */
+	assert_int_equal(read_checked(q, 1, total, 1, 2048), total);
 	sender_join(&s);
 	rlt__rxq_counts(&nb1, &bp1);
 	if (rlt__rxq_multishot(q) && bp1 == bp0)

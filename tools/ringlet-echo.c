@@ -21,6 +21,12 @@
  *
  * Memory per idle connection: bench/idle.sh (100,000 of them).
  *
+ * Receives through a receive queue (rlt_rxq, include/ringlet/rxq.h: one
+ * multishot receive per connection under io_uring); RINGLET_RXQ=0 in the
+ * environment receives with rlt_recv instead, so that the two can be
+ * measured against each other in one build (bench/echo_cpu.sh's
+ * REF_ENV="RINGLET_RXQ=0").
+ *
  * Runs until SIGINT or SIGTERM: the first one cancels the main task
  * (rlt_cancel_on_signal), which stops accepting and returns; rlt_run then
  * cancels the connections and the server exits 0. A second signal during
@@ -39,15 +45,29 @@ typedef struct server {
 	size_t conn_stack; /* -s */
 } server;
 
+/* The connection's receive side: a receive queue, or (RINGLET_RXQ=0, or
+ * no memory for the queue) rlt_recv on the fd. */
+typedef struct rx {
+	int fd;
+	rlt_rxq *q;
+} rx;
+
+static bool use_rxq = true;
+
+static inline ssize_t rx_recv(rx *r, void *buf, size_t len)
+{
+	return r->q ? rlt_rxq_recv(r->q, buf, len) : rlt_recv(r->fd, buf, len, 0);
+}
+
 /* Echo until the peer is done, with the buffer on the task's stack (the
  * task holds it only while a recv or send is in flight). Not inlined: the
  * caller waits above this frame until the connection first sends. */
-static __attribute__((noinline)) void echo_big(int fd)
+static __attribute__((noinline)) void echo_big(rx *r)
 {
 	char buf[ECHO_BUF];
 	for (;;) {
-		ssize_t n = rlt_recv(fd, buf, sizeof(buf), 0);
-		if (n <= 0 || rlt_send_all(fd, buf, (size_t)n, 0) < 0)
+		ssize_t n = rx_recv(r, buf, sizeof(buf));
+		if (n <= 0 || rlt_send_all(r->fd, buf, (size_t)n, 0) < 0)
 			return;
 	}
 }
@@ -57,17 +77,17 @@ static __attribute__((noinline)) void echo_big(int fd)
  * holds one stack page. A receive that fills it moves the connection to the
  * big buffer for good (after echoing what it got). */
 #define ECHO_SMALL 1024
-static __attribute__((noinline)) void echo_all(int fd)
+static __attribute__((noinline)) void echo_all(rx *r)
 {
 	char buf[ECHO_SMALL];
 	for (;;) {
-		ssize_t n = rlt_recv(fd, buf, sizeof(buf), 0);
-		if (n <= 0 || rlt_send_all(fd, buf, (size_t)n, 0) < 0)
+		ssize_t n = rx_recv(r, buf, sizeof(buf));
+		if (n <= 0 || rlt_send_all(r->fd, buf, (size_t)n, 0) < 0)
 			return;
 		if (n == (ssize_t)sizeof(buf))
 			break;
 	}
-	echo_big(fd);
+	echo_big(r);
 }
 
 /* One connection. It first waits for the peer to send with rlt_poll: no
@@ -77,8 +97,11 @@ static __attribute__((noinline)) void echo_all(int fd)
 static void *conn_task(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
-	if (rlt_poll(fd, POLLIN) > 0)
-		echo_all(fd);
+	if (rlt_poll(fd, POLLIN) > 0) {
+		rx r = {fd, use_rxq ? rlt_rxq_open(fd) : NULL};
+		echo_all(&r);
+		rlt_rxq_close(r.q); /* before the close: an armed receive holds the socket */
+	}
 	rlt_close(fd);
 	return NULL;
 }
@@ -210,6 +233,8 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	conn_stack = s.conn_stack;
+	const char *rxq_env = getenv("RINGLET_RXQ");
+	use_rxq = !(rxq_env && strcmp(rxq_env, "0") == 0);
 	int rc = rlt_run(root, &s, &cfg, NULL);
 	if (rc < 0) {
 		fprintf(stderr, "ringlet-echo: rlt_run: %s\n", strerror(-rc));
