@@ -528,6 +528,18 @@ static void conn_free(struct conn *c)
 	free(c);
 }
 
+bool rlt__http_use_rxq(void)
+{
+	static _Atomic int use; /* 0 unknown, 1 yes, 2 no */
+	int u = atomic_load_explicit(&use, memory_order_relaxed);
+	if (__builtin_expect(u == 0, 0)) {
+		const char *e = getenv("RINGLET_RXQ");
+		u = e && strcmp(e, "0") == 0 ? 2 : 1;
+		atomic_store_explicit(&use, u, memory_order_relaxed);
+	}
+	return u == 1;
+}
+
 struct conn *rlt__http_conn_new(rlt_http_server *s, int fd)
 {
 	size_t rsize = s->o.header_limit + HTTP_BODY_ROOM;
@@ -578,6 +590,11 @@ int rlt__http_conn_run(struct conn *c)
 			return rc;
 		}
 	}
+	/* Plain connections receive through a receive queue: one multishot
+	 * receive for the connection's life under io_uring (no submission
+	 * per request); rlt_recv elsewhere, or with RINGLET_RXQ=0. */
+	if (!c->tls && rlt__http_use_rxq())
+		c->rxq = rlt_rxq_open(fd); /* NULL (no memory): rlt_recv */
 	for (;;) {
 		memset(&c->req, 0, sizeof(c->req));
 		c->req.c = c;
@@ -601,6 +618,7 @@ int rlt__http_conn_run(struct conn *c)
 		rlt_shutdown(fd, SHUT_WR);
 	rlt__http_conn_unregister(c);
 	rlt_tls_free(c->tls);
+	rlt_rxq_close(c->rxq); /* before the close: an armed receive holds the socket */
 	rlt_close(fd);
 	conn_free(c);
 	return rc > 0 ? 0 : rc;

@@ -64,6 +64,7 @@ struct conn {
 	rlt_http_server *srv;
 	int fd;
 	rlt_tls *tls; /* HTTPS: the TLS stream over fd (NULL: plain) */
+	rlt_rxq *rxq; /* plain: the receive side (NULL: rlt_recv on fd) */
 	_Atomic int state;
 	/* The deadline of the I/O the task waits in (rlt_now() time; 0:
 	 * none; DL_FIRED / DL_ISSUED: the reaper is cancelling the task). */
@@ -116,6 +117,9 @@ struct rlt_http_server {
 /* conn.c: a connection on fd, registered with s (NULL: out of memory);
  * serve it in the calling task until it closes (closes fd, frees c); or
  * drop it unserved. */
+/* Receive through rlt_rxq (unless RINGLET_RXQ=0 in the environment, read
+ * once: the old path, for A/B measurement in one build). */
+bool rlt__http_use_rxq(void);
 struct conn *rlt__http_conn_new(rlt_http_server *s, int fd);
 int rlt__http_conn_run(struct conn *c);
 void rlt__http_conn_abort(struct conn *c);
@@ -216,6 +220,20 @@ static inline ssize_t http_sendmsg(int fd, const struct msghdr *m, int flags)
  * on a pointer, no indirect call: the plain path is what it was. */
 static inline ssize_t conn_recv(struct conn *c, void *buf, size_t len, bool idle)
 {
+	if (c->rxq) {
+		for (;;) { /* what http_recv retries, the queue's fallback may say */
+			ssize_t n = rlt_rxq_recv(c->rxq, buf, len);
+			if (n == -EINTR)
+				continue;
+			if (n == -EAGAIN) {
+				int p = rlt_poll(c->fd, POLLIN);
+				if (p < 0 && p != -EINTR)
+					return p;
+				continue;
+			}
+			return n;
+		}
+	}
 	if (c->tls)
 		return rlt_tls_read(c->tls, buf, len);
 	return http_recv(c->fd, buf, len, idle);
