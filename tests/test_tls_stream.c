@@ -23,6 +23,7 @@ typedef struct echo_srv {
 	int lfd;
 	rlt_tls_ctx *ctx;
 	int conns;
+	bool rxq; /* receive through receive queues after the handshake */
 } echo_srv;
 
 static void *echo_conn(void *arg)
@@ -33,6 +34,9 @@ static void *echo_conn(void *arg)
 	rlt_tls *t = rlt_tls_server(s->ctx, fd, 10 * RLT_NSEC_PER_SEC);
 	if (!t)
 		fail_msg("server handshake: %s (%s)", strerror(errno), rlt_tls_last_error());
+	rlt_rxq *q = s->rxq ? rlt_rxq_open(fd) : NULL;
+	if (s->rxq)
+		assert_int_equal(rlt_tls_use_rxq(t, q), 0);
 	char buf[8192];
 	ssize_t n;
 	while ((n = rlt_tls_read(t, buf, sizeof(buf))) > 0)
@@ -40,6 +44,7 @@ static void *echo_conn(void *arg)
 	assert_int_equal(n, 0); /* the client's close_notify */
 	assert_int_equal(rlt_tls_shutdown(t), 0);
 	rlt_tls_free(t);
+	assert_int_equal(rlt_rxq_close(q), 0);
 	rlt_close(fd);
 	return NULL;
 }
@@ -66,6 +71,7 @@ typedef struct echo_cli {
 	int port;
 	rlt_tls_ctx *ctx;
 	unsigned seed;
+	bool rxq;
 } echo_cli;
 
 static void *echo_client(void *arg)
@@ -75,6 +81,9 @@ static void *echo_client(void *arg)
 	rlt_tls *t = rlt_tls_client(c->ctx, fd, "localhost", 10 * RLT_NSEC_PER_SEC);
 	if (!t)
 		fail_msg("client handshake: %s (%s)", strerror(errno), rlt_tls_last_error());
+	rlt_rxq *q = c->rxq ? rlt_rxq_open(fd) : NULL;
+	if (c->rxq)
+		assert_int_equal(rlt_tls_use_rxq(t, q), 0);
 	unsigned char *out = malloc(CONN_SIZE), *in = malloc(CONN_SIZE);
 	for (size_t i = 0; i < CONN_SIZE; i++)
 		out[i] = pat(c->seed, i);
@@ -101,6 +110,7 @@ static void *echo_client(void *arg)
 	char b[1];
 	assert_int_equal(rlt_tls_read(t, b, 1), 0); /* the server's close_notify */
 	rlt_tls_free(t);
+	assert_int_equal(rlt_rxq_close(q), 0);
 	rlt_close(fd);
 	free(out);
 	free(in);
@@ -109,15 +119,18 @@ static void *echo_client(void *arg)
 
 static void *root_concurrent(void *arg)
 {
+	bool rxq = arg != NULL;
 	int port;
-	echo_srv s = {.lfd = tls_listen(&port), .conns = CONNS};
+	echo_srv s = {.lfd = tls_listen(&port), .conns = CONNS, .rxq = rxq};
 	s.ctx = tls_server_ctx(&certs, certs.srv, 0);
 	rlt_task *acc = rlt_spawn(echo_accept, &s, NULL);
 	rlt_tls_ctx *cctx = tls_client_ctx(&certs, 0);
 	echo_cli cli[200];
 	rlt_task *tasks[200];
 	for (int i = 0; i < CONNS; i++) {
-		cli[i] = (echo_cli){.port = port, .ctx = cctx, .seed = (unsigned)i};
+		/* With queues: every server end, every other client end. */
+		cli[i] = (echo_cli){
+		    .port = port, .ctx = cctx, .seed = (unsigned)i, .rxq = rxq && (i & 1)};
 		tasks[i] = rlt_spawn(echo_client, &cli[i], NULL);
 		assert_non_null(tasks[i]);
 	}
@@ -133,6 +146,15 @@ static void *root_concurrent(void *arg)
 static void test_stream_200_concurrent_connections_every_byte(void **state)
 {
 	rlt_test_run(root_concurrent, NULL);
+}
+
+/* The same with the ciphertext received through receive queues
+ * (rlt_tls_use_rxq: multishot receives under io_uring) from the end of
+ * the handshake on: the bytes of the handshake's last flight that came
+ * with it are read first, and nothing is lost at the switch. */
+static void test_stream_through_receive_queues_every_byte(void **state)
+{
+	rlt_test_run(root_concurrent, (void *)1);
 }
 
 /* ---- the end of a stream, through a relay that can damage it ---- */
@@ -576,6 +598,7 @@ int main(void)
 	}
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_stream_200_concurrent_connections_every_byte),
+	    cmocka_unit_test(test_stream_through_receive_queues_every_byte),
 	    cmocka_unit_test(test_stream_close_notify_is_a_clean_end),
 	    cmocka_unit_test(test_stream_bare_close_is_econnaborted),
 	    cmocka_unit_test(test_stream_truncated_record_is_econnaborted),

@@ -3,6 +3,8 @@
 
 #include "common.h"
 
+struct rlt_rxq;
+
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -184,6 +186,18 @@ RLT_API void rlt_tls_free(rlt_tls *t);
 
 /* The socket under t. */
 RLT_API int rlt_tls_fd(const rlt_tls *t);
+
+/*
+ * From now on, receive t's ciphertext through q (a receive queue on t's
+ * socket, include/ringlet/rxq.h: one multishot receive under io_uring)
+ * instead of rlt_recv on the socket; NULL: back to rlt_recv (only once q
+ * holds nothing: bytes queued in q are not read by t after that). q stays
+ * the caller's: free t, then close q, then the socket. Typically set
+ * right after the handshake, on a connection that will carry many
+ * records; q must be a queue on t's socket. Does not suspend. 0, or
+ * -EINVAL (t is NULL).
+ */
+RLT_API int rlt_tls_use_rxq(rlt_tls *t, struct rlt_rxq *q);
 /* After the handshake: the protocol ALPN chose ("" if none), the version
  * ("TLSv1.3"), the cipher ("TLS_AES_256_GCM_SHA384"). Strings live as
  * long as t. */

@@ -590,11 +590,15 @@ int rlt__http_conn_run(struct conn *c)
 			return rc;
 		}
 	}
-	/* Plain connections receive through a receive queue: one multishot
-	 * receive for the connection's life under io_uring (no submission
-	 * per request); rlt_recv elsewhere, or with RINGLET_RXQ=0. */
-	if (!c->tls && rlt__http_use_rxq())
+	/* Connections receive through a receive queue: one multishot receive
+	 * for the connection's life under io_uring (no submission per
+	 * request); rlt_recv elsewhere, or with RINGLET_RXQ=0. Under TLS,
+	 * from the end of the handshake on (the ciphertext's source). */
+	if (rlt__http_use_rxq()) {
 		c->rxq = rlt_rxq_open(fd); /* NULL (no memory): rlt_recv */
+		if (c->tls)
+			rlt_tls_use_rxq(c->tls, c->rxq);
+	}
 	for (;;) {
 		memset(&c->req, 0, sizeof(c->req));
 		c->req.c = c;

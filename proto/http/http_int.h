@@ -64,7 +64,7 @@ struct conn {
 	rlt_http_server *srv;
 	int fd;
 	rlt_tls *tls; /* HTTPS: the TLS stream over fd (NULL: plain) */
-	rlt_rxq *rxq; /* plain: the receive side (NULL: rlt_recv on fd) */
+	rlt_rxq *rxq; /* the socket's receive side, under TLS too (NULL: rlt_recv) */
 	_Atomic int state;
 	/* The deadline of the I/O the task waits in (rlt_now() time; 0:
 	 * none; DL_FIRED / DL_ISSUED: the reaper is cancelling the task). */
@@ -220,6 +220,8 @@ static inline ssize_t http_sendmsg(int fd, const struct msghdr *m, int flags)
  * on a pointer, no indirect call: the plain path is what it was. */
 static inline ssize_t conn_recv(struct conn *c, void *buf, size_t len, bool idle)
 {
+	if (c->tls)
+		return rlt_tls_read(c->tls, buf, len);
 	if (c->rxq) {
 		for (;;) { /* what http_recv retries, the queue's fallback may say */
 			ssize_t n = rlt_rxq_recv(c->rxq, buf, len);
@@ -234,8 +236,6 @@ static inline ssize_t conn_recv(struct conn *c, void *buf, size_t len, bool idle
 			return n;
 		}
 	}
-	if (c->tls)
-		return rlt_tls_read(c->tls, buf, len);
 	return http_recv(c->fd, buf, len, idle);
 }
 

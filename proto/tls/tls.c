@@ -168,7 +168,8 @@ static int tls_fill(rlt_tls *t)
 		t->in_off = 0;
 	}
 	for (;;) {
-		ssize_t n = rlt_recv(t->fd, t->in + t->in_len, TLS_IN_CAP - t->in_len, 0);
+		ssize_t n = t->rxq ? rlt_rxq_recv(t->rxq, t->in + t->in_len, TLS_IN_CAP - t->in_len)
+				   : rlt_recv(t->fd, t->in + t->in_len, TLS_IN_CAP - t->in_len, 0);
 		if (n > 0) {
 			t->in_len += (size_t)n;
 			return 1;
@@ -599,6 +600,14 @@ void rlt_tls_free(rlt_tls *t)
 int rlt_tls_fd(const rlt_tls *t)
 {
 	return t ? t->fd : -EINVAL;
+}
+
+int rlt_tls_use_rxq(rlt_tls *t, rlt_rxq *q)
+{
+	if (!t)
+		return -EINVAL;
+	t->rxq = q;
+	return 0;
 }
 
 const char *rlt_tls_alpn(const rlt_tls *t)

@@ -20,6 +20,7 @@ struct rlt_tls {
 	SSL *ssl;
 	rlt_tls_ctx *ctx; /* a reference */
 	int fd;
+	rlt_rxq *rxq;	     /* rlt_tls_use_rxq: where ciphertext comes from (NULL: rlt_recv) */
 	unsigned eof : 1;    /* rlt_recv said end of stream */
 	unsigned broken : 1; /* a failure left the stream unusable */
 	/* Ciphertext from the peer: [in_off, in_len) not yet read by OpenSSL. */
