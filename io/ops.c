@@ -522,6 +522,12 @@ unsigned rlt__op_policy_flags(rlt_task *t)
 	return t->worker->loop.policy->flags;
 }
 
+bool rlt__op_rxq_multishot(rlt_task *t)
+{
+	return (t->worker->loop.policy->flags & RLT_POLICY_MULTISHOT_RECV) &&
+	       t->worker->rt->settings.v[RLT__CFG_RXQ];
+}
+
 void rlt__op_submit_multi(rlt_task *t, rlt_op *op, rlt__op_sink *sink, rlt__worker **owner)
 {
 	rlt__worker *w = t->worker;

@@ -14,6 +14,9 @@ struct rlt__worker;
 
 /* RLT_POLICY_* flags of the loop policy of t's worker. */
 unsigned rlt__op_policy_flags(rlt_task *t);
+/* Whether t's receive queues take the multishot path: the policy can
+ * (RLT_POLICY_MULTISHOT_RECV) and RINGLET_RXQ is not 0. */
+bool rlt__op_rxq_multishot(rlt_task *t);
 
 /* Submit op (code, fd and arguments filled in) as a multishot op on the loop
  * of t's worker, where every result goes to sink (rlt__op_sink). *owner is

@@ -83,10 +83,9 @@ void rlt__rxq_counts(unsigned long *nobufs, unsigned long *backpressure)
 	*nobufs = atomic_load_explicit(&n_nobufs, memory_order_relaxed);
 	*backpressure = atomic_load_explicit(&n_backpressure, memory_order_relaxed);
 }
-bool rlt__rxq_multishot(const rlt_rxq *q);
-bool rlt__rxq_multishot(const rlt_rxq *q)
+bool rlt_rxq_multishot(const rlt_rxq *q)
 {
-	return q->multishot;
+	return q && q->multishot;
 }
 
 /* Under lock: append n bytes, growing the FIFO (never past what the kernel
@@ -216,7 +215,7 @@ rlt_rxq *rlt_rxq_open(int fd)
 	q->sink.result = rxq_result;
 	q->stop_msg.fn = rxq_stop_msg;
 	q->fd = fd;
-	q->multishot = (rlt__op_policy_flags(t) & RLT_POLICY_MULTISHOT_RECV) != 0;
+	q->multishot = rlt__op_rxq_multishot(t);
 	rlt__oneshot_init(&q->tok);
 	rlt__spin_init(&q->lock);
 	atomic_init(&q->busy, false);

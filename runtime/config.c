@@ -54,6 +54,9 @@ const rlt__cfg_var rlt__cfg_vars[RLT__CFG_N] = {
 			       "fault policy: print what was injected"},
     [RLT__CFG_STATS] = {"RINGLET_STATS", RLT__CFG_BOOL, 0, "0", 0, 1, 0, NULL,
 			"print the runtime's counters on stderr when rlt_run returns"},
+    [RLT__CFG_RXQ] = {"RINGLET_RXQ", RLT__CFG_BOOL, 1, "1", 0, 1, 0, NULL,
+		      "receive queues (rlt_rxq) use one multishot receive where the policy can "
+		      "(0: rlt_recv, to measure one against the other)"},
     [RLT__CFG_TIMING] = {"RINGLET_TIMING", RLT__CFG_CHOICE, 0, "auto", 0, 0, 0, "auto|1|0",
 			 "time every task run (histogram, time held; auto: with STATS, "
 			 "or from the console's first top)"},

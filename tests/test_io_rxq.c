@@ -17,7 +17,6 @@
 /* io/policy_uring.c and io/rxq.c, for the tests only. */
 void rlt__uring_pbuf_knob(unsigned nbufs, unsigned size);
 void rlt__rxq_counts(unsigned long *nobufs, unsigned long *backpressure);
-bool rlt__rxq_multishot(const rlt_rxq *q);
 
 #define SEC RLT_NSEC_PER_SEC
 
@@ -460,7 +459,7 @@ static void *root_nobufs(void *arg)
 	assert_int_equal(read_checked(q, 0, total, 0, 70000), total);
 	sender_join(&s);
 	rlt__rxq_counts(&nb1, &bp1);
-	if (rlt__rxq_multishot(q) && nb1 == nb0)
+	if (rlt_rxq_multishot(q) && nb1 == nb0)
 		fail_msg("no arming ended with -ENOBUFS on a ring of 2 buffers");
 	assert_int_equal(rlt_rxq_close(q), 0);
 	close(sv[0]);
@@ -498,7 +497,7 @@ static void *root_backpressure(void *arg)
 	assert_int_equal(n, 1);
 	assert_int_equal(first, pat(0));
 	uint64_t end = rlt_now() + 10 * SEC;
-	while (rlt__rxq_multishot(q) && rlt_now() < end) {
+	while (rlt_rxq_multishot(q) && rlt_now() < end) {
 		rlt__rxq_counts(&nb1, &bp1);
 		if (bp1 != bp0)
 			break;
@@ -509,7 +508,7 @@ static void *root_backpressure(void *arg)
 	assert_int_equal(read_checked(q, 1, total, 1, 2048), total);
 	sender_join(&s);
 	rlt__rxq_counts(&nb1, &bp1);
-	if (rlt__rxq_multishot(q) && bp1 == bp0)
+	if (rlt_rxq_multishot(q) && bp1 == bp0)
 		fail_msg("the receive was never stopped for a full queue");
 	assert_int_equal(rlt_rxq_close(q), 0);
 	close(sv[0]);
@@ -613,7 +612,7 @@ static void *root_faults(void *arg)
 	tcp_pair(sv);
 	rlt_rxq *q = rlt_rxq_open(sv[0]);
 	assert_non_null(q);
-	assert_false(rlt__rxq_multishot(q));
+	assert_false(rlt_rxq_multishot(q));
 	size_t total = 1 << 20, off = 0;
 	sender s;
 	sender_start(&s, sv[1], total, 0);

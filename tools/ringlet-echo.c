@@ -45,14 +45,13 @@ typedef struct server {
 	size_t conn_stack; /* -s */
 } server;
 
-/* The connection's receive side: a receive queue, or (RINGLET_RXQ=0, or
- * no memory for the queue) rlt_recv on the fd. */
+/* The connection's receive side: a receive queue (rlt_recv underneath
+ * under epoll or with RINGLET_RXQ=0), or rlt_recv on the fd when there was
+ * no memory for one. */
 typedef struct rx {
 	int fd;
 	rlt_rxq *q;
 } rx;
-
-static bool use_rxq = true;
 
 static inline ssize_t rx_recv(rx *r, void *buf, size_t len)
 {
@@ -98,7 +97,7 @@ static void *conn_task(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
 	if (rlt_poll(fd, POLLIN) > 0) {
-		rx r = {fd, use_rxq ? rlt_rxq_open(fd) : NULL};
+		rx r = {fd, rlt_rxq_open(fd)};
 		echo_all(&r);
 		rlt_rxq_close(r.q); /* before the close: an armed receive holds the socket */
 	}
@@ -233,8 +232,6 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	conn_stack = s.conn_stack;
-	const char *rxq_env = getenv("RINGLET_RXQ");
-	use_rxq = !(rxq_env && strcmp(rxq_env, "0") == 0);
 	int rc = rlt_run(root, &s, &cfg, NULL);
 	if (rc < 0) {
 		fprintf(stderr, "ringlet-echo: rlt_run: %s\n", strerror(-rc));

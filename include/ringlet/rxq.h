@@ -71,6 +71,14 @@ RLT_API ssize_t rlt_rxq_recv(rlt_rxq *q, void *buf, size_t len);
  */
 RLT_API int rlt_rxq_close(rlt_rxq *q);
 
+/*
+ * Whether q receives through a multishot receive (the loop policy can,
+ * and RINGLET_RXQ is not 0: tools/ringlet config), rather than one
+ * rlt_recv per call. May turn false after the first receive if the loop
+ * could not set up its buffers. Any thread; does not suspend. NULL: false.
+ */
+RLT_API bool rlt_rxq_multishot(const rlt_rxq *q);
+
 RLT_EXTERN_C_END
 
 #endif

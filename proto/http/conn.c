@@ -528,18 +528,6 @@ static void conn_free(struct conn *c)
 	free(c);
 }
 
-bool rlt__http_use_rxq(void)
-{
-	static _Atomic int use; /* 0 unknown, 1 yes, 2 no */
-	int u = atomic_load_explicit(&use, memory_order_relaxed);
-	if (__builtin_expect(u == 0, 0)) {
-		const char *e = getenv("RINGLET_RXQ");
-		u = e && strcmp(e, "0") == 0 ? 2 : 1;
-		atomic_store_explicit(&use, u, memory_order_relaxed);
-	}
-	return u == 1;
-}
-
 struct conn *rlt__http_conn_new(rlt_http_server *s, int fd)
 {
 	size_t rsize = s->o.header_limit + HTTP_BODY_ROOM;
@@ -592,13 +580,16 @@ int rlt__http_conn_run(struct conn *c)
 	}
 	/* Connections receive through a receive queue: one multishot receive
 	 * for the connection's life under io_uring (no submission per
-	 * request); rlt_recv elsewhere, or with RINGLET_RXQ=0. Under TLS,
-	 * from the end of the handshake on (the ciphertext's source). */
-	if (rlt__http_use_rxq()) {
-		c->rxq = rlt_rxq_open(fd); /* NULL (no memory): rlt_recv */
-		if (c->tls)
-			rlt_tls_use_rxq(c->tls, c->rxq);
+	 * request). Where it would be rlt_recv (other policies,
+	 * RINGLET_RXQ=0), the socket is read as before (rlt_recv_idle between
+	 * requests). Under TLS, from the end of the handshake on. */
+	c->rxq = rlt_rxq_open(fd); /* NULL (no memory): rlt_recv */
+	if (c->rxq && !rlt_rxq_multishot(c->rxq)) {
+		rlt_rxq_close(c->rxq);
+		c->rxq = NULL;
 	}
+	if (c->tls && c->rxq)
+		rlt_tls_use_rxq(c->tls, c->rxq);
 	for (;;) {
 		memset(&c->req, 0, sizeof(c->req));
 		c->req.c = c;

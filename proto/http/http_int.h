@@ -117,9 +117,6 @@ struct rlt_http_server {
 /* conn.c: a connection on fd, registered with s (NULL: out of memory);
  * serve it in the calling task until it closes (closes fd, frees c); or
  * drop it unserved. */
-/* Receive through rlt_rxq (unless RINGLET_RXQ=0 in the environment, read
- * once: the old path, for A/B measurement in one build). */
-bool rlt__http_use_rxq(void);
 struct conn *rlt__http_conn_new(rlt_http_server *s, int fd);
 int rlt__http_conn_run(struct conn *c);
 void rlt__http_conn_abort(struct conn *c);
