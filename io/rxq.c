@@ -68,10 +68,16 @@ struct rlt_rxq {
 	bool live;		/* an arming is on (reader sets, the owner's end clears) */
 	bool stopping;		/* the owner asked the kernel to end it */
 	bool want;		/* the reader waits on tok */
-	bool eof;		/* the peer closed: 0 once the FIFO is empty */
-	bool stop_ran;		/* close's stop message ran on the owner */
-	bool unsupported;	/* the policy could not arm (no buffer ring): rlt_recv */
-	int err;		/* to report after the bytes (negative errno), 0 */
+	/* While the reader waits with nothing queued: its buffer, which the
+	 * owner's sink fills directly (one copy instead of two: the FIFO is
+	 * used only for what comes while the reader is not waiting, or does
+	 * not fit), and how much it put there. */
+	char *dst;
+	size_t dst_len, dst_got;
+	bool eof;	  /* the peer closed: 0 once the FIFO is empty */
+	bool stop_ran;	  /* close's stop message ran on the owner */
+	bool unsupported; /* the policy could not arm (no buffer ring): rlt_recv */
+	int err;	  /* to report after the bytes (negative errno), 0 */
 };
 
 /* For the tests (tests/test_io_rxq.c): armings ended by -ENOBUFS, and
@@ -117,19 +123,49 @@ static int fifo_put(rlt_rxq *q, const char *p, size_t n)
 	return 0;
 }
 
-/* Under lock: take up to n bytes. */
+/* Under lock: take up to n bytes. An emptied FIFO gives its memory back:
+ * with the reader's buffer filled directly, the FIFO serves bursts only,
+ * and an idle connection holds none. */
 static size_t fifo_take(rlt_rxq *q, char *out, size_t n)
 {
 	if (n > q->len)
 		n = q->len;
+	if (!n)
+		return 0;
 	size_t first = q->size - q->head < n ? q->size - q->head : n;
 	memcpy(out, q->buf + q->head, first);
 	memcpy(out + first, q->buf, n - first);
 	q->head = (q->head + n) % q->size;
 	q->len -= n;
-	if (!q->len)
-		q->head = 0;
+	if (!q->len) {
+		rlt__free(q->buf);
+		q->buf = NULL;
+		q->size = q->head = 0;
+	}
 	return n;
+}
+
+/* Under lock: put n bytes back in front of the FIFO (the reader's wait
+ * ended in an error after the sink had filled its buffer: the bytes wait
+ * for the next call, before anything queued after them). */
+static int fifo_unshift(rlt_rxq *q, const char *p, size_t n)
+{
+	if (!q->len)
+		return fifo_put(q, p, n);
+	size_t sz = RXQ_MIN;
+	while (sz < q->len + n)
+		sz *= 2;
+	char *nb = rlt__malloc(sz);
+	if (!nb)
+		return -ENOMEM;
+	memcpy(nb, p, n);
+	size_t len = q->len;
+	fifo_take(q, nb + n, len); /* frees the old buffer */
+	q->buf = nb;
+	q->size = sz;
+	q->head = 0;
+	q->len = n + len;
+	return 0;
 }
 
 /* Under lock: the reader waits for what just changed. */
@@ -155,7 +191,18 @@ static void rxq_result(rlt__op_sink *s, rlt_op *op, int32_t res, bool more)
 {
 	rlt_rxq *q = (rlt_rxq *)(void *)s;
 	rlt__spin_lock(&q->lock);
-	if (res > 0 && fifo_put(q, op->u.recvm.data, (size_t)res) < 0) {
+	const char *data = op->u.recvm.data;
+	size_t nbytes = res > 0 ? (size_t)res : 0;
+	if (nbytes && q->dst) {
+		/* The reader waits with nothing queued: straight into its buffer. */
+		size_t d = nbytes < q->dst_len ? nbytes : q->dst_len;
+		memcpy(q->dst, data, d);
+		q->dst_got = d;
+		q->dst = NULL;
+		data += d;
+		nbytes -= d;
+	}
+	if (nbytes && fifo_put(q, data, nbytes) < 0) {
 		if (!q->err)
 			q->err = -ENOMEM;
 		if (more)
@@ -279,19 +326,33 @@ static ssize_t rxq_recv(rlt_rxq *q, rlt_task *t, char *out, size_t n)
 		}
 		bool arm = want_arm(q);
 		q->want = true;
+		q->dst = out;
+		q->dst_len = n;
+		q->dst_got = 0;
 		atomic_store_explicit(&q->tok.state, RLT__ONESHOT_EMPTY, memory_order_relaxed);
 		rlt__spin_unlock(&q->lock);
 		if (arm)
 			rxq_arm(q, t);
 		int rc = rlt__oneshot_wait_t(t, &q->tok, limit, RXQ_KIND);
-		if (rc < 0) {
-			/* Nothing was taken: what came meanwhile waits for the
-			 * next call. */
-			rlt__spin_lock(&q->lock);
-			q->want = false;
+		rlt__spin_lock(&q->lock);
+		q->want = false;
+		q->dst = NULL;
+		size_t got = q->dst_got;
+		q->dst_got = 0;
+		if (got && rc < 0 && fifo_unshift(q, out, got) < 0 && !q->err)
+			q->err = -ENOMEM; /* (bytes lost: said at the next call) */
+		if (got && rc == 0) {
+			/* And what came after them, while we were being woken. */
+			got += fifo_take(q, out + got, n - got);
+			bool arm2 = want_arm(q);
 			rlt__spin_unlock(&q->lock);
-			return rc;
+			if (arm2)
+				rxq_arm(q, t);
+			return (ssize_t)got;
 		}
+		rlt__spin_unlock(&q->lock);
+		if (rc < 0)
+			return rc; /* nothing taken: what came waits for the next call */
 	}
 }
 

@@ -442,6 +442,83 @@ static void test_rxq_deadline_and_cancel_lose_nothing(void **state)
 	rlt_test_run(root_deadline, NULL);
 }
 
+/* A cancel that races with arriving bytes: the reader's wait may end in
+ * -ECANCELED after the owner already copied bytes into its buffer (they
+ * go back to the front of the queue), or with the bytes; either way the
+ * next receive gets every byte, in order, once. */
+typedef struct racing_reader {
+	rlt_rxq *q;
+	ssize_t res;
+	char b[16];
+	atomic_int in;
+} racing_reader;
+
+static void *racing_read(void *arg)
+{
+	racing_reader *a = arg;
+	atomic_store(&a->in, 1);
+	a->res = rlt_rxq_recv(a->q, a->b, sizeof(a->b));
+	return NULL;
+}
+
+static void *root_cancel_race(void *arg)
+{
+	(void)arg;
+	int sv[2];
+	tcp_pair(sv);
+	rlt_rxq *q = rlt_rxq_open(sv[0]);
+	assert_non_null(q);
+	int cancelled = 0, read = 0;
+	for (int i = 0; i < RLT_TEST_SCALE(300); i++) {
+		racing_reader a = {.q = q};
+		atomic_init(&a.in, 0);
+		/* Every other round on another worker (where there is one): the
+		 * cancel then travels as a message, and the bytes' completion
+		 * can come before the reader runs. */
+		rlt_spawn_opts o = rlt_test_on_worker((unsigned)i & 1);
+		rlt_task *r = rlt_spawn(racing_read, &a, &o);
+		assert_non_null(r);
+		while (!atomic_load(&a.in))
+			rlt_yield();
+		for (int k = 0; k < i % 4; k++)
+			rlt_yield();
+		char want[8];
+		snprintf(want, sizeof(want), "m%05d", i);
+		assert_int_equal(send(sv[1], want, 6, 0), 6);
+		int c = rlt_cancel(r); /* -EALREADY: it had the bytes and ended */
+		assert_true(c == 0 || c == -EALREADY);
+		rlt_join(r, NULL);
+		char got[16];
+		size_t n = 0;
+		if (a.res > 0) {
+			memcpy(got, a.b, (size_t)a.res);
+			n = (size_t)a.res;
+			read++;
+		} else {
+			assert_int_equal(a.res, -ECANCELED);
+			cancelled++;
+		}
+		while (n < 6) {
+			ssize_t k = rlt_rxq_recv(q, got + n, 6 - n);
+			assert_true(k > 0);
+			n += (size_t)k;
+		}
+		if (memcmp(got, want, 6) != 0)
+			fail_msg("round %d: read \"%.6s\", sent \"%s\"", i, got, want);
+	}
+	print_message("(cancelled first %d times, bytes first %d times)\n", cancelled, read);
+	assert_int_equal(rlt_rxq_close(q), 0);
+	close(sv[0]);
+	close(sv[1]);
+	return NULL;
+}
+
+static void test_rxq_cancel_racing_bytes_loses_nothing(void **state)
+{
+	(void)state;
+	rlt_test_run(root_cancel_race, NULL);
+}
+
 /* ---- the worker's buffers run out (-ENOBUFS): armed again ---- */
 
 static void *root_nobufs(void *arg)
@@ -686,6 +763,7 @@ int main(void)
 	    cmocka_unit_test(test_rxq_close_with_a_reader_waiting),
 	    cmocka_unit_test(test_rxq_close_with_a_receive_armed_closes_the_socket),
 	    cmocka_unit_test(test_rxq_deadline_and_cancel_lose_nothing),
+	    cmocka_unit_test(test_rxq_cancel_racing_bytes_loses_nothing),
 	    cmocka_unit_test(test_rxq_recovers_when_buffers_run_out),
 	    cmocka_unit_test(test_rxq_backpressure_with_a_slow_reader),
 	    cmocka_unit_test(test_rxq_reader_moves_between_workers),
