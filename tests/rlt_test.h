@@ -12,7 +12,10 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -780,6 +783,29 @@ static inline long rlt_test_status_kib(const char *field)
 			break;
 	fclose(f);
 	return v;
+}
+
+/* A connected TCP pair on loopback (port chosen by the kernel), both ends
+ * TCP_NODELAY, made with plain blocking calls (no ringlet operation: the
+ * fault policy injects nothing here). */
+static inline void rlt_test_tcp_pair(int sv[2])
+{
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(l >= 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(l, 1), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
+	sv[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(sv[0] >= 0);
+	assert_int_equal(connect(sv[0], (struct sockaddr *)&a, sizeof(a)), 0);
+	sv[1] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(sv[1] >= 0);
+	int one = 1;
+	setsockopt(sv[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(sv[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	close(l);
 }
 
 /* True when built with a sanitizer (timing bounds are looser there). */

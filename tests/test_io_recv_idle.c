@@ -15,27 +15,6 @@ static void unix_pair(int sv[2])
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 }
 
-/* A connected TCP pair on loopback (port chosen by the kernel). */
-static void tcp_pair(int sv[2])
-{
-	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(l >= 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof(a);
-	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(l, 1), 0);
-	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
-	sv[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(sv[0] >= 0);
-	assert_int_equal(connect(sv[0], (struct sockaddr *)&a, sizeof(a)), 0);
-	sv[1] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-	assert_true(sv[1] >= 0);
-	int one = 1;
-	setsockopt(sv[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(sv[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	close(l);
-}
-
 /* ---- data already there: returned at once ---- */
 
 static void *root_ready(void *arg)
@@ -94,7 +73,7 @@ static void *root_waits(void *arg)
 {
 	(void)arg;
 	int sv[2];
-	tcp_pair(sv);
+	rlt_test_tcp_pair(sv);
 	nevents = 0;
 	idle_arg a = {.fd = sv[0]};
 	rlt_task *r = rlt_spawn(idle_reader, &a, NULL);
@@ -125,7 +104,7 @@ static void *root_eof(void *arg)
 {
 	(void)arg;
 	int sv[2];
-	tcp_pair(sv);
+	rlt_test_tcp_pair(sv);
 	idle_arg a = {.fd = sv[0]};
 	rlt_task *r = rlt_spawn(idle_reader, &a, NULL);
 	assert_non_null(r);
@@ -154,7 +133,7 @@ static void *root_cancel(void *arg)
 {
 	(void)arg;
 	int sv[2];
-	tcp_pair(sv);
+	rlt_test_tcp_pair(sv);
 	nevents = 0;
 	idle_arg a = {.fd = sv[0]};
 	rlt_task *r = rlt_spawn(idle_reader, &a, NULL);
@@ -244,7 +223,7 @@ static void *root_pingpong(void *arg)
 {
 	(void)arg;
 	int sv[2];
-	tcp_pair(sv);
+	rlt_test_tcp_pair(sv);
 	rlt_task *e = rlt_spawn(echo_side, &sv[1], NULL);
 	assert_non_null(e);
 	unsigned char out[256], in[256];

@@ -27,27 +27,6 @@ void rlt__rxq_counts(unsigned long *nobufs, unsigned long *backpressure);
 
 #define SEC RLT_NSEC_PER_SEC
 
-/* A connected TCP pair on loopback. */
-static void tcp_pair(int sv[2])
-{
-	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(l >= 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof(a);
-	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(l, 1), 0);
-	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
-	sv[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(sv[0] >= 0);
-	assert_int_equal(connect(sv[0], (struct sockaddr *)&a, sizeof(a)), 0);
-	sv[1] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-	assert_true(sv[1] >= 0);
-	int one = 1;
-	setsockopt(sv[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(sv[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	close(l);
-}
-
 /* The stream's byte at offset i: not periodic at any power of two. */
 static inline unsigned char pat(size_t i)
 {
@@ -185,7 +164,7 @@ static void *root_small(void *arg)
 {
 	(void)arg;
 	int sv[2];
-	tcp_pair(sv);
+	rlt_test_tcp_pair(sv);
 	size_t total = 0;
 	for (unsigned i = 0; i < SMALL_MSGS; i++)
 		total += 1 + i % 37;
@@ -213,7 +192,7 @@ static void *root_large(void *arg)
 {
 	(void)arg;
 	int sv[2];
-	tcp_pair(sv);
+	rlt_test_tcp_pair(sv);
 	size_t total = (size_t)RLT_TEST_SCALE(8) << 20;
 	rlt_rxq *q = rlt_rxq_open(sv[0]);
 	assert_non_null(q);
@@ -242,7 +221,7 @@ static void *root_eof(void *arg)
 {
 	(void)arg;
 	int sv[2];
-	tcp_pair(sv);
+	rlt_test_tcp_pair(sv);
 	rlt_rxq *q = rlt_rxq_open(sv[0]);
 	assert_non_null(q);
 	char b[64];
@@ -280,7 +259,7 @@ static void *root_reset(void *arg)
 {
 	(void)arg;
 	int sv[2];
-	tcp_pair(sv);
+	rlt_test_tcp_pair(sv);
 	rlt_rxq *q = rlt_rxq_open(sv[0]);
 	assert_non_null(q);
 	char b[64];
@@ -345,7 +324,7 @@ static void *root_close_waiter(void *arg)
 {
 	(void)arg;
 	int sv[2];
-	tcp_pair(sv);
+	rlt_test_tcp_pair(sv);
 	rlt_rxq *q = rlt_rxq_open(sv[0]);
 	assert_non_null(q);
 	reader_arg a = {.q = q};
@@ -382,7 +361,7 @@ static void *root_close_armed(void *arg)
 	(void)arg;
 	for (int round = 0; round < 20; round++) {
 		int sv[2];
-		tcp_pair(sv);
+		rlt_test_tcp_pair(sv);
 		rlt_rxq *q = rlt_rxq_open(sv[0]);
 		assert_non_null(q);
 		char b[8];
@@ -411,7 +390,7 @@ static void *root_deadline(void *arg)
 {
 	(void)arg;
 	int sv[2];
-	tcp_pair(sv);
+	rlt_test_tcp_pair(sv);
 	rlt_rxq *q = rlt_rxq_open(sv[0]);
 	assert_non_null(q);
 	char b[32];
@@ -493,7 +472,7 @@ static void *root_cancel_race(void *arg)
 {
 	(void)arg;
 	int sv[2];
-	tcp_pair(sv);
+	rlt_test_tcp_pair(sv);
 	rlt_rxq *q = rlt_rxq_open(sv[0]);
 	assert_non_null(q);
 	int cancelled = 0, read = 0;
@@ -552,7 +531,7 @@ static void *root_nobufs(void *arg)
 {
 	(void)arg;
 	int sv[2];
-	tcp_pair(sv);
+	rlt_test_tcp_pair(sv);
 	rlt_rxq *q = rlt_rxq_open(sv[0]);
 	assert_non_null(q);
 	unsigned long nb0, bp0, nb1, bp1;
@@ -585,7 +564,7 @@ static void *root_backpressure(void *arg)
 {
 	(void)arg;
 	int sv[2];
-	tcp_pair(sv);
+	rlt_test_tcp_pair(sv);
 	rlt_rxq *q = rlt_rxq_open(sv[0]);
 	assert_non_null(q);
 	unsigned long nb0, bp0, nb1, bp1;
@@ -687,7 +666,7 @@ static void *root_migrate(void *arg)
 {
 	(void)arg;
 	int sv[2];
-	tcp_pair(sv);
+	rlt_test_tcp_pair(sv);
 	rlt_rxq *q = rlt_rxq_open(sv[0]);
 	assert_non_null(q);
 	sender s;
@@ -716,7 +695,7 @@ static void *root_faults(void *arg)
 {
 	(void)arg;
 	int sv[2];
-	tcp_pair(sv);
+	rlt_test_tcp_pair(sv);
 	rlt_rxq *q = rlt_rxq_open(sv[0]);
 	assert_non_null(q);
 	assert_false(rlt_rxq_multishot(q));
@@ -763,7 +742,7 @@ static void *root_args(void *arg)
 	assert_null(rlt_rxq_open(-1));
 	assert_int_equal(errno, EBADF);
 	int sv[2];
-	tcp_pair(sv);
+	rlt_test_tcp_pair(sv);
 	rlt_rxq *q = rlt_rxq_open(sv[0]);
 	assert_non_null(q);
 	assert_int_equal(rlt_rxq_recv(NULL, sv, 1), -EINVAL);
