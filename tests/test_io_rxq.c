@@ -41,6 +41,7 @@ typedef struct sender {
 	size_t total, chunk;
 	int err;     /* errno of a failed send, 0 */
 	bool joined; /* sender_join ran */
+	size_t mark; /* the cleanup stack below sender_stop */
 } sender;
 
 static void *sender_main(void *arg)
@@ -73,7 +74,8 @@ static void *sender_main(void *arg)
 
 /* The starting task's cleanup, for a scenario ended before sender_join
  * (a failed check, or an injected fault under the fault matrix): the
- * thread uses s, on that task's stack, so it is stopped and joined first. */
+ * thread uses s, on that task's stack, so it is stopped and joined first.
+ * sender_join, in the same function, unwinds it (s dies with the frame). */
 static void sender_stop(void *arg)
 {
 	sender *s = arg;
@@ -91,6 +93,7 @@ static void sender_start(sender *s, int fd, size_t total, size_t chunk)
 	s->total = total;
 	s->chunk = chunk;
 	assert_int_equal(pthread_create(&s->th, NULL, sender_main, s), 0);
+	s->mark = rlt_defer_mark();
 	if (rlt_defer(sender_stop, s) < 0) {
 		sender_stop(s);
 		fail_msg("rlt_defer: no room for the sender's cleanup");
@@ -101,6 +104,7 @@ static void sender_join(sender *s)
 {
 	assert_int_equal(pthread_join(s->th, NULL), 0);
 	s->joined = true;
+	rlt_defer_run(s->mark); /* sender_stop: nothing left to do */
 	assert_int_equal(s->err, 0);
 }
 
@@ -489,8 +493,8 @@ static void *root_cancel_race(void *arg)
 			rlt_yield();
 		for (int k = 0; k < i % 4; k++)
 			rlt_yield();
-		char want[8];
-		snprintf(want, sizeof(want), "m%05d", i);
+		char want[16];
+		assert_int_equal(snprintf(want, sizeof(want), "m%05d", i), 6);
 		assert_int_equal(send(sv[1], want, 6, 0), 6);
 		int c = rlt_cancel(r); /* -EALREADY: it had the bytes and ended */
 		assert_true(c == 0 || c == -EALREADY);
