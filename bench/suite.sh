@@ -19,7 +19,7 @@
 #            messages; then 50 connections x 64 B at a constant rate of half
 #            the liburing baseline's peak there, for latency at a fixed
 #            offered load. --quick: 50 x 64 B only, shorter runs.
-# 4. protocols  bench/http.sh, http_client.sh, redis.sh, mysql.sh (section 4
+# 4. protocols  bench/http.sh, http_client.sh, tls.sh, redis.sh, mysql.sh (section 4
 #            below); --quick: one short round of http.sh and redis.sh.
 #
 # Every figure is the median of 3 repetitions (BENCH_REPS); the servers take
@@ -103,7 +103,7 @@ command -v fio >/dev/null && HAVE_FIO=1
 # --quick keeps to the server and Redis rows (the 3-minute budget of
 # `tools/ringlet bench --quick`); the full run has every protocol.
 PROTOS=()
-DEFAULT_PROTOS="http http_client redis mysql"
+DEFAULT_PROTOS="http http_client tls redis mysql"
 [ "$QUICK" -eq 1 ] && DEFAULT_PROTOS="http redis"
 for p in ${BENCH_PROTOCOLS:-$DEFAULT_PROTOS}; do
 	[ -x "$ROOT/bench/$p.sh" ] && PROTOS+=("$p")
@@ -468,7 +468,9 @@ fi
 # ---- 4. protocols ----
 # The protocol libraries against the tools a user would otherwise pick:
 # bench/http.sh (nginx, uvicorn+FastAPI; pipelining), bench/http_client.sh
-# (curl --parallel, aiohttp), bench/redis.sh (redis-benchmark,
+# (curl --parallel, aiohttp), bench/tls.sh (HTTPS against nginx with the
+# same certificate: handshakes, keep-alive, a 1 MiB file with and without
+# kTLS), bench/redis.sh (redis-benchmark,
 # redis.asyncio), bench/mysql.sh (mariadb-slap, aiomysql, the executor
 # variant). Each prints its own table (ratios within rounds, CPU per side);
 # --quick runs one short round of http and redis only. BENCH_PROTOCOLS="..."
