@@ -56,8 +56,9 @@ struct rlt_rxq {
 	rlt__msg stop_msg;
 	rlt__oneshot tok;
 	int fd;
-	bool multishot;	  /* the policy can; otherwise rlt_recv */
-	atomic_bool busy; /* a task is in recv or close */
+	atomic_bool multishot; /* the policy can; otherwise rlt_recv (rlt_rxq_multishot:
+				* read from any thread, so atomic) */
+	atomic_bool busy;      /* a task is in recv or close */
 	/* The reader's: the owner is only read on its own thread while the
 	 * arming it runs is live, and written by the reader before it arms. */
 	struct rlt__worker *owner;
@@ -91,7 +92,7 @@ void rlt__rxq_counts(unsigned long *nobufs, unsigned long *backpressure)
 }
 bool rlt_rxq_multishot(const rlt_rxq *q)
 {
-	return q && q->multishot;
+	return q && atomic_load_explicit(&q->multishot, memory_order_relaxed);
 }
 
 /* Under lock: append n bytes, growing the FIFO (never past what the kernel
@@ -223,8 +224,7 @@ static void rxq_result(rlt__op_sink *s, rlt_op *op, int32_t res, bool more)
 			q->unsupported = true;
 		else if (res == -ENOBUFS)
 			atomic_fetch_add_explicit(&n_nobufs, 1, memory_order_relaxed);
-		else if (res < 0 && res != -ECANCELED && res != -ENOBUFS && res != -EINTR &&
-			 res != -EAGAIN && !q->err)
+		else if (res < 0 && res != -ECANCELED && res != -EINTR && res != -EAGAIN && !q->err)
 			q->err = res;
 	} else if (res < 0 && res != -EINTR && res != -EAGAIN) {
 		/* (not expected of a receive: reported, and the arming ended) */
@@ -269,7 +269,7 @@ rlt_rxq *rlt_rxq_open(int fd)
 	q->sink.result = rxq_result;
 	q->stop_msg.fn = rxq_stop_msg;
 	q->fd = fd;
-	q->multishot = rlt__op_rxq_multishot(t);
+	atomic_init(&q->multishot, rlt__op_rxq_multishot(t));
 	rlt__oneshot_init(&q->tok);
 	rlt__spin_init(&q->lock);
 	atomic_init(&q->busy, false);
@@ -297,6 +297,19 @@ static inline bool want_arm(rlt_rxq *q)
 	return true;
 }
 
+/* Under lock, and unlocks: the reader has got bytes in out (the sink's),
+ * adds what is queued up to n, arms again if the arming has ended and the
+ * queue has room, and returns the count. */
+static ssize_t take_and_go(rlt_rxq *q, rlt_task *t, char *out, size_t n, size_t got)
+{
+	got += fifo_take(q, out + got, n - got);
+	bool arm = want_arm(q);
+	rlt__spin_unlock(&q->lock);
+	if (arm)
+		rxq_arm(q, t);
+	return (ssize_t)got;
+}
+
 static ssize_t rxq_recv(rlt_rxq *q, rlt_task *t, char *out, size_t n)
 {
 	/* A cancellation point, as rlt_recv's entry is. */
@@ -308,14 +321,8 @@ static ssize_t rxq_recv(rlt_rxq *q, rlt_task *t, char *out, size_t n)
 	int64_t limit = t->io_timeout > 0 ? t->io_timeout : -1;
 	for (;;) {
 		rlt__spin_lock(&q->lock);
-		if (q->len) {
-			size_t k = fifo_take(q, out, n);
-			bool arm = want_arm(q);
-			rlt__spin_unlock(&q->lock);
-			if (arm)
-				rxq_arm(q, t);
-			return (ssize_t)k;
-		}
+		if (q->len)
+			return take_and_go(q, t, out, n, 0);
 		if (q->err) {
 			int e = q->err;
 			q->err = 0;
@@ -328,7 +335,7 @@ static ssize_t rxq_recv(rlt_rxq *q, rlt_task *t, char *out, size_t n)
 		}
 		if (q->unsupported) {
 			rlt__spin_unlock(&q->lock);
-			q->multishot = false;
+			atomic_store_explicit(&q->multishot, false, memory_order_relaxed);
 			return rlt_recv(q->fd, out, n, 0);
 		}
 		bool arm = want_arm(q);
@@ -348,15 +355,8 @@ static ssize_t rxq_recv(rlt_rxq *q, rlt_task *t, char *out, size_t n)
 		q->dst_got = 0;
 		if (got && rc < 0 && fifo_unshift(q, out, got) < 0 && !q->err)
 			q->err = -ENOMEM; /* (bytes lost: said at the next call) */
-		if (got && rc == 0) {
-			/* And what came after them, while we were being woken. */
-			got += fifo_take(q, out + got, n - got);
-			bool arm2 = want_arm(q);
-			rlt__spin_unlock(&q->lock);
-			if (arm2)
-				rxq_arm(q, t);
-			return (ssize_t)got;
-		}
+		if (got && rc == 0)	  /* and what came after them, while we were woken */
+			return take_and_go(q, t, out, n, got);
 		rlt__spin_unlock(&q->lock);
 		if (rc < 0)
 			return rc; /* nothing taken: what came waits for the next call */
@@ -373,7 +373,7 @@ ssize_t rlt_rxq_recv(rlt_rxq *q, void *buf, size_t len)
 	if (atomic_exchange_explicit(&q->busy, true, memory_order_acquire))
 		return -EBUSY;
 	ssize_t n;
-	if (!q->multishot)
+	if (!atomic_load_explicit(&q->multishot, memory_order_relaxed))
 		n = rlt_recv(q->fd, buf, len, 0);
 	else if (!len)
 		n = rlt_recv(q->fd, buf, 0, 0); /* as rlt_recv: checks the socket */

@@ -131,6 +131,16 @@ static void remote_push(rlt__stack_pool *home, const rlt__stack *s)
 static int class_push(rlt__stack_class *c, uintptr_t e);
 static rlt__stack_class *class_for(rlt__stack_pool *p, size_t size);
 
+/* A free stack (entry e) of size back on c's free list (c: its size's
+ * class, NULL if the pool has no room for one). Without a class or the
+ * memory for the list, it stays mapped in its slab (unmapped with the
+ * pool) but is not reused: its pages are given back. */
+static void keep_free(rlt__stack_class *c, size_t size, uintptr_t e)
+{
+	if (!c || class_push(c, e) < 0)
+		madvise(entry_lo(e), size, MADV_DONTNEED);
+}
+
 /* Take back the stacks other threads freed or returned (the home's
  * thread). */
 static void remote_drain(rlt__stack_pool *p)
@@ -141,9 +151,7 @@ static void remote_drain(rlt__stack_pool *p)
 		size_t size = n->size & ~(size_t)RLT__STACK_FLAGS;
 		unsigned flags = (unsigned)(n->size & RLT__STACK_FLAGS);
 		void *lo = (char *)n + sizeof(remote_node) - size;
-		rlt__stack_class *c = class_for(p, size);
-		if (!c || class_push(c, entry_of(lo, flags)) < 0)
-			madvise(lo, size, MADV_DONTNEED); /* stays in its slab, unused */
+		keep_free(class_for(p, size), size, entry_of(lo, flags));
 		n = next;
 	}
 	rlt__stack_batch *b = atomic_exchange_explicit(&p->batches, NULL, memory_order_acquire);
@@ -151,8 +159,7 @@ static void remote_drain(rlt__stack_pool *p)
 		rlt__stack_batch *next = b->next;
 		rlt__stack_class *c = class_for(p, b->size);
 		for (uint32_t i = 0; i < b->n; i++)
-			if (!c || class_push(c, b->stacks[i]) < 0)
-				madvise(entry_lo(b->stacks[i]), b->size, MADV_DONTNEED);
+			keep_free(c, b->size, b->stacks[i]);
 		rlt__free(b);
 		b = next;
 	}
@@ -370,9 +377,7 @@ int rlt__stack_get(rlt__stack_pool *p, size_t size, rlt__stack *out)
 int rlt__stack_prepare(rlt__stack_pool *p, rlt__stack *s)
 {
 	if (s->pooled && !(s->flags & RLT__STACK_DIRTY)) {
-		rlt__stack_class *c = &p->classes[0];
-		if (__builtin_expect(!p->nclasses || c->size != s->size, 0))
-			c = class_for(p, s->size);
+		rlt__stack_class *c = class_for(p, s->size);
 		if (s->home == p) {
 			/* Only a top that ran (has its pages, is guarded). */
 			if (c && c->nfree && (c->free[c->nfree - 1] & RLT__STACK_DIRTY)) {
@@ -431,13 +436,7 @@ void rlt__stack_put(rlt__stack_pool *p, const rlt__stack *s)
 		remote_push(s->home, s);
 		return;
 	}
-	rlt__stack_class *c = class_for(p, s->size);
-	if (!c || class_push(c, entry_of(s->lo, s->flags)) < 0) {
-		/* Out of memory for the free list: the stack stays mapped in its
-		 * slab (unmapped with the pool) but is not reused. Give its
-		 * pages back. */
-		madvise(s->lo, s->size, MADV_DONTNEED);
-	}
+	keep_free(class_for(p, s->size), s->size, entry_of(s->lo, s->flags));
 }
 
 void rlt__stack_trim(rlt__stack_pool *p)

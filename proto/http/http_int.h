@@ -175,12 +175,16 @@ static inline int dl_disarm(struct conn *c)
 
 /* rlt_recv / rlt_sendmsg, retrying what the stream helpers retry:
  * -EINTR at once, -EAGAIN once rlt_poll says the socket is ready.
+ * q: the connection's receive queue (NULL: none; a queue whose loop could
+ * not set up its buffers is rlt_recv underneath, hence the same retries).
  * idle: the socket most likely holds nothing yet (a response has just
  * gone out and nothing pipelined is buffered): rlt_recv_idle. */
-static inline ssize_t http_recv(int fd, void *buf, size_t len, bool idle)
+static inline ssize_t http_recv(int fd, rlt_rxq *q, void *buf, size_t len, bool idle)
 {
 	for (;;) {
-		ssize_t n = idle ? rlt_recv_idle(fd, buf, len, 0) : rlt_recv(fd, buf, len, 0);
+		ssize_t n = q	   ? rlt_rxq_recv(q, buf, len)
+			    : idle ? rlt_recv_idle(fd, buf, len, 0)
+				   : rlt_recv(fd, buf, len, 0);
 		if (n == -EINTR)
 			continue;
 		if (n == -EAGAIN) {
@@ -219,21 +223,7 @@ static inline ssize_t conn_recv(struct conn *c, void *buf, size_t len, bool idle
 {
 	if (c->tls)
 		return rlt_tls_read(c->tls, buf, len);
-	if (c->rxq) {
-		for (;;) { /* what http_recv retries, the queue's fallback may say */
-			ssize_t n = rlt_rxq_recv(c->rxq, buf, len);
-			if (n == -EINTR)
-				continue;
-			if (n == -EAGAIN) {
-				int p = rlt_poll(c->fd, POLLIN);
-				if (p < 0 && p != -EINTR)
-					return p;
-				continue;
-			}
-			return n;
-		}
-	}
-	return http_recv(c->fd, buf, len, idle);
+	return http_recv(c->fd, c->rxq, buf, len, idle);
 }
 
 /* rlt_tls_writev sends everything or fails: a short count never comes. */
