@@ -35,6 +35,10 @@
 # the run) and its CPU per message (ns), with the spread (min-max), and the
 # ratio to the epoll baseline taken within each round (median of the
 # per-round ratios).
+# LOAD_ENV="VAR=value ...": ringlet-load's environment, e.g.
+# "RINGLET_SPIN=fixed RINGLET_SPIN_US=1000" for a generator that spins and
+# so sends on schedule (a sleeping thread on this VM wakes ~56 us late at
+# the median: bench/bench_wakelate, whose floor the full run prints first).
 # The whole run holds /tmp/ringlet-bench.lock.
 set -euo pipefail
 
@@ -112,7 +116,7 @@ run_one() {
 	local c0 t0 c1 t1 out lc
 	c0=$(ticks "$pid")
 	t0=$(date +%s%N)
-	if out=$(taskset -c "$LOAD_CPU" "$BUILD/tools/ringlet-load" -P io_uring -w 1 -C "$LOAD_CPU" \
+	if out=$(env ${LOAD_ENV:-} taskset -c "$LOAD_CPU" "$BUILD/tools/ringlet-load" -P io_uring -w 1 -C "$LOAD_CPU" \
 		-p "$PORT" -c "$c" -m 64 -W "$WARM" -d "$DUR" -R "$rate" -l "$test/$v" 2>"$WORK/load.err"); then
 		c1=$(ticks "$pid")
 		t1=$(date +%s%N)
@@ -142,6 +146,11 @@ if [ -z "${RINGLET_BENCH_LOCKED:-}" ]; then
 	flock 9
 fi
 echo "== echo at low CPU: server on CPU $SRV_CPU, load on CPU $LOAD_CPU, $ROUNDS round(s) of ${DUR}s, 64 B messages"
+# The machine's own floor under the fixed-rate tails: how late a thread
+# sleeping on each CPU wakes, and how long a spinning one is stalled.
+if [ "$QUICK" = 0 ] && [ -x "$BUILD/bench/bench_wakelate" ]; then
+	for cpu in "$SRV_CPU" "$LOAD_CPU"; do "$BUILD/bench/bench_wakelate" -c "$cpu" -n 2500 -s 1 || true; done
+fi
 if [ "$HOG" = 1 ]; then
 	taskset -c "$SRV_CPU" chrt -i 0 sh -c 'while :; do :; done' 9>&- &
 	HOG_PID=$!

@@ -32,6 +32,12 @@
 #                       (wrk) and the plaintext ringlet-httpload row: an A/B
 #                       of two builds on the same machine state, in the
 #                       rows "... vs baseline".
+#   LAT_ENV="VAR=v ..." the p99 rows' load generator's environment, e.g.
+#                       "RINGLET_SPIN=fixed RINGLET_SPIN_US=1000": a
+#                       generator that spins instead of sleeping sends on
+#                       time (a sleeping thread on this VM wakes ~56 us late
+#                       at the median, ms at p99.9: bench/bench_wakelate),
+#                       so the p99 is the servers' own.
 set -euo pipefail
 . "$(cd "$(dirname "$0")" && pwd)/lib.sh" # usreq
 
@@ -266,9 +272,9 @@ if want lat && [ $HAVE_NGINX = 1 ] && [ -x "$RLOAD" ]; then
 		if ((r % 2)); then order="a b"; else order="b a"; fi
 		for who in $order; do
 			if [ "$who" = a ]; then
-				run lat_r "$RPIDS" "$RLOAD" -c $CONNS -d $LAT_DUR -W $LAT_WARM -R "$half" "127.0.0.1:$RPORT" /plaintext
+				run lat_r "$RPIDS" env ${LAT_ENV:-} "$RLOAD" -c $CONNS -d $LAT_DUR -W $LAT_WARM -R "$half" "127.0.0.1:$RPORT" /plaintext
 			else
-				run lat_n "$NPIDS" "$RLOAD" -c $CONNS -d $LAT_DUR -W $LAT_WARM -R "$half" "127.0.0.1:$NPORT" /plaintext
+				run lat_n "$NPIDS" env ${LAT_ENV:-} "$RLOAD" -c $CONNS -d $LAT_DUR -W $LAT_WARM -R "$half" "127.0.0.1:$NPORT" /plaintext
 			fi
 		done
 	done
