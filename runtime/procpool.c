@@ -22,6 +22,7 @@
 #include "ringlet/chan.h"
 #include "ringlet/io.h"
 #include "ringlet/task.h"
+#include "ringlet/time.h"
 
 #include "io/fdgen.h"
 #include "runtime/alloc.h"
@@ -165,20 +166,50 @@ static int spawn_worker(rlt_procpool *p, slot *s)
 	return 0;
 }
 
+/* Whether s's process has exited, without waiting. */
+static bool exited_now(const slot *s)
+{
+	struct pollfd pfd = {.fd = s->pidfd, .events = POLLIN};
+	int r;
+	do
+		r = poll(&pfd, 1, 0);
+	while (r < 0 && errno == EINTR);
+	return r > 0;
+}
+
 /* Wait up to timeout_ns (negative: no limit) for s's process to exit:
  * from a task with rlt_poll (the task suspends), else with poll(2).
- * Returns true if it did. */
+ * Returns true if it did. Only the time running out says "alive": a poll
+ * that failed otherwise (out of memory for the op, a fault the loop
+ * policy injected) is asked again within the time, after a look at the
+ * pidfd that does not wait, which also has the last word: a dead worker
+ * must not be taken for a live one that broke the protocol. */
 static bool wait_exit(const slot *s, int64_t timeout_ns)
 {
 	if (rlt__task_self()) {
 		int64_t saved = rlt_io_timeout();
-		rlt_set_io_timeout(timeout_ns < 0 ? 0 : timeout_ns);
+		uint64_t end = timeout_ns < 0 ? UINT64_MAX : rlt_now() + (uint64_t)timeout_ns;
 		int ev;
-		do
+		for (;;) {
+			uint64_t now = rlt_now();
+			if (now >= end) {
+				ev = -ETIMEDOUT;
+				break;
+			}
+			rlt_set_io_timeout(end == UINT64_MAX ? 0 : (int64_t)(end - now));
 			ev = rlt_poll(s->pidfd, POLLIN);
-		while (ev == -EINTR || ev == -EAGAIN);
+			if (ev > 0)
+				break;
+			if (ev != -EINTR && ev != -EAGAIN) {
+				if (exited_now(s)) {
+					ev = 1;
+					break;
+				}
+				rlt_yield(); /* a failed op: not a tight loop */
+			}
+		}
 		rlt_set_io_timeout(saved);
-		return ev > 0;
+		return ev > 0 || exited_now(s);
 	}
 	struct pollfd pfd = {.fd = s->pidfd, .events = POLLIN};
 	int ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
