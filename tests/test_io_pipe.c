@@ -404,6 +404,7 @@ static void *root_poll(void *arg)
 	/* Data already there: poll returns at once. */
 	assert_int_equal(rlt_write(p[1], "e", 1, -1), 1);
 	ev = rlt_poll(p[0], POLLIN);
+	rlt_test_assert_pos(ev);
 	assert_true(ev & POLLIN);
 
 	/* The write end closing wakes a poller with POLLHUP. */

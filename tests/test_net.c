@@ -965,7 +965,7 @@ static void *root_acceptor_errors(void *arg)
 	c = rlt_net_connect(&where, RLT_NSEC_PER_SEC, 0);
 	rlt_test_assert_ok(c);
 	assert_int_equal(rlt_join(t, NULL), 0);
-	assert_true(w.rc >= 0);
+	rlt_test_assert_ok(w.rc);
 	assert_int_equal(rlt_close(w.rc), 0);
 	assert_int_equal(rlt_close(c), 0);
 	assert_int_equal(rlt_acceptor_close(a), 0);
