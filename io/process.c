@@ -526,15 +526,12 @@ int rlt_process_run(const char *const argv[], char *out, size_t *outlen, int64_t
 		rlt_shield_enter(&sh);
 		/* A wait that fails (out of memory for the op, a fault the loop
 		 * policy injected) must not leave a status the child did not
-		 * have: it is dying of SIGKILL, so look and wait again. */
+		 * have: it is dying of SIGKILL, so wait again (the wait's first
+		 * step is a reap that does not wait). Only a reap that fails
+		 * for good (-ECHILD: not ours) ends the loop without one. */
 		while (rlt_process_wait(p, -1, &st) < 0) {
-			int r = reap_now(p);
-			if (r == 1) {
-				st = p->status;
-				break;
-			}
-			if (r < 0) {
-				st = 0; /* not ours to reap (-ECHILD): rlt_process_free says */
+			if (reap_now(p) < 0) {
+				st = 0; /* rlt_process_free says */
 				break;
 			}
 			rlt_yield();

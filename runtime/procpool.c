@@ -166,13 +166,14 @@ static int spawn_worker(rlt_procpool *p, slot *s)
 	return 0;
 }
 
-/* Whether s's process has exited, without waiting. */
-static bool exited_now(const slot *s)
+/* Whether s's process exits within ms (0: has exited; -1: no limit),
+ * with poll(2) on its pidfd: the thread blocks. */
+static bool exited_within(const slot *s, int ms)
 {
 	struct pollfd pfd = {.fd = s->pidfd, .events = POLLIN};
 	int r;
 	do
-		r = poll(&pfd, 1, 0);
+		r = poll(&pfd, 1, ms);
 	while (r < 0 && errno == EINTR);
 	return r > 0;
 }
@@ -201,7 +202,7 @@ static bool wait_exit(const slot *s, int64_t timeout_ns)
 			if (ev > 0)
 				break;
 			if (ev != -EINTR && ev != -EAGAIN) {
-				if (exited_now(s)) {
+				if (exited_within(s, 0)) {
 					ev = 1;
 					break;
 				}
@@ -209,15 +210,9 @@ static bool wait_exit(const slot *s, int64_t timeout_ns)
 			}
 		}
 		rlt_set_io_timeout(saved);
-		return ev > 0 || exited_now(s);
+		return ev > 0 || exited_within(s, 0);
 	}
-	struct pollfd pfd = {.fd = s->pidfd, .events = POLLIN};
-	int ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
-	int r;
-	do
-		r = poll(&pfd, 1, ms);
-	while (r < 0 && errno == EINTR);
-	return r > 0;
+	return exited_within(s, timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000));
 }
 
 /* End s's process: after grace_ns (negative: none) for it to exit by
