@@ -13,18 +13,29 @@
 # request and now idles). Kernel socket memory is not in RSS; the
 # server's page-table growth (VmPTE) is shown beside it.
 # --quick: 15,000 connections, ringlet io_uring and the epoll baseline.
-# Needs ulimit -n above CONNS for the server (raised here when the hard
-# limit or CAP_SYS_RESOURCE allows; otherwise it says so and stops).
+#
+# A server process holds one descriptor per connection, so it needs
+# ulimit -n above CONNS; the script raises it where the hard limit or
+# CAP_SYS_RESOURCE allows. Where it cannot (a container's hard limit), it
+# runs the server as PROCS processes (--procs, default: as many as keep
+# each at 80% of the limit), each one worker on CPU 0 with its own
+# SO_REUSEPORT listener on the same port, as a server does that forks
+# one process per listener; the kernel spreads the connections over them
+# by the 4-tuple's hash. RSS and descriptors are then summed over the
+# processes, before and after, so the figure per connection excludes
+# each process's fixed start-up memory exactly as it does for one.
 set -euo pipefail
-BUILD=${1:?usage: $0 BUILD_DIR [--quick] [-n CONNS] [--servers LIST]}
+BUILD=${1:?usage: $0 BUILD_DIR [--quick] [-n CONNS] [--servers LIST] [--procs K]}
 shift
 N=100000
 SERVERS="ringlet-uring ringlet-epoll epoll-base uring-base"
+PROCS=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) N=15000; SERVERS="ringlet-uring epoll-base" ;;
 	-n) N=$2; shift ;;
 	--servers) SERVERS=$2; shift ;;
+	--procs) PROCS=$2; shift ;;
 	*) echo "$0: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -32,13 +43,24 @@ done
 for b in bench/idle_client bench/echo_epoll bench/echo_uring tools/ringlet-echo; do
 	[ -x "$BUILD/$b" ] || { echo "$0: $BUILD/$b not built" >&2; exit 1; }
 done
-# The server holds N descriptors; each client process at most CHUNK.
+# Each server process holds its share of the N descriptors; each client
+# process at most CHUNK.
 ulimit -n $((N + 1000)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-if [ "$(ulimit -n)" -lt $((N + 100)) ]; then
-	echo "$0: cannot raise ulimit -n to $((N + 100)) (hard limit $(ulimit -Hn), CAP_SYS_RESOURCE needed to raise it); lower -n" >&2
+LIMIT=$(ulimit -n)
+if [ -z "$PROCS" ]; then
+	PROCS=1
+	if [ "$LIMIT" -lt $((N + 100)) ]; then
+		PER=$(((LIMIT - 100) * 4 / 5))
+		PROCS=$(((N + PER - 1) / PER))
+		echo "== ulimit -n is $LIMIT here (hard limit $(ulimit -Hn); CAP_SYS_RESOURCE would be needed to raise it):"
+		echo "   each server runs as $PROCS processes on CPU 0, one SO_REUSEPORT listener each"
+	fi
+fi
+if [ $(((N + PROCS - 1) / PROCS * 5 / 4)) -gt $((LIMIT - 100)) ]; then
+	echo "$0: $N connections over $PROCS server processes need ulimit -n near $(((N + PROCS - 1) / PROCS * 5 / 4 + 100)) each (it is $LIMIT); raise --procs" >&2
 	exit 1
 fi
-CHUNK=$(($(ulimit -n) - 100))
+CHUNK=$((LIMIT - 100))
 [ "$CHUNK" -gt 50000 ] && CHUNK=50000
 EPH=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 PORT=$(((EPH > 12000 ? EPH - 10000 : 2000) + RANDOM % 5000))
@@ -47,8 +69,7 @@ CLIENT_PID=
 SERVER_PID=
 cleanup() {
 	local p
-	for p in $CLIENT_PID; do kill "$p" 2>/dev/null || true; done
-	[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
+	for p in $CLIENT_PID $SERVER_PID; do kill "$p" 2>/dev/null || true; done
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -62,22 +83,45 @@ server_cmd() {
 	*) echo "$0: unknown server $1" >&2; return 1 ;;
 	esac
 }
-kib() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
-nfds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+# Summed over the server's processes ($SERVER_PID).
+kib() {
+	local p t=0 v
+	for p in $SERVER_PID; do
+		v=$(awk -v k="$1" '$1 == k":" { print $2 }' "/proc/$p/status")
+		t=$((t + v))
+	done
+	echo "$t"
+}
+nfds() {
+	local p t=0
+	for p in $SERVER_PID; do
+		t=$((t + $(find "/proc/$p/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)))
+	done
+	echo "$t"
+}
 
 run() { # server mode(fresh|used)
 	PORT=$((PORT + 1))
-	# shellcheck disable=SC2046
-	$(server_cmd "$1" "$PORT") 2>"$WORK/server.err" &
-	SERVER_PID=$!
-	local i
+	local i j
+	SERVER_PID=
+	for j in $(seq "$PROCS"); do
+		# shellcheck disable=SC2046
+		$(server_cmd "$1" "$PORT") 2>>"$WORK/server.err" &
+		SERVER_PID="$SERVER_PID $!"
+		# each listener is up before the next process starts (the
+		# kernel hashes connections over the listeners that exist)
+		for i in $(seq 300); do
+			[ "$(ss -Hltn "sport = :$PORT" | wc -l)" -ge "$j" ] && break
+			sleep 0.01
+		done
+	done
 	for i in $(seq 300); do
 		(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
 		sleep 0.01
 	done
 	sleep 0.2 # the probe connection's task ends
 	local r0 p0 f0 r1 p1 f1
-	r0=$(kib "$SERVER_PID" VmRSS); p0=$(kib "$SERVER_PID" VmPTE); f0=$(nfds "$SERVER_PID")
+	r0=$(kib VmRSS); p0=$(kib VmPTE); f0=$(nfds)
 	local eflag=""
 	[ "$2" = used ] && eflag="-e"
 	mkfifo "$WORK/hold"
@@ -94,7 +138,7 @@ run() { # server mode(fresh|used)
 	exec 8>"$WORK/hold"
 	local t0=$SECONDS ok=0 p
 	while [ $((SECONDS - t0)) -lt 300 ]; do
-		if [ "$(grep -c ready "$WORK/client.out" 2>/dev/null)" -ge "$nc" ] && [ "$(nfds "$SERVER_PID")" -ge $((f0 + N)) ]; then
+		if [ "$(grep -c ready "$WORK/client.out" 2>/dev/null)" -ge "$nc" ] && [ "$(nfds)" -ge $((f0 + N)) ]; then
 			ok=1
 			break
 		fi
@@ -103,11 +147,14 @@ run() { # server mode(fresh|used)
 	done
 	if [ "$ok" = 1 ]; then
 		sleep 1 # the last accepted connections' tasks reach their wait
-		r1=$(kib "$SERVER_PID" VmRSS); p1=$(kib "$SERVER_PID" VmPTE); f1=$(nfds "$SERVER_PID")
+		r1=$(kib VmRSS); p1=$(kib VmPTE); f1=$(nfds)
 		awk -v s="$1" -v m="$2" -v n="$N" -v r0="$r0" -v r1="$r1" -v p0="$p0" -v p1="$p1" -v f="$((f1 - f0))" \
 			'BEGIN { printf "%-15s %-6s %8d %10d %10d %12.2f %12.2f\n", s, m, f, r0, r1, (r1 - r0) * 1024 / n / 1024, (p1 - p0) * 1024 / n / 1024 }'
 	else
 		echo "$1 $2: failed: $(head -2 "$WORK/client.err" | tr '\n' ' ') $(head -2 "$WORK/server.err" | tr '\n' ' ')" >&2
+		for p in $SERVER_PID; do
+			echo "  server process $p: $(find "/proc/$p/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) descriptors" >&2
+		done
 	fi
 	exec 8>&-
 	for p in $CLIENT_PID; do
@@ -115,8 +162,10 @@ run() { # server mode(fresh|used)
 		wait "$p" 2>/dev/null || true
 	done
 	CLIENT_PID=
-	kill "$SERVER_PID" 2>/dev/null || true
-	wait "$SERVER_PID" 2>/dev/null || true
+	for p in $SERVER_PID; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
 	SERVER_PID=
 	rm -f "$WORK/hold" "$WORK/client.out"
 }
@@ -126,7 +175,7 @@ if [ -z "${RINGLET_BENCH_LOCKED:-}" ]; then
 	exec 9>/tmp/ringlet-bench.lock
 	flock 9
 fi
-echo "== $N idle connections over loopback (8 source addresses); server on CPU 0"
+echo "== $N idle connections over loopback (8 source addresses); server on CPU 0 ($PROCS process(es), RSS summed)"
 printf "%-15s %-6s %8s %10s %10s %12s %12s\n" server mode conns "RSS0 KiB" "RSS1 KiB" "KiB/conn" "PTE KiB/conn"
 for s in $SERVERS; do
 	for m in fresh used; do
