@@ -5,6 +5,7 @@
  */
 #include "io/epoll_try.h"
 #include "io/fdgen.h"
+#include "io/sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -209,8 +210,8 @@ int rlt__ep_msg_try(rlt_op *op)
 	for (;;) {
 		char *buf = (char *)op->u.msg.buf + done;
 		size_t len = op->u.msg.len - done;
-		ssize_t n = op->code == RLT_OP_RECV ? recv(op->fd, buf, len, flags)
-						    : send(op->fd, buf, len, flags);
+		ssize_t n = op->code == RLT_OP_RECV ? rlt__sys_recv(op->fd, buf, len, flags)
+						    : rlt__sys_send(op->fd, buf, len, flags);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -296,8 +297,8 @@ int rlt__ep_mhdr_try(rlt_op *op)
 	int flags = op->u.msg.flags | MSG_DONTWAIT;
 	ssize_t n;
 	do
-		n = op->code == RLT_OP_RECVMSG ? recvmsg(op->fd, m, flags)
-					       : sendmsg(op->fd, m, flags);
+		n = op->code == RLT_OP_RECVMSG ? rlt__sys_recvmsg(op->fd, m, flags)
+					       : rlt__sys_sendmsg(op->fd, m, flags);
 	while (n < 0 && errno == EINTR);
 	if (n < 0 && errno == EAGAIN && !(op->u.msg.flags & MSG_DONTWAIT))
 		return NOT_YET;

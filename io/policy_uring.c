@@ -30,6 +30,7 @@
  *   an rlt_op * the operation a task waits on
  */
 #include "io/policy.h"
+#include "io/sys.h"
 
 #include "runtime/alloc.h"
 #include "runtime/coro.h" /* RLT_TSAN */
@@ -499,8 +500,8 @@ void rlt__uring_submit(rlt_loop *loop, rlt_op *op)
 		 * load, one send(2) per response cost 6% more CPU per request).
 		 * No room: the SQE, whose poll waits for it. Not under sqpoll,
 		 * whose point is that a send costs no system call. */
-		ssize_t n =
-		    send(op->fd, op->u.msg.buf, op->u.msg.len, op->u.msg.flags | MSG_DONTWAIT);
+		ssize_t n = rlt__sys_send(op->fd, op->u.msg.buf, op->u.msg.len,
+					  op->u.msg.flags | MSG_DONTWAIT);
 		if (n >= 0 || (errno != EAGAIN && errno != EINTR) ||
 		    (op->u.msg.flags & MSG_DONTWAIT)) {
 			rlt__op_complete(op, n >= 0 ? (int)n : -errno);

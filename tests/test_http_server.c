@@ -1,4 +1,5 @@
-/* The HTTP server's semantics: requests and responses, keep-alive,
+/* The HTTP server's semantics: requests and responses (and the headers a
+ * handler may not set), keep-alive,
  * pipelining, HEAD, 100-continue, chunked both ways, HTTP/1.0, the router,
  * handler failures, client resets, graceful shutdown, serve_fd, and many
  * concurrent keep-alive connections. */
@@ -150,6 +151,43 @@ static int h_reset(rlt_http_request *req, rlt_http_response *res, void *arg)
 	return rc;
 }
 
+/* rlt_http_response_header's refusals, one per bad input, in the body;
+ * then two good headers, which must arrive as set. */
+static int h_hdrcheck(rlt_http_request *req, rlt_http_response *res, void *arg)
+{
+	(void)req;
+	(void)arg;
+	static const char *const bad[][2] = {
+	    {"", "v"},
+	    {"X-A\r\nEvil", "v"},
+	    {"X-A:", "v"},
+	    {"X A", "v"},
+	    {"X\tA", "v"},
+	    {"X-A", "v\r\nSet-Cookie: x"},
+	    {"X-A", "v\n"},
+	    {"content-length", "5"},
+	    {"Transfer-Encoding", "chunked"},
+	    {"CONNECTION", "close"},
+	    {"Date", "x"},
+	    {"server", "x"},
+	};
+	char out[256];
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		n += (size_t)snprintf(out + n, sizeof(out) - n, "%d,",
+				      rlt_http_response_header(res, bad[i][0], bad[i][1]));
+	if (rlt_http_response_header(res, NULL, "v") != -EINVAL ||
+	    rlt_http_response_header(res, "X-A", NULL) != -EINVAL)
+		return -EPROTO;
+	int rc = rlt_http_response_header(res, "Content-Type", "text/plain");
+	if (rc == 0)
+		rc = rlt_http_response_header(res, "X-Long-Name-Of-A-Header",
+					      "a value: with colons");
+	if (rc < 0)
+		return rc;
+	return rlt_http_response_send(res, out, n);
+}
+
 static rlt_http_router *test_router(void)
 {
 	rlt_http_router *r = rlt_http_router_new();
@@ -165,6 +203,7 @@ static rlt_http_router *test_router(void)
 	assert_int_equal(rlt_http_router_add(r, "GET", "/slow", 0, h_slow, NULL), 0);
 	assert_int_equal(rlt_http_router_add(r, "GET", "/reset", 0, h_reset, NULL), 0);
 	assert_int_equal(rlt_http_router_add(r, "DELETE", "/hello", 0, h_hello, NULL), 0);
+	assert_int_equal(rlt_http_router_add(r, "GET", "/hdrcheck", 0, h_hdrcheck, NULL), 0);
 	return r;
 }
 
@@ -252,6 +291,36 @@ static void test_request_fields_and_headers(void **state)
 {
 	(void)state;
 	run_with(echo_body, NULL);
+}
+
+static void hdrcheck_body(int port)
+{
+	struct ht_conn *c = ht_open(port);
+	ht_sends(c->fd, "GET /hdrcheck HTTP/1.1\r\n\r\n");
+	struct ht_resp r;
+	assert_true(ht_read_resp(c, &r, false));
+	assert_int_equal(r.status, 200);
+	char want[128];
+	size_t n = 0;
+	for (int i = 0; i < 12; i++)
+		n += (size_t)snprintf(want + n, sizeof(want) - n, "%d,", -EINVAL);
+	assert_string_equal(r.body, want);
+	char v[128];
+	assert_true(ht_header(&r, "Content-Type", v, sizeof(v)));
+	assert_string_equal(v, "text/plain");
+	assert_true(ht_header(&r, "x-long-name-of-a-header", v, sizeof(v)));
+	assert_string_equal(v, "a value: with colons");
+	assert_false(ht_header(&r, "Set-Cookie", v, sizeof(v)));
+	assert_true(ht_header(&r, "Content-Length", v, sizeof(v)));
+	assert_int_equal(atoi(v), (int)n);
+	ht_resp_free(&r);
+	ht_close(c);
+}
+
+static void test_response_header_refuses_bad_names_and_values(void **state)
+{
+	(void)state;
+	run_with(hdrcheck_body, NULL);
 }
 
 static void keepalive_body(int port)
@@ -894,6 +963,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_get_basic),
 	    cmocka_unit_test(test_request_fields_and_headers),
+	    cmocka_unit_test(test_response_header_refuses_bad_names_and_values),
 	    cmocka_unit_test(test_keepalive_serves_many_requests),
 	    cmocka_unit_test(test_pipelined_requests_answered_in_order),
 	    cmocka_unit_test(test_head_has_length_and_no_body),

@@ -234,7 +234,8 @@ int rlt_http_response_status(rlt_http_response *res, int status)
 	return 0;
 }
 
-static bool reserved_header(const char *n)
+/* Whether a name of length len is one the library writes itself. */
+static bool reserved_header(const char *n, size_t len)
 {
 	switch (n[0] | 0x20) { /* most names are not: one look at the first letter */
 	case 'c':
@@ -253,21 +254,43 @@ static bool reserved_header(const char *n)
 		     {"connection", 10},
 		     {"date", 4},
 		     {"server", 6}};
-	size_t len = strlen(n); /* a name of another length is none of them */
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (len == names[i].len && strcasecmp(n, names[i].s) == 0)
 			return true;
 	return false;
 }
 
+/* The length of a header name, or SIZE_MAX if it holds a byte that would
+ * break the head (CR, LF, ':', space, tab). One pass: a response sets a
+ * header or two per request. */
+static size_t name_len(const char *n)
+{
+	const char *p = n;
+	for (; *p; p++)
+		if (*p == '\r' || *p == '\n' || *p == ':' || *p == ' ' || *p == '\t')
+			return SIZE_MAX;
+	return (size_t)(p - n);
+}
+
+/* The length of a header value, or SIZE_MAX if it holds CR or LF. */
+static size_t value_len(const char *v)
+{
+	const char *p = v;
+	for (; *p; p++)
+		if (*p == '\r' || *p == '\n')
+			return SIZE_MAX;
+	return (size_t)(p - v);
+}
+
 int rlt_http_response_header(rlt_http_response *res, const char *name, const char *value)
 {
-	if (!res || !name || !value || !name[0] || strpbrk(name, "\r\n: \t") ||
-	    strpbrk(value, "\r\n") || reserved_header(name))
+	if (!res || !name || !value || !name[0])
+		return -EINVAL;
+	size_t nl = name_len(name), vl = value_len(value);
+	if (nl == SIZE_MAX || vl == SIZE_MAX || reserved_header(name, nl))
 		return -EINVAL;
 	if (res->started)
 		return -EALREADY;
-	size_t nl = strlen(name), vl = strlen(value);
 	if (res->hlen + nl + vl + 4 > HTTP_HBUF_SIZE)
 		return -ENOSPC;
 	char *o = res->hbuf + res->hlen;
