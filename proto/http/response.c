@@ -260,34 +260,14 @@ static bool reserved_header(const char *n, size_t len)
 	return false;
 }
 
-/* The length of a header name, or SIZE_MAX if it holds a byte that would
- * break the head (CR, LF, ':', space, tab). One pass: a response sets a
- * header or two per request. */
-static size_t name_len(const char *n)
-{
-	const char *p = n;
-	for (; *p; p++)
-		if (*p == '\r' || *p == '\n' || *p == ':' || *p == ' ' || *p == '\t')
-			return SIZE_MAX;
-	return (size_t)(p - n);
-}
-
-/* The length of a header value, or SIZE_MAX if it holds CR or LF. */
-static size_t value_len(const char *v)
-{
-	const char *p = v;
-	for (; *p; p++)
-		if (*p == '\r' || *p == '\n')
-			return SIZE_MAX;
-	return (size_t)(p - v);
-}
-
 int rlt_http_response_header(rlt_http_response *res, const char *name, const char *value)
 {
 	if (!res || !name || !value || !name[0])
 		return -EINVAL;
-	size_t nl = name_len(name), vl = value_len(value);
-	if (nl == SIZE_MAX || vl == SIZE_MAX || reserved_header(name, nl))
+	/* One pass each: the length up to the first byte that would break
+	 * the head (CR, LF, ':', space, tab in a name; CR, LF in a value). */
+	size_t nl = strcspn(name, "\r\n: \t"), vl = strcspn(value, "\r\n");
+	if (name[nl] || value[vl] || reserved_header(name, nl))
 		return -EINVAL;
 	if (res->started)
 		return -EALREADY;
