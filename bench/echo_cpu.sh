@@ -3,6 +3,7 @@
 # CPU per message, for every echo server, in alternating rounds.
 #
 #   bench/echo_cpu.sh BUILD_DIR [--quick] [--rounds N] [--servers "a b c"] [--hog]
+#                     [--tests "c1 c50 r25 r50 r75"] [--peak MSGS_PER_S]
 #
 # --hog: a background job shares the server's CPU for the whole run (a busy
 # loop at SCHED_IDLE, the lowest priority there is): a server must answer
@@ -30,6 +31,9 @@
 #   r25, r50, r75   50 connections x 64 B at 25/50/75% of the liburing
 #          baseline's peak (its median c50 rate of the same run), latency
 #          from each message's scheduled send time (no coordinated omission)
+# --tests: only these (default all); --peak: the rate r25/r50/r75 take their
+# share of, instead of the liburing baseline's c50 median of this run (which
+# needs c50 and uring-base): for an A/B at one fixed rate.
 # Per test and server: median over the rounds of msgs/s, p50/p99/p99.9 (us),
 # the server's CPU (share of one CPU, utime+stime from /proc/PID/stat over
 # the run) and its CPU per message (ns), with the spread (min-max), and the
@@ -50,12 +54,16 @@ WARM=1
 QUICK=0
 SERVERS=""
 HOG=0
+TESTS="c1 c50 r25 r50 r75"
+PEAK=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1 ;;
 	--rounds) ROUNDS=$2; shift ;;
 	--servers) SERVERS=$2; shift ;;
 	--hog) HOG=1 ;;
+	--tests) TESTS=$2; shift ;;
+	--peak) PEAK=$2; shift ;;
 	*) echo "$0: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -156,17 +164,19 @@ if [ "$HOG" = 1 ]; then
 	HOG_PID=$!
 	echo "== beside a SCHED_IDLE busy loop on CPU $SRV_CPU (pid $HOG_PID)"
 fi
+want() { case " $TESTS " in *" $1 "*) return 0 ;; esac; return 1; }
 for ROUND in $(seq "$ROUNDS"); do
-	for v in $(rotate "$ROUND"); do run_one c1 "$v" 1 0; done
-	for v in $(rotate "$ROUND"); do run_one c50 "$v" 50 0; done
+	if want c1; then for v in $(rotate "$ROUND"); do run_one c1 "$v" 1 0; done; fi
+	if want c50; then for v in $(rotate "$ROUND"); do run_one c50 "$v" 50 0; done; fi
 done
-PEAK=$(awk '$1 == "c50" && $2 == "uring-base" { print $4 }' "$WORK/rows" | sort -g |
+[ -n "$PEAK" ] || PEAK=$(awk '$1 == "c50" && $2 == "uring-base" { print $4 }' "$WORK/rows" | sort -g |
 	awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
 if [ -z "$PEAK" ]; then
 	echo "echo_cpu: no liburing baseline peak: fixed-rate runs skipped" >&2
 else
 	for ROUND in $(seq "$ROUNDS"); do
 		for pct in 25 50 75; do
+			want "r$pct" || continue
 			rate=$(awk -v p="$PEAK" -v q="$pct" 'BEGIN { printf "%d", p * q / 100 }')
 			for v in $(rotate "$ROUND"); do run_one "r$pct" "$v" 50 "$rate"; done
 		done

@@ -19,7 +19,7 @@ count() { # op n -> instructions
 	grep -E '^(summary|totals):' "$tmp/cg" | head -1 | awk '{print $2}'
 }
 printf '%-8s %14s\n' op instr/op
-for op in spawn yield read timer; do
+for op in ${HOTPATH_OPS:-spawn yield read timer echo}; do
 	a=$(count "$op" "$N")
 	b=$(count "$op" $((2 * N)))
 	awk -v o="$op" -v a="$a" -v b="$b" -v n="$N" 'BEGIN { printf "%-8s %14.1f\n", o, (b - a) / n }'

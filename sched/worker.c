@@ -61,6 +61,12 @@
  * of the queue. */
 #define LIFO_MAX_RUNS 3u
 
+/* The adaptive spin's policy (sched/spin.h) keeps a moving average of what
+ * a sleep costs this thread in CPU: it times one sleep in this many with
+ * the thread CPU clock (two ~340 ns system calls on this VM, so ~10 ns a
+ * sleep at 64; at 16 it was ~40 ns, close to 1% of a small echo's CPU). */
+#define PARK_MEASURE_EVERY 64u
+
 static __thread rlt__worker *tls_worker;
 
 __attribute__((noinline)) rlt__worker *rlt__worker_self(void)
@@ -789,12 +795,19 @@ static void eco_epoch(rlt__worker *w, uint64_t now)
 	w->eco_spun = 0;
 }
 
-/* Sleep until something happens. *cpu_ns: the CPU time the sleeping poll
- * cost this thread, measured on every 16th sleep (0 otherwise). */
-static void park(rlt__worker *w, uint64_t *cpu_ns)
+/* Sleep until something happens. now: the clock as the caller last read it
+ * (just before; the sleep's start). *cpu_ns: the CPU time the sleeping poll
+ * cost this thread, measured on every PARK_MEASURE_EVERY-th sleep (0
+ * otherwise). On return w->now is the clock after the sleep (now itself
+ * when there was none). Clock reads here are per message at low load (a
+ * vDSO read is ~45 ns on this VM, a thread CPU clock read a ~340 ns system
+ * call, against ~5 us of CPU per 64 B echo): one after a sleep, none
+ * before it. */
+static void park(rlt__worker *w, uint64_t now, uint64_t *cpu_ns)
 {
 	rlt__runtime *rt = w->rt;
-	bool measure = !rt->spin_fixed && ++w->parks >= 16;
+	w->now = now;
+	bool measure = !rt->spin_fixed && ++w->parks >= PARK_MEASURE_EVERY;
 	if (measure) {
 		/* A measured sleep must cost only the sleep: submit what the turn
 		 * left (which the sleeping enter would otherwise carry) first. */
@@ -823,19 +836,17 @@ static void park(rlt__worker *w, uint64_t *cpu_ns)
 		uint64_t next = rlt__timer_next(&w->timers);
 		/* Shutting down: look again every millisecond (recount, deadline). */
 		if (atomic_load_explicit(&rt->draining, memory_order_relaxed)) {
-			uint64_t soon = rlt__mono_ns() + 1000000u;
+			uint64_t soon = now + 1000000u;
 			if (soon < next)
 				next = soon;
 		}
-		if (next != UINT64_MAX) {
-			w->now = rlt__mono_ns();
-			timeout = next > w->now ? (int64_t)(next - w->now) : 0;
-		}
+		if (next != UINT64_MAX)
+			timeout = next > now ? (int64_t)(next - now) : 0;
 		rlt__stack_trim(&w->stacks);
 		uint64_t c0 = measure ? thread_cpu_ns() : 0;
-		/* The sleep is timed for the counters (parked_ns): one clock
-		 * read more per sleep, which costs microseconds anyway. */
-		uint64_t slept = rlt__mono_ns();
+		/* The sleep is timed for the counters (parked_ns) from the
+		 * caller's read, taken just before. */
+		uint64_t slept = now;
 		RLT__STAT_INC(w->st.parks);
 		RLT__STAT_SET(w->st.park_since, slept);
 		RLT__TRACE(w, RLT__TEV_PARK_B, 0, NULL, 0);
@@ -927,27 +938,34 @@ void rlt__worker_loop(rlt__worker *w)
 			continue;
 		}
 		w->idles++;
+		/* The clock as the worker ran dry: the spin's start, the sleep's
+		 * start when there is no spin, the gap's start. Read once; the
+		 * end of a spin is the start of the sleep after it, and the
+		 * wake-up the end of the gap (park leaves it in w->now). */
+		uint64_t t0 = rlt__mono_ns();
 		if (!rt->spin_ns) {
 			uint64_t cpu = 0;
-			park(w, &cpu);
+			park(w, t0, &cpu);
 			continue;
 		}
-		uint64_t t0 = rlt__mono_ns();
 		if (!rt->spin_fixed && t0 - w->eco_t0 >= RLT__ECO_EPOCH_NS)
 			eco_epoch(w, t0);
 		uint64_t win = w->eco.spin ? spin_window(w) : 0;
 		bool found = false, first = false;
+		uint64_t t1 = t0;
 		if (win) {
 			w->spins++;
 			found = spin_for_work(w, t0 + win, &first);
 			spin_done(w);
-			uint64_t spun = rlt__mono_ns() - t0;
-			w->eco_spun += spun;
-			RLT__STAT_ADD(w->st.spin_ns, spun);
+			t1 = rlt__mono_ns();
+			w->eco_spun += t1 - t0;
+			RLT__STAT_ADD(w->st.spin_ns, t1 - t0);
 		}
 		uint64_t cpu = 0;
-		if (!found)
-			park(w, &cpu);
+		if (found)
+			w->now = t1;
+		else
+			park(w, t1, &cpu);
 		if (rt->spin_fixed)
 			continue;
 		/* Work that the first look of the spin, or a sleep that ended
@@ -955,7 +973,7 @@ void rlt__worker_loop(rlt__worker *w)
 		 * submissions (a send that completed at once): the worker was not
 		 * idle waiting for an event, and the policy must not learn from it
 		 * that events come back-to-back. */
-		uint64_t gap = rlt__mono_ns() - t0;
+		uint64_t gap = w->now - t0;
 		if (found ? !first : gap >= w->spin.park_cost)
 			rlt__spinpol_record(&w->spin, win, found, gap, cpu);
 	}

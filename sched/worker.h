@@ -85,7 +85,7 @@ typedef struct rlt__worker {
 	uint64_t id_next, id_end; /* task ids reserved by this worker */
 	bool searching;
 	rlt__spinpol spin; /* adaptive spinning (sched/spin.h) */
-	uint32_t parks;	   /* parks since the last measured one (every 16th sleep is) */
+	uint32_t parks;	   /* parks since the last measured one (PARK_MEASURE_EVERY) */
 	uint64_t idles;	   /* times the worker ran dry (spun or parked) */
 	uint64_t spins;	   /* of which it spun first */
 	uint64_t woke_ns;  /* when the last sleep in the kernel ended (bench_wake) */
