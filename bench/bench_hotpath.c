@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <spawn.h>
@@ -73,22 +74,34 @@ static pid_t echo_start(const char *self, int *srv)
 	socklen_t al = sizeof(a);
 	int one = 1;
 	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0 ||
-	    getsockname(l, (struct sockaddr *)&a, &al) < 0)
+	if (l < 0)
 		return -1;
 	char port[16], count[32];
+	char *argv[] = {(char *)self, "echo-client", port, count, NULL};
+	pid_t pid = -1;
+	if (bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0 ||
+	    getsockname(l, (struct sockaddr *)&a, &al) < 0)
+		goto fail;
 	snprintf(port, sizeof(port), "%d", ntohs(a.sin_port));
 	snprintf(count, sizeof(count), "%ld", n);
-	char *argv[] = {(char *)self, "echo-client", port, count, NULL};
-	pid_t pid;
-	if (posix_spawn(&pid, self, NULL, NULL, argv, environ) != 0)
-		return -1;
+	if (posix_spawn(&pid, self, NULL, NULL, argv, environ) != 0) {
+		pid = -1;
+		goto fail;
+	}
 	*srv = accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	close(l);
 	if (*srv < 0)
-		return -1;
+		goto fail;
+	close(l);
 	setsockopt(*srv, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return pid;
+fail:
+	close(l);
+	if (pid > 0) {
+		/* A client that connected would wait for its echo for ever. */
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	return -1;
 }
 
 static void *empty(void *arg)
@@ -123,9 +136,9 @@ static void *root(void *arg)
 		ssize_t got;
 		while ((got = rlt_rxq_recv(q, buf, sizeof(buf))) > 0)
 			if (rlt_send_all(echo_fd, buf, (size_t)got, 0) < 0)
-				return (void *)1;
+				break;
 		rlt_rxq_close(q);
-		if (got < 0)
+		if (got != 0) /* an error, or a send that failed */
 			return (void *)1;
 	} else if (!strcmp(op, "timer")) {
 		for (long i = 0; i < n; i++)

@@ -73,6 +73,10 @@ if [ "$QUICK" = 1 ]; then
 	[ -n "$SERVERS" ] || SERVERS="epoll-base uring-base ringlet-uring"
 fi
 [ -n "$SERVERS" ] || SERVERS="epoll-base uring-base ringlet-uring ringlet-before ringlet-epoll ringlet-sqpoll"
+for t in $TESTS; do
+	case "$t" in c1 | c50 | r25 | r50 | r75) ;; *) echo "$0: unknown test $t (c1 c50 r25 r50 r75)" >&2; exit 2 ;; esac
+done
+want() { case " $TESTS " in *" $1 "*) return 0 ;; esac; return 1; }
 SRV_CPU=${SRV_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 for b in bench/echo_epoll bench/echo_uring tools/ringlet-echo tools/ringlet-load; do
@@ -164,7 +168,6 @@ if [ "$HOG" = 1 ]; then
 	HOG_PID=$!
 	echo "== beside a SCHED_IDLE busy loop on CPU $SRV_CPU (pid $HOG_PID)"
 fi
-want() { case " $TESTS " in *" $1 "*) return 0 ;; esac; return 1; }
 for ROUND in $(seq "$ROUNDS"); do
 	if want c1; then for v in $(rotate "$ROUND"); do run_one c1 "$v" 1 0; done; fi
 	if want c50; then for v in $(rotate "$ROUND"); do run_one c50 "$v" 50 0; done; fi

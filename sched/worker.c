@@ -800,7 +800,7 @@ static void eco_epoch(rlt__worker *w, uint64_t now)
  * cost this thread, measured on every PARK_MEASURE_EVERY-th sleep (0
  * otherwise). On return w->now is the clock after the sleep (now itself
  * when there was none). Clock reads here are per message at low load (a
- * vDSO read is ~45 ns on this VM, a thread CPU clock read a ~340 ns system
+ * vDSO read is ~46 ns on this VM, a thread CPU clock read a ~340 ns system
  * call, against ~5 us of CPU per 64 B echo): one after a sleep, none
  * before it. */
 static void park(rlt__worker *w, uint64_t now, uint64_t *cpu_ns)
@@ -846,9 +846,8 @@ static void park(rlt__worker *w, uint64_t now, uint64_t *cpu_ns)
 		uint64_t c0 = measure ? thread_cpu_ns() : 0;
 		/* The sleep is timed for the counters (parked_ns) from the
 		 * caller's read, taken just before. */
-		uint64_t slept = now;
 		RLT__STAT_INC(w->st.parks);
-		RLT__STAT_SET(w->st.park_since, slept);
+		RLT__STAT_SET(w->st.park_since, now);
 		RLT__TRACE(w, RLT__TEV_PARK_B, 0, NULL, 0);
 		RLT__POL_POLL(&w->loop, timeout);
 		RLT__TRACE(w, RLT__TEV_PARK_E, 0, NULL, 0);
@@ -860,7 +859,7 @@ static void park(rlt__worker *w, uint64_t now, uint64_t *cpu_ns)
 		w->woke_ns = w->now;
 		/* Added before the mark is cleared: a snapshot in between counts
 		 * the sleep twice (busy time dips) rather than not at all. */
-		RLT__STAT_ADD(w->st.parked_ns, w->now - slept);
+		RLT__STAT_ADD(w->st.parked_ns, w->now - now);
 		RLT__STAT_SET(w->st.park_since, 0);
 	}
 	atomic_exchange_explicit(&w->parked, 0, memory_order_seq_cst);
